@@ -1,0 +1,103 @@
+"""The ASGI application: routes, error handlers, and the lifespan that opens and closes the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+
+from logwarden.api.errors import ApiError, api_error_handler, http_exception_handler, unexpected_error_handler
+from logwarden.api.routes import health, search
+from logwarden.api.runtime import Runtime
+from logwarden.config.model import Config
+from logwarden.ingest.backpressure import InflightBudget
+from logwarden.ingest.http import native
+from logwarden.store.duckdb import DuckDBStore
+from logwarden.telemetry.metrics import Metrics
+from logwarden.telemetry.threads import name_current_thread
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config, *, run_maintenance: bool = True) -> Starlette:
+    """Build the app; the store opens in the lifespan, so /healthz answers while it replays its WAL."""
+    metrics = Metrics()
+    runtime = Runtime(
+        config=config,
+        metrics=metrics,
+        budget=InflightBudget(config.ingest.max_inflight_bytes),
+        decode_pool=ThreadPoolExecutor(
+            config.ingest.decode_threads,
+            thread_name_prefix="logwarden-decode",
+            initializer=name_current_thread,
+            initargs=("lw-decode",),
+        ),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        runtime.store = await loop.run_in_executor(None, lambda: DuckDBStore(config, on_commit=metrics.observe_commit))
+        runtime.ready = True
+        hot, archived = runtime.store.partitions()
+        log.info("store open: %d hot and %d archived partitions in %s", len(hot), len(archived), config.data_dir)
+        task = asyncio.create_task(_maintenance_loop(runtime)) if run_maintenance else None
+        try:
+            yield
+        finally:
+            runtime.shutting_down = True
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await runtime.store.close()
+            runtime.ready = False
+            runtime.decode_pool.shutdown(wait=True)
+            log.info("store closed cleanly")
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", health.healthz, methods=["GET"]),
+            Route("/readyz", health.readyz, methods=["GET"]),
+            Route("/metrics", health.metrics, methods=["GET"]),
+            Route(native.ROUTE, native.ingest, methods=["POST"]),
+            Route("/api/v1/search", search.search, methods=["GET"]),
+            Route("/api/v1/stats/count", search.count, methods=["GET"]),
+        ],
+        exception_handlers={
+            ApiError: api_error_handler,
+            HTTPException: http_exception_handler,
+            Exception: unexpected_error_handler,
+        },
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app
+
+
+async def _maintenance_loop(runtime: Runtime) -> None:
+    interval = runtime.config.store.maintenance_interval.total_seconds()
+    while True:
+        try:
+            assert runtime.store is not None
+            report = await runtime.store.maintain()
+            if report.archived or report.dropped_hot or report.dropped_archive:
+                log.info(
+                    "maintenance: archived %s, dropped hot %s, dropped archive %s",
+                    report.archived,
+                    report.dropped_hot,
+                    report.dropped_archive,
+                )
+            runtime.metrics.maintenance_runs.labels("ok").inc()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("maintenance pass failed; retrying next interval")
+            runtime.metrics.maintenance_runs.labels("error").inc()
+        await asyncio.sleep(interval)

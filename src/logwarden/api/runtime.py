@@ -1,0 +1,48 @@
+"""Everything a running server shares between requests."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from logwarden.api.errors import ApiError
+from logwarden.config.model import TENANT_RE, Config
+from logwarden.ingest.backpressure import InflightBudget
+from logwarden.store.duckdb import DuckDBStore
+from logwarden.telemetry.metrics import Metrics
+
+TENANT_HEADER = "X-Scope-OrgID"
+
+
+@dataclass
+class Runtime:
+    config: Config
+    metrics: Metrics
+    budget: InflightBudget
+    decode_pool: ThreadPoolExecutor
+    store: DuckDBStore | None = None
+    ready: bool = False
+    shutting_down: bool = False
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def require_store(self) -> DuckDBStore:
+        if self.store is None or not self.ready:
+            raise ApiError(503, "logwarden is starting or stopping; retry shortly", {"Retry-After": "1"})
+        return self.store
+
+    def tenant(self, request: Request) -> str:
+        """The request's tenant: the X-Scope-OrgID header, else the configured default."""
+        value = request.headers.get(TENANT_HEADER)
+        if value is None or value == "":
+            return self.config.ingest.default_tenant
+        if not TENANT_RE.match(value):
+            raise ApiError(400, f"invalid tenant in {TENANT_HEADER}: use 1-64 letters, digits, '_', '.', '-'")
+        return value
+
+
+def runtime_of(request: Request) -> Runtime:
+    rt = request.app.state.runtime
+    assert isinstance(rt, Runtime)
+    return rt

@@ -1,0 +1,131 @@
+"""Configuration models. Each field's docstring is its reference documentation (docs/config.md)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from logwarden.config.units import ByteSize, Duration
+
+TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class HttpConfig(_Frozen):
+    host: str = "127.0.0.1"
+    """Address the HTTP API binds to. Loopback by default; use 0.0.0.0 to accept remote clients."""
+    port: int = Field(8080, ge=0, le=65535)
+    """TCP port of the HTTP API (0 picks a free port)."""
+
+
+class IngestConfig(_Frozen):
+    max_body_bytes: ByteSize = 16 * 1024**2
+    """Largest request body accepted as sent (compressed or not); larger requests get 413."""
+    max_decompressed_bytes: ByteSize = 128 * 1024**2
+    """Largest body after gzip/zstd decompression; larger bodies get 413 (guards against zip bombs)."""
+    max_line_bytes: ByteSize = 1024**2
+    """Longest single line (record) accepted; a body containing a longer line gets 413."""
+    max_inflight_bytes: ByteSize = 256 * 1024**2
+    """Memory budget for requests being decoded or waiting for their commit; beyond it, 429."""
+    retry_after_seconds: int = Field(1, ge=1)
+    """Value of the Retry-After header sent with 429 responses."""
+    default_tenant: str = "default"
+    """Tenant used when a request names none (header X-Scope-OrgID)."""
+    decode_threads: int = Field(2, ge=1, le=64)
+    """Threads that decode and normalize request bodies (pyarrow and polars release the GIL)."""
+
+    @field_validator("default_tenant")
+    @classmethod
+    def _tenant_name(cls, v: str) -> str:
+        if not TENANT_RE.match(v):
+            raise ValueError("tenant names are 1-64 characters of letters, digits, '_', '.', '-'")
+        return v
+
+
+class TenantOverride(_Frozen):
+    retention_days: int | None = Field(None, ge=1)
+    """This tenant's retention; unset means the store's retention_days."""
+    archive_after_days: int | None = Field(None, ge=0)
+    """This tenant's archive age; unset means the archive's archive_after_days."""
+
+
+class StoreConfig(_Frozen):
+    memory_limit: ByteSize = 1024**3
+    """DuckDB memory limit for the hot store (queries spill to disk beyond it)."""
+    threads: int | None = Field(None, ge=1)
+    """DuckDB worker threads; unset means one per core."""
+    retention_days: int = Field(7, ge=1)
+    """Days of data kept (hot and archive); whole day partitions older than this are dropped."""
+    tenants: dict[str, TenantOverride] = Field(default_factory=dict)
+    """Per-tenant overrides of retention_days and archive_after_days, keyed by tenant name."""
+    maintenance_interval: Duration = timedelta(minutes=1)
+    """How often retention and archiving run."""
+    checkpoint_threshold: ByteSize = 256 * 1024**2
+    """WAL size at which DuckDB checkpoints (compacts the WAL into the database file)."""
+    group_commit_max_rows: int = Field(500_000, ge=1)
+    """Most rows written in one group commit; more waiting requests go in the next commit."""
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, v: dict[str, TenantOverride]) -> dict[str, TenantOverride]:
+        for name in v:
+            if not TENANT_RE.match(name):
+                raise ValueError(f"invalid tenant name {name!r}")
+        return v
+
+
+class ArchiveConfig(_Frozen):
+    enabled: bool = True
+    """Write day partitions older than archive_after_days to Parquet and drop them from the hot store."""
+    root: str | None = None
+    """Local path or fsspec URL (s3://bucket/prefix, memory://x) of the archive; default <data_dir>/archive."""
+    archive_after_days: int = Field(2, ge=0)
+    """Age in days after which a whole day partition moves to the archive."""
+    compression: str = "zstd"
+    """Parquet compression codec (zstd, snappy, gzip, none)."""
+    storage_options: dict[str, str] = Field(default_factory=dict)
+    """Options passed to the fsspec filesystem (e.g. endpoint_url, key, secret for S3)."""
+
+
+class Config(_Frozen):
+    """The whole server configuration."""
+
+    data_dir: Path = Path("./data")
+    """Directory of the hot store (DuckDB file) and, by default, the archive."""
+    http: HttpConfig = HttpConfig()
+    ingest: IngestConfig = IngestConfig()
+    store: StoreConfig = StoreConfig()
+    archive: ArchiveConfig = ArchiveConfig()
+    log_level: str = "info"
+    """logwarden's own log level (debug, info, warning, error)."""
+
+    @model_validator(mode="after")
+    def _archive_before_retention(self) -> Config:
+        if self.archive.enabled and self.archive.archive_after_days >= self.store.retention_days:
+            raise ValueError(
+                f"archive.archive_after_days ({self.archive.archive_after_days}) must be less than "
+                f"store.retention_days ({self.store.retention_days}), or nothing would be archived"
+            )
+        return self
+
+    @property
+    def archive_root(self) -> str:
+        return self.archive.root or str(self.data_dir / "archive")
+
+    def retention_days_for(self, tenant: str) -> int:
+        override = self.store.tenants.get(tenant)
+        if override and override.retention_days is not None:
+            return override.retention_days
+        return self.store.retention_days
+
+    def archive_after_days_for(self, tenant: str) -> int:
+        override = self.store.tenants.get(tenant)
+        if override and override.archive_after_days is not None:
+            return override.archive_after_days
+        return self.archive.archive_after_days

@@ -1,0 +1,1 @@
+"""Sources: everything that turns bytes from a client into core-schema batches."""

@@ -1,0 +1,1 @@
+"""The core log schema and the vectorized helpers that produce it."""

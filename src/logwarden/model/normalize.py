@@ -1,0 +1,253 @@
+"""Turn a decoded table of records (any columns, maybe nested) into the core log schema.
+
+Everything here is column-at-a-time Arrow or polars work; the only Python loops run per column.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logwarden.model.levels import level_from_otel_severity, normalize_level_text, severity_for_level
+from logwarden.model.schema import ALIAS_TO_FIELD, FIELD_ALIASES, LOG_SCHEMA, TS_TYPE
+from logwarden.model.timestamps import parse_timestamps
+
+# A decoder that already built the attrs JSON (the per-record fallback) passes it in this column.
+PREBUILT_ATTRS = "__attrs__"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchContext:
+    """What is known about a batch besides its records."""
+
+    tenant: str
+    source: str
+    received: datetime
+    default_service: str | None = None
+    default_host: str | None = None
+
+
+def flatten_structs(table: pa.Table) -> pa.Table:
+    """Flatten nested struct columns into dotted names (`http.status`); first of duplicate names wins."""
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    names = table.column_names
+    if len(set(names)) != len(names):
+        seen: set[str] = set()
+        keep = []
+        for i, name in enumerate(names):
+            if name not in seen:
+                seen.add(name)
+                keep.append(i)
+        table = table.select(keep)
+    return table
+
+
+def normalize(raw: pa.Table, ctx: BatchContext) -> pa.Table:
+    """Map a decoded record table onto LOG_SCHEMA.
+
+    Each core field takes, row by row, the first of its aliases (FIELD_ALIASES order) whose value is
+    usable; alias values not used for the core field (a second alias, an unparseable timestamp, an
+    unknown level) stay in attrs under their own key, so nothing the client sent is lost.
+    """
+    raw = flatten_structs(raw)
+    n = raw.num_rows
+    columns = {name: raw.column(name).combine_chunks() for name in raw.column_names}
+    leftovers: dict[str, pa.Array] = {}
+
+    def take(field: str) -> list[tuple[str, pa.Array]]:
+        return [(alias, columns.pop(alias)) for alias in FIELD_ALIASES[field] if alias in columns]
+
+    def pick(field: str, convert: Callable[[pa.Array], tuple[pa.Array, ...]]) -> tuple[pa.Array, ...] | None:
+        """First usable alias per row; `convert` returns the field value first, companions after it."""
+        result: list[pa.Array] | None = None
+        for alias, col in take(field):
+            converted = convert(col)
+            usable = pc.is_valid(converted[0])
+            if result is None:
+                used = usable
+                result = list(converted)
+            else:
+                used = pc.and_(pc.is_null(result[0]), usable)
+                result = [pc.if_else(used, c, r) for c, r in zip(converted, result, strict=True)]
+            unused = pc.and_(pc.is_valid(col), pc.invert(used))
+            if pc.any(unused).as_py():
+                leftovers[alias] = pc.if_else(unused, col, pa.scalar(None, col.type))
+        return tuple(result) if result is not None else None
+
+    received = pa.scalar(ctx.received, TS_TYPE)
+    picked_ts = pick("ts", lambda col: (parse_timestamps(col, ctx.received),))
+    ts = pc.coalesce(picked_ts[0], received) if picked_ts else pa.repeat(received, n)
+
+    picked_level = pick("level", _level_and_severity)
+    level, severity = picked_level if picked_level else (pa.nulls(n, pa.string()), pa.nulls(n, pa.int8()))
+
+    def text(field: str, default: str | None = None) -> pa.Array:
+        picked = pick(field, lambda col: (_as_string(col),))
+        value = picked[0] if picked else pa.nulls(n, pa.string())
+        if default is not None:
+            value = pc.coalesce(value, pa.scalar(default, pa.string()))
+        return value
+
+    message = text("message")
+    service = text("service", ctx.default_service)
+    host = text("host", ctx.default_host)
+    trace_id = text("trace_id")
+    span_id = text("span_id")
+    log_id = _log_ids(text("log_id"), n)
+
+    prebuilt = columns.pop(PREBUILT_ATTRS, None)
+    attrs = _attrs_json(columns, leftovers, prebuilt, n)
+
+    return pa.Table.from_arrays(
+        [
+            ts,
+            pa.repeat(received, n),
+            pa.repeat(pa.scalar(ctx.tenant, pa.string()), n),
+            service,
+            host,
+            level,
+            severity,
+            message,
+            trace_id,
+            span_id,
+            pa.repeat(pa.scalar(ctx.source, pa.string()), n),
+            log_id,
+            attrs,
+            pa.nulls(n, pa.string()),
+        ],
+        schema=LOG_SCHEMA,
+    )
+
+
+def dead_letter(lines: list[tuple[str, str]], ctx: BatchContext) -> pa.Table:
+    """Records for input that could not be decoded: the raw text as message, the reason in attrs.error."""
+    n = len(lines)
+    received = pa.scalar(ctx.received, TS_TYPE)
+    messages = pa.array([line for line, _ in lines], pa.string())
+    attrs = pa.array(
+        [orjson.dumps({"error": reason, "original_source": ctx.source}).decode() for _, reason in lines],
+        pa.string(),
+    )
+    return pa.Table.from_arrays(
+        [
+            pa.repeat(received, n),
+            pa.repeat(received, n),
+            pa.repeat(pa.scalar(ctx.tenant, pa.string()), n),
+            pa.repeat(pa.scalar(ctx.default_service, pa.string()), n),
+            pa.repeat(pa.scalar(ctx.default_host, pa.string()), n),
+            pa.nulls(n, pa.string()),
+            pa.nulls(n, pa.int8()),
+            messages,
+            pa.nulls(n, pa.string()),
+            pa.nulls(n, pa.string()),
+            pa.repeat(pa.scalar("dead_letter", pa.string()), n),
+            _log_ids(pa.nulls(n, pa.string()), n),
+            attrs,
+            pa.nulls(n, pa.string()),
+        ],
+        schema=LOG_SCHEMA,
+    )
+
+
+def _level_and_severity(col: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(canonical level, OpenTelemetry severity number) from level names or severity numbers."""
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        nums = pc.cast(col, pa.int64(), safe=False)
+    elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        # Numeric strings ("17") are severity numbers too; keep the exact number, not the range floor.
+        trimmed = pc.utf8_trim_whitespace(pc.cast(col, pa.string()))
+        numeric = pc.match_substring_regex(trimmed, r"^\d{1,2}$")
+        nums = pc.cast(pc.if_else(numeric, trimmed, None), pa.int64())
+    else:
+        return pa.nulls(len(col), pa.string()), pa.nulls(len(col), pa.int8())
+    by_number = level_from_otel_severity(nums)
+    exact = pc.cast(pc.if_else(pc.is_valid(by_number), nums, None), pa.int8())
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        return by_number, exact
+    level = pc.coalesce(by_number, normalize_level_text(col))
+    return level, pc.coalesce(exact, severity_for_level(level))
+
+
+def is_core_alias(name: str) -> bool:
+    """True when a top-level record key maps onto a core column."""
+    return name in ALIAS_TO_FIELD
+
+
+def _as_string(col: pa.Array) -> pa.Array:
+    t = col.type
+    if pa.types.is_string(t):
+        return col
+    if pa.types.is_null(t):
+        return pa.nulls(len(col), pa.string())
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_struct(t):
+        frame = pl.from_arrow(pa.table({"v": col}))
+        assert isinstance(frame, pl.DataFrame)
+        return _json_column(frame.to_series())
+    return pc.cast(col, pa.string())
+
+
+def _json_column(series: pl.Series) -> pa.Array:
+    """JSON text of each value of a polars Series (null stays null)."""
+    encoded = pl.DataFrame({"v": series}).select(
+        pl.when(pl.col("v").is_not_null())
+        .then(pl.struct(pl.col("v")).struct.json_encode().str.slice(5).str.strip_suffix("}"))
+        .alias("v")
+    )
+    return encoded.to_arrow().column("v").combine_chunks().cast(pa.string())
+
+
+def _log_ids(given: pa.Array, n: int) -> pa.Array:
+    if n and given.null_count == 0:
+        return given
+    # Unique ids that compress well: one random 64-bit prefix per batch plus the row number.
+    prefix = secrets.token_hex(8)
+    rows = pc.cast(pa.array(range(n), pa.int64()), pa.string())
+    generated = pc.binary_join_element_wise(prefix, pc.utf8_lpad(rows, 6, "0"), "")
+    return pc.coalesce(given, generated) if len(given) == n else generated
+
+
+def _attrs_json(
+    columns: dict[str, pa.Array], extra: dict[str, pa.Array], prebuilt: pa.Array | None, n: int
+) -> pa.Array:
+    cols = {k: v for k, v in columns.items() if not pa.types.is_null(v.type) and v.null_count < len(v)}
+    cols.update(extra)
+    if not cols:
+        if prebuilt is not None:
+            return pc.cast(prebuilt, pa.string())
+        return pa.nulls(n, pa.string())
+    df = pl.from_arrow(pa.table({f"c{i}": v for i, v in enumerate(cols.values())}))
+    assert isinstance(df, pl.DataFrame)
+    names = list(cols.keys())
+    renamed = {f"c{i}": name for i, name in enumerate(names)}
+    df = df.rename(renamed)
+    if all(df[name].null_count() == 0 for name in names):
+        # Homogeneous batch: one struct encode, keys in record order.
+        out = df.select(pl.struct(names).struct.json_encode().alias("a"))
+    else:
+        # Sparse batch: encode each present field and join, skipping nulls (absent keys stay absent).
+        parts = [
+            pl.when(pl.col(name).is_not_null()).then(
+                pl.struct(pl.col(name)).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}")
+            )
+            for name in names
+        ]
+        inner = pl.concat_str(parts, separator=",", ignore_nulls=True)
+        out = df.select(pl.when(inner != "").then(pl.lit("{") + inner + pl.lit("}")).alias("a"))
+    attrs = out.to_arrow().column("a").combine_chunks().cast(pa.string())
+    if prebuilt is not None:
+        # Both sources: merge textually; prebuilt objects are never empty when present.
+        pre = pc.cast(prebuilt, pa.string())
+        joined = pc.binary_join_element_wise(
+            pc.utf8_slice_codeunits(attrs, 0, -1), pc.utf8_slice_codeunits(pre, 1), ","
+        )
+        both = pc.and_(pc.is_valid(pre), pc.is_valid(attrs))
+        attrs = pc.if_else(both, joined, pc.coalesce(attrs, pre))
+    return attrs

@@ -1,0 +1,154 @@
+"""Vectorized timestamp parsing into timestamp[us, UTC].
+
+Accepted forms: RFC 3339 / ISO 8601 with or without offset (zone-less means UTC), `T` or space
+separator, any fraction; `YYYY-MM-DD HH:MM:SS,mmm`; epoch seconds, milliseconds, microseconds or
+nanoseconds (numbers or digit strings, unit chosen by magnitude); syslog `Mmm dd HH:MM:SS` (year
+inferred from the receive time); Apache `dd/Mmm/YYYY:HH:MM:SS ±zzzz`. Unparseable values → null.
+
+The common case (one ISO form with an offset per batch) is a single Arrow cast; anything else goes
+through one DuckDB expression over the whole column, so no path is per-line Python.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logwarden.model.schema import TS_TYPE
+
+# Magnitude thresholds that pick the epoch unit: below 1e11 seconds (until year 5138), below 1e14
+# milliseconds, below 1e17 microseconds, above that nanoseconds.
+_SECONDS_MAX = 100_000_000_000
+_MILLIS_MAX = 100_000_000_000_000
+_MICROS_MAX = 100_000_000_000_000_000
+
+_local = threading.local()
+
+
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect(":memory:", config={"threads": 1})
+        con.execute("SET TimeZone='UTC'")
+        _local.con = con
+    return con
+
+
+def parse_timestamps(values: pa.Array | pa.ChunkedArray, received: datetime) -> pa.Array:
+    """Parse a column of timestamps of any supported type; unparseable or missing → null."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    t = values.type
+    if pa.types.is_timestamp(t):
+        return _to_utc_us(values)
+    if pa.types.is_date(t):
+        return pc.cast(pc.cast(values, pa.timestamp("us")), TS_TYPE)
+    if pa.types.is_integer(t):
+        return _epoch_int(pc.cast(values, pa.int64()))
+    if pa.types.is_floating(t):
+        return _epoch_float(pc.cast(values, pa.float64()))
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return _parse_strings(pc.cast(values, pa.string()), received)
+    return pa.nulls(len(values), TS_TYPE)
+
+
+def _to_utc_us(values: pa.Array) -> pa.Array:
+    t = values.type
+    if t.tz is None:
+        # A zone-less timestamp is UTC.
+        values = pc.cast(values, pa.timestamp("us"))
+        return pc.cast(values, TS_TYPE)
+    return pc.cast(pc.cast(values, pa.timestamp(t.unit, "UTC")), TS_TYPE)
+
+
+def _epoch_int(v: pa.Array) -> pa.Array:
+    mag = pc.abs(v)
+    micros = pc.if_else(
+        pc.less(mag, _SECONDS_MAX),
+        pc.multiply(v, 1_000_000),
+        pc.if_else(
+            pc.less(mag, _MILLIS_MAX),
+            pc.multiply(v, 1_000),
+            pc.if_else(pc.less(mag, _MICROS_MAX), v, pc.divide(v, 1_000)),
+        ),
+    )
+    return pc.cast(micros, pa.timestamp("us")).cast(TS_TYPE)
+
+
+def _epoch_float(v: pa.Array) -> pa.Array:
+    mag = pc.abs(v)
+    factor = pc.if_else(
+        pc.less(mag, float(_SECONDS_MAX)),
+        1e6,
+        pc.if_else(pc.less(mag, float(_MILLIS_MAX)), 1e3, pc.if_else(pc.less(mag, float(_MICROS_MAX)), 1.0, 1e-3)),
+    )
+    micros = pc.round(pc.multiply(v, factor))
+    finite = pc.is_finite(micros)
+    micros = pc.if_else(finite, micros, None)
+    return pc.cast(pc.cast(micros, pa.int64()), pa.timestamp("us")).cast(TS_TYPE)
+
+
+def _parse_strings(values: pa.Array, received: datetime) -> pa.Array:
+    try:
+        # Fast path: every value is ISO 8601 with an offset or Z.
+        return pc.cast(values, TS_TYPE)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    try:
+        # Second fast path: every value is zone-less ISO 8601, which means UTC.
+        return pc.cast(pc.cast(values, pa.timestamp("us")), TS_TYPE)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    return _parse_strings_duckdb(values, received)
+
+
+_EPOCH_MICROS_SQL = (
+    "CASE WHEN abs({v}) < {s} THEN {v} * 1000000 WHEN abs({v}) < {ms} THEN {v} * 1000 "
+    "WHEN abs({v}) < {us} THEN {v} ELSE {v} // 1000 END"
+)
+
+_SYSLOG_FORMATS = "['%Y %b %d %H:%M:%S', '%Y %b %d %H:%M:%S.%f']"
+
+_STRINGS_SQL = f"""
+WITH src AS (SELECT trim(s) AS s, regexp_replace(trim(s), '\\s+', ' ', 'g') AS squeezed FROM ts_values),
+parsed AS (
+  SELECT CASE
+    WHEN regexp_full_match(s, '-?\\d{{1,19}}') THEN make_timestamp(
+        ({_EPOCH_MICROS_SQL.format(v="TRY_CAST(s AS BIGINT)", s=_SECONDS_MAX, ms=_MILLIS_MAX, us=_MICROS_MAX)})
+      )::TIMESTAMPTZ
+    WHEN regexp_full_match(s, '-?\\d+\\.\\d+') THEN make_timestamp(CAST(round(
+        TRY_CAST(s AS DOUBLE) * CASE WHEN abs(TRY_CAST(s AS DOUBLE)) < {_SECONDS_MAX} THEN 1e6
+          WHEN abs(TRY_CAST(s AS DOUBLE)) < {_MILLIS_MAX} THEN 1e3
+          WHEN abs(TRY_CAST(s AS DOUBLE)) < {_MICROS_MAX} THEN 1 ELSE 1e-3 END) AS BIGINT))::TIMESTAMPTZ
+    ELSE coalesce(
+      -- RFC 3339 allows lower-case t and z; a comma may separate the fraction.
+      TRY_CAST(regexp_replace(upper(s), '^(\\d{{4}}-\\d\\d-\\d\\d[ T]\\d\\d:\\d\\d:\\d\\d),(\\d+)', '\\1.\\2')
+        AS TIMESTAMPTZ),
+      try_strptime(s, '%d/%b/%Y:%H:%M:%S %z')::TIMESTAMPTZ,
+      try_strptime(squeezed, ['%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M:%S.%f'])::TIMESTAMPTZ,
+      -- Syslog stamps carry no year: take the year that puts the stamp nearest the receive time.
+      (SELECT arg_min(t, abs(epoch(t) - epoch($received))) FROM (
+        SELECT unnest([
+          try_strptime(CAST(year($received) - 1 AS VARCHAR) || ' ' || squeezed, {_SYSLOG_FORMATS})::TIMESTAMPTZ,
+          try_strptime(CAST(year($received) AS VARCHAR) || ' ' || squeezed, {_SYSLOG_FORMATS})::TIMESTAMPTZ,
+          try_strptime(CAST(year($received) + 1 AS VARCHAR) || ' ' || squeezed, {_SYSLOG_FORMATS})::TIMESTAMPTZ
+        ]) AS t) WHERE t IS NOT NULL)
+    )
+  END AS ts FROM src
+)
+SELECT ts FROM parsed
+"""
+
+
+def _parse_strings_duckdb(values: pa.Array, received: datetime) -> pa.Array:
+    con = _duckdb()
+    con.register("ts_values", pa.table({"s": values}))
+    try:
+        out = con.sql(_STRINGS_SQL, params={"received": received}).to_arrow_table()
+    finally:
+        con.unregister("ts_values")
+    return _to_utc_us(out.column("ts").combine_chunks())

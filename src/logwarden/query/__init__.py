@@ -1,0 +1,1 @@
+"""Query helpers; the full search language arrives here later."""

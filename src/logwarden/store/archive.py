@@ -1,0 +1,113 @@
+"""The Parquet archive: `<root>/tenant=<t>/date=<YYYY-MM-DD>/part-<id>.parquet` on any fsspec filesystem."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from datetime import datetime
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from logwarden.store.base import PartitionKey
+
+_PART_RE = re.compile(r"tenant=([^/]+)/date=(\d{4}-\d{2}-\d{2})/part-[^/]+\.parquet$")
+
+
+class ParquetArchive:
+    """Day partitions written once as Parquet files and read back by DuckDB."""
+
+    def __init__(self, root: str, *, compression: str = "zstd", storage_options: dict[str, str] | None = None):
+        self.root_url = root
+        fs, path = fsspec.core.url_to_fs(root, **(storage_options or {}))
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.root = path.rstrip("/")
+        self.is_local = "file" in _protocols(fs)
+        self.compression = None if compression == "none" else compression
+        self._lock = threading.Lock()
+        self._parts: dict[PartitionKey, list[str]] = {}
+
+    def scan(self) -> dict[PartitionKey, list[str]]:
+        """Read the catalog of archived partitions from the filesystem."""
+        parts: dict[PartitionKey, list[str]] = {}
+        if self.fs.exists(self.root):
+            for path in self.fs.find(self.root):
+                m = _PART_RE.search(path)
+                if m:
+                    key = PartitionKey(m.group(1), datetime.strptime(m.group(2), "%Y-%m-%d").date())
+                    parts.setdefault(key, []).append(path)
+        with self._lock:
+            self._parts = {k: sorted(v) for k, v in parts.items()}
+        return dict(self._parts)
+
+    def keys(self) -> list[PartitionKey]:
+        with self._lock:
+            return list(self._parts)
+
+    def files(self, key: PartitionKey) -> list[str]:
+        """Paths DuckDB can open (local paths, or URLs of a filesystem registered with DuckDB)."""
+        with self._lock:
+            paths = list(self._parts.get(key, ()))
+        return paths if self.is_local else [self.fs.unstrip_protocol(p) for p in paths]
+
+    def part_path(self, key: PartitionKey, part_id: str) -> str:
+        return f"{self.root}/tenant={key.tenant}/date={key.day:%Y-%m-%d}/part-{part_id}.parquet"
+
+    def write(self, path: str, reader: pa.RecordBatchReader) -> int:
+        """Stream record batches into one Parquet file at `path`; returns rows written."""
+        rows = 0
+        parent = path.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        tmp = path + ".tmp" if self.is_local else path
+        with (
+            self.fs.open(tmp, "wb") as f,
+            pq.ParquetWriter(
+                f,
+                reader.schema,
+                compression=self.compression,
+                use_dictionary=["tenant", "service", "host", "level", "source"],
+            ) as writer,
+        ):
+            for batch in reader:
+                writer.write_batch(batch, row_group_size=128 * 1024)
+                rows += batch.num_rows
+        if self.is_local:
+            os.replace(tmp, path)
+        return rows
+
+    def add(self, key: PartitionKey, path: str) -> None:
+        with self._lock:
+            paths = self._parts.setdefault(key, [])
+            if path not in paths:
+                paths.append(path)
+
+    def remove_file(self, path: str) -> None:
+        if self.fs.exists(path):
+            self.fs.rm(path)
+
+    def drop(self, key: PartitionKey) -> None:
+        """Delete a whole archived partition (retention)."""
+        directory = f"{self.root}/tenant={key.tenant}/date={key.day:%Y-%m-%d}"
+        if self.fs.exists(directory):
+            self.fs.rm(directory, recursive=True)
+        with self._lock:
+            self._parts.pop(key, None)
+
+    def size_bytes(self) -> int:
+        if not self.is_local or not os.path.isdir(self.root):
+            return 0
+        total = 0
+        for dirpath, _, files in os.walk(self.root):
+            for name in files:
+                try:
+                    total += os.path.getsize(os.path.join(dirpath, name))
+                except OSError:
+                    continue
+        return total
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    proto = fs.protocol
+    return (proto,) if isinstance(proto, str) else tuple(proto)

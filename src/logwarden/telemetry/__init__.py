@@ -1,0 +1,1 @@
+"""logwarden's own metrics."""
