@@ -43,7 +43,9 @@ def create_app(config: Config, *, run_maintenance: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        runtime.store = await loop.run_in_executor(None, lambda: DuckDBStore(config, on_commit=metrics.observe_commit))
+        runtime.store = await loop.run_in_executor(
+            None, lambda: DuckDBStore(config, on_commit=metrics.observe_commit, on_apply=metrics.observe_apply)
+        )
         runtime.ready = True
         hot, archived = runtime.store.partitions()
         log.info("store open: %d hot and %d archived partitions in %s", len(hot), len(archived), config.data_dir)

@@ -56,8 +56,8 @@ class TenantOverride(_Frozen):
 
 
 class StoreConfig(_Frozen):
-    memory_limit: ByteSize = 1024**3
-    """DuckDB memory limit for the hot store (queries spill to disk beyond it)."""
+    memory_limit: ByteSize = 512 * 1024**2
+    """DuckDB memory limit for the hot store (its buffer pool; queries spill to disk beyond it)."""
     threads: int | None = Field(None, ge=1)
     """DuckDB worker threads; unset means one per core."""
     retention_days: int = Field(7, ge=1)
@@ -68,8 +68,15 @@ class StoreConfig(_Frozen):
     """How often retention and archiving run."""
     checkpoint_threshold: ByteSize = 256 * 1024**2
     """WAL size at which DuckDB checkpoints (compacts the WAL into the database file)."""
-    group_commit_max_rows: int = Field(500_000, ge=1)
-    """Most rows written in one group commit; more waiting requests go in the next commit."""
+    apply_interval: Duration = timedelta(seconds=1)
+    """How long acknowledged batches gather in memory (already durable in the ingest log, and searchable)
+    before they are written to DuckDB in one transaction; longer means larger, cheaper writes."""
+    apply_max_rows: int = Field(500_000, ge=1)
+    """Rows that trigger a write to DuckDB before apply_interval is over."""
+    max_unapplied_bytes: ByteSize = 256 * 1024**2
+    """Memory held by acknowledged batches not yet in DuckDB; beyond it ingest answers 429 until it catches up."""
+    wal_segment_bytes: ByteSize = 64 * 1024**2
+    """Size at which the ingest log starts a new segment file; applied segments are deleted."""
 
     @field_validator("tenants")
     @classmethod

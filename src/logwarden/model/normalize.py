@@ -5,16 +5,17 @@ Everything here is column-at-a-time Arrow or polars work; the only Python loops 
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from logwarden.model.attrs_json import encode_objects, json_values
 from logwarden.model.levels import level_from_otel_severity, normalize_level_text, severity_for_level
 from logwarden.model.schema import ALIAS_TO_FIELD, FIELD_ALIASES, LOG_SCHEMA, TS_TYPE
 from logwarden.model.timestamps import parse_timestamps
@@ -188,30 +189,27 @@ def _as_string(col: pa.Array) -> pa.Array:
     if pa.types.is_null(t):
         return pa.nulls(len(col), pa.string())
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_struct(t):
-        frame = pl.from_arrow(pa.table({"v": col}))
-        assert isinstance(frame, pl.DataFrame)
-        return _json_column(frame.to_series())
+        return json_values(col)
     return pc.cast(col, pa.string())
 
 
-def _json_column(series: pl.Series) -> pa.Array:
-    """JSON text of each value of a polars Series (null stays null)."""
-    encoded = pl.DataFrame({"v": series}).select(
-        pl.when(pl.col("v").is_not_null())
-        .then(pl.struct(pl.col("v")).struct.json_encode().str.slice(5).str.strip_suffix("}"))
-        .alias("v")
-    )
-    return encoded.to_arrow().column("v").combine_chunks().cast(pa.string())
+@functools.cache
+def _row_suffix_block(size: int) -> pa.Array:
+    return pa.array([f"{i:06x}" for i in range(size)], pa.string())
+
+
+def _row_suffixes(n: int) -> pa.Array:
+    """'000000', '000001', … from a cached array (sizes are powers of two), so ids cost a slice and a join."""
+    size = max(65_536, 1 << (n - 1).bit_length())
+    return _row_suffix_block(size).slice(0, n)
 
 
 def _log_ids(given: pa.Array, n: int) -> pa.Array:
     if n and given.null_count == 0:
         return given
     # Unique ids that compress well: one random 64-bit prefix per batch plus the row number.
-    prefix = secrets.token_hex(8)
-    rows = pc.cast(pa.array(range(n), pa.int64()), pa.string())
-    generated = pc.binary_join_element_wise(prefix, pc.utf8_lpad(rows, 6, "0"), "")
-    return pc.coalesce(given, generated) if len(given) == n else generated
+    generated = pc.binary_join_element_wise(secrets.token_hex(8), _row_suffixes(n), "")
+    return pc.coalesce(given, generated) if given.null_count < n else generated
 
 
 def _attrs_json(
@@ -219,35 +217,11 @@ def _attrs_json(
 ) -> pa.Array:
     cols = {k: v for k, v in columns.items() if not pa.types.is_null(v.type) and v.null_count < len(v)}
     cols.update(extra)
-    if not cols:
-        if prebuilt is not None:
-            return pc.cast(prebuilt, pa.string())
-        return pa.nulls(n, pa.string())
-    df = pl.from_arrow(pa.table({f"c{i}": v for i, v in enumerate(cols.values())}))
-    assert isinstance(df, pl.DataFrame)
-    names = list(cols.keys())
-    renamed = {f"c{i}": name for i, name in enumerate(names)}
-    df = df.rename(renamed)
-    if all(df[name].null_count() == 0 for name in names):
-        # Homogeneous batch: one struct encode, keys in record order.
-        out = df.select(pl.struct(names).struct.json_encode().alias("a"))
-    else:
-        # Sparse batch: encode each present field and join, skipping nulls (absent keys stay absent).
-        parts = [
-            pl.when(pl.col(name).is_not_null()).then(
-                pl.struct(pl.col(name)).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}")
-            )
-            for name in names
-        ]
-        inner = pl.concat_str(parts, separator=",", ignore_nulls=True)
-        out = df.select(pl.when(inner != "").then(pl.lit("{") + inner + pl.lit("}")).alias("a"))
-    attrs = out.to_arrow().column("a").combine_chunks().cast(pa.string())
-    if prebuilt is not None:
-        # Both sources: merge textually; prebuilt objects are never empty when present.
-        pre = pc.cast(prebuilt, pa.string())
-        joined = pc.binary_join_element_wise(
-            pc.utf8_slice_codeunits(attrs, 0, -1), pc.utf8_slice_codeunits(pre, 1), ","
-        )
-        both = pc.and_(pc.is_valid(pre), pc.is_valid(attrs))
-        attrs = pc.if_else(both, joined, pc.coalesce(attrs, pre))
-    return attrs
+    attrs = encode_objects(cols, n)
+    if prebuilt is None:
+        return attrs
+    # Records decoded one by one carry their attrs JSON ready-made; merge the two objects textually.
+    pre = pc.cast(prebuilt, pa.string())
+    joined = pc.binary_join_element_wise(pc.utf8_slice_codeunits(attrs, 0, -1), pc.utf8_slice_codeunits(pre, 1), ",")
+    both = pc.and_(pc.is_valid(pre), pc.is_valid(attrs))
+    return pc.if_else(both, joined, pc.coalesce(attrs, pre))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from datetime import datetime
 
 import fsspec
@@ -26,11 +25,9 @@ class ParquetArchive:
         self.root = path.rstrip("/")
         self.is_local = "file" in _protocols(fs)
         self.compression = None if compression == "none" else compression
-        self._lock = threading.Lock()
-        self._parts: dict[PartitionKey, list[str]] = {}
 
     def scan(self) -> dict[PartitionKey, list[str]]:
-        """Read the catalog of archived partitions from the filesystem."""
+        """Archived partitions found under the root (filesystem paths, without protocol)."""
         parts: dict[PartitionKey, list[str]] = {}
         if self.fs.exists(self.root):
             for path in self.fs.find(self.root):
@@ -38,19 +35,11 @@ class ParquetArchive:
                 if m:
                     key = PartitionKey(m.group(1), datetime.strptime(m.group(2), "%Y-%m-%d").date())
                     parts.setdefault(key, []).append(path)
-        with self._lock:
-            self._parts = {k: sorted(v) for k, v in parts.items()}
-        return dict(self._parts)
+        return {k: sorted(v) for k, v in parts.items()}
 
-    def keys(self) -> list[PartitionKey]:
-        with self._lock:
-            return list(self._parts)
-
-    def files(self, key: PartitionKey) -> list[str]:
-        """Paths DuckDB can open (local paths, or URLs of a filesystem registered with DuckDB)."""
-        with self._lock:
-            paths = list(self._parts.get(key, ()))
-        return paths if self.is_local else [self.fs.unstrip_protocol(p) for p in paths]
+    def location(self, path: str) -> str:
+        """What DuckDB opens for `path`: the local path, or the URL of the registered filesystem."""
+        return path if self.is_local else self.fs.unstrip_protocol(path)
 
     def part_path(self, key: PartitionKey, part_id: str) -> str:
         return f"{self.root}/tenant={key.tenant}/date={key.day:%Y-%m-%d}/part-{part_id}.parquet"
@@ -77,12 +66,6 @@ class ParquetArchive:
             os.replace(tmp, path)
         return rows
 
-    def add(self, key: PartitionKey, path: str) -> None:
-        with self._lock:
-            paths = self._parts.setdefault(key, [])
-            if path not in paths:
-                paths.append(path)
-
     def remove_file(self, path: str) -> None:
         if self.fs.exists(path):
             self.fs.rm(path)
@@ -92,8 +75,6 @@ class ParquetArchive:
         directory = f"{self.root}/tenant={key.tenant}/date={key.day:%Y-%m-%d}"
         if self.fs.exists(directory):
             self.fs.rm(directory, recursive=True)
-        with self._lock:
-            self._parts.pop(key, None)
 
     def size_bytes(self) -> int:
         if not self.is_local or not os.path.isdir(self.root):

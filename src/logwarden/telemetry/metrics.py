@@ -55,7 +55,7 @@ class Metrics:
         )
         self.commit_seconds = Histogram(
             "logwarden_batch_commit_seconds",
-            "Duration of one group commit to the hot store.",
+            "Duration of one group commit (write + fdatasync) to the ingest log; requests are acknowledged after it.",
             buckets=_COMMIT_BUCKETS,
             registry=r,
         )
@@ -63,6 +63,23 @@ class Metrics:
             "logwarden_batch_commit_rows",
             "Rows written by one group commit.",
             buckets=(10, 100, 1000, 10_000, 50_000, 100_000, 500_000),
+            registry=r,
+        )
+        self.apply_seconds = Histogram(
+            "logwarden_store_apply_seconds",
+            "Duration of one transaction moving acknowledged batches into the DuckDB hot store.",
+            buckets=_COMMIT_BUCKETS,
+            registry=r,
+        )
+        self.apply_rows = Histogram(
+            "logwarden_store_apply_rows",
+            "Rows moved into the hot store by one transaction.",
+            buckets=(100, 1000, 10_000, 100_000, 250_000, 500_000, 1_000_000),
+            registry=r,
+        )
+        self.unapplied_bytes = Gauge(
+            "logwarden_store_unapplied_bytes",
+            "Bytes of acknowledged batches (durable in the ingest log) not yet written to DuckDB.",
             registry=r,
         )
         self.inflight_bytes = Gauge(
@@ -81,6 +98,10 @@ class Metrics:
     def observe_commit(self, seconds: float, rows: int) -> None:
         self.commit_seconds.observe(seconds)
         self.commit_rows.observe(rows)
+
+    def observe_apply(self, seconds: float, rows: int) -> None:
+        self.apply_seconds.observe(seconds)
+        self.apply_rows.observe(rows)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

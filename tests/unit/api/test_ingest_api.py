@@ -176,6 +176,16 @@ def test_tenant_header_isolates_data(client: TestClient) -> None:
 def test_metrics_count_lines_and_bytes(client: TestClient) -> None:
     client.post("/api/v1/ingest", content=NDJSON + b"garbage\n")
     text = client.get("/metrics").text
+    # Acknowledged, searchable, but not yet moved into a DuckDB partition.
+    assert "logwarden_store_unapplied_bytes 0.0" not in text
+    assert 'logwarden_store_partitions{tier="hot"} 0.0' in text
+    store = runtime_of_app(client).store
+    assert store is not None
+    store.flush_blocking()
+    text = client.get("/metrics").text
+    assert "logwarden_store_unapplied_bytes 0.0" in text
+    assert "logwarden_store_apply_rows_count 1.0" in text
+    assert "logwarden_store_apply_rows_sum 3.0" in text
     assert 'logwarden_ingested_lines_total{source="http",tenant="default"} 2.0' in text
     assert f'logwarden_ingested_bytes_total{{source="http",tenant="default"}} {float(len(NDJSON) + 8)}' in text
     assert 'logwarden_rejected_lines_total{source="http",tenant="default"} 1.0' in text

@@ -47,6 +47,9 @@ async def test_partitions_by_tenant_and_day(store: DuckDBStore) -> None:
     d1, d2 = date(2026, 11, 20), date(2026, 11, 21)
     await store.append(batch(day_records(d1, 3) + day_records(d2, 2)))
     await store.append(batch(day_records(d2, 4), tenant="acme"))
+    assert store.partitions() == ([], [])  # acknowledged and searchable, not yet applied
+    assert len(await search_all(store, "event")) == 5
+    await store.flush()
     hot, archived = store.partitions()
     assert hot == [PartitionKey("acme", d2), PartitionKey("default", d1), PartitionKey("default", d2)]
     assert archived == []
@@ -235,7 +238,7 @@ async def test_interrupted_archive_is_cleaned_up_on_start(tmp_path: Path) -> Non
     store = DuckDBStore(cfg)
     await store.append(batch(day_records(date(2026, 11, 18), 4)))
     stray = store.archive.part_path(PartitionKey("default", date(2026, 11, 18)), "deadbeef")
-    store._writer.run(lambda con: con.execute("INSERT INTO _archive_pending VALUES (?)", [stray])).result()
+    store._applier.run(lambda con: con.execute("INSERT INTO _archive_pending VALUES (?)", [stray])).result()
     Path(stray).parent.mkdir(parents=True)
     Path(stray).write_bytes(b"partial")
     await store.close()
@@ -257,3 +260,63 @@ def test_config_rejects_archive_after_retention(tmp_path: Path) -> None:
 
 def test_store_config_type(tmp_path: Path) -> None:
     assert isinstance(make_config(tmp_path), Config)
+
+
+async def test_reads_see_each_line_once_while_batches_move_into_duckdb(tmp_path: Path) -> None:
+    """Between acknowledgement and apply a batch lives in memory; no read may miss or double it."""
+    import asyncio
+
+    cfg = make_config(tmp_path, **{"store.apply_interval": "20ms"})
+    store = DuckDBStore(cfg)
+    try:
+        expected = 0
+        for round_ in range(30):
+            # A new day each round: the apply creates a partition table while reads run.
+            await store.append(batch(day_records(date(2026, 10, 1) + timedelta(days=round_), 7, f"r{round_}")))
+            expected += 7
+            result = await store.count(CountQuery("default", *ALL_TIME))
+            assert result.total == expected
+            await asyncio.sleep(0.005)
+        await store.flush()
+        assert store.unapplied_bytes == 0
+        assert (await store.count(CountQuery("default", *ALL_TIME))).total == expected
+    finally:
+        await store.close()
+
+
+CRASHING_WRITER = """
+import asyncio, os, sys
+from tests.unit.store.test_duckdb_store import batch, day_records, make_config
+from logwarden.store.duckdb import DuckDBStore
+from datetime import date
+from pathlib import Path
+
+async def main():
+    cfg = make_config(Path(sys.argv[1]), **{"store.apply_interval": "1h"})
+    store = DuckDBStore(cfg)
+    await store.append(batch(day_records(date(2026, 11, 21), 5, "before")))
+    await store.flush()  # in DuckDB: must not be replayed a second time
+    await store.append(batch(day_records(date(2026, 11, 21), 4, "pending")))  # acknowledged, only in the log
+    assert store.unapplied_bytes > 0
+    os._exit(0)  # no apply, no checkpoint, no close: as if killed
+
+asyncio.run(main())
+"""
+
+
+async def test_acknowledged_batches_survive_a_crash_before_apply(tmp_path: Path) -> None:
+    """A process dies with batches in the log that DuckDB never got; the next start replays them once."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(tmp_path)], check=True, cwd=root, timeout=60)
+    cfg = make_config(tmp_path)
+    for _ in range(2):  # a second restart must not replay anything again
+        store = DuckDBStore(cfg)
+        try:
+            assert store.unapplied_bytes == 0
+            assert len(await search_all(store, "before")) == 5
+            assert len(await search_all(store, "pending")) == 4
+        finally:
+            await store.close()

@@ -28,5 +28,6 @@ async def metrics(request: Request) -> Response:
         rt.metrics.partitions.labels("hot").set(len(hot))
         rt.metrics.partitions.labels("archive").set(len(archived))
         rt.metrics.store_size.set(rt.store.size_bytes())
+        rt.metrics.unapplied_bytes.set(rt.store.unapplied_bytes)
     rt.metrics.inflight_bytes.set(rt.budget.used)
     return Response(rt.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

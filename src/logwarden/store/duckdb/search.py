@@ -27,8 +27,12 @@ class SqlParts:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def source_sql(hot: list[PartitionKey], archive_files: list[str], params: dict[str, Any]) -> str | None:
+def source_sql(
+    hot: list[PartitionKey], archive_files: list[str], params: dict[str, Any], extra: str | None = None
+) -> str | None:
     selects = [f"SELECT {SELECT_COLUMNS} FROM {quote_ident(table_name(k))}" for k in hot]
+    if extra:
+        selects.append(extra)
     if archive_files:
         params["archive_files"] = archive_files
         selects.append(f"SELECT {SELECT_COLUMNS} FROM read_parquet($archive_files, union_by_name = true)")

@@ -1,0 +1,84 @@
+"""Build the `attrs` JSON object of every row from columns, with Arrow kernels (no per-row Python).
+
+Each column becomes a `,"key":value` fragment per row (empty where the row has no value); one
+element-wise concatenation assembles the objects, so a key absent from a row stays absent.
+Strings are quoted and escaped with vector replaces; the rare column holding control characters, and
+nested values (lists), are encoded by polars instead.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# Scanned over a column's whole values buffer at once: one C loop instead of a regex per value.
+_NEEDS_ESCAPE = re.compile(rb'["\\\x00-\x1f]')
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def encode_objects(columns: dict[str, pa.Array], n: int) -> pa.Array:
+    """One JSON object text per row from `columns` (name → array of length n); rows with no values → null."""
+    if not columns:
+        return pa.nulls(n, pa.string())
+    fragments = []
+    for name, col in columns.items():
+        # ',"key":value' or '' when the row has no value; the first comma is cut off below.
+        # (pyarrow 26's null_handling="skip" join drops all-null rows, so nulls become '' instead.)
+        key = pa.scalar("," + orjson.dumps(name).decode() + ":", pa.string())
+        fragments.append(pc.fill_null(pc.binary_join_element_wise(key, json_values(col), ""), ""))
+    inner = fragments[0] if len(fragments) == 1 else pc.binary_join_element_wise(*fragments, "")
+    objects = pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(inner, 1), "}", "")
+    return pc.if_else(pc.equal(inner, ""), pa.scalar(None, pa.string()), objects)
+
+
+def json_values(col: pa.Array) -> pa.Array:
+    """JSON text of each value of an Arrow array (null stays null)."""
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return _json_strings(pc.cast(col, pa.string()))
+    if pa.types.is_integer(t):
+        return pc.cast(col, pa.string())
+    if pa.types.is_floating(t):
+        # NaN and infinities have no JSON form.
+        return pc.if_else(pc.is_finite(col), pc.cast(col, pa.string()), pa.scalar(None, pa.string()))
+    if pa.types.is_boolean(t):
+        return pc.if_else(col, "true", "false")
+    if pa.types.is_null(t):
+        return pa.nulls(len(col), pa.string())
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return _json_strings(pc.cast(col, pa.string()))
+    return _polars_json(col)
+
+
+def _json_strings(col: pa.Array) -> pa.Array:
+    values = _values_buffer(col)
+    if _NEEDS_ESCAPE.search(values):
+        if _CONTROL.search(values):
+            return _polars_json(col)
+        col = pc.replace_substring(col, "\\", "\\\\")
+        col = pc.replace_substring(col, '"', '\\"')
+        col = pc.replace_substring(col, "\n", "\\n")
+        col = pc.replace_substring(col, "\r", "\\r")
+        col = pc.replace_substring(col, "\t", "\\t")
+    return pc.binary_join_element_wise('"', col, '"', "")
+
+
+def _values_buffer(col: pa.Array) -> memoryview:
+    """The character data of a string array (may extend past a slice: only false positives follow)."""
+    buffer = col.buffers()[2]
+    return memoryview(buffer) if buffer is not None else memoryview(b"")
+
+
+def _polars_json(col: pa.Array) -> pa.Array:
+    frame = pl.from_arrow(pa.table({"v": col}))
+    assert isinstance(frame, pl.DataFrame)
+    encoded = frame.select(
+        pl.when(pl.col("v").is_not_null())
+        .then(pl.struct(pl.col("v")).struct.json_encode().str.slice(5).str.strip_suffix("}"))
+        .alias("v")
+    )
+    return encoded.to_arrow().column("v").combine_chunks().cast(pa.string())

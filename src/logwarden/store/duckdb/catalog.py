@@ -1,0 +1,66 @@
+"""What the hot store holds, read inside a transaction so that it matches that transaction's data.
+
+Day partitions are the tables `logs$<tenant>$<YYYYMMDD>` (DuckDB's catalog is versioned like rows, so
+a reader sees exactly the tables of its snapshot); archived Parquet files are rows of `_archive_files`,
+added in the same transaction that drops the partition they replace; `_archive_pending` remembers
+archive files being written, so a crash mid-archive leaves no stray copy.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import duckdb
+
+from logwarden.store.base import PartitionKey
+from logwarden.store.duckdb.partitions import TABLE_PREFIX, overlapping, parse_table_name
+
+ARCHIVE_FILES = "_archive_files"
+ARCHIVE_PENDING = "_archive_pending"
+
+DDL = (
+    f"CREATE TABLE IF NOT EXISTS {ARCHIVE_FILES} "
+    "(tenant VARCHAR NOT NULL, day DATE NOT NULL, path VARCHAR PRIMARY KEY)",
+    f"CREATE TABLE IF NOT EXISTS {ARCHIVE_PENDING} (path VARCHAR PRIMARY KEY)",
+)
+
+
+def create(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in DDL:
+        con.execute(statement)
+
+
+def hot_partitions(con: duckdb.DuckDBPyConnection, tenant: str | None = None) -> list[PartitionKey]:
+    prefix = TABLE_PREFIX + (f"{tenant}$" if tenant else "")
+    rows = con.sql(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND starts_with(table_name, $prefix)",
+        params={"prefix": prefix},
+    ).fetchall()
+    keys = [parse_table_name(name) for (name,) in rows]
+    return sorted((k for k in keys if k is not None), key=lambda k: (k.tenant, k.day))
+
+
+def archived_partitions(con: duckdb.DuckDBPyConnection) -> list[PartitionKey]:
+    rows = con.sql(f"SELECT DISTINCT tenant, day FROM {ARCHIVE_FILES} ORDER BY tenant, day").fetchall()
+    return [PartitionKey(tenant, day) for tenant, day in rows]
+
+
+def archived_files(con: duckdb.DuckDBPyConnection, tenant: str, first: date, last: date) -> list[str]:
+    rows = con.sql(
+        f"SELECT path FROM {ARCHIVE_FILES} WHERE tenant = $tenant AND day BETWEEN $first AND $last ORDER BY path",
+        params={"tenant": tenant, "first": first, "last": last},
+    ).fetchall()
+    return [path for (path,) in rows]
+
+
+def sources_for(
+    con: duckdb.DuckDBPyConnection, tenant: str, start: datetime, end: datetime
+) -> tuple[list[PartitionKey], list[str]]:
+    """Hot partitions and archive files of `tenant` overlapping [start, end), in this transaction's view."""
+    hot = overlapping(hot_partitions(con, tenant), tenant, start, end)
+    files = archived_files(con, tenant, *_days(start, end))
+    return hot, files
+
+
+def _days(start: datetime, end: datetime) -> tuple[date, date]:
+    return start.astimezone(UTC).date(), end.astimezone(UTC).date()

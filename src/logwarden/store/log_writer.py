@@ -1,0 +1,107 @@
+"""The acknowledgement path: batches are group-written to the ingest log, then handed on."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from logwarden.store.wal import IngestLog, encode_table
+from logwarden.telemetry.threads import name_current_thread
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass(slots=True)
+class _Submit:
+    table: pa.Table
+    future: Future[int]
+
+
+class LogWriter:
+    """One thread: take every waiting batch, write them with one fdatasync, resolve their futures.
+
+    `on_durable` receives the (seq, table) pairs before the futures resolve, so a batch is visible to
+    readers no later than its acknowledgement.
+    """
+
+    def __init__(
+        self,
+        ingest_log: IngestLog,
+        on_durable: Callable[[list[tuple[int, pa.Table]]], None],
+        *,
+        on_commit: Callable[[float, int], None] | None = None,
+        max_group_bytes: int = 64 * 1024**2,
+    ) -> None:
+        self._log = ingest_log
+        self._on_durable = on_durable
+        self._on_commit = on_commit
+        self._max_group_bytes = max_group_bytes
+        self._queue: queue.SimpleQueue[_Submit | object] = queue.SimpleQueue()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="logwarden-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, table: pa.Table) -> Future[int]:
+        fut: Future[int] = Future()
+        if self._stopped.is_set():
+            fut.set_exception(RuntimeError("store is closed"))
+        else:
+            self._queue.put(_Submit(table, fut))
+        return fut
+
+    def stop(self) -> None:
+        """Write everything submitted so far, then stop."""
+        if not self._stopped.is_set():
+            self._stopped.set()
+            self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        name_current_thread("lw-log")
+        while True:
+            group: list[_Submit] = []
+            size = 0
+            stop = False
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, _Submit):
+                    group.append(item)
+                    size += item.table.nbytes
+                if stop or size >= self._max_group_bytes:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if group:
+                self._write(group)
+            if stop:
+                return
+
+    def _write(self, group: list[_Submit]) -> None:
+        started = time.perf_counter()
+        try:
+            seqs = self._log.append([encode_table(item.table) for item in group])
+            self._on_durable([(seq, item.table) for seq, item in zip(seqs, group, strict=True)])
+        except Exception as exc:
+            log.exception("writing %d batches to the ingest log failed", len(group))
+            for item in group:
+                item.future.set_exception(exc)
+            return
+        rows = 0
+        for item in group:
+            item.future.set_result(item.table.num_rows)
+            rows += item.table.num_rows
+        if self._on_commit:
+            self._on_commit(time.perf_counter() - started, rows)
