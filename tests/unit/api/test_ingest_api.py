@@ -202,3 +202,39 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_empty_body_accepts_nothing(client: TestClient) -> None:
     assert client.post("/api/v1/ingest", content=b"").json() == {"accepted": 0, "rejected": 0}
     assert client.post("/api/v1/ingest", content=b"\n\n").json() == {"accepted": 0, "rejected": 0}
+
+
+def test_store_behind_gives_429(tmp_path: Path) -> None:
+    """When acknowledged data waits too long for DuckDB, ingest pushes back instead of growing memory."""
+    cfg = make_config(tmp_path, **{"store.max_unapplied_bytes": 1, "store.apply_interval": "1h"})
+    with TestClient(create_app(cfg, run_maintenance=False)) as c:
+        assert c.post("/api/v1/ingest", content=NDJSON).status_code == 200  # now 1 byte is over the limit
+        resp = c.post("/api/v1/ingest", content=NDJSON)
+        assert resp.status_code == 429
+        assert resp.headers["Retry-After"] == "1"
+        assert "max_unapplied_bytes" in resp.json()["error"]
+        store = runtime_of_app(c).store
+        assert store is not None
+        store.flush_blocking()
+        assert c.post("/api/v1/ingest", content=NDJSON).status_code == 200
+        assert search(c, q="payment")["total"] == 4
+
+
+def test_archived_data_is_found_by_the_search_api(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    cfg = make_config(tmp_path, **{"archive.archive_after_days": 1, "store.retention_days": 30})
+    with TestClient(create_app(cfg, run_maintenance=False)) as c:
+        old = b'{"ts":"2026-11-10T08:00:00Z","msg":"ancient disk failure","service":"storage"}\n'
+        new = b'{"ts":"2026-11-21T08:00:00Z","msg":"recent disk failure","service":"storage"}\n'
+        assert c.post("/api/v1/ingest", content=old + new).json() == {"accepted": 2, "rejected": 0}
+        store = runtime_of_app(c).store
+        assert store is not None
+        report = asyncio.run(store.maintain(now=datetime(2026, 11, 21, 12, tzinfo=UTC)))
+        assert [k.day.isoformat() for k in report.archived] == ["2026-11-10"]
+        body = c.get("/api/v1/search", params={"q": "disk failure", "start": "2026-11-01T00:00:00Z",
+                                               "end": "2026-11-22T00:00:00Z"}).json()  # fmt: skip
+        assert [h["message"] for h in body["hits"]] == ["recent disk failure", "ancient disk failure"]
+        counts = c.get("/api/v1/stats/count", params={"by": "service", "start": "2026-11-01T00:00:00Z"}).json()
+        assert counts["counts"] == [{"service": "storage", "count": 2}]

@@ -14,6 +14,7 @@ from logwarden.api.runtime import runtime_of
 from logwarden.ingest.http.body import decompress, longest_line, read_limited
 from logwarden.ingest.ndjson import decode_json_body
 from logwarden.model.normalize import BatchContext, dead_letter, normalize
+from logwarden.store.duckdb.store import StoreBusyError
 
 SOURCE = "http"
 ROUTE = "/api/v1/ingest"
@@ -86,7 +87,11 @@ async def ingest(request: Request) -> Response:
         if table.num_rows:
             try:
                 await store.append(table)
-            except RuntimeError as exc:
+            except StoreBusyError as exc:
+                rt.metrics.throttled_requests.labels(ROUTE).inc()
+                raise ApiError(429, str(exc), {"Retry-After": str(cfg.retry_after_seconds)}) from None
+            except (RuntimeError, OSError) as exc:
+                # Closed store, disk full, I/O error: nothing was acknowledged; the client may retry.
                 raise ApiError(
                     503, f"store unavailable: {exc}", {"Retry-After": str(cfg.retry_after_seconds)}
                 ) from None
