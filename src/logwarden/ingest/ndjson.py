@@ -19,7 +19,11 @@ import pyarrow.json as pj
 from logwarden.model.normalize import PREBUILT_ATTRS, is_core_alias
 from logwarden.model.schema import FIELD_ALIASES
 
-_READ_OPTIONS = pj.ReadOptions(use_threads=True, block_size=1 << 20)
+# Requests are already decoded in parallel (ingest.decode_threads); splitting a small body over
+# Arrow's thread pool as well only adds hand-offs. Large bodies still use it.
+_READ_OPTIONS = pj.ReadOptions(use_threads=False, block_size=1 << 20)
+_READ_OPTIONS_LARGE = pj.ReadOptions(use_threads=True, block_size=1 << 20)
+_LARGE_BODY = 4 << 20
 _TS_ALIASES = frozenset(FIELD_ALIASES["ts"])
 
 
@@ -73,7 +77,8 @@ def _all_lines_are_objects(body: bytes) -> bool:
 
 
 def _read_json(body: bytes) -> pa.Table:
-    table = pj.read_json(io.BytesIO(body), read_options=_READ_OPTIONS)
+    options = _READ_OPTIONS_LARGE if len(body) >= _LARGE_BODY else _READ_OPTIONS
+    table = pj.read_json(io.BytesIO(body), read_options=options)
     # The reader turns timestamp-looking strings into timestamps; outside the ts fields that rewrites
     # user text (offsets folded, formatting lost), so read those columns again as plain strings.
     patched = [
@@ -82,8 +87,8 @@ def _read_json(body: bytes) -> pa.Table:
         if f.name not in _TS_ALIASES and _has_timestamp(f.type)
     ]
     if patched:
-        options = pj.ParseOptions(explicit_schema=pa.schema(patched), unexpected_field_behavior="infer")
-        table = pj.read_json(io.BytesIO(body), read_options=_READ_OPTIONS, parse_options=options)
+        parse_options = pj.ParseOptions(explicit_schema=pa.schema(patched), unexpected_field_behavior="infer")
+        table = pj.read_json(io.BytesIO(body), read_options=options, parse_options=parse_options)
     return table
 
 
