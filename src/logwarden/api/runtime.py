@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
@@ -25,7 +25,6 @@ class Runtime:
     store: DuckDBStore | None = None
     ready: bool = False
     shutting_down: bool = False
-    notes: dict[str, str] = field(default_factory=dict)
 
     def require_store(self) -> DuckDBStore:
         if self.store is None or not self.ready:

@@ -136,9 +136,6 @@ class DuckDBStore:
             )
         return await asyncio.wrap_future(self._log_writer.submit(batch))
 
-    def append_blocking(self, batch: pa.Table) -> int:
-        return self._log_writer.submit(batch).result()
-
     async def flush(self) -> None:
         """Wait until everything acknowledged so far is in DuckDB."""
         await asyncio.wrap_future(self._applier.flush())
