@@ -17,7 +17,10 @@ from logwarden.api.routes import health, search
 from logwarden.api.runtime import Runtime
 from logwarden.config.model import Config
 from logwarden.ingest.backpressure import InflightBudget
-from logwarden.ingest.http import native
+from logwarden.ingest.base import BackgroundSource
+from logwarden.ingest.http import routes as ingest_routes
+from logwarden.ingest.sink import IngestSink
+from logwarden.ingest.sources import build_sources
 from logwarden.store.duckdb import DuckDBStore
 from logwarden.telemetry.metrics import Metrics
 from logwarden.telemetry.threads import name_current_thread
@@ -46,14 +49,30 @@ def create_app(config: Config, *, run_maintenance: bool = True) -> Starlette:
         runtime.store = await loop.run_in_executor(
             None, lambda: DuckDBStore(config, on_commit=metrics.observe_commit, on_apply=metrics.observe_apply)
         )
-        runtime.ready = True
+        runtime.sink = IngestSink(runtime.store, metrics, runtime.decode_pool)
         hot, archived = runtime.store.partitions()
         log.info("store open: %d hot and %d archived partitions in %s", len(hot), len(archived), config.data_dir)
+        sources = build_sources(config)
+        started: list[BackgroundSource] = []
+        try:
+            for source in sources:
+                await source.start(runtime.sink)
+                started.append(source)
+                log.info("source %s started", source.name)
+        except BaseException:
+            for source in reversed(started):
+                await source.stop()
+            await runtime.store.close()
+            raise
+        runtime.ready = True
         task = asyncio.create_task(_maintenance_loop(runtime)) if run_maintenance else None
         try:
             yield
         finally:
             runtime.shutting_down = True
+            for source in reversed(started):
+                # Stop receiving first; what a source already received still goes through the sink.
+                await source.stop()
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -68,7 +87,7 @@ def create_app(config: Config, *, run_maintenance: bool = True) -> Starlette:
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/metrics", health.metrics, methods=["GET"]),
-            Route(native.ROUTE, native.ingest, methods=["POST"]),
+            *ingest_routes(),
             Route("/api/v1/search", search.search, methods=["GET"]),
             Route("/api/v1/stats/count", search.count, methods=["GET"]),
         ],

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from logwarden.api.errors import ApiError
 from logwarden.config.model import TENANT_RE, Config
 from logwarden.ingest.backpressure import InflightBudget
+from logwarden.ingest.sink import IngestSink
 from logwarden.store.duckdb import DuckDBStore
 from logwarden.telemetry.metrics import Metrics
 
@@ -23,6 +24,7 @@ class Runtime:
     budget: InflightBudget
     decode_pool: ThreadPoolExecutor
     store: DuckDBStore | None = None
+    sink: IngestSink | None = None
     ready: bool = False
     shutting_down: bool = False
 
@@ -30,6 +32,11 @@ class Runtime:
         if self.store is None or not self.ready:
             raise ApiError(503, "logwarden is starting or stopping; retry shortly", {"Retry-After": "1"})
         return self.store
+
+    def require_sink(self) -> IngestSink:
+        if self.sink is None or not self.ready:
+            raise ApiError(503, "logwarden is starting or stopping; retry shortly", {"Retry-After": "1"})
+        return self.sink
 
     def tenant(self, request: Request) -> str:
         """The request's tenant: the X-Scope-OrgID header, else the configured default."""

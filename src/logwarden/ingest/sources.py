@@ -1,0 +1,12 @@
+"""The background sources a config asks for (each protocol adds itself here)."""
+
+from __future__ import annotations
+
+from logwarden.config.model import Config
+from logwarden.ingest.base import BackgroundSource
+
+
+def build_sources(config: Config) -> list[BackgroundSource]:
+    """Background sources enabled by `config`, not yet started."""
+    sources: list[BackgroundSource] = []
+    return sources
