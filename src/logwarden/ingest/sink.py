@@ -23,8 +23,9 @@ from logwarden.telemetry.metrics import Metrics
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    accepted: int
-    rejected: int
+    accepted: int  # good lines now safely stored, re-sent duplicates included
+    rejected: int  # lines stored in the dead-letter stream
+    duplicates: int = 0  # accepted lines that were re-sends of lines already stored
 
 
 def to_core_batch(decoded: DecodedBody, ctx: BatchContext) -> tuple[pa.Table, int, int]:
@@ -57,10 +58,11 @@ class IngestSink:
             return to_core_batch(decode(), ctx)
 
         table, accepted, rejected = await asyncio.get_running_loop().run_in_executor(self.pool, work)
-        if table.num_rows:
-            await self.store.append(table)
-        self.metrics.ingested_lines.labels(ctx.source, ctx.tenant).inc(accepted)
+        duplicates = (await self.store.append(table)).duplicates if table.num_rows else 0
+        self.metrics.ingested_lines.labels(ctx.source, ctx.tenant).inc(accepted - duplicates)
         self.metrics.ingested_bytes.labels(ctx.source, ctx.tenant).inc(raw_bytes)
         if rejected:
             self.metrics.rejected_lines.labels(ctx.source, ctx.tenant).inc(rejected)
-        return IngestResult(accepted, rejected)
+        if duplicates:
+            self.metrics.duplicate_lines.labels(ctx.source, ctx.tenant).inc(duplicates)
+        return IngestResult(accepted, rejected, duplicates)

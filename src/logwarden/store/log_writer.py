@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from logwarden.store.dedup import StreamDedup
 from logwarden.store.wal import IngestLog, encode_table
 from logwarden.telemetry.threads import name_current_thread
 
@@ -20,10 +21,18 @@ log = logging.getLogger(__name__)
 _STOP = object()
 
 
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Rows now durable, and rows dropped as re-sends of lines already stored (see store/dedup.py)."""
+
+    stored: int
+    duplicates: int
+
+
 @dataclass(slots=True)
 class _Submit:
     table: pa.Table
-    future: Future[int]
+    future: Future[AppendResult]
 
 
 class LogWriter:
@@ -40,8 +49,10 @@ class LogWriter:
         *,
         on_commit: Callable[[float, int], None] | None = None,
         max_group_bytes: int = 64 * 1024**2,
+        dedup: StreamDedup | None = None,
     ) -> None:
         self._log = ingest_log
+        self._dedup = dedup
         self._on_durable = on_durable
         self._on_commit = on_commit
         self._max_group_bytes = max_group_bytes
@@ -50,8 +61,8 @@ class LogWriter:
         self._thread = threading.Thread(target=self._run, name="logwarden-log", daemon=True)
         self._thread.start()
 
-    def submit(self, table: pa.Table) -> Future[int]:
-        fut: Future[int] = Future()
+    def submit(self, table: pa.Table) -> Future[AppendResult]:
+        fut: Future[AppendResult] = Future()
         if self._stopped.is_set():
             fut.set_exception(RuntimeError("store is closed"))
         else:
@@ -91,17 +102,24 @@ class LogWriter:
 
     def _write(self, group: list[_Submit]) -> None:
         started = time.perf_counter()
+        results: list[AppendResult] = []
+        tables: list[pa.Table] = []
+        for item in group:
+            table, duplicates = self._dedup.filter(item.table) if self._dedup is not None else (item.table, 0)
+            results.append(AppendResult(table.num_rows, duplicates))
+            if table.num_rows:
+                tables.append(table)
         try:
-            seqs = self._log.append([encode_table(item.table) for item in group])
-            self._on_durable([(seq, item.table) for seq, item in zip(seqs, group, strict=True)])
+            seqs = self._log.append([encode_table(t) for t in tables]) if tables else []
+            self._on_durable(list(zip(seqs, tables, strict=True)))
         except Exception as exc:
             log.exception("writing %d batches to the ingest log failed", len(group))
             for item in group:
                 item.future.set_exception(exc)
             return
         rows = 0
-        for item in group:
-            item.future.set_result(item.table.num_rows)
-            rows += item.table.num_rows
+        for item, result in zip(group, results, strict=True):
+            item.future.set_result(result)
+            rows += result.stored
         if self._on_commit:
             self._on_commit(time.perf_counter() - started, rows)

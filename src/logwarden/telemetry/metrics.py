@@ -41,6 +41,12 @@ class Metrics:
             ["source", "tenant"],
             registry=r,
         )
+        self.duplicate_lines = Counter(
+            "logwarden_duplicate_lines",
+            "Re-sent lines dropped because their <stream>@<offset> log id was already stored.",
+            ["source", "tenant"],
+            registry=r,
+        )
         self.throttled_requests = Counter(
             "logwarden_throttled_requests",
             "Requests answered 429 because the in-flight memory budget was full.",

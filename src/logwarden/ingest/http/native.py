@@ -37,4 +37,7 @@ async def ingest(request: Request) -> Response:
                     413, f"a line of {longest} bytes exceeds the limit of {max_line} (ingest.max_line_bytes)"
                 )
         result = await store_batch(request, ROUTE, lambda: decode_json_body(body), ctx, len(body))
-    return JSONResponse({"accepted": result.accepted, "rejected": result.rejected})
+    answer = {"accepted": result.accepted, "rejected": result.rejected}
+    if result.duplicates:
+        answer["duplicates"] = result.duplicates
+    return JSONResponse(answer)

@@ -34,11 +34,12 @@ from logwarden.store.base import (
     SearchQuery,
     SearchResult,
 )
+from logwarden.store.dedup import HWM_TABLE, StreamDedup
 from logwarden.store.duckdb import catalog
 from logwarden.store.duckdb.applier import STATE_TABLE, Applier, apply_batches, read_applied_seq
 from logwarden.store.duckdb.partitions import quote_ident, table_name
 from logwarden.store.duckdb.search import SELECT_COLUMNS, group_expr, source_sql, where_sql
-from logwarden.store.log_writer import LogWriter
+from logwarden.store.log_writer import AppendResult, LogWriter
 from logwarden.store.wal import IngestLog
 
 log = logging.getLogger(__name__)
@@ -122,13 +123,18 @@ class DuckDBStore:
             on_applied=self._applied,
             on_apply=on_apply,
         )
-        self._log_writer = LogWriter(self.ingest_log, self._durable, on_commit=on_commit)
+        dedup = StreamDedup()
+        dedup.load(self._db)
+        self._log_writer = LogWriter(self.ingest_log, self._durable, on_commit=on_commit, dedup=dedup)
         self._closed = False
 
     # --- writing -------------------------------------------------------------------------
 
-    async def append(self, batch: pa.Table) -> int:
-        """Durably store a core-schema batch: returns once it is in the ingest log (and searchable)."""
+    async def append(self, batch: pa.Table) -> AppendResult:
+        """Durably store a core-schema batch: returns once it is in the ingest log (and searchable).
+
+        Lines re-sent under a `<stream>@<offset>` log id already stored are dropped and counted.
+        """
         if self._unapplied_bytes > self._config.store.max_unapplied_bytes:
             raise StoreBusyError(
                 f"{self._unapplied_bytes} bytes wait to be applied to the hot store "
@@ -280,6 +286,12 @@ class DuckDBStore:
             if key.day < _cutoff(now, cfg.retention_days_for(key.tenant)):
                 await loop.run_in_executor(self._readers, self._drop_archived, key)
                 report.dropped_archive.append(key)
+        # Streams silent for longer than any retention cannot be re-sent into stored data any more.
+        longest = max([cfg.store.retention_days, *(t.retention_days or 0 for t in cfg.store.tenants.values())])
+        horizon = now - timedelta(days=longest)
+        await asyncio.wrap_future(
+            self._applier.run(lambda con: con.execute(f"DELETE FROM {HWM_TABLE} WHERE updated < ?", [horizon]))
+        )
         return report
 
     def _drop_hot(self, con: duckdb.DuckDBPyConnection, *, key: PartitionKey) -> None:

@@ -1,0 +1,78 @@
+"""Idempotent re-sends: per-stream high-water marks for log ids of the form `<stream>@<offset>`.
+
+A shipper that reads a stream in order (the agent: one stream per file instance, offset = byte offset
+of the line) names each line `<stream>@<offset>`. A line whose offset is not above the highest offset
+already stored for its stream is a re-send and is dropped. Lines with any other log id are untouched.
+
+The marks live in memory for the acknowledgement path (one thread, so checks and updates are
+serialized with acknowledgements) and in `_stream_hwm`, updated in the same DuckDB transaction as the
+rows they describe; after a crash, replaying the ingest log raises them again to what was acknowledged.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+HWM_TABLE = "_stream_hwm"
+HWM_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {HWM_TABLE} "
+    "(stream VARCHAR PRIMARY KEY, hwm BIGINT NOT NULL, updated TIMESTAMPTZ NOT NULL)"
+)
+_ID_RE = r"^(?P<stream>[^@]+)@(?P<offset>\d{1,18})$"
+_ID_RE_SQL = "'^([^@]+)@([0-9]{1,18})$'"
+
+
+def upsert_sql(source: str) -> str:
+    """SQL raising the marks from the rows of a batch being applied (a registered relation `source`)."""
+    return f"""
+INSERT INTO {HWM_TABLE}
+SELECT stream, max(off), now() FROM (
+  SELECT regexp_extract(log_id, {_ID_RE_SQL}, 1) AS stream,
+         TRY_CAST(regexp_extract(log_id, {_ID_RE_SQL}, 2) AS BIGINT) AS off
+  FROM {source} WHERE contains(log_id, '@')
+) WHERE stream <> '' AND off IS NOT NULL GROUP BY stream
+ON CONFLICT (stream) DO UPDATE SET hwm = greatest({HWM_TABLE}.hwm, excluded.hwm), updated = excluded.updated
+"""
+
+
+class StreamDedup:
+    """High-water marks by stream; `filter` drops re-sent lines and raises the marks (one thread)."""
+
+    def __init__(self) -> None:
+        self._marks: dict[str, int] = {}
+
+    def load(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._marks = {
+            stream: int(hwm) for stream, hwm in con.execute(f"SELECT stream, hwm FROM {HWM_TABLE}").fetchall()
+        }
+
+    def __len__(self) -> int:
+        return len(self._marks)
+
+    def filter(self, batch: pa.Table) -> tuple[pa.Table, int]:
+        """(batch without re-sent lines, how many were dropped)."""
+        ids = batch.column("log_id").combine_chunks()
+        if not pc.any(pc.match_substring(ids, "@")).as_py():
+            return batch, 0
+        parts = pc.extract_regex(ids, _ID_RE)
+        streams = pc.struct_field(parts, "stream")
+        offsets = pc.cast(pc.struct_field(parts, "offset"), pa.int64())
+        keep = pa.repeat(pa.scalar(True), batch.num_rows)
+        dropped = 0
+        for stream in pc.unique(streams.drop_null()).to_pylist():
+            in_stream = pc.fill_null(pc.equal(streams, stream), False)
+            offs = offsets.filter(in_stream)
+            mark = self._marks.get(stream, -1)
+            # A line is a re-send when its offset is not above every offset seen before it: the stored
+            # mark or an earlier line of this batch.
+            running = pc.cumulative_max(offs)
+            before = pa.concat_arrays([pa.array([mark], pa.int64()), running.slice(0, len(offs) - 1)])
+            fresh = pc.greater(offs, pc.max_element_wise(before, pa.scalar(mark, pa.int64())))
+            dropped += len(offs) - pc.sum(pc.cast(fresh, pa.int64())).as_py()
+            keep = pc.replace_with_mask(keep, in_stream, fresh)
+            self._marks[stream] = max(mark, int(pc.max(offs).as_py()))
+        if dropped == 0:
+            return batch, 0
+        return batch.filter(keep), dropped
