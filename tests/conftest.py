@@ -45,9 +45,9 @@ def free_port() -> int:
 class ServerProcess:
     """`logwarden serve` as a real subprocess on a free loopback port."""
 
-    def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None, port: int | None = None) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / f"server-{self.port}.log"
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -103,8 +103,10 @@ class ServerProcess:
 def server_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[ServerProcess] = []
 
-    def start(data_dir: Path | None = None, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
-        server = ServerProcess(data_dir or tmp_path / "data", *extra, env=env)
+    def start(
+        data_dir: Path | None = None, *extra: str, env: dict[str, str] | None = None, port: int | None = None
+    ) -> ServerProcess:
+        server = ServerProcess(data_dir or tmp_path / "data", *extra, env=env, port=port)
         started.append(server)
         server.wait_ready()
         return server
