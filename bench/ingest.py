@@ -38,7 +38,8 @@ from typing import Any
 
 import orjson
 
-from _common import ResourceSampler, Server, ServerError, dir_bytes, log, percentile
+from _common import ResourceSampler, Server, ServerError, dir_bytes, free_port, log, percentile
+from protocols import PROTOCOLS, encode
 
 MB = 1_000_000
 # Per-client progress counters shared with the parent (each client thread writes only its own slots).
@@ -121,6 +122,8 @@ class Body:
     raw: bytes
     wire: bytes
     lines: int
+    path: str | None = None  # HTTP path; None for syslog
+    content_type: str | None = None
 
 
 class LineGenerator:
@@ -253,7 +256,7 @@ class LineGenerator:
 
 
 def build_bodies(
-    *, pool_lines: int, batch_lines: int, line_bytes: int, seed: int, use_gzip: bool
+    *, pool_lines: int, batch_lines: int, line_bytes: int, seed: int, use_gzip: bool, protocol: str = "native"
 ) -> tuple[list[Body], float]:
     """The request pool and the mean line size in bytes (newline included)."""
     n_bodies = max(1, math.ceil(pool_lines / batch_lines))
@@ -263,9 +266,13 @@ def build_bodies(
     gen = LineGenerator(seed, line_bytes, now - 300.0, 299.0, n_lines)
     bodies: list[Body] = []
     for _ in range(n_bodies):
-        raw = b"\n".join([gen.line() for _ in range(batch_lines)]) + b"\n"
-        wire = gzip.compress(raw, compresslevel=6, mtime=0) if use_gzip else raw
-        bodies.append(Body(raw, wire, batch_lines))
+        lines = [gen.line() for _ in range(batch_lines)]
+        raw = b"\n".join(lines) + b"\n"
+        encoded = encode(protocol, lines)
+        wire = encoded.payload
+        if use_gzip and encoded.path is not None:
+            wire = gzip.compress(wire, compresslevel=6, mtime=0)
+        bodies.append(Body(raw, wire, batch_lines, encoded.path, encoded.content_type))
     return bodies, gen.total / n_lines
 
 
@@ -280,9 +287,9 @@ class HttpError(Exception):
 
 def _request_head(port: int, body: Body, use_gzip: bool) -> bytes:
     head = (
-        f"POST {INGEST_PATH} HTTP/1.1\r\n"
+        f"POST {body.path or INGEST_PATH} HTTP/1.1\r\n"
         f"Host: 127.0.0.1:{port}\r\n"
-        "Content-Type: application/x-ndjson\r\n"
+        f"Content-Type: {body.content_type or 'application/x-ndjson'}\r\n"
         f"Content-Length: {len(body.wire)}\r\n"
     )
     if use_gzip:
@@ -350,7 +357,9 @@ class RawConnection:
         for line in head_lines[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        if "content-length" in headers:
+        if status in (204, 304) or 100 <= status < 200:
+            payload = b""  # no body by definition (Loki answers 204 without Content-Length)
+        elif "content-length" in headers:
             payload = self._read_exact(int(headers["content-length"]))
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             chunks = []
@@ -392,6 +401,23 @@ class SenderConfig:
     duration: float
     use_gzip: bool
     timeout: float = 60.0
+    protocol: str = "native"
+    syslog_port: int = 0
+
+
+def _syslog_loop(
+    idx: int, *, cfg: SenderConfig, bodies: list[Body], order: itertools.count[int], window_end: float, counters: Any
+) -> None:
+    """Stream RFC 5424 frames (octet counting) over one TCP connection; syslog has no acknowledgements."""
+    n = len(bodies)
+    try:
+        with socket.create_connection(("127.0.0.1", cfg.syslog_port), timeout=cfg.timeout) as sock:
+            while time.monotonic() < window_end:
+                body = bodies[next(order) % n]
+                sock.sendall(body.wire)
+                counters[SLOTS * idx + LINES_SLOT] += body.lines
+    except OSError:
+        counters[SLOTS * idx + ERRORS_SLOT] += 1
 
 
 def _client_loop(
@@ -441,13 +467,13 @@ def _client_loop(
                         return
                     time.sleep(delay)
                     continue
-                if status == 200:
+                if status in (200, 204):  # Loki answers 204
                     done = time.monotonic()
                     try:
                         result = orjson.loads(payload)
                         accepted, rejected = int(result["accepted"]), int(result["rejected"])
                     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                        accepted, rejected = body.lines, 0
+                        accepted, rejected = body.lines, 0  # other protocols answer in their own shape
                     latency = done - started
                     acks.append(Ack(done, latency, body.lines, len(body.raw), len(body.wire), accepted, rejected))
                     counters[SLOTS * idx + LINES_SLOT] += body.lines
@@ -474,8 +500,11 @@ def sender_main(cfg: SenderConfig, bodies: list[Body], counters: Any, pipe: Conn
     window_start = t_start + cfg.warmup
     window_end = window_start + cfg.duration
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    syslog_kwargs = {"cfg": cfg, "bodies": bodies, "order": order, "window_end": window_end, "counters": counters}
     threads = [
-        threading.Thread(
+        threading.Thread(target=_syslog_loop, kwargs=syslog_kwargs, args=(i,), name=f"client-{i}", daemon=True)
+        if cfg.protocol == "syslog-tcp"
+        else threading.Thread(
             target=_client_loop,
             kwargs={
                 "cfg": cfg,
@@ -620,6 +649,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=20240601, help="generator seed")
     p.add_argument("--gzip", action="store_true", help="send bodies gzip-compressed (Content-Encoding: gzip)")
     p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="native",
+        help="wire protocol: native NDJSON, Elasticsearch _bulk, Loki push (protobuf+snappy), OTLP/HTTP "
+        "(protobuf) or syslog over TCP (RFC 5424, octet counting); default native",
+    )
+    p.add_argument(
         "--server-arg",
         action="append",
         default=[],
@@ -654,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
         line_bytes=args.line_bytes,
         seed=args.seed,
         use_gzip=args.gzip,
+        protocol=args.protocol,
     )
     raw_pool = sum(len(b.raw) for b in bodies)
     wire_pool = sum(len(b.wire) for b in bodies)
@@ -663,12 +700,23 @@ def main(argv: list[str] | None = None) -> int:
         + (f", {wire_pool / MB:.1f} MB gzip" if args.gzip else "")
     )
 
+    syslog_port = free_port() if args.protocol == "syslog-tcp" else 0
+    if syslog_port:
+        extra_args += ["--syslog-tcp-port", str(syslog_port)]
     tmp = Path(tempfile.mkdtemp(prefix="logwarden-bench-"))
     server = Server(tmp / "data", tmp / "server.log", extra_args=extra_args, command=args.server_cmd)
     ctx = mp.get_context("spawn")
     counters = ctx.Array("q", SLOTS * args.clients, lock=False)  # each client writes only its own slots
     parent_end, child_end = ctx.Pipe()
-    cfg = SenderConfig(server.port, args.clients, args.warmup, args.duration, args.gzip)
+    cfg = SenderConfig(
+        server.port,
+        args.clients,
+        args.warmup,
+        args.duration,
+        args.gzip,
+        protocol=args.protocol,
+        syslog_port=syslog_port,
+    )
     sender = ctx.Process(target=sender_main, args=(cfg, bodies, counters, child_end), name="sender")
     sampler: ResourceSampler | None = None
     exit_status = 0
@@ -686,6 +734,15 @@ def main(argv: list[str] | None = None) -> int:
         if not parent_end.poll(30) or parent_end.recv() != "ready":
             log("sender process did not start")
             return 2
+        stored_samples: list[tuple[float, float]] = []
+        stop_sampling = threading.Event()
+        if syslog_port:
+            # Syslog has no acknowledgements: follow the server's own count of stored syslog lines.
+            threading.Thread(
+                target=_sample_stored_lines,
+                args=(server.port, "syslog", stored_samples, stop_sampling),
+                daemon=True,
+            ).start()
         parent_end.send("go")
         log(f"sending: {args.clients} clients, {args.warmup:g}s warm-up + {args.duration:g}s measured")
         result = _wait_for_sender(
@@ -694,6 +751,10 @@ def main(argv: list[str] | None = None) -> int:
         if result is None:
             log(f"sender gave no result; server log tail:\n{server.log_tail()}")
             return 2
+        if syslog_port:
+            _wait_until_stable(stored_samples)
+            stop_sampling.set()
+            result["acks"] = _acks_from_samples(stored_samples, result["window_start"], result["window_end"], bodies)
         log("stopping server (SIGTERM)")
         code = server.stop(120.0)
         sampler.stop()
@@ -735,6 +796,53 @@ def main(argv: list[str] | None = None) -> int:
             sampler.stop()
         if not args.keep_data:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stored_lines(port: int, source: str) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("logwarden_ingested_lines_total{") and f'source="{source}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _sample_stored_lines(port: int, source: str, out: list[tuple[float, float]], stop: threading.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            out.append((time.monotonic(), _stored_lines(port, source)))
+        stop.wait(0.25)
+
+
+def _wait_until_stable(samples: list[tuple[float, float]], quiet: float = 1.5, limit: float = 60.0) -> None:
+    """Wait until the stored count has not moved for `quiet` seconds (the server drained its sockets)."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        time.sleep(0.25)
+        recent = [c for t, c in samples if t >= time.monotonic() - quiet]
+        if len(recent) >= 3 and recent[0] == recent[-1]:
+            return
+
+
+def _acks_from_samples(
+    samples: list[tuple[float, float]], w0: float, w1: float, bodies: list[Body]
+) -> list[tuple[float, float, int, int, int, int, int]]:
+    """Turn the stored-count timeline into pseudo-acks (no latency) so the summary can be computed."""
+    bytes_per_line = sum(len(b.raw) for b in bodies) / sum(b.lines for b in bodies)
+    wire_per_line = sum(len(b.wire) for b in bodies) / sum(b.lines for b in bodies)
+    acks = []
+    prev = 0.0
+    for t, count in samples:
+        lines = int(count - prev)
+        prev = count
+        if lines > 0:
+            # Stamp the increase inside the window when it was observed there.
+            acks.append((min(max(t, w0), w1 + 1e9) if t <= w1 else t, float("nan"), lines,
+                         int(lines * bytes_per_line), int(lines * wire_per_line), lines, 0))  # fmt: skip
+    return acks
 
 
 def _wait_for_sender(
@@ -790,7 +898,7 @@ def _summarize(
     lines_window = sum(a[2] for a in in_window)
     raw_window = sum(a[3] for a in in_window)
     wire_window = sum(a[4] for a in in_window)
-    latencies = sorted(a[1] * 1000.0 for a in in_window)
+    latencies = sorted(a[1] * 1000.0 for a in in_window if not math.isnan(a[1]))
     raw_total = sum(a[3] for a in acks)
     lines_per_s = lines_window / duration
     base = baseline[baseline["method"]]["lines_per_s"]
@@ -818,6 +926,7 @@ def _summarize(
         "baseline_pyarrow_lines_per_s": _round(baseline["pyarrow"]["lines_per_s"]),
         "baseline_polars_lines_per_s": _round(baseline["polars"]["lines_per_s"]),
         "gzip": args.gzip,
+        "protocol": args.protocol,
         "wire_mb_per_s": _round(wire_window / duration / MB, 2),
         "lines_acked_total": sum(a[2] for a in acks),
         "lines_rejected_total": sum(a[6] for a in acks),
