@@ -27,11 +27,27 @@ def main() -> None:
 @click.option("--data-dir", help="Directory for the store and archive (default ./data).")
 @click.option("--http-host", help="Address to bind (default 127.0.0.1).")
 @click.option("--http-port", type=int, help="Port to bind (default 8080).")
-def serve(config_path: str | None, data_dir: str | None, http_host: str | None, http_port: int | None) -> None:
+@click.option("--syslog-udp-port", type=int, help="Receive syslog over UDP on this port (default off).")
+@click.option("--syslog-tcp-port", type=int, help="Receive syslog over TCP on this port (default off).")
+def serve(
+    config_path: str | None,
+    data_dir: str | None,
+    http_host: str | None,
+    http_port: int | None,
+    syslog_udp_port: int | None,
+    syslog_tcp_port: int | None,
+) -> None:
     """Run the server with everything embedded (HTTP ingest, DuckDB store, archive, search)."""
     try:
         config = load_config(
-            config_path, overrides={"data_dir": data_dir, "http.host": http_host, "http.port": http_port}
+            config_path,
+            overrides={
+                "data_dir": data_dir,
+                "http.host": http_host,
+                "http.port": http_port,
+                "syslog.udp.port": syslog_udp_port,
+                "syslog.tcp.port": syslog_tcp_port,
+            },
         )
     except ConfigError as exc:
         click.echo(f"logwarden: {exc}", err=True)

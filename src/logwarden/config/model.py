@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from logwarden.config.units import ByteSize, Duration
+from logwarden.ingest.syslog.config import SyslogConfig
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -109,6 +110,7 @@ class Config(_Frozen):
     ingest: IngestConfig = IngestConfig()
     store: StoreConfig = StoreConfig()
     archive: ArchiveConfig = ArchiveConfig()
+    syslog: SyslogConfig = SyslogConfig()
     log_level: str = "info"
     """logwarden's own log level (debug, info, warning, error)."""
 

@@ -9,4 +9,8 @@ from logwarden.ingest.base import BackgroundSource
 def build_sources(config: Config) -> list[BackgroundSource]:
     """Background sources enabled by `config`, not yet started."""
     sources: list[BackgroundSource] = []
+    if config.syslog.enabled:
+        from logwarden.ingest.syslog.sources import syslog_sources
+
+        sources.extend(syslog_sources(config))
     return sources
