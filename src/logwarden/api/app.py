@@ -87,9 +87,10 @@ def create_app(config: Config, *, run_maintenance: bool = True) -> Starlette:
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/metrics", health.metrics, methods=["GET"]),
-            *ingest_routes(),
             Route("/api/v1/search", search.search, methods=["GET"]),
             Route("/api/v1/stats/count", search.count, methods=["GET"]),
+            # Last: the Elasticsearch emulation answers single-segment paths such as HEAD /{index}.
+            *ingest_routes(),
         ],
         exception_handlers={
             ApiError: api_error_handler,

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from logwarden.config.units import ByteSize, Duration
+from logwarden.ingest.kafka.config import KafkaConfig
 from logwarden.ingest.syslog.config import SyslogConfig
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -110,6 +111,7 @@ class Config(_Frozen):
     ingest: IngestConfig = IngestConfig()
     store: StoreConfig = StoreConfig()
     archive: ArchiveConfig = ArchiveConfig()
+    kafka: KafkaConfig = KafkaConfig()
     syslog: SyslogConfig = SyslogConfig()
     log_level: str = "info"
     """logwarden's own log level (debug, info, warning, error)."""

@@ -1,7 +1,7 @@
 """Idempotent re-sends: per-stream high-water marks for log ids of the form `<stream>@<offset>`.
 
 A shipper that reads a stream in order (the agent: one stream per file instance, offset = byte offset
-of the line) names each line `<stream>@<offset>`. A line whose offset is not above the highest offset
+of the line) names each line `<stream>@<offset>` and sends it to the native ingest API. A line whose offset is not above the highest offset
 already stored for its stream is a re-send and is dropped. Lines with any other log id are untouched.
 
 The marks live in memory for the acknowledgement path (one thread, so checks and updates are
@@ -21,6 +21,7 @@ HWM_DDL = (
     "(stream VARCHAR PRIMARY KEY, hwm BIGINT NOT NULL, updated TIMESTAMPTZ NOT NULL)"
 )
 _ID_RE = r"^(?P<stream>[^@]+)@(?P<offset>\d{1,18})$"
+SOURCE = "http"  # the native ingest API
 _ID_RE_SQL = "'^([^@]+)@([0-9]{1,18})$'"
 
 
@@ -31,7 +32,7 @@ INSERT INTO {HWM_TABLE}
 SELECT stream, max(off), now() FROM (
   SELECT regexp_extract(log_id, {_ID_RE_SQL}, 1) AS stream,
          TRY_CAST(regexp_extract(log_id, {_ID_RE_SQL}, 2) AS BIGINT) AS off
-  FROM {source} WHERE contains(log_id, '@')
+  FROM {source} WHERE source = '{SOURCE}' AND contains(log_id, '@')
 ) WHERE stream <> '' AND off IS NOT NULL GROUP BY stream
 ON CONFLICT (stream) DO UPDATE SET hwm = greatest({HWM_TABLE}.hwm, excluded.hwm), updated = excluded.updated
 """
@@ -54,9 +55,13 @@ class StreamDedup:
     def filter(self, batch: pa.Table) -> tuple[pa.Table, int]:
         """(batch without re-sent lines, how many were dropped)."""
         ids = batch.column("log_id").combine_chunks()
-        if not pc.any(pc.match_substring(ids, "@")).as_py():
+        # Only the native API's ids follow the convention (the agent ships there); an Elasticsearch `_id`
+        # or a Kafka key that happens to look like `x@1` must never make a line vanish.
+        sources = batch.column("source").combine_chunks()
+        candidates = pc.and_(pc.equal(sources, SOURCE), pc.match_substring(ids, "@"))
+        if not pc.any(candidates).as_py():
             return batch, 0
-        parts = pc.extract_regex(ids, _ID_RE)
+        parts = pc.extract_regex(pc.if_else(candidates, ids, pa.scalar(None, pa.string())), _ID_RE)
         streams = pc.struct_field(parts, "stream")
         offsets = pc.cast(pc.struct_field(parts, "offset"), pa.int64())
         keep = pa.repeat(pa.scalar(True), batch.num_rows)

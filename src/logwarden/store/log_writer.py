@@ -78,6 +78,7 @@ class LogWriter:
 
     def _run(self) -> None:
         name_current_thread("lw-log")
+        # _write resolves every future, with an exception if need be; nothing may end this loop early.
         while True:
             group: list[_Submit] = []
             size = 0
@@ -104,12 +105,12 @@ class LogWriter:
         started = time.perf_counter()
         results: list[AppendResult] = []
         tables: list[pa.Table] = []
-        for item in group:
-            table, duplicates = self._dedup.filter(item.table) if self._dedup is not None else (item.table, 0)
-            results.append(AppendResult(table.num_rows, duplicates))
-            if table.num_rows:
-                tables.append(table)
         try:
+            for item in group:
+                table, duplicates = self._dedup.filter(item.table) if self._dedup is not None else (item.table, 0)
+                results.append(AppendResult(table.num_rows, duplicates))
+                if table.num_rows:
+                    tables.append(table)
             seqs = self._log.append([encode_table(t) for t in tables]) if tables else []
             self._on_durable(list(zip(seqs, tables, strict=True)))
         except Exception as exc:

@@ -13,8 +13,8 @@ from logwarden.store.dedup import StreamDedup
 from tests.conftest import make_config
 
 
-def ids(*values: str) -> pa.Table:
-    return pa.table({"log_id": list(values), "n": list(range(len(values)))})
+def ids(*values: str, source: str = "http") -> pa.Table:
+    return pa.table({"log_id": list(values), "source": [source] * len(values), "n": list(range(len(values)))})
 
 
 def test_filter_drops_offsets_not_above_the_mark() -> None:
@@ -38,6 +38,14 @@ def test_ids_that_only_look_similar_are_not_touched() -> None:
     out, dropped = dedup.filter(ids("x@abc", "x@", "@5", "x@100@2", "x@99"))
     assert out.column("log_id").to_pylist() == ["x@abc", "x@", "@5", "x@100@2"]
     assert dropped == 1
+
+
+def test_only_the_native_api_follows_the_convention() -> None:
+    """An Elasticsearch _id or a Kafka key shaped like `x@1` must never make a line vanish."""
+    dedup = StreamDedup()
+    dedup.filter(ids("doc@100"))
+    out, dropped = dedup.filter(ids("doc@50", "doc@50", source="es_bulk"))
+    assert out.column("log_id").to_pylist() == ["doc@50", "doc@50"] and dropped == 0
 
 
 def body(*offsets: int, stream: str = "file1") -> bytes:

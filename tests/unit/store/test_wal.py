@@ -93,3 +93,24 @@ def test_close_keeps_unapplied_frames(tmp_path: Path) -> None:
     write(log, 0, 2)
     log.close(applied_seq=1)
     assert [seq for seq, _ in IngestLog(tmp_path).recover(1)] == [2]
+
+
+def test_log_writer_survives_a_failing_batch(tmp_path: Path) -> None:
+    """A batch that cannot be processed fails its own request; the writer goes on serving the next ones."""
+    from logwarden.store.dedup import StreamDedup
+    from logwarden.store.log_writer import LogWriter
+
+    log = IngestLog(tmp_path)
+    list(log.recover(0))
+    durable: list[int] = []
+    writer = LogWriter(log, lambda items: durable.extend(seq for seq, _ in items), dedup=StreamDedup())
+    try:
+        bad = pa.table({"no_log_id_column": [1]})  # dedup needs log_id and source: raises
+        with pytest.raises(KeyError):
+            writer.submit(bad).result(timeout=10)
+        good = pa.table({"log_id": ["a@1"], "source": ["http"]})
+        assert writer.submit(good).result(timeout=10).stored == 1
+        assert durable == [1]
+    finally:
+        writer.stop()
+        log.close(applied_seq=1)

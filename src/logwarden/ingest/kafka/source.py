@@ -1,0 +1,426 @@
+"""KafkaSource: consume a batch → store it durably → commit exactly its offsets → consume the next.
+
+Every librdkafka call (consume, commit, pause, close, and so the rebalance callbacks that run inside
+consume) happens on one dedicated thread, never on the event loop. Offsets are committed explicitly
+and synchronously, only after the sink has returned, so a crash re-reads at most the batch in flight.
+When the store is behind or failing, the batch is kept, the partitions are paused (consume keeps being
+called, so the group membership lives) and the same batch is stored again after `retry_backoff`.
+A batch the decoder or normalizer chokes on is split in halves until the offending message is alone;
+that message goes to the dead-letter stream, so one bad message never stalls the partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from logwarden.config.model import TENANT_RE, IngestConfig
+from logwarden.ingest.kafka.config import KafkaConfig, kafka_client_installed
+from logwarden.ingest.kafka.decode import FetchedBatch, decode_messages
+from logwarden.ingest.kafka.offsets import OffsetTracker, TopicPartition
+from logwarden.ingest.ndjson import DecodedBody
+from logwarden.ingest.sink import IngestSink
+from logwarden.model.normalize import BatchContext
+from logwarden.store.duckdb.store import StoreBusyError
+from logwarden.telemetry.threads import name_current_thread
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SOURCE = "kafka"
+# The same librdkafka complaint (broker down, unknown topic) is logged at most this often.
+_REPEAT_LOG_SECONDS = 60.0
+
+
+class KafkaSourceError(Exception):
+    """The Kafka consumer cannot be created (a librdkafka setting is invalid, the client is missing)."""
+
+
+@dataclass(slots=True)
+class KafkaSourceStats:
+    """Counters of one source's life (the lines themselves are counted per source by the sink's metrics)."""
+
+    batches: int = 0
+    messages: int = 0
+    commits: int = 0
+    commit_failures: int = 0
+    store_retries: int = 0
+    bisections: int = 0
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Messages read by one consume call, with the next-offset per partition and the epochs it read under."""
+
+    messages: FetchedBatch
+    positions: dict[TopicPartition, int]
+    claims: dict[TopicPartition, int]
+
+
+@dataclass(slots=True)
+class _Unit:
+    """One sink call: messages of one tenant, or ready-made dead letters."""
+
+    messages: FetchedBatch
+    tenant: str
+    dead_letters: list[tuple[str, str]] | None = None
+    raw_bytes: int = field(default=0)
+
+
+class _RateLimitedLog:
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def warning(self, key: str, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -_REPEAT_LOG_SECONDS) >= _REPEAT_LOG_SECONDS:
+            self._last[key] = now
+            log.warning(msg, *args)
+
+
+class KafkaSource:
+    """The `kafka` background source (see the module docstring for the guarantees)."""
+
+    name = SOURCE
+
+    def __init__(self, config: KafkaConfig, ingest: IngestConfig) -> None:
+        self.config = config
+        self.tenant = config.tenant or ingest.default_tenant
+        self.stats = KafkaSourceStats()
+        self._max_message_bytes = ingest.max_line_bytes
+        self._thread = ThreadPoolExecutor(
+            1, thread_name_prefix="logwarden-kafka", initializer=name_current_thread, initargs=("lw-kafka",)
+        )
+        self._tracker = OffsetTracker()
+        self._consumer: Any = None
+        self._sink: IngestSink | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._carried: deque[_Batch] = deque()  # read while paused: stored next, in order
+        self._holding = False  # a batch waits for the store, its partitions paused
+        self._log = _RateLimitedLog()
+        self._want_headers = config.metadata or config.tenant_header is not None
+
+    # --- lifecycle (event loop) ----------------------------------------------------------
+
+    async def start(self, sink: IngestSink) -> None:
+        """Create the consumer and subscribe; consumption runs in a task until `stop`."""
+        self._sink = sink
+        try:
+            self._consumer = await self._call(self._create_consumer)
+        except KafkaSourceError as exc:
+            log.error("kafka source cannot start: %s", exc)
+            self._thread.shutdown(wait=False)
+            raise
+        self._task = asyncio.create_task(self._run(), name="logwarden-kafka")
+        log.info(
+            "kafka source consuming %s from %s as group %s",
+            ", ".join(self.config.topics),
+            self.config.bootstrap_servers,
+            self.config.group_id,
+        )
+
+    async def stop(self) -> None:
+        """Finish the batch in flight (stored and committed, unless the store refuses it), leave the group."""
+        self._stopping = True
+        if self._task is not None:
+            await self._task
+            self._task = None
+        if self._consumer is not None:
+            await self._call(self._close_consumer)
+            self._consumer = None
+        self._thread.shutdown(wait=True)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, functools.partial(fn, *args))
+
+    # --- the loop (event loop) -----------------------------------------------------------
+
+    async def _run(self) -> None:
+        wait = self.config.batch_wait.total_seconds()
+        backoff = self.config.retry_backoff.total_seconds()
+        while not self._stopping:
+            try:
+                batch = self._carried.popleft() if self._carried else await self._call(self._fetch, wait)
+                if batch is None:
+                    continue
+                if not await self._store(batch):
+                    return  # stopping while the store refuses the batch: it stays uncommitted
+                await self._call(self._commit_stored, batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Nothing was committed for the batch at hand; it is read again after a restart.
+                log.exception("kafka source: unexpected error; continuing in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+
+    async def _store(self, batch: _Batch) -> bool:
+        """Store every line of `batch`; False when stopping before the store took all of it."""
+        units = deque(self._units(batch.messages))
+        backoff = self.config.retry_backoff.total_seconds()
+        paused = False
+        try:
+            while units:
+                unit = units[0]
+                try:
+                    await self._ingest(unit)
+                    units.popleft()
+                    continue
+                except (StoreBusyError, RuntimeError, OSError) as exc:
+                    refused: Exception = exc
+                except Exception as exc:
+                    if unit.dead_letters is None:
+                        units.popleft()
+                        units.extendleft(reversed(self._isolate(unit, exc)))
+                        continue
+                    refused = exc  # not even a dead letter goes in: the store is at fault, not a message
+                # The store is behind or failing: keep the batch, hold the partitions, try again.
+                if self._stopping:
+                    log.info("kafka source stopping with a batch the store did not take: %s", refused)
+                    return False
+                self.stats.store_retries += 1
+                self._log.warning(
+                    "store", "kafka source: store refused a batch (%s); paused, retrying every %.1fs", refused, backoff
+                )
+                if not paused:
+                    await self._call(self._pause_owned)
+                    paused = self._holding = True
+                await self._call(self._keep_alive, backoff)
+            self.stats.batches += 1
+            self.stats.messages += len(batch.messages)
+            return True
+        finally:
+            self._holding = False
+            if paused and not self._stopping:
+                await self._call(self._resume_owned)
+
+    def _units(self, messages: FetchedBatch) -> list[_Unit]:
+        """One unit per tenant (in order of first appearance), plus the dead letters of bad tenant names."""
+        header = self.config.tenant_header
+        if header is None:
+            return [_Unit(messages, self.tenant, raw_bytes=messages.value_bytes)]
+        by_tenant: dict[str, list[int]] = {}
+        bad: list[tuple[str, str]] = []
+        for i, headers in enumerate(messages.headers):
+            value = next((v for k, v in headers or () if k == header), None)
+            tenant = self.tenant
+            if value:
+                text = value.decode("utf-8", "replace")
+                if not TENANT_RE.match(text):
+                    raw = messages.values[i] or b""
+                    bad.append(
+                        (
+                            raw.decode("utf-8", "replace"),
+                            f"invalid tenant {text!r} in header {header} ({messages.where(i)})",
+                        )
+                    )
+                    continue
+                tenant = text
+            by_tenant.setdefault(tenant, []).append(i)
+        units = []
+        for tenant, indices in by_tenant.items():
+            part = messages if len(indices) == len(messages) else messages.take(indices)
+            units.append(_Unit(part, tenant, raw_bytes=part.value_bytes))
+        if bad:
+            units.append(_Unit(FetchedBatch(), self.tenant, bad))
+        return units
+
+    def _isolate(self, unit: _Unit, exc: Exception) -> list[_Unit]:
+        """Split a unit that failed for a reason other than the store, down to the message at fault."""
+        self.stats.bisections += 1
+        messages = unit.messages
+        if len(messages) > 1:
+            half = len(messages) // 2
+            first = messages.take(list(range(half)))
+            second = messages.take(list(range(half, len(messages))))
+            return [
+                _Unit(first, unit.tenant, raw_bytes=first.value_bytes),
+                _Unit(second, unit.tenant, raw_bytes=second.value_bytes),
+            ]
+        log.warning("kafka source: %s could not be ingested (%r); stored as a dead letter", messages.where(0), exc)
+        raw = (messages.values[0] or b"").decode("utf-8", "replace")
+        return [_Unit(messages, unit.tenant, [(raw, f"could not be ingested: {exc!r} ({messages.where(0)})")])]
+
+    async def _ingest(self, unit: _Unit) -> None:
+        assert self._sink is not None
+        ctx = BatchContext(
+            tenant=unit.tenant,
+            source=SOURCE,
+            received=datetime.now(UTC),
+            default_service=self.config.default_service,
+            default_host=self.config.default_host,
+        )
+        decode: Callable[[], DecodedBody]
+        if unit.dead_letters is not None:
+            decode = functools.partial(DecodedBody, None, list(unit.dead_letters))
+        else:
+            decode = functools.partial(
+                decode_messages,
+                unit.messages,
+                self.config.format,
+                metadata=self.config.metadata,
+                max_message_bytes=self._max_message_bytes,
+            )
+        await self._sink.ingest(decode, ctx, unit.raw_bytes)
+
+    # --- librdkafka calls (consumer thread) ----------------------------------------------
+
+    def _create_consumer(self) -> Any:
+        if not kafka_client_installed():
+            raise KafkaSourceError("the Kafka source needs the confluent-kafka package: pip install 'logwarden[kafka]'")
+        from confluent_kafka import Consumer, KafkaException
+
+        settings: dict[str, Any] = dict(self.config.librdkafka_settings())
+        settings["error_cb"] = self._on_client_error
+        try:
+            consumer = Consumer(settings, logger=logging.getLogger("logwarden.ingest.kafka.librdkafka"))
+        except KafkaException as exc:
+            raise KafkaSourceError(f"invalid kafka settings: {exc.args[0].str()}") from None
+        except (TypeError, ValueError) as exc:
+            raise KafkaSourceError(f"invalid kafka settings: {exc}") from None
+        try:
+            consumer.subscribe(
+                list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+            )
+        except KafkaException as exc:
+            consumer.close()
+            raise KafkaSourceError(
+                f"cannot subscribe to kafka.topics {self.config.topics}: {exc.args[0].str()}"
+            ) from None
+        return consumer
+
+    def _close_consumer(self) -> None:
+        # Leaves the group (the revoke callback commits what is stored and not yet committed).
+        self._consumer.close()
+
+    def _fetch(self, wait: float) -> _Batch | None:
+        messages = self._consumer.consume(self.config.batch_max_messages, wait)
+        if not messages:
+            if self._tracker.to_commit():
+                self._commit()  # an earlier commit failed: try again while idle
+            return None
+        return self._collect(messages)
+
+    def _collect(self, messages: list[Any]) -> _Batch | None:
+        batch = FetchedBatch()
+        positions: dict[TopicPartition, int] = {}
+        want_headers = self._want_headers
+        for m in messages:
+            err = m.error()
+            if err is not None:
+                self._on_message_error(err)
+                continue
+            topic, partition, offset = m.topic(), m.partition(), m.offset()
+            batch.values.append(m.value())
+            batch.topics.append(topic)
+            batch.partitions.append(partition)
+            batch.offsets.append(offset)
+            batch.keys.append(m.key())
+            kind, ts = m.timestamp()
+            batch.timestamps.append(ts if kind else None)
+            batch.headers.append(m.headers() if want_headers else None)
+            positions[(topic, partition)] = offset + 1
+        if not positions:
+            return None
+        return _Batch(batch, positions, self._tracker.claims(positions))
+
+    def _commit_stored(self, batch: _Batch) -> None:
+        self._tracker.stored(batch.positions, batch.claims)
+        self._commit()
+
+    def _commit(self) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
+
+        offsets = self._tracker.to_commit()
+        if not offsets:
+            return
+        try:
+            result = self._consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
+            )
+        except KafkaException as exc:
+            self.stats.commit_failures += 1
+            self._log.warning("commit", "kafka source: commit failed (%s); retrying with the next batch", exc)
+            return
+        done = {}
+        for tp in result or ():
+            if tp.error is None:
+                done[(tp.topic, tp.partition)] = offsets[(tp.topic, tp.partition)]
+            else:
+                self.stats.commit_failures += 1
+                self._log.warning(
+                    "commit", "kafka source: commit of %s[%d] failed: %s", tp.topic, tp.partition, tp.error
+                )
+        self._tracker.committed(done)
+        self.stats.commits += 1
+
+    def _pause_owned(self) -> None:
+        self._pause(self._tracker.owned)
+
+    def _resume_owned(self) -> None:
+        from confluent_kafka import TopicPartition
+
+        owned = self._tracker.owned
+        if owned:
+            self._consumer.resume([TopicPartition(t, p) for t, p in owned])
+
+    def _pause(self, partitions: list[TopicPartition]) -> None:
+        from confluent_kafka import TopicPartition
+
+        if partitions:
+            self._consumer.pause([TopicPartition(t, p) for t, p in partitions])
+
+    def _keep_alive(self, wait: float) -> None:
+        """Call consume while paused (the group drops a member that stops calling it); whatever arrives
+        (a partition assigned meanwhile) is kept for later and its partition paused too."""
+        messages = self._consumer.consume(self.config.batch_max_messages, wait)
+        batch = self._collect(messages) if messages else None
+        if batch is not None:
+            self._carried.append(batch)
+            self._pause(list(batch.positions))
+
+    # --- librdkafka callbacks (consumer thread, inside consume/close) ---------------------
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        self._tracker.assigned((tp.topic, tp.partition) for tp in partitions)
+        log.info("kafka source assigned %s", _describe(partitions))
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        revoked = [(tp.topic, tp.partition) for tp in partitions]
+        # Still the owner during the callback: commit what is stored before letting go.
+        if any(tp in self._tracker.to_commit() for tp in revoked):
+            self._commit()
+        self._tracker.revoked(revoked)
+        if self._holding:
+            log.info(
+                "kafka source revoked %s while holding a batch for the store: its offsets will not be committed, "
+                "whoever owns the partitions next reads it again",
+                _describe(partitions),
+            )
+        else:
+            log.info("kafka source revoked %s", _describe(partitions))
+
+    def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
+        self._tracker.revoked((tp.topic, tp.partition) for tp in partitions)
+        log.warning("kafka source lost %s (the group moved on without us)", _describe(partitions))
+
+    def _on_client_error(self, err: Any) -> None:
+        if err.fatal():
+            log.error("kafka source: fatal consumer error: %s", err.str())
+        else:
+            self._log.warning(f"client:{err.code()}", "kafka source: %s", err.str())
+
+    def _on_message_error(self, err: Any) -> None:
+        self._log.warning(f"message:{err.code()}", "kafka source: %s", err.str())
+
+
+def _describe(partitions: list[Any]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
