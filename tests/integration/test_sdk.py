@@ -134,6 +134,7 @@ def test_pending_records_are_flushed_at_exit(tmp_path: Path, server_factory: Any
 
 def test_structlog_through_stdlib_logging(tmp_path: Path, server_factory: Any) -> None:
     import structlog
+
     server = server_factory(tmp_path / "data")
     handler = LogwardenHandler(server.url, service="structured")
     make_logger("sdk.structlog", handler)

@@ -1,8 +1,9 @@
 """Idempotent re-sends: per-stream high-water marks for log ids of the form `<stream>@<offset>`.
 
 A shipper that reads a stream in order (the agent: one stream per file instance, offset = byte offset
-of the line) names each line `<stream>@<offset>` and sends it to the native ingest API. A line whose offset is not above the highest offset
-already stored for its stream is a re-send and is dropped. Lines with any other log id are untouched.
+of the line) names each line `<stream>@<offset>` and sends it to the native ingest API. A line whose
+offset is not above the highest offset already stored for its stream is a re-send and is dropped.
+Lines with any other log id, or from other sources, are untouched.
 
 The marks live in memory for the acknowledgement path (one thread, so checks and updates are
 serialized with acknowledgements) and in `_stream_hwm`, updated in the same DuckDB transaction as the
