@@ -153,3 +153,25 @@ def _format_hit(hit: dict[str, Any]) -> str:
     if attrs:
         line += "  " + " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in attrs.items())
     return line
+
+
+@main.command()
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Agent YAML config (docs/agent.md)."
+)
+@click.option("--check", is_flag=True, help="Only validate the config file, then exit.")
+def agent(config_path: str, check: bool) -> None:
+    """Tail log files and ship them to a logwarden server (like Filebeat or Promtail)."""
+    from logwarden.agent.config import load_agent_config
+
+    try:
+        config = load_agent_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"logwarden agent: {exc}", err=True)
+        sys.exit(2)
+    if check:
+        click.echo(f"{config_path}: valid ({len(config.inputs)} inputs → {config.output.url})")
+        return
+    from logwarden.agent.runner import run_agent
+
+    sys.exit(run_agent(config))
