@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -25,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from logwarden.config.loader import ConfigError
+from logwarden.config.loader import ConfigError, read_yaml_mapping, validation_problems
 from logwarden.config.model import TENANT_RE
 from logwarden.config.units import ByteSize, Duration
 from logwarden.model.schema import ALIAS_TO_FIELD
@@ -319,47 +318,9 @@ class AgentConfig(_Frozen):
 
 def load_agent_config(path: str | Path) -> AgentConfig:
     """Parse agent.yaml; ConfigError names the file, line and setting of every problem."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from exc
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}:1: the agent config must be a mapping of settings (inputs, output, ...)")
+    data, root = read_yaml_mapping(path, "the agent config")
     try:
         return AgentConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = err["loc"]
-            line = line_of(root, loc)
-            where = f"{source}:{line}" if line is not None else source
-            field = ".".join(str(p) for p in loc) or "(top level)"
-            problems.append(f"{where}: {field}: {err['msg']}")
+        problems = validation_problems(exc, str(path), root)
         raise ConfigError("invalid agent configuration:\n  " + "\n  ".join(problems)) from None
-
-
-def line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """1-based line of the deepest YAML node on the path `loc` (mapping keys and list indexes).
-
-    Parts that are not in the document (a union member's tag that pydantic adds) are skipped.
-    """
-    line = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    line = key.start_mark.line + 1
-                    node = value
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line

@@ -35,20 +35,7 @@ def load_config(
     source = "<defaults>"
     if path is not None:
         source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from exc
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: invalid YAML: {exc}") from exc
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{source}:1: the config file must be a mapping of settings")
-        data = loaded
+        data, root = read_yaml_mapping(path, "the config file")
     env_keys: dict[tuple[str, ...], str] = {}
     for key, value in (os.environ if env is None else env).items():
         if not key.startswith(ENV_PREFIX):
@@ -65,6 +52,37 @@ def load_config(
         raise ConfigError(_describe(exc, source, root, env_keys)) from None
 
 
+def read_yaml_mapping(path: str | Path, what: str) -> tuple[dict[str, Any], yaml.Node | None]:
+    """The YAML mapping in `path` and its node tree (for line numbers); ConfigError otherwise."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from exc
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{source}:1: {what} must be a mapping of settings")
+    return loaded, root
+
+
+def validation_problems(exc: ValidationError, source: str, root: yaml.Node | None) -> list[str]:
+    """One `file:line: setting: message` per pydantic error."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        line = line_of(root, loc)
+        where = f"{source}:{line}" if line is not None else source
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        problems.append(f"{where}: {field}: {err['msg']}")
+    return problems
+
+
 def _set_path(data: dict[str, Any], parts: tuple[str, ...], value: Any) -> None:
     node = data
     for part in parts[:-1]:
@@ -78,32 +96,29 @@ def _set_path(data: dict[str, Any], parts: tuple[str, ...], value: Any) -> None:
 
 def _describe(exc: ValidationError, source: str, root: yaml.Node | None, env_keys: dict[tuple[str, ...], str]) -> str:
     lines = []
-    for err in exc.errors():
+    for err, problem in zip(exc.errors(), validation_problems(exc, source, root), strict=True):
         loc = tuple(str(p) for p in err["loc"])
-        field = ".".join(loc) or "(top level)"
-        where = source
         env_key = next((k for parts, k in env_keys.items() if loc[: len(parts)] == parts), None)
-        if env_key:
-            where = f"environment variable {env_key}"
-        else:
-            line = _line_of(root, loc)
-            if line is not None:
-                where = f"{source}:{line}"
-        lines.append(f"{where}: {field}: {err['msg']}")
+        lines.append(f"environment variable {env_key}: {'.'.join(loc)}: {err['msg']}" if env_key else problem)
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
-    """1-based line of the deepest YAML node on the path `loc`."""
+def line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the deepest YAML node on the path `loc` (mapping keys and list indexes).
+
+    Parts that are not in the document (a union member's tag that pydantic adds) are skipped.
+    """
     line = None
     for part in loc:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        for key, value in node.value:
-            if key.value == part:
-                line = key.start_mark.line + 1
-                node = value
-                break
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    line = key.start_mark.line + 1
+                    node = value
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
         else:
             break
     return line
