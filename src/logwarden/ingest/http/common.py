@@ -81,6 +81,24 @@ async def admitted_body(request: Request, route: str) -> AsyncIterator[bytes]:
         rt.metrics.inflight_bytes.set(rt.budget.used)
 
 
+@contextlib.asynccontextmanager
+async def extra_budget(request: Request, route: str, nbytes: int) -> AsyncIterator[None]:
+    """Hold `nbytes` more of the in-flight budget (a body that inflates while decoding, e.g. snappy)."""
+    rt = runtime_of(request)
+    if nbytes <= 0:
+        yield
+        return
+    if not rt.budget.try_acquire(nbytes):
+        rt.metrics.throttled_requests.labels(route).inc()
+        raise _throttled(rt.config.ingest.retry_after_seconds)
+    try:
+        rt.metrics.inflight_bytes.set(rt.budget.used)
+        yield
+    finally:
+        rt.budget.release(nbytes)
+        rt.metrics.inflight_bytes.set(rt.budget.used)
+
+
 async def store_batch(
     request: Request, route: str, decode: Callable[[], DecodedBody], ctx: BatchContext, raw_bytes: int
 ) -> IngestResult:

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from logwarden.api.runtime import runtime_of
-from logwarden.ingest.http.common import admitted_body, batch_context, store_batch
-from logwarden.ingest.http.loki_decode import decode_json_push, decode_protobuf_push
+from logwarden.ingest.http.common import admitted_body, batch_context, extra_budget, store_batch
+from logwarden.ingest.http.loki_decode import declared_snappy_size, decode_json_push, decode_protobuf_push
 from logwarden.ingest.http.media import media_type, unsupported_media_type
 from logwarden.ingest.ndjson import DecodedBody
 
@@ -40,7 +40,10 @@ async def push(request: Request) -> Response:
         return decode_protobuf_push(body, cfg.max_line_bytes, cfg.max_decompressed_bytes)
 
     async with admitted_body(request, ROUTE) as body:
-        await store_batch(request, ROUTE, lambda: decode(body), ctx, len(body))
+        # Snappy inflates inside the decoder: charge its declared size to the in-flight budget first.
+        inflated = 0 if "json" in kind else declared_snappy_size(body)
+        async with extra_budget(request, ROUTE, inflated):
+            await store_batch(request, ROUTE, lambda: decode(body), ctx, len(body))
     return Response(status_code=204)
 
 

@@ -59,6 +59,16 @@ class _Batch:
         return DecodedBody(table, self.rejected)
 
 
+def declared_snappy_size(body: bytes) -> int:
+    """The decompressed size a snappy block declares in its header (0 when unreadable: decoding reports it)."""
+    if not body:
+        return 0
+    try:
+        return int(cramjam.snappy.decompress_raw_len(body))
+    except cramjam.DecompressionError:
+        return 0
+
+
 def unsnappy(body: bytes, max_decompressed_bytes: int) -> bytes:
     """Snappy block decompression, refusing (413) a declared size above the limit before inflating."""
     if not body:

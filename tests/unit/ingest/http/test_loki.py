@@ -209,3 +209,23 @@ def test_empty_pushes_store_nothing() -> None:
     assert decode_protobuf_push(b"", 1000, 1000).records is None
     assert decode_json_push(b'{"streams": []}', 1000).records is None
     assert decode_json_push(b'{"streams": [{"stream": {"a": "b"}, "values": []}]}', 1000).records is None
+
+
+def test_inflated_snappy_size_counts_against_the_in_flight_budget(tmp_path: Path) -> None:
+    """A small snappy body that inflates past the free budget is pushed back (429), not decoded."""
+    line = "x" * 2000
+    stream = logproto.StreamAdapter(labels='{app="big"}', entries=[entry(datetime.now(), line) for _ in range(50)])
+    body = snappy_push(stream)
+    assert len(body) < 10_000  # repetitive: ~100 KB once inflated
+    cfg = make_config(tmp_path, **{"ingest.max_inflight_bytes": 150_000})
+    with TestClient(create_app(cfg, run_maintenance=False)) as c:
+        budget = c.app.state.runtime.budget
+        assert budget.try_acquire(60_000)  # another request is in flight: the wire body fits, the inflated one not
+        try:
+            resp = c.post("/loki/api/v1/push", content=body, headers=PROTOBUF)
+            assert resp.status_code == 429
+            assert "Retry-After" in resp.headers
+        finally:
+            budget.release(60_000)
+        assert c.post("/loki/api/v1/push", content=body, headers=PROTOBUF).status_code == 204
+        assert budget.used == 0
