@@ -64,6 +64,17 @@ def _decode_array(body: bytes) -> DecodedBody | None:
     return result
 
 
+def parse_object_line(line: bytes, noun: str = "line") -> tuple[dict[str, object] | None, str | None]:
+    """(the JSON object on `line`, None) or (None, why it is not one): the per-line check of slow paths."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return None, f"invalid JSON: {exc}"
+    if not isinstance(value, dict):
+        return None, f"{noun} is JSON but not an object"
+    return value, None
+
+
 def _all_lines_are_objects(body: bytes) -> bool:
     """Valid UTF-8 and every non-blank line starts with '{' (pyarrow crashes on a leading `null`)."""
     try:
@@ -129,13 +140,9 @@ def _decode_ndjson(body: bytes) -> DecodedBody:
         line = raw.strip()
         if not line:
             continue
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            rejected.append((line.decode("utf-8", "replace"), f"invalid JSON: {exc}"))
-            continue
-        if not isinstance(value, dict):
-            rejected.append((line.decode("utf-8", "replace"), "line is JSON but not an object"))
+        value, reason = parse_object_line(line)
+        if value is None:
+            rejected.append((line.decode("utf-8", "replace"), str(reason)))
             continue
         good_lines.append(line)
         good_objects.append(value)

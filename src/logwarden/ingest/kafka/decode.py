@@ -13,11 +13,10 @@ import functools
 import logging
 from dataclasses import dataclass, field
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logwarden.ingest.ndjson import DecodedBody, decode_json_body
+from logwarden.ingest.ndjson import DecodedBody, decode_json_body, parse_object_line
 from logwarden.model.normalize import flatten_structs
 from logwarden.model.schema import FIELD_ALIASES
 
@@ -156,14 +155,9 @@ def _decode_json_line_by_line(batch: FetchedBatch) -> tuple[DecodedBody, pa.Arra
             line = raw.strip()
             if not line:
                 continue
-            try:
-                parsed = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                rejected.append((line.decode("utf-8", "replace"), f"invalid JSON: {exc} ({batch.where(i)})"))
-                continue
-            if not isinstance(parsed, dict):
-                reason = f"message is JSON but not an object ({batch.where(i)})"
-                rejected.append((line.decode("utf-8", "replace"), reason))
+            parsed, reason = parse_object_line(line, "message")
+            if parsed is None:
+                rejected.append((line.decode("utf-8", "replace"), f"{reason} ({batch.where(i)})"))
                 continue
             good.append(line)
             positions.append(i)
