@@ -50,6 +50,8 @@ class IngestSink:
         self.store = store
         self.metrics = metrics
         self.pool = pool
+        # Called on the event loop with each core-schema batch once it is durable (live tail, rules).
+        self.listeners: list[Callable[[pa.Table], None]] = []
 
     async def ingest(self, decode: Callable[[], DecodedBody], ctx: BatchContext, raw_bytes: int) -> IngestResult:
         """Run `decode` and the normalization in the decode pool, store durably, count."""
@@ -59,6 +61,9 @@ class IngestSink:
 
         table, accepted, rejected = await asyncio.get_running_loop().run_in_executor(self.pool, work)
         duplicates = (await self.store.append(table)).duplicates if table.num_rows else 0
+        if table.num_rows:
+            for listener in self.listeners:
+                listener(table)
         self.metrics.ingested_lines.labels(ctx.source, ctx.tenant).inc(accepted - duplicates)
         self.metrics.ingested_bytes.labels(ctx.source, ctx.tenant).inc(raw_bytes)
         if rejected:

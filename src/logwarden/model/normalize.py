@@ -51,13 +51,59 @@ def flatten_structs(table: pa.Table) -> pa.Table:
     return table
 
 
+# The core columns of a wide table: LOG_SCHEMA without attrs and pattern_id, which `pack` adds.
+WIDE_CORE: tuple[str, ...] = tuple(n for n in LOG_SCHEMA.names if n not in ("attrs", "pattern_id"))
+WIDE_CORE_SCHEMA = pa.schema([LOG_SCHEMA.field(n) for n in WIDE_CORE])
+# In a wide table an attribute whose key is a core column name is the column "attrs.<key>".
+RESERVED_KEYS = frozenset(LOG_SCHEMA.names)
+
+
+def attr_column(key: str) -> str:
+    """The wide-table column that holds attribute `key`."""
+    return "attrs." + key if key in RESERVED_KEYS else key
+
+
+def attr_key(column: str) -> str:
+    """The attribute key a (non-core) wide-table column holds."""
+    if column.startswith("attrs.") and column[6:] in RESERVED_KEYS:
+        return column[6:]
+    return column
+
+
 def normalize(raw: pa.Table, ctx: BatchContext) -> pa.Table:
-    """Map a decoded record table onto LOG_SCHEMA.
+    """Map a decoded record table onto LOG_SCHEMA (`pack(widen(raw, ctx))`)."""
+    return pack(widen(raw, ctx))
+
+
+def widen(raw: pa.Table, ctx: BatchContext) -> pa.Table:
+    """The wide form of a decoded record table: the core columns (WIDE_CORE), then one column per
+    attribute named by its dotted key, any Arrow type (and PREBUILT_ATTRS when a decoder built JSON).
 
     Each core field takes, row by row, the first of its aliases (FIELD_ALIASES order) whose value is
     usable; alias values not used for the core field (a second alias, an unparseable timestamp, an
-    unknown level) stay in attrs under their own key, so nothing the client sent is lost.
+    unknown level) stay as attributes under their own key, so nothing the client sent is lost.
+    Pipelines work on this form; `pack` turns it into LOG_SCHEMA.
     """
+    core, attrs = _core_and_attrs(raw, ctx)
+    n = raw.num_rows
+    core["log_id"] = _log_ids(core["log_id"], n)
+    arrays = [core[name] for name in WIDE_CORE] + list(attrs.values())
+    fields = [*WIDE_CORE_SCHEMA, *(pa.field(attr_column(key), arr.type) for key, arr in attrs.items())]
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def core_fields_of(raw: pa.Table, ctx: BatchContext) -> tuple[dict[str, pa.Array], dict[str, pa.Array], set[str]]:
+    """(core field → values, attribute → values, core fields some alias provided) of a record table.
+
+    Core fields no alias provided hold nulls (ts: the received time); log_id may hold nulls.
+    Used by parsers whose output may name core fields (`{"msg": …, "level": …}` inside a message).
+    """
+    core, attrs = _core_and_attrs(raw, ctx)
+    present = {field for field in FIELD_ALIASES if any(alias in raw.column_names for alias in FIELD_ALIASES[field])}
+    return core, attrs, present
+
+
+def _core_and_attrs(raw: pa.Table, ctx: BatchContext) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
     raw = flatten_structs(raw)
     n = raw.num_rows
     columns = {name: raw.column(name).combine_chunks() for name in raw.column_names}
@@ -87,45 +133,52 @@ def normalize(raw: pa.Table, ctx: BatchContext) -> pa.Table:
     picked_ts = pick("ts", lambda col: (parse_timestamps(col, ctx.received),))
     ts = pc.coalesce(picked_ts[0], received) if picked_ts else pa.repeat(received, n)
 
-    picked_level = pick("level", _level_and_severity)
+    picked_level = pick("level", level_and_severity)
     level, severity = picked_level if picked_level else (pa.nulls(n, pa.string()), pa.nulls(n, pa.int8()))
 
     def text(field: str, default: str | None = None) -> pa.Array:
-        picked = pick(field, lambda col: (_as_string(col),))
+        picked = pick(field, lambda col: (as_string(col),))
         value = picked[0] if picked else pa.nulls(n, pa.string())
         if default is not None:
             value = pc.coalesce(value, pa.scalar(default, pa.string()))
         return value
 
-    message = text("message")
-    service = text("service", ctx.default_service)
-    host = text("host", ctx.default_host)
-    trace_id = text("trace_id")
-    span_id = text("span_id")
-    log_id = _log_ids(text("log_id"), n)
+    core = {
+        "ts": ts,
+        "observed_ts": pa.repeat(received, n),
+        "tenant": pa.repeat(pa.scalar(ctx.tenant, pa.string()), n),
+        "service": text("service", ctx.default_service),
+        "host": text("host", ctx.default_host),
+        "level": level,
+        "severity": severity,
+        "message": text("message"),
+        "trace_id": text("trace_id"),
+        "span_id": text("span_id"),
+        "source": pa.repeat(pa.scalar(ctx.source, pa.string()), n),
+        "log_id": text("log_id"),
+    }
+    attrs = {k: v for k, v in columns.items() if not pa.types.is_null(v.type) and v.null_count < len(v)}
+    attrs.update(leftovers)
+    return core, attrs
 
-    prebuilt = columns.pop(PREBUILT_ATTRS, None)
-    attrs = _attrs_json(columns, leftovers, prebuilt, n)
 
-    return pa.Table.from_arrays(
-        [
-            ts,
-            pa.repeat(received, n),
-            pa.repeat(pa.scalar(ctx.tenant, pa.string()), n),
-            service,
-            host,
-            level,
-            severity,
-            message,
-            trace_id,
-            span_id,
-            pa.repeat(pa.scalar(ctx.source, pa.string()), n),
-            log_id,
-            attrs,
-            pa.nulls(n, pa.string()),
-        ],
-        schema=LOG_SCHEMA,
-    )
+def pack(wide: pa.Table) -> pa.Table:
+    """LOG_SCHEMA from a wide table: every non-core column (internal `__*` ones aside) into attrs JSON."""
+    n = wide.num_rows
+    columns: dict[str, pa.Array] = {}
+    prebuilt = None
+    for name in wide.column_names:
+        if name in WIDE_CORE:
+            continue
+        if name == PREBUILT_ATTRS:
+            prebuilt = wide.column(name).combine_chunks()
+        elif not name.startswith("__"):
+            col = wide.column(name).combine_chunks()
+            if not pa.types.is_null(col.type) and col.null_count < n:
+                columns[attr_key(name)] = col
+    attrs = _attrs_json(columns, prebuilt, n)
+    arrays = [wide.column(name).combine_chunks() for name in WIDE_CORE]
+    return pa.Table.from_arrays([*arrays, attrs, pa.nulls(n, pa.string())], schema=LOG_SCHEMA)
 
 
 def dead_letter(lines: list[tuple[str, str]], ctx: BatchContext) -> pa.Table:
@@ -158,7 +211,7 @@ def dead_letter(lines: list[tuple[str, str]], ctx: BatchContext) -> pa.Table:
     )
 
 
-def _level_and_severity(col: pa.Array) -> tuple[pa.Array, pa.Array]:
+def level_and_severity(col: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(canonical level, OpenTelemetry severity number) from level names or severity numbers."""
     if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
         nums = pc.cast(col, pa.int64(), safe=False)
@@ -182,7 +235,7 @@ def is_core_alias(name: str) -> bool:
     return name in ALIAS_TO_FIELD
 
 
-def _as_string(col: pa.Array) -> pa.Array:
+def as_string(col: pa.Array) -> pa.Array:
     t = col.type
     if pa.types.is_string(t):
         return col
@@ -212,12 +265,8 @@ def _log_ids(given: pa.Array, n: int) -> pa.Array:
     return pc.coalesce(given, generated) if given.null_count < n else generated
 
 
-def _attrs_json(
-    columns: dict[str, pa.Array], extra: dict[str, pa.Array], prebuilt: pa.Array | None, n: int
-) -> pa.Array:
-    cols = {k: v for k, v in columns.items() if not pa.types.is_null(v.type) and v.null_count < len(v)}
-    cols.update(extra)
-    attrs = encode_objects(cols, n)
+def _attrs_json(columns: dict[str, pa.Array], prebuilt: pa.Array | None, n: int) -> pa.Array:
+    attrs = encode_objects(columns, n)
     if prebuilt is None:
         return attrs
     # Records decoded one by one carry their attrs JSON ready-made; merge the two objects textually.
