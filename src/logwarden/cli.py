@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -61,7 +62,11 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    app = create_app(config)
+    try:
+        app = create_app(config, config_path=Path(config_path) if config_path else None)
+    except ConfigError as exc:
+        click.echo(f"logwarden: {exc}", err=True)
+        sys.exit(2)
 
     class _Server(uvicorn.Server):
         # uvicorn re-raises SIGTERM after its graceful shutdown; a clean shutdown should exit 0.
@@ -175,3 +180,8 @@ def agent(config_path: str, check: bool) -> None:
     from logwarden.agent.runner import run_agent
 
     sys.exit(run_agent(config))
+
+
+from logwarden.pipeline.cli import pipeline  # noqa: E402 - the group is defined beside its code
+
+main.add_command(pipeline)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -14,6 +16,7 @@ from starlette.routing import Route
 
 from logwarden.api.errors import ApiError, api_error_handler, http_exception_handler, unexpected_error_handler
 from logwarden.api.routes import health, search
+from logwarden.api.routes import pipelines as pipeline_routes
 from logwarden.api.runtime import Runtime
 from logwarden.config.model import Config
 from logwarden.ingest.backpressure import InflightBudget
@@ -21,6 +24,9 @@ from logwarden.ingest.base import BackgroundSource
 from logwarden.ingest.http import routes as ingest_routes
 from logwarden.ingest.sink import IngestSink
 from logwarden.ingest.sources import build_sources
+from logwarden.pipeline.loader import build_pipelines, load_root
+from logwarden.pipeline.reload import PipelineReloader, ReloadStatus
+from logwarden.pipeline.runner import PipelineSet
 from logwarden.store.duckdb import DuckDBStore
 from logwarden.telemetry.metrics import Metrics
 from logwarden.telemetry.threads import name_current_thread
@@ -28,8 +34,25 @@ from logwarden.telemetry.threads import name_current_thread
 log = logging.getLogger(__name__)
 
 
-def create_app(config: Config, *, run_maintenance: bool = True) -> Starlette:
-    """Build the app; the store opens in the lifespan, so /healthz answers while it replays its WAL."""
+def create_app(
+    config: Config,
+    *,
+    run_maintenance: bool = True,
+    config_path: Path | None = None,
+    pipelines: PipelineSet | None = None,
+) -> Starlette:
+    """Build the app; the store opens in the lifespan, so /healthz answers while it replays its WAL.
+
+    `config_path` is watched for pipeline changes; `pipelines` are the built `config.pipelines` (built
+    here when not given; ConfigError when they cannot be).
+    """
+    if pipelines is None:
+        pipelines = build_pipelines(
+            config.pipelines,
+            source=str(config_path or "<config>"),
+            root=load_root(config_path),
+            base_dir=config_path.parent if config_path else None,
+        )
     metrics = Metrics()
     runtime = Runtime(
         config=config,
@@ -50,6 +73,25 @@ def create_app(config: Config, *, run_maintenance: bool = True) -> Starlette:
             None, lambda: DuckDBStore(config, on_commit=metrics.observe_commit, on_apply=metrics.observe_apply)
         )
         runtime.sink = IngestSink(runtime.store, metrics, runtime.decode_pool)
+        runtime.sink.pipelines = pipelines
+        reloader = None
+        reload_task = None
+        if config_path is not None:
+            reloader = PipelineReloader(
+                config_path,
+                pipelines,
+                runtime.install_pipelines,
+                interval=config.reload_interval.total_seconds(),
+                on_outcome=lambda outcome: metrics.pipeline_reloads.labels(outcome).inc(),
+            )
+            runtime.pipeline_status = reloader.status
+            reload_task = asyncio.create_task(reloader.run())
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                # Only possible in the main thread (the real server; not in-process test clients).
+                loop.add_signal_handler(signal.SIGHUP, reloader.trigger)
+        else:
+            runtime.pipeline_status = ReloadStatus(None)
+            runtime.pipeline_status.describe(pipelines)
         hot, archived = runtime.store.partitions()
         log.info("store open: %d hot and %d archived partitions in %s", len(hot), len(archived), config.data_dir)
         sources = build_sources(config)
@@ -73,11 +115,18 @@ def create_app(config: Config, *, run_maintenance: bool = True) -> Starlette:
             for source in reversed(started):
                 # Stop receiving first; what a source already received still goes through the sink.
                 await source.stop()
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for background in (task, reload_task):
+                if background:
+                    background.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await background
             await runtime.store.close()
+            if reloader is not None:
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(signal.SIGHUP)
+                await reloader.close()
+            else:
+                pipelines.close()
             runtime.ready = False
             runtime.decode_pool.shutdown(wait=True)
             log.info("store closed cleanly")
@@ -89,6 +138,7 @@ def create_app(config: Config, *, run_maintenance: bool = True) -> Starlette:
             Route("/metrics", health.metrics, methods=["GET"]),
             Route("/api/v1/search", search.search, methods=["GET"]),
             Route("/api/v1/stats/count", search.count, methods=["GET"]),
+            Route("/api/v1/pipelines", pipeline_routes.status, methods=["GET"]),
             # Last: the Elasticsearch emulation answers single-segment paths such as HEAD /{index}.
             *ingest_routes(),
         ],

@@ -11,6 +11,8 @@ from logwarden.api.errors import ApiError
 from logwarden.config.model import TENANT_RE, Config
 from logwarden.ingest.backpressure import InflightBudget
 from logwarden.ingest.sink import IngestSink
+from logwarden.pipeline.reload import ReloadStatus
+from logwarden.pipeline.runner import PipelineSet
 from logwarden.store.duckdb import DuckDBStore
 from logwarden.telemetry.metrics import Metrics
 
@@ -27,6 +29,12 @@ class Runtime:
     sink: IngestSink | None = None
     ready: bool = False
     shutting_down: bool = False
+    pipeline_status: ReloadStatus | None = None
+
+    def install_pipelines(self, pipelines: PipelineSet) -> None:
+        """Swap in a new pipeline set: batches that start from now on use it."""
+        assert self.sink is not None
+        self.sink.pipelines = pipelines
 
     def require_store(self) -> DuckDBStore:
         if self.store is None or not self.ready:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from logwarden.config.units import ByteSize, Duration
 from logwarden.ingest.kafka.config import KafkaConfig
 from logwarden.ingest.syslog.config import SyslogConfig
+from logwarden.pipeline.config import PipelineConfig, check_unique_names
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -107,6 +108,9 @@ class Config(_Frozen):
 
     data_dir: Path = Path("./data")
     """Directory of the hot store (DuckDB file) and, by default, the archive."""
+    meta_url: str | None = None
+    """SQLAlchemy URL of the metadata database (saved searches); default a SQLite file <data_dir>/meta.sqlite.
+    A PostgreSQL URL (postgresql+psycopg://user:password@host/db) works when a driver is installed."""
     http: HttpConfig = HttpConfig()
     ingest: IngestConfig = IngestConfig()
     store: StoreConfig = StoreConfig()
@@ -115,6 +119,18 @@ class Config(_Frozen):
     syslog: SyslogConfig = SyslogConfig()
     log_level: str = "info"
     """logwarden's own log level (debug, info, warning, error)."""
+    pipelines: list[PipelineConfig] = Field(default_factory=list)
+    """Ingest pipelines: named lists of processors (parse, transform, enrich, redact, route) applied in order
+    to the lines they match; see docs/pipeline.md. Changes to this section of the config file take effect
+    without a restart (checked every `reload_interval`, or at once on SIGHUP); an invalid change is refused
+    and the running pipelines stay."""
+    reload_interval: Duration = timedelta(seconds=2)
+    """How often the config file is checked for pipeline changes."""
+
+    @field_validator("pipelines")
+    @classmethod
+    def _unique_pipelines(cls, v: list[PipelineConfig]) -> list[PipelineConfig]:
+        return check_unique_names(v)
 
     @model_validator(mode="after")
     def _archive_before_retention(self) -> Config:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from logwarden.ingest.ndjson import DecodedBody
-from logwarden.model.normalize import BatchContext, dead_letter, normalize
+from logwarden.model.normalize import BatchContext, dead_letter, normalize, pack, widen
+from logwarden.pipeline.runner import PipelineSet, StepStats, concat_wide
 from logwarden.store.duckdb.store import DuckDBStore
 from logwarden.telemetry.metrics import Metrics
 
@@ -28,19 +29,35 @@ class IngestResult:
     duplicates: int = 0  # accepted lines that were re-sends of lines already stored
 
 
-def to_core_batch(decoded: DecodedBody, ctx: BatchContext) -> tuple[pa.Table, int, int]:
-    """One core-schema table (good records + dead letters), accepted count, rejected count."""
+@dataclass(slots=True)
+class CoreBatch:
+    """What the sink stores for one decoded body, and how it got there."""
+
+    table: pa.Table  # core schema: processed good records, then dead letters
+    accepted: int  # good records received (the client's lines, before pipelines dropped any)
+    rejected: int  # undecodable lines, stored as dead letters
+    stats: list[StepStats] = field(default_factory=list)
+
+
+def to_core_batch(decoded: DecodedBody, ctx: BatchContext, pipelines: PipelineSet | None = None) -> CoreBatch:
+    """Normalize, run the pipelines, and add dead letters: one core-schema table."""
     tables = []
     accepted = 0
+    stats: list[StepStats] = []
     if decoded.records is not None and decoded.records.num_rows:
-        good = normalize(decoded.records, ctx)
-        accepted = good.num_rows
-        tables.append(good)
+        accepted = decoded.records.num_rows
+        wide = widen(decoded.records, ctx)
+        if pipelines:
+            out = pipelines.run(wide)
+            stats = out.stats
+            wide = concat_wide([out.batch, *out.dead_letters]) if out.dead_letters else out.batch
+        tables.append(pack(wide))
     if decoded.rejected:
         tables.append(dead_letter(decoded.rejected, ctx))
     if not tables:
-        return normalize(pa.table({}), ctx), 0, 0
-    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), accepted, len(decoded.rejected)
+        return CoreBatch(normalize(pa.table({}), ctx), 0, 0)
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    return CoreBatch(table, accepted, len(decoded.rejected), stats)
 
 
 class IngestSink:
@@ -52,19 +69,27 @@ class IngestSink:
         self.pool = pool
         # Called on the event loop with each core-schema batch once it is durable (live tail, rules).
         self.listeners: list[Callable[[pa.Table], None]] = []
+        # Replaced whole on reload; each batch reads it once, so it meets exactly one version.
+        self.pipelines = PipelineSet()
 
     async def ingest(self, decode: Callable[[], DecodedBody], ctx: BatchContext, raw_bytes: int) -> IngestResult:
         """Run `decode` and the normalization in the decode pool, store durably, count."""
 
-        def work() -> tuple[pa.Table, int, int]:
-            return to_core_batch(decode(), ctx)
+        pipelines = self.pipelines
 
-        table, accepted, rejected = await asyncio.get_running_loop().run_in_executor(self.pool, work)
+        def work() -> CoreBatch:
+            return to_core_batch(decode(), ctx, pipelines)
+
+        batch = await asyncio.get_running_loop().run_in_executor(self.pool, work)
+        table, accepted, rejected = batch.table, batch.accepted, batch.rejected
         duplicates = (await self.store.append(table)).duplicates if table.num_rows else 0
+        if batch.stats:
+            self.metrics.observe_pipeline(batch.stats)
         if table.num_rows:
             for listener in self.listeners:
                 listener(table)
-        self.metrics.ingested_lines.labels(ctx.source, ctx.tenant).inc(accepted - duplicates)
+        stored = table.num_rows - rejected
+        self.metrics.ingested_lines.labels(ctx.source, ctx.tenant).inc(stored - duplicates)
         self.metrics.ingested_bytes.labels(ctx.source, ctx.tenant).inc(raw_bytes)
         if rejected:
             self.metrics.rejected_lines.labels(ctx.source, ctx.tenant).inc(rejected)

@@ -23,7 +23,6 @@ from logwarden.model.normalize import (
     BatchContext,
     as_string,
     attr_column,
-    flatten_structs,
     level_and_severity,
     widen,
 )
@@ -132,22 +131,28 @@ def map_unique(values: pa.Array, fn: Callable[[Any], Any], out_type: pa.DataType
 
 
 def expand_prebuilt(batch: pa.Table) -> pa.Table:
-    """Turn a ready-made attrs JSON column (per-record decode fallback) into attribute columns."""
+    """Turn a ready-made attrs JSON column (the per-record decode fallback) into attribute columns.
+
+    That fallback serves records whose fields vary in type across lines, so this decodes per row
+    (only those rows) and keeps a field whose values mix types as text.
+    """
     if PREBUILT_ATTRS not in batch.column_names:
         return batch
-    prebuilt = batch.column(PREBUILT_ATTRS).combine_chunks()
+    prebuilt = batch.column(PREBUILT_ATTRS).to_pylist()
     batch = batch.drop_columns([PREBUILT_ATTRS])
-    texts = pc.fill_null(pc.cast(prebuilt, pa.string()), "{}")
-    body = "\n".join(texts.to_pylist()).encode()
-    decoded = decode_json_body(body)
-    if decoded.records is None or decoded.rejected or decoded.records.num_rows != batch.num_rows:
-        # Cannot happen for JSON we built ourselves; keep the text rather than lose anything.
-        return batch.append_column(PREBUILT_ATTRS, prebuilt)
-    table = flatten_structs(decoded.records)
-    for name in table.column_names:
-        col = table.column(name).combine_chunks()
-        if not pa.types.is_null(col.type) and attr_column(name) not in batch.column_names:
-            batch = batch.append_column(attr_column(name), col)
+    objects = [orjson.loads(text) if text else {} for text in prebuilt]
+    keys: dict[str, None] = {}
+    for obj in objects:
+        keys.update(dict.fromkeys(obj))
+    for key in keys:
+        values = [obj.get(key) for obj in objects]
+        try:
+            column = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            column = pa.array([v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in values])
+        name = attr_column(key)
+        if not pa.types.is_null(column.type) and name not in batch.column_names:
+            batch = batch.append_column(name, column)
     return batch
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -10,6 +13,9 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+
+if TYPE_CHECKING:
+    from logwarden.pipeline.runner import StepStats
 
 # `*_created` series double the exposition size and no dashboard uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -128,6 +134,51 @@ class Metrics:
             ["listener", "reason"],
             registry=r,
         )
+
+        step = ["pipeline", "processor"]
+        self.pipeline_lines = Counter(
+            "logwarden_pipeline_lines", "Lines a pipeline processor received.", step, registry=r
+        )
+        self.pipeline_errors = Counter(
+            "logwarden_pipeline_errors",
+            "Lines a pipeline processor failed on (tagged with pipeline_error, dead-lettered or dropped per on_error).",
+            step,
+            registry=r,
+        )
+        self.pipeline_dropped_lines = Counter(
+            "logwarden_pipeline_dropped_lines",
+            "Lines a pipeline processor removed: dropped on purpose (drop, sample, dedup), folded into another "
+            "line (multiline), or dropped on error.",
+            step,
+            registry=r,
+        )
+        self.pipeline_dead_letter_lines = Counter(
+            "logwarden_pipeline_dead_letter_lines",
+            "Lines a pipeline processor failed on and sent to the dead-letter stream.",
+            step,
+            registry=r,
+        )
+        self.pipeline_seconds = Counter(
+            "logwarden_pipeline_seconds", "Time spent in a pipeline processor.", step, registry=r
+        )
+        self.pipeline_reloads = Counter(
+            "logwarden_pipeline_reloads",
+            "Pipeline config reloads, by outcome (applied, unchanged, refused).",
+            ["outcome"],
+            registry=r,
+        )
+
+    def observe_pipeline(self, stats: Iterable[StepStats]) -> None:
+        for s in stats:
+            labels = (s.pipeline, s.step)
+            self.pipeline_lines.labels(*labels).inc(s.lines_in)
+            self.pipeline_seconds.labels(*labels).inc(s.seconds)
+            if s.errors:
+                self.pipeline_errors.labels(*labels).inc(s.errors)
+            if s.dropped:
+                self.pipeline_dropped_lines.labels(*labels).inc(s.dropped)
+            if s.dead_lettered:
+                self.pipeline_dead_letter_lines.labels(*labels).inc(s.dead_lettered)
 
     def observe_commit(self, seconds: float, rows: int) -> None:
         self.commit_seconds.observe(seconds)

@@ -31,7 +31,7 @@ def batch(*values: bytes | None, topic: str = "logs", partition: int = 0, first_
 
 def stored(b: FetchedBatch, fmt: str = "json", *, metadata: bool = True, max_bytes: int = 1 << 20) -> list[dict]:
     """The core rows (attrs parsed) that the sink would store for this batch."""
-    table, _, _ = to_core_batch(decode_messages(b, fmt, metadata=metadata, max_message_bytes=max_bytes), CTX)
+    table = to_core_batch(decode_messages(b, fmt, metadata=metadata, max_message_bytes=max_bytes), CTX).table
     rows = table.to_pylist()
     for row in rows:
         row["attrs"] = orjson.loads(row["attrs"]) if row["attrs"] else {}

@@ -26,7 +26,7 @@ def frame_bytes(case: dict[str, Any]) -> bytes:
 
 def core_rows(frames: list[bytes], peers: list[str] | str = PEER, **kwargs: Any) -> list[dict[str, Any]]:
     decoded = decode_frames(frames, peers, RECEIVED, **kwargs)
-    table, _, _ = to_core_batch(decoded, BatchContext(tenant="t1", source="syslog", received=RECEIVED))
+    table = to_core_batch(decoded, BatchContext(tenant="t1", source="syslog", received=RECEIVED)).table
     rows = table.to_pylist()
     for row in rows:
         row["attrs"] = orjson.loads(row["attrs"]) if row["attrs"] else {}
