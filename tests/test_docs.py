@@ -46,3 +46,16 @@ def test_every_setting_has_a_docstring() -> None:
 
     walk(Config, "")
     assert missing == []
+
+
+def test_processor_reference_is_up_to_date() -> None:
+    from logwarden.pipeline.docs import render as render_processors
+
+    documented = (ROOT / "docs" / "processors.md").read_text()
+    assert documented == render_processors(), "regenerate with: python -m logwarden.pipeline.docs > docs/processors.md"
+
+
+def test_every_processor_setting_has_a_docstring() -> None:
+    from logwarden.pipeline.docs import undocumented
+
+    assert undocumented() == []

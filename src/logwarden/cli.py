@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import sys
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import httpx
@@ -15,6 +18,7 @@ from logwarden import __version__
 from logwarden.config import ConfigError, load_config
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
+T = TypeVar("T")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,6 +77,8 @@ def serve(
         def handle_exit(self, sig: int, frame: Any) -> None:
             super().handle_exit(sig, frame)
             self._captured_signals.clear()
+            # Open live-tail streams would otherwise hold the graceful shutdown for its whole timeout.
+            app.state.runtime.tail.close_threadsafe()
 
     click.echo(
         f"logwarden {__version__} listening on http://{config.http.host}:{config.http.port} "
@@ -105,7 +111,9 @@ def serve(
 @click.option("--host", help="Only these hosts (comma-separated).")
 @click.option("--limit", default=100, show_default=True, type=int)
 @click.option("--tenant", help="Tenant (sent as X-Scope-OrgID).")
-@click.option("--output", "-o", type=click.Choice(["text", "json", "ndjson"]), default="text", show_default=True)
+@click.option(
+    "--output", "-o", type=click.Choice(["table", "text", "json", "ndjson"]), default="table", show_default=True
+)
 def query(
     text: str,
     server: str,
@@ -118,35 +126,80 @@ def query(
     tenant: str | None,
     output: str,
 ) -> None:
-    """Search a running server: lines whose message contains every word of TEXT, newest first."""
-    params: dict[str, Any] = {"q": text, "start": since, "limit": limit}
-    for key, value in (("end", until), ("service", service), ("level", level), ("host", host)):
+    """Run a search-language query on a running server (docs/query.md).
+
+    Example: logwarden query 'level:error | stats count() by service' --since 24h
+    """
+    clauses = []
+    for name, value in (("service", service), ("level", level), ("host", host)):
         if value:
-            params[key] = value
+            values = [v.strip() for v in value.split(",") if v.strip()]
+            clauses.append(f"{name}:(" + " OR ".join(json.dumps(v) for v in values) + ")")
+    search, pipes = _split_pipes(text)
+    q = " ".join([*clauses, f"({search.strip()})" if search.strip() and clauses else search.strip()]).strip()
+    if pipes:
+        q += " " + pipes
+    body: dict[str, Any] = {"q": q, "start": since, "limit": limit}
+    if until:
+        body["end"] = until
     headers = {"X-Scope-OrgID": tenant} if tenant else {}
     try:
-        resp = httpx.get(f"{server.rstrip('/')}/api/v1/search", params=params, headers=headers, timeout=60)
+        resp = httpx.post(f"{server.rstrip('/')}/api/v1/query", json=body, headers=headers, timeout=60)
     except httpx.HTTPError as exc:
         click.echo(f"logwarden: cannot reach {server}: {exc}", err=True)
         sys.exit(1)
     if resp.status_code != 200:
         try:
-            message = resp.json().get("error", resp.text)
+            error = resp.json()
+            message = error.get("error", resp.text)
+            if "column" in error:
+                message = f"{message}\n  {q}\n  {' ' * (int(error['column']) - 1)}^"
         except ValueError:
             message = resp.text
         click.echo(f"logwarden: {resp.status_code}: {message}", err=True)
         sys.exit(1)
-    body = resp.json()
+    result = resp.json()
     if output == "json":
-        click.echo(json.dumps(body, indent=2))
+        click.echo(json.dumps(result, indent=2))
         return
-    for hit in reversed(body["hits"]):
+    if result.get("kind") == "table":
+        names = [c["name"] for c in result["columns"]]
+        if output == "ndjson":
+            for row in result["rows"]:
+                click.echo(json.dumps(dict(zip(names, row, strict=True)), separators=(",", ":")))
+            return
+        click.echo(_format_table(names, result["rows"]))
+        return
+    for hit in reversed(result["hits"]):
         if output == "ndjson":
             click.echo(json.dumps(hit, separators=(",", ":")))
         else:
-            click.echo(_format_hit(hit))
-    if output == "text":
-        click.echo(f"-- {len(body['hits'])} of {body['total']} matching lines", err=True)
+            click.echo(_format_hit(hit) if "ts" in hit and "message" in hit else json.dumps(hit))
+    if output in ("table", "text"):
+        click.echo(f"-- {len(result['hits'])} of {result['total']} matching lines", err=True)
+
+
+def _split_pipes(text: str) -> tuple[str, str]:
+    """(filter, "| pipes…") at the first `|` outside a quoted phrase."""
+    quoted = escaped = False
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == "|" and not quoted:
+            return text[:i], text[i:]
+    return text, ""
+
+
+def _format_table(names: list[str], rows: list[list[Any]]) -> str:
+    cells = [names, *[["" if v is None else str(v) for v in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(names))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def _format_hit(hit: dict[str, Any]) -> str:
@@ -158,6 +211,89 @@ def _format_hit(hit: dict[str, Any]) -> str:
     if attrs:
         line += "  " + " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in attrs.items())
     return line
+
+
+@main.command()
+@click.argument("text", required=False, default="")
+@click.option("--server", default=DEFAULT_SERVER, show_default=True, envvar="LOGWARDEN_SERVER")
+@click.option("--tenant", help="Tenant (sent as X-Scope-OrgID).")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def tail(text: str, server: str, tenant: str | None, output: str) -> None:
+    """Follow new lines that match the query TEXT as they arrive (live tail), until Ctrl-C."""
+    headers = {"Accept": "text/event-stream", **({"X-Scope-OrgID": tenant} if tenant else {})}
+    url = f"{server.rstrip('/')}/api/v1/tail"
+    try:
+        with httpx.stream(
+            "GET", url, params={"q": text}, headers=headers, timeout=httpx.Timeout(10, read=None)
+        ) as resp:
+            if resp.status_code != 200:
+                resp.read()
+                try:
+                    message = resp.json().get("error", resp.text)
+                except ValueError:
+                    message = resp.text
+                click.echo(f"logwarden: {resp.status_code}: {message}", err=True)
+                sys.exit(1)
+            click.echo(f"-- following {text or 'all lines'} on {server} (Ctrl-C to stop)", err=True)
+            for event, data in _in_background(_sse_events(resp.iter_lines())):
+                if event == "dropped":
+                    click.echo(f"-- {json.loads(data)['dropped']} lines dropped so far (reading too slowly)", err=True)
+                elif output == "json":
+                    click.echo(data)
+                else:
+                    click.echo(_format_hit(json.loads(data)))
+    except KeyboardInterrupt:
+        return
+    except httpx.HTTPError as exc:
+        click.echo(f"logwarden: connection to {server} failed: {exc}", err=True)
+        sys.exit(1)
+    click.echo("logwarden: the server ended the stream (shutting down?)", err=True)
+    sys.exit(1)
+
+
+def _in_background(items: Iterator[T]) -> Iterator[T]:
+    """Iterate in a daemon thread. Native library threads may take SIGINT; a main thread blocked forever in a
+    socket read would then never see Ctrl-C, so it waits on a queue with a timeout instead."""
+    out: queue.Queue[tuple[T] | BaseException | None] = queue.Queue(maxsize=1024)
+
+    def pump() -> None:
+        try:
+            for item in items:
+                out.put((item,))
+            out.put(None)
+        except BaseException as exc:
+            out.put(exc)
+
+    threading.Thread(target=pump, name="logwarden-tail", daemon=True).start()
+    while True:
+        try:
+            got = out.get(timeout=0.25)
+        except queue.Empty:
+            continue
+        if got is None:
+            return
+        if isinstance(got, BaseException):
+            raise got
+        yield got[0]
+
+
+def _sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(event, data) pairs from Server-Sent Events lines; comments (heartbeats) are skipped."""
+    event, data = "message", list[str]()
+    for line in lines:
+        if line == "":
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", list[str]()
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
 
 
 @main.command()

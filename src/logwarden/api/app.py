@@ -15,8 +15,11 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from logwarden.api.errors import ApiError, api_error_handler, http_exception_handler, unexpected_error_handler
-from logwarden.api.routes import health, search
+from logwarden.api.routes import context, health, saved_searches, search, trace
 from logwarden.api.routes import pipelines as pipeline_routes
+from logwarden.api.routes import query as query_routes
+from logwarden.api.routes import sql as sql_routes
+from logwarden.api.routes import tail as tail_routes
 from logwarden.api.runtime import Runtime
 from logwarden.config.model import Config
 from logwarden.ingest.backpressure import InflightBudget
@@ -24,6 +27,7 @@ from logwarden.ingest.base import BackgroundSource
 from logwarden.ingest.http import routes as ingest_routes
 from logwarden.ingest.sink import IngestSink
 from logwarden.ingest.sources import build_sources
+from logwarden.meta.db import MetaDB, default_url
 from logwarden.pipeline.loader import build_pipelines, load_root
 from logwarden.pipeline.reload import PipelineReloader, ReloadStatus
 from logwarden.pipeline.runner import PipelineSet
@@ -74,6 +78,10 @@ def create_app(
         )
         runtime.sink = IngestSink(runtime.store, metrics, runtime.decode_pool)
         runtime.sink.pipelines = pipelines
+        sink = runtime.sink
+        metrics.watch_pipelines(lambda: sink.pipelines)
+        runtime.sink.listeners.append(runtime.tail.publish)
+        runtime.meta = await loop.run_in_executor(None, MetaDB, config.meta_url or default_url(config.data_dir))
         reloader = None
         reload_task = None
         if config_path is not None:
@@ -105,6 +113,7 @@ def create_app(
             for source in reversed(started):
                 await source.stop()
             await runtime.store.close()
+            runtime.meta.close()
             raise
         runtime.ready = True
         task = asyncio.create_task(_maintenance_loop(runtime)) if run_maintenance else None
@@ -112,6 +121,7 @@ def create_app(
             yield
         finally:
             runtime.shutting_down = True
+            runtime.tail.close()  # live-tail streams end first, so they never hold up shutdown
             for source in reversed(started):
                 # Stop receiving first; what a source already received still goes through the sink.
                 await source.stop()
@@ -121,6 +131,8 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await background
             await runtime.store.close()
+            if runtime.meta is not None:
+                runtime.meta.close()
             if reloader is not None:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(signal.SIGHUP)
@@ -138,7 +150,14 @@ def create_app(
             Route("/metrics", health.metrics, methods=["GET"]),
             Route("/api/v1/search", search.search, methods=["GET"]),
             Route("/api/v1/stats/count", search.count, methods=["GET"]),
+            *query_routes.routes(),
             Route("/api/v1/pipelines", pipeline_routes.status, methods=["GET"]),
+            Route("/api/v1/sql", sql_routes.sql, methods=["POST"]),
+            Route("/api/v1/context/{log_id}", context.context, methods=["GET"]),
+            Route("/api/v1/trace/{trace_id}", trace.trace, methods=["GET"]),
+            Route("/api/v1/tail", tail_routes.tail, methods=["GET"]),
+            Route("/api/v1/saved-searches", saved_searches.list_or_create, methods=["GET", "POST"]),
+            Route("/api/v1/saved-searches/{search_id}", saved_searches.item, methods=["GET", "PUT", "DELETE"]),
             # Last: the Elasticsearch emulation answers single-segment paths such as HEAD /{index}.
             *ingest_routes(),
         ],

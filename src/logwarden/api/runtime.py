@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -11,8 +11,10 @@ from logwarden.api.errors import ApiError
 from logwarden.config.model import TENANT_RE, Config
 from logwarden.ingest.backpressure import InflightBudget
 from logwarden.ingest.sink import IngestSink
+from logwarden.meta.db import MetaDB
 from logwarden.pipeline.reload import ReloadStatus
 from logwarden.pipeline.runner import PipelineSet
+from logwarden.query.tail import TailHub
 from logwarden.store.duckdb import DuckDBStore
 from logwarden.telemetry.metrics import Metrics
 
@@ -30,6 +32,8 @@ class Runtime:
     ready: bool = False
     shutting_down: bool = False
     pipeline_status: ReloadStatus | None = None
+    tail: TailHub = field(default_factory=TailHub)  # live-tail subscribers, fed by the sink
+    meta: MetaDB | None = None  # saved searches (and later rules, alert state)
 
     def install_pipelines(self, pipelines: PipelineSet) -> None:
         """Swap in a new pipeline set: batches that start from now on use it."""

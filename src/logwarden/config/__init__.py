@@ -1,14 +1,35 @@
-"""Server configuration: frozen pydantic models loaded from YAML with environment overrides."""
+"""Server configuration: frozen pydantic models loaded from YAML with environment overrides.
 
-from logwarden.config.loader import ConfigError, load_config
-from logwarden.config.model import (
-    ArchiveConfig,
-    Config,
-    HttpConfig,
-    IngestConfig,
-    StoreConfig,
-    TenantOverride,
-)
+Names are loaded on first use, so processor modules can import `logwarden.config.units` while the
+config model (which lists every processor type) is itself being imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from logwarden.config.loader import ConfigError, load_config
+    from logwarden.config.model import (
+        ArchiveConfig,
+        Config,
+        HttpConfig,
+        IngestConfig,
+        StoreConfig,
+        TenantOverride,
+    )
+
+_HOMES = {
+    "ConfigError": "logwarden.config.loader",
+    "load_config": "logwarden.config.loader",
+    "ArchiveConfig": "logwarden.config.model",
+    "Config": "logwarden.config.model",
+    "HttpConfig": "logwarden.config.model",
+    "IngestConfig": "logwarden.config.model",
+    "StoreConfig": "logwarden.config.model",
+    "TenantOverride": "logwarden.config.model",
+}
 
 __all__ = [
     "ArchiveConfig",
@@ -20,3 +41,10 @@ __all__ = [
     "TenantOverride",
     "load_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'logwarden.config' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -67,6 +67,21 @@ class StoreConfig(_Frozen):
     """Days of data kept (hot and archive); whole day partitions older than this are dropped."""
     tenants: dict[str, TenantOverride] = Field(default_factory=dict)
     """Per-tenant overrides of retention_days and archive_after_days, keyed by tenant name."""
+    retention_classes: dict[str, int] = Field(default_factory=dict)
+    """Retention classes: name → days. Lines a pipeline routes to a class (`route` with `retention:`, which
+    sets the `retention_class` attribute) are kept that many days instead of their tenant's retention, in
+    partitions of their own; an unknown class name means the tenant's retention."""
+
+    @field_validator("retention_classes")
+    @classmethod
+    def _class_names(cls, v: dict[str, int]) -> dict[str, int]:
+        for name, days in v.items():
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", name):
+                raise ValueError(f"retention class {name!r}: use 1-32 lowercase letters, digits and '_'")
+            if days < 1:
+                raise ValueError(f"retention class {name!r}: days must be at least 1")
+        return v
+
     maintenance_interval: Duration = timedelta(minutes=1)
     """How often retention and archiving run."""
     checkpoint_threshold: ByteSize = 256 * 1024**2
@@ -145,7 +160,9 @@ class Config(_Frozen):
     def archive_root(self) -> str:
         return self.archive.root or str(self.data_dir / "archive")
 
-    def retention_days_for(self, tenant: str) -> int:
+    def retention_days_for(self, tenant: str, retention_class: str = "") -> int:
+        if retention_class in self.store.retention_classes:
+            return self.store.retention_classes[retention_class]
         override = self.store.tenants.get(tenant)
         if override and override.retention_days is not None:
             return override.retention_days

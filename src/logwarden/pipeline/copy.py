@@ -32,6 +32,7 @@ class _Frozen(BaseModel):
 
 class HttpSinkConfig(_Frozen):
     type: Literal["http"]
+    """`http`: POST batches of copies to a URL."""
     url: str = Field(pattern=r"^https?://")
     """Endpoint that receives POSTs of NDJSON (one line per log line; logwarden's own ingest API works)."""
     headers: dict[str, SecretStr] = Field(default_factory=dict)
@@ -42,6 +43,7 @@ class HttpSinkConfig(_Frozen):
 
 class KafkaSinkConfig(_Frozen):
     type: Literal["kafka"]
+    """`kafka`: produce copies to a topic (needs the `kafka` extra)."""
     topic: str = Field(min_length=1)
     """Topic the copies are produced to (one JSON message per line, keyed by log_id)."""
     brokers: str = Field(min_length=1)
@@ -83,14 +85,14 @@ class Copy(Processor):
         self.sent = 0
         self.failed = 0
         self.dropped = 0
-        self._queue: collections.deque[bytes] = collections.deque()
+        self._queue: collections.deque[tuple[str, bytes]] = collections.deque()
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="lw-copy", daemon=True)
         self._thread.start()
 
     def process(self, batch: pa.Table) -> Processed:
-        lines = ndjson_lines(batch)
+        lines = list(zip(batch.column("log_id").to_pylist(), ndjson_lines(batch), strict=True))
         with self._cond:
             room = self.config.queue_lines - len(self._queue)
             if room < len(lines):
@@ -143,8 +145,8 @@ class Copy(Processor):
         headers.setdefault("Content-Type", "application/x-ndjson")
         client = httpx.Client(timeout=to.timeout.total_seconds(), headers=headers)
 
-        def send(chunk: list[bytes]) -> None:
-            response = client.post(to.url, content=b"\n".join(chunk) + b"\n")
+        def send(chunk: list[tuple[str, bytes]]) -> None:
+            response = client.post(to.url, content=b"\n".join(line for _, line in chunk) + b"\n")
             if response.status_code >= 300:
                 raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
 
@@ -157,15 +159,15 @@ class Copy(Processor):
         assert isinstance(to, KafkaSinkConfig)
         producer = Producer({"bootstrap.servers": to.brokers, "enable.idempotence": True, **to.settings})
 
-        def send(chunk: list[bytes]) -> None:
+        def send(chunk: list[tuple[str, bytes]]) -> None:
             errors: list[str] = []
 
             def delivered(err: Any, _msg: Any) -> None:
                 if err is not None:
                     errors.append(str(err))
 
-            for line in chunk:
-                producer.produce(to.topic, line, on_delivery=delivered)
+            for key, line in chunk:
+                producer.produce(to.topic, line, key=key, on_delivery=delivered)
             remaining = producer.flush(30)
             if remaining or errors:
                 raise RuntimeError(errors[0] if errors else f"{remaining} copies not delivered in 30 s")

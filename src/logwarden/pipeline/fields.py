@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logwarden.ingest.ndjson import decode_json_body
-from logwarden.model.levels import severity_for_level
+from logwarden.model.levels import LEVELS, severity_for_level
 from logwarden.model.normalize import (
     PREBUILT_ATTRS,
     WIDE_CORE,
@@ -33,6 +33,7 @@ READ_ONLY = frozenset({"observed_ts", "severity"})
 # Core columns that can never be null.
 REQUIRED = frozenset({"ts", "observed_ts", "tenant", "source", "log_id"})
 _CORE = frozenset(WIDE_CORE)
+_CANONICAL_LEVELS = pa.array(LEVELS, pa.string())
 
 
 def column_of(name: str) -> str:
@@ -70,6 +71,8 @@ def set_field(batch: pa.Table, name: str, values: pa.Array, where: pa.Array | No
     column = column_of(name)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
+    if where is not None and pc.all(pc.fill_null(where, False)).as_py():
+        where = None  # every row: skip the blending
     if column in READ_ONLY:
         raise ValueError(f"field {name!r} is set by logwarden and cannot be changed")
     if column in _CORE:
@@ -195,7 +198,10 @@ def _set_core(batch: pa.Table, column: str, values: pa.Array, where: pa.Array | 
         return batch.set_column(index, "ts", pc.if_else(mask, parsed, old))
     if column == "level":
         # Unknown level names keep the old level (and the raw value stays where it came from).
-        level, severity = level_and_severity(values)
+        if pa.types.is_string(values.type) and pc.all(pc.is_in(values, _CANONICAL_LEVELS)).as_py():
+            level, severity = values, pa.nulls(len(values), pa.int8())  # already canonical
+        else:
+            level, severity = level_and_severity(values)
         severity = pc.cast(pc.coalesce(severity, severity_for_level(level)), pa.int8())
         usable = pc.is_valid(level)
         mask = usable if where is None else pc.and_(pc.fill_null(where, False), usable)

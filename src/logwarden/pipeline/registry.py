@@ -6,10 +6,14 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field
 
-from logwarden.pipeline import copy, route
+from logwarden.pipeline import copy, enrich, parsers, redact, route, transforms
 from logwarden.pipeline.base import ProcessorConfig
 
 PROCESSOR_CONFIGS: tuple[type[ProcessorConfig], ...] = (
+    *parsers.CONFIGS,
+    *transforms.CONFIGS,
+    *enrich.CONFIGS,
+    *redact.CONFIGS,
     *route.CONFIGS,
     *copy.CONFIGS,
 )

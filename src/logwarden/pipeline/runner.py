@@ -179,29 +179,27 @@ def _on_selected(batch: pa.Table, condition: Condition | None, fn: Callable[[pa.
 def concat_wide(tables: list[pa.Table]) -> pa.Table:
     """Concatenate wide tables whose attribute columns differ in presence or type.
 
-    A column missing from a table is null there; when types disagree the later table's values are
-    cast to the first type, or every value becomes text when that cast is impossible.
+    A column missing from a table, or all null in it, takes the type the other tables give it; int and
+    float versions of a field become float; other disagreements make every value of the field text.
     """
     tables = [t for t in tables if t.num_rows] or tables[:1]
     if len(tables) == 1:
         return tables[0]
     names: list[str] = []
-    types: dict[str, pa.DataType] = {}
+    types: dict[str, pa.DataType | None] = {}
+    textual: set[str] = set()
     for table in tables:
         for f in table.schema:
             if f.name not in types:
                 names.append(f.name)
+                types[f.name] = None
+            col = table.column(f.name)
+            if col.null_count == len(col) or pa.types.is_null(f.type):
+                continue  # no values: its type does not matter
+            seen = types[f.name]
+            if seen is None or seen == f.type:
                 types[f.name] = f.type
-            elif types[f.name] != f.type and pa.types.is_null(types[f.name]):
-                types[f.name] = f.type
-    textual: set[str] = set()
-    for table in tables:
-        for f in table.schema:
-            wanted = types[f.name]
-            if f.type == wanted or pa.types.is_null(f.type):
-                continue
-            if _numeric(f.type) and _numeric(wanted):
-                # int and float versions of one field: keep numbers, as float.
+            elif _numeric(seen) and _numeric(f.type):
                 types[f.name] = pa.float64()
             else:
                 textual.add(f.name)
@@ -209,16 +207,19 @@ def concat_wide(tables: list[pa.Table]) -> pa.Table:
     for table in tables:
         arrays = []
         for name in names:
-            wanted = pa.string() if name in textual else types[name]
+            wanted = pa.string() if name in textual else types[name] or _first_type(tables, name)
             if name not in table.column_names:
                 arrays.append(pa.nulls(table.num_rows, wanted))
                 continue
             col = table.column(name).combine_chunks()
-            if name in textual:
-                col = as_string(col)
-            elif col.type != wanted:
-                col = pc.cast(col, wanted)
-            arrays.append(col)
+            if col.type == wanted:
+                arrays.append(col)
+            elif col.null_count == len(col):
+                arrays.append(pa.nulls(len(col), wanted))
+            elif name in textual:
+                arrays.append(as_string(col))
+            else:
+                arrays.append(pc.cast(col, wanted))
         schema = pa.schema(
             [
                 pa.field(n, a.type, nullable=not (n in WIDE_CORE and n in _NOT_NULL))
@@ -227,6 +228,11 @@ def concat_wide(tables: list[pa.Table]) -> pa.Table:
         )
         aligned.append(pa.Table.from_arrays(arrays, schema=schema))
     return pa.concat_tables(aligned)
+
+
+def _first_type(tables: list[pa.Table], name: str) -> pa.DataType:
+    """The declared type of a column no table has values in."""
+    return next(t.schema.field(name).type for t in tables if name in t.column_names)
 
 
 _NOT_NULL = frozenset({"ts", "observed_ts", "tenant", "source", "log_id"})

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from logwarden.store.base import PartitionKey
 
-_PART_RE = re.compile(r"tenant=([^/]+)/date=(\d{4}-\d{2}-\d{2})/part-[^/]+\.parquet$")
+_PART_RE = re.compile(r"tenant=([^/]+)/date=(\d{4}-\d{2}-\d{2})/(?:class=([a-z0-9_]+)/)?part-[^/]+\.parquet$")
 
 
 class ParquetArchive:
@@ -33,7 +33,8 @@ class ParquetArchive:
             for path in self.fs.find(self.root):
                 m = _PART_RE.search(path)
                 if m:
-                    key = PartitionKey(m.group(1), datetime.strptime(m.group(2), "%Y-%m-%d").date())
+                    day = datetime.strptime(m.group(2), "%Y-%m-%d").date()
+                    key = PartitionKey(m.group(1), day, m.group(3) or "")
                     parts.setdefault(key, []).append(path)
         return {k: sorted(v) for k, v in parts.items()}
 
@@ -42,7 +43,11 @@ class ParquetArchive:
         return path if self.is_local else self.fs.unstrip_protocol(path)
 
     def part_path(self, key: PartitionKey, part_id: str) -> str:
-        return f"{self.root}/tenant={key.tenant}/date={key.day:%Y-%m-%d}/part-{part_id}.parquet"
+        return f"{self._directory(key)}/part-{part_id}.parquet"
+
+    def _directory(self, key: PartitionKey) -> str:
+        klass = f"/class={key.retention_class}" if key.retention_class else ""
+        return f"{self.root}/tenant={key.tenant}/date={key.day:%Y-%m-%d}{klass}"
 
     def write(self, path: str, reader: pa.RecordBatchReader) -> int:
         """Stream record batches into one Parquet file at `path`; returns rows written."""
@@ -71,10 +76,16 @@ class ParquetArchive:
             self.fs.rm(path)
 
     def drop(self, key: PartitionKey) -> None:
-        """Delete a whole archived partition (retention)."""
-        directory = f"{self.root}/tenant={key.tenant}/date={key.day:%Y-%m-%d}"
-        if self.fs.exists(directory):
+        """Delete a whole archived partition (retention); other retention classes of the day stay."""
+        directory = self._directory(key)
+        if not self.fs.exists(directory):
+            return
+        if key.retention_class or not any("/class=" in p for p in self.fs.find(directory)):
             self.fs.rm(directory, recursive=True)
+            return
+        for path in self.fs.find(directory):
+            if "/class=" not in path[len(directory) :]:
+                self.fs.rm(path)
 
     def size_bytes(self) -> int:
         if not self.is_local or not os.path.isdir(self.root):

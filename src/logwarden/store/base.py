@@ -11,10 +11,11 @@ import pyarrow as pa
 
 @dataclass(frozen=True, slots=True)
 class PartitionKey:
-    """One day of one tenant's logs: the unit of pruning, retention and archiving."""
+    """One day of one tenant's logs (of one retention class): the unit of pruning, retention and archiving."""
 
     tenant: str
     day: date
+    retention_class: str = ""  # "" is the tenant's own retention
 
 
 @dataclass(frozen=True, slots=True)

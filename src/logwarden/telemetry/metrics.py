@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -13,9 +13,10 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
 
 if TYPE_CHECKING:
-    from logwarden.pipeline.runner import StepStats
+    from logwarden.pipeline.runner import PipelineSet, StepStats
 
 # `*_created` series double the exposition size and no dashboard uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -168,6 +169,10 @@ class Metrics:
             registry=r,
         )
 
+    def watch_pipelines(self, current: Callable[[], PipelineSet]) -> None:
+        """Export the counters processors keep themselves (redactions, copies) at scrape time."""
+        self.registry.register(_ProcessorCounters(current))
+
     def observe_pipeline(self, stats: Iterable[StepStats]) -> None:
         for s in stats:
             labels = (s.pipeline, s.step)
@@ -190,3 +195,36 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _ProcessorCounters:
+    """Collector over the running pipeline set; counters restart from 0 when a reload replaces it."""
+
+    def __init__(self, current: Callable[[], PipelineSet]) -> None:
+        self._current = current
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        from logwarden.pipeline.copy import Copy
+
+        redactions = CounterMetricFamily(
+            "logwarden_pipeline_redactions",
+            "Values redacted, by pipeline, processor and detector (since the pipelines were last loaded).",
+            labels=["pipeline", "processor", "detector"],
+        )
+        copies = CounterMetricFamily(
+            "logwarden_pipeline_copies",
+            "Copies of lines for a second sink, by outcome: sent, failed (after retries) or dropped (queue full).",
+            labels=["pipeline", "processor", "outcome"],
+        )
+        for pipeline in self._current().pipelines:
+            for step in pipeline.steps:
+                processor = step.processor
+                counts = getattr(processor, "redactions", None)
+                if isinstance(counts, dict):
+                    for detector, n in sorted(counts.items()):
+                        redactions.add_metric([pipeline.name, step.id, str(detector)], n)
+                if isinstance(processor, Copy):
+                    for outcome in ("sent", "failed", "dropped"):
+                        copies.add_metric([pipeline.name, step.id, outcome], getattr(processor, outcome))
+        yield redactions
+        yield copies

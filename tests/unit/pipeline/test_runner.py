@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 import pytest
 
 from logwarden.pipeline import fields
-from logwarden.pipeline.base import Processed, Processor
+from logwarden.pipeline.base import BuildEnv, Processed, Processor
 from logwarden.pipeline.conditions import field_matcher, glob_regex
 from logwarden.pipeline.runner import ERROR_FIELD, Pipeline, PipelineSet, Step, concat_wide
 
@@ -170,3 +170,14 @@ def test_empty_set_returns_the_batch_untouched() -> None:
 def test_read_only_core_fields_cannot_be_set(name: str) -> None:
     with pytest.raises(ValueError, match="cannot be changed"):
         fields.set_field(records("a"), name, pa.array(["x"]))
+
+
+def test_conditional_convert_keeps_its_type_when_other_rows_lack_the_field() -> None:
+    from logwarden.pipeline.transforms.convert import ConvertConfig
+
+    convert = ConvertConfig.model_validate({"type": "convert", "fields": {"response": "int"}}).build(BuildEnv())
+    batch = fields.wide_from_records([{"service": "nginx", "response": "200"}, {"service": "api"}])
+    ps = PipelineSet((Pipeline("p", (Step("c", convert),), field_matcher({"service": "nginx"})),))
+    out = ps.run(batch)
+    assert out.batch.column("response").type == pa.int64()
+    assert out.batch.column("response").to_pylist() == [200, None]

@@ -43,13 +43,16 @@ def read_applied_seq(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def apply_batches(
-    con: duckdb.DuckDBPyConnection, items: list[tuple[int, pa.Table]], known_tables: set[str]
+    con: duckdb.DuckDBPyConnection,
+    items: list[tuple[int, pa.Table]],
+    known_tables: set[str],
+    retention_classes: frozenset[str] = frozenset(),
 ) -> list[PartitionKey]:
     """Insert batches into their day partitions and advance applied_seq, in one transaction."""
     by_table: dict[str, list[pa.Table]] = {}
     created: list[PartitionKey] = []
     for _, table in items:
-        for key, part in split_by_partition(table):
+        for key, part in split_by_partition(table, retention_classes):
             name = table_name(key)
             if name not in known_tables and name not in by_table:
                 created.append(key)
@@ -94,8 +97,10 @@ class Applier:
         known_tables: set[str],
         on_applied: Callable[[list[tuple[int, pa.Table]]], None],
         on_apply: Callable[[float, int], None] | None = None,
+        retention_classes: frozenset[str] = frozenset(),
     ) -> None:
         self._con = con
+        self._retention_classes = retention_classes
         self._interval = interval
         self._max_rows = max_rows
         self._known_tables = known_tables
@@ -170,7 +175,7 @@ class Applier:
             started = time.perf_counter()
             attempts += 1
             try:
-                apply_batches(self._con, batch, self._known_tables)
+                apply_batches(self._con, batch, self._known_tables, self._retention_classes)
                 break
             except Exception:
                 # The batches are safe in the ingest log: keep them and try again, or at shutdown leave

@@ -21,6 +21,8 @@ ARCHIVE_PENDING = "_archive_pending"
 DDL = (
     f"CREATE TABLE IF NOT EXISTS {ARCHIVE_FILES} "
     "(tenant VARCHAR NOT NULL, day DATE NOT NULL, path VARCHAR PRIMARY KEY)",
+    # Added after the first release: stores created before it get the column here.
+    f"ALTER TABLE {ARCHIVE_FILES} ADD COLUMN IF NOT EXISTS retention_class VARCHAR DEFAULT ''",
     f"CREATE TABLE IF NOT EXISTS {ARCHIVE_PENDING} (path VARCHAR PRIMARY KEY)",
 )
 
@@ -41,8 +43,10 @@ def hot_partitions(con: duckdb.DuckDBPyConnection, tenant: str | None = None) ->
 
 
 def archived_partitions(con: duckdb.DuckDBPyConnection) -> list[PartitionKey]:
-    rows = con.sql(f"SELECT DISTINCT tenant, day FROM {ARCHIVE_FILES} ORDER BY tenant, day").fetchall()
-    return [PartitionKey(tenant, day) for tenant, day in rows]
+    rows = con.sql(
+        f"SELECT DISTINCT tenant, day, retention_class FROM {ARCHIVE_FILES} ORDER BY tenant, day, retention_class"
+    ).fetchall()
+    return [PartitionKey(tenant, day, klass) for tenant, day, klass in rows]
 
 
 def archived_files(con: duckdb.DuckDBPyConnection, tenant: str, first: date, last: date) -> list[str]:

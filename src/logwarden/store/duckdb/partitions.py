@@ -14,19 +14,27 @@ from logwarden.store.base import PartitionKey
 TABLE_PREFIX = "logs$"
 
 
+# The attribute the `route` processor sets; class names are validated by the config.
+RETENTION_CLASS_RE = r'"retention_class":"(?P<c>[a-z0-9_]{1,32})"'
+
+
 def table_name(key: PartitionKey) -> str:
-    """`logs$<tenant>$<YYYYMMDD>`; tenant names cannot contain '$', so this parses back."""
-    return f"{TABLE_PREFIX}{key.tenant}${key.day:%Y%m%d}"
+    """`logs$<tenant>$<YYYYMMDD>[$<class>]`; tenant and class names cannot contain '$', so this parses back."""
+    suffix = f"${key.retention_class}" if key.retention_class else ""
+    return f"{TABLE_PREFIX}{key.tenant}${key.day:%Y%m%d}{suffix}"
 
 
 def parse_table_name(name: str) -> PartitionKey | None:
     if not name.startswith(TABLE_PREFIX):
         return None
+    parts = name[len(TABLE_PREFIX) :].split("$")
+    if len(parts) not in (2, 3):
+        return None
     try:
-        tenant, day = name[len(TABLE_PREFIX) :].rsplit("$", 1)
-        return PartitionKey(tenant, datetime.strptime(day, "%Y%m%d").date())
+        day = datetime.strptime(parts[1], "%Y%m%d").date()
     except ValueError:
         return None
+    return PartitionKey(parts[0], day, parts[2] if len(parts) == 3 else "")
 
 
 def quote_ident(name: str) -> str:
@@ -38,10 +46,23 @@ def create_table_sql(key: PartitionKey) -> str:
     return f"CREATE TABLE IF NOT EXISTS {quote_ident(table_name(key))} ({cols})"
 
 
-def split_by_partition(batch: pa.Table) -> Iterator[tuple[PartitionKey, pa.Table]]:
-    """Split a batch by tenant and UTC day of ts; vector ops once per distinct partition, not per row."""
+def split_by_partition(
+    batch: pa.Table, classes: frozenset[str] = frozenset()
+) -> Iterator[tuple[PartitionKey, pa.Table]]:
+    """Split a batch by tenant, UTC day of ts and, for rows routed to one of `classes`, retention class;
+    vector ops once per distinct partition, not per row."""
     if batch.num_rows == 0:
         return
+    if classes:
+        attrs = batch.column("attrs")
+        if pc.any(pc.match_substring(attrs, '"retention_class":')).as_py():
+            found = pc.struct_field(pc.extract_regex(attrs, RETENTION_CLASS_RE), [0])
+            known = pc.fill_null(pc.if_else(pc.is_in(found, pa.array(sorted(classes))), found, ""), "")
+            for klass in pc.unique(known).to_pylist():
+                part = batch.filter(pc.equal(known, klass))
+                for key, rows in split_by_partition(part):
+                    yield PartitionKey(key.tenant, key.day, klass), rows
+            return
     tenants = batch.column("tenant")
     if pc.count_distinct(tenants).as_py() > 1:
         for tenant in pc.unique(tenants).to_pylist():

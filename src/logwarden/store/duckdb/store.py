@@ -38,7 +38,7 @@ from logwarden.store.dedup import HWM_TABLE, StreamDedup
 from logwarden.store.duckdb import catalog
 from logwarden.store.duckdb.applier import STATE_TABLE, Applier, apply_batches, read_applied_seq
 from logwarden.store.duckdb.partitions import quote_ident, table_name
-from logwarden.store.duckdb.search import SELECT_COLUMNS, group_expr, source_sql, where_sql
+from logwarden.store.duckdb.search import SELECT_COLUMNS, source_sql
 from logwarden.store.log_writer import AppendResult, LogWriter
 from logwarden.store.wal import IngestLog
 
@@ -95,16 +95,17 @@ class DuckDBStore:
         self.ingest_log = IngestLog(data_dir / LOG_DIR, segment_bytes=config.store.wal_segment_bytes)
         known_tables = {table_name(k) for k in catalog.hot_partitions(self._db)}
         applied = read_applied_seq(self._db)
+        classes = frozenset(config.store.retention_classes)
         replay: list[tuple[int, pa.Table]] = []
         replayed = 0
         for item in self.ingest_log.recover(applied):
             replay.append(item)
             if sum(t.num_rows for _, t in replay) >= config.store.apply_max_rows:
-                apply_batches(self._db, replay, known_tables)
+                apply_batches(self._db, replay, known_tables, classes)
                 replayed += sum(t.num_rows for _, t in replay)
                 replay = []
         if replay:
-            apply_batches(self._db, replay, known_tables)
+            apply_batches(self._db, replay, known_tables, classes)
             replayed += sum(t.num_rows for _, t in replay)
         if replayed:
             log.info("replayed %d acknowledged lines from the ingest log", replayed)
@@ -122,6 +123,7 @@ class DuckDBStore:
             known_tables=known_tables,
             on_applied=self._applied,
             on_apply=on_apply,
+            retention_classes=classes,
         )
         dedup = StreamDedup()
         dedup.load(self._db)
@@ -179,15 +181,19 @@ class DuckDBStore:
         finally:
             cur.close()
 
-    async def _read(
+    async def read(
         self,
         tenant: str,
         start: datetime,
         end: datetime,
         fn: Callable[[duckdb.DuckDBPyConnection, str | None, dict[str, Any]], T],
     ) -> T:
-        """Run `fn(cursor, from_sql, params)` in one snapshot; from_sql covers hot, archived and in-memory
-        rows (None when there are none) and params holds the values it binds."""
+        """Run `fn(cursor, from_sql, params)` in one snapshot of the tenant's rows that may lie in [start, end).
+
+        from_sql is `(SELECT … UNION ALL …) AS logs` over the hot partitions, archive files and in-memory
+        batches (None when there are none); params holds the values it binds. Partitions are pruned by
+        day only: `fn` must still filter on ts.
+        """
 
         def attempt(cur: duckdb.DuckDBPyConnection) -> T:
             params: dict[str, Any] = {}
@@ -224,43 +230,55 @@ class DuckDBStore:
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
+    # The name other modules used before `read` was public.
+    _read = read
+
     async def search(self, query: SearchQuery) -> SearchResult:
+        """Lines whose message holds every term, newest first; compiled by the query planner."""
+        from logwarden.query import ast
+        from logwarden.query.planner import bind_sql, plan, terms_filter
+
+        the_plan = plan(
+            ast.Query(terms_filter(query.terms, query.equals)),
+            tenant=query.tenant,
+            start=query.start,
+            end=query.end,
+            limit=query.limit,
+        )
+        assert the_plan.count is not None
+        count_select = the_plan.count
+
         def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> SearchResult:
             if src is None:
                 return SearchResult(0, [])
-            where = where_sql(query.start, query.end, query.terms, query.equals, params)
-            total = cur.sql(f"SELECT count(*) FROM {src} WHERE {where}", params=params).fetchall()[0][0]
-            params["limit"] = query.limit
-            table = cur.sql(
-                f"SELECT {SELECT_COLUMNS} FROM {src} WHERE {where} ORDER BY ts DESC, log_id DESC LIMIT $limit",
-                params=params,
-            ).to_arrow_table()
+            total = cur.sql(bind_sql(src, count_select), params=params).fetchall()[0][0]
+            table = cur.sql(bind_sql(src, the_plan.select), params=params).to_arrow_table()
             hits = table.to_pylist()
             for hit in hits:
                 attrs = hit.get("attrs")
                 hit["attrs"] = orjson.loads(attrs) if attrs else {}
             return SearchResult(int(total), hits)
 
-        return await self._read(query.tenant, query.start, query.end, run)
+        return await self.read(query.tenant, query.start, query.end, run)
 
     async def count(self, query: CountQuery) -> CountResult:
+        """Matching lines counted per group (core columns or attrs keys), largest groups first."""
+        from logwarden.query import ast
+        from logwarden.query.planner import base_where, bind_sql, count_select, terms_filter
+
+        filter_query = ast.Query(terms_filter(query.terms, query.equals))
+        select = count_select(base_where(filter_query, query.tenant, query.start, query.end), query.by, query.limit)
+
         def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> CountResult:
             if src is None:
                 return CountResult(0, [])
-            where = where_sql(query.start, query.end, query.terms, query.equals, params)
-            exprs = [f"{group_expr(name, i, params)} AS {quote_ident(name)}" for i, name in enumerate(query.by)]
-            params["limit"] = query.limit
-            # The window total is computed before LIMIT, so it counts groups that are cut off too.
-            select = ", ".join([*exprs, "count(*) AS count", "sum(count(*)) OVER () AS _total"])
-            group = f"GROUP BY {', '.join(str(i + 1) for i in range(len(exprs)))}" if exprs else ""
-            sql = f"SELECT {select} FROM {src} WHERE {where} {group} ORDER BY count DESC LIMIT $limit"
-            rows = cur.sql(sql, params=params).to_arrow_table().to_pylist()
+            rows = cur.sql(bind_sql(src, select), params=params).to_arrow_table().to_pylist()
             total = int(rows[0]["_total"]) if rows else 0
             for row in rows:
                 row.pop("_total")
             return CountResult(total, [r for r in rows if r["count"]])
 
-        return await self._read(query.tenant, query.start, query.end, run)
+        return await self.read(query.tenant, query.start, query.end, run)
 
     # --- retention and archiving ---------------------------------------------------------
 
@@ -273,7 +291,7 @@ class DuckDBStore:
         report = MaintenanceReport([], [], [])
         loop = asyncio.get_running_loop()
         for key in hot:
-            if key.day < _cutoff(now, cfg.retention_days_for(key.tenant)):
+            if key.day < _cutoff(now, cfg.retention_days_for(key.tenant, key.retention_class)):
                 await asyncio.wrap_future(self._applier.run(functools.partial(self._drop_hot, key=key)))
                 report.dropped_hot.append(key)
             elif (
@@ -283,11 +301,17 @@ class DuckDBStore:
             ):
                 report.archived.append(key)
         for key in archived:
-            if key.day < _cutoff(now, cfg.retention_days_for(key.tenant)):
+            if key.day < _cutoff(now, cfg.retention_days_for(key.tenant, key.retention_class)):
                 await loop.run_in_executor(self._readers, self._drop_archived, key)
                 report.dropped_archive.append(key)
         # Streams silent for longer than any retention cannot be re-sent into stored data any more.
-        longest = max([cfg.store.retention_days, *(t.retention_days or 0 for t in cfg.store.tenants.values())])
+        longest = max(
+            [
+                cfg.store.retention_days,
+                *(t.retention_days or 0 for t in cfg.store.tenants.values()),
+                *cfg.store.retention_classes.values(),
+            ]
+        )
         horizon = now - timedelta(days=longest)
         await asyncio.wrap_future(
             self._applier.run(lambda con: con.execute(f"DELETE FROM {HWM_TABLE} WHERE updated < ?", [horizon]))
@@ -301,7 +325,10 @@ class DuckDBStore:
 
     def _drop_archived(self, key: PartitionKey) -> None:
         def forget(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute(f"DELETE FROM {catalog.ARCHIVE_FILES} WHERE tenant = ? AND day = ?", [key.tenant, key.day])
+            con.execute(
+                f"DELETE FROM {catalog.ARCHIVE_FILES} WHERE tenant = ? AND day = ? AND retention_class = ?",
+                [key.tenant, key.day, key.retention_class],
+            )
 
         # Out of the catalog first (new reads stop using the files), then off the filesystem.
         self._applier.run(forget).result()
@@ -333,8 +360,9 @@ class DuckDBStore:
                 con.execute(f"DROP TABLE {name}")
                 if rows:
                     con.execute(
-                        f"INSERT OR REPLACE INTO {catalog.ARCHIVE_FILES} VALUES (?, ?, ?)",
-                        [key.tenant, key.day, location],
+                        f"INSERT OR REPLACE INTO {catalog.ARCHIVE_FILES} (tenant, day, path, retention_class) "
+                        "VALUES (?, ?, ?, ?)",
+                        [key.tenant, key.day, location, key.retention_class],
                     )
             con.execute(f"DELETE FROM {catalog.ARCHIVE_PENDING} WHERE path = ?", [path])
             con.execute("COMMIT")
@@ -364,7 +392,10 @@ class DuckDBStore:
             self._db.execute(f"DELETE FROM {catalog.ARCHIVE_FILES} WHERE path = ?", [location])
         for location in on_disk.keys() - known:
             key = on_disk[location]
-            self._db.execute(f"INSERT INTO {catalog.ARCHIVE_FILES} VALUES (?, ?, ?)", [key.tenant, key.day, location])
+            self._db.execute(
+                f"INSERT INTO {catalog.ARCHIVE_FILES} (tenant, day, path, retention_class) VALUES (?, ?, ?, ?)",
+                [key.tenant, key.day, location, key.retention_class],
+            )
 
     # --- housekeeping --------------------------------------------------------------------
 

@@ -1,0 +1,170 @@
+"""POST/GET /api/v1/query, GET /api/v1/histogram, GET /api/v1/fields: the search language over the store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from logwarden.api.errors import ApiError
+from logwarden.api.runtime import runtime_of
+from logwarden.query.engine import field_summary, histogram, run_query
+from logwarden.query.errors import QuerySyntaxError
+from logwarden.query.parser import DURATION_UNITS
+from logwarden.query.timerange import TimeRangeError, parse_range
+
+MAX_LIMIT = 10_000
+DEFAULT_LIMIT = 100
+MAX_BUCKETS = 1_000
+
+
+def routes() -> list[Route]:
+    """The query routes, to mount before the ingest catch-alls."""
+    return [
+        Route("/api/v1/query", query, methods=["GET", "POST"]),
+        Route("/api/v1/histogram", histogram_route, methods=["GET"]),
+        Route("/api/v1/fields", fields_route, methods=["GET"]),
+    ]
+
+
+def syntax_error_response(exc: QuerySyntaxError) -> Response:
+    """400 with the message and the 1-based column of the problem."""
+    return JSONResponse({"error": exc.message, "column": exc.column, "text": exc.text}, status_code=400)
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    return str(value)
+
+
+def _json(body: dict[str, Any]) -> Response:
+    # orjson formats datetimes and Decimals itself; anything else falls back to text.
+    content = orjson.dumps(body, default=_json_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z)
+    return Response(content, media_type="application/json")
+
+
+def _range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    try:
+        return parse_range(start, end)
+    except TimeRangeError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def _int(raw: Any, name: str, default: int, maximum: int) -> int:
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit())):
+        raise ApiError(400, f"invalid {name} {raw!r}: use an integer from 1 to {maximum}")
+    value = int(raw)
+    if not 1 <= value <= maximum:
+        raise ApiError(400, f"invalid {name} {raw!r}: use an integer from 1 to {maximum}")
+    return value
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    if request.method == "POST":
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise ApiError(400, 'the body must be a JSON object like {"q": "level:error", "start": "now-1h"}') from None
+        if not isinstance(body, dict):
+            raise ApiError(400, 'the body must be a JSON object like {"q": "level:error", "start": "now-1h"}')
+        return body
+    return dict(request.query_params)
+
+
+def _text(params: dict[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str | int | float):
+        raise ApiError(400, f"{name} must be a string")
+    return str(value)
+
+
+async def query(request: Request) -> Response:
+    """Run a query: `{"kind": "hits", …}` or, for stats/top/rare/timechart, `{"kind": "table", …}`."""
+    rt = runtime_of(request)
+    store = rt.require_store()
+    params = await _params(request)
+    q = _text(params, "q") or ""
+    start, end = _range(_text(params, "start"), _text(params, "end"))
+    limit = _int(params.get("limit"), "limit", DEFAULT_LIMIT, MAX_LIMIT)
+    try:
+        result = await run_query(store, q, tenant=rt.tenant(request), start=start, end=end, limit=limit)
+    except QuerySyntaxError as exc:
+        return syntax_error_response(exc)
+    body: dict[str, Any] = {"kind": result.kind, "start": iso(result.start), "end": iso(result.end)}
+    if result.kind == "hits":
+        body.update(total=result.total, hits=result.hits)
+    else:
+        body.update(columns=result.columns, rows=result.rows)
+    body["took_ms"] = result.took_ms
+    return _json(body)
+
+
+def _interval(raw: str | None) -> float | None:
+    if raw is None or raw == "":
+        return None
+    text = raw.strip()
+    for unit in sorted(DURATION_UNITS, key=len, reverse=True):
+        number = text.removesuffix(unit)
+        if number != text and number.isdigit() and int(number) > 0:
+            return int(number) * DURATION_UNITS[unit]
+    raise ApiError(400, f"invalid interval {raw!r}: use 10s, 1m, 5m, 1h, 1d")
+
+
+async def histogram_route(request: Request) -> Response:
+    """Zero-filled bucket counts over [start, end): `buckets` (default 60) or a fixed `interval`, `by` a field."""
+    rt = runtime_of(request)
+    store = rt.require_store()
+    qp = request.query_params
+    start, end = _range(qp.get("start"), qp.get("end"))
+    buckets = _int(qp.get("buckets"), "buckets", 60, MAX_BUCKETS)
+    try:
+        result = await histogram(
+            store,
+            qp.get("q") or "",
+            tenant=rt.tenant(request),
+            start=start,
+            end=end,
+            buckets=buckets,
+            interval=_interval(qp.get("interval")),
+            by=qp.get("by") or None,
+        )
+    except QuerySyntaxError as exc:
+        return syntax_error_response(exc)
+    body: dict[str, Any] = {
+        "start": iso(result.start),
+        "end": iso(result.end),
+        "interval_seconds": result.interval,
+        "total": result.total,
+        "buckets": [{"ts": iso(b), "count": c} for b, c in zip(result.buckets, result.counts, strict=True)],
+    }
+    if qp.get("by"):
+        body["by"] = qp.get("by")
+        body["series"] = [{"value": k, "counts": v, "total": sum(v)} for k, v in result.series.items()]
+    body["took_ms"] = result.took_ms
+    return _json(body)
+
+
+async def fields_route(request: Request) -> Response:
+    """Fields of the newest matching rows (a sample): name, type, count, distinct values and top values."""
+    rt = runtime_of(request)
+    store = rt.require_store()
+    qp = request.query_params
+    start, end = _range(qp.get("start"), qp.get("end"))
+    try:
+        body = await field_summary(store, qp.get("q") or "", tenant=rt.tenant(request), start=start, end=end)
+    except QuerySyntaxError as exc:
+        return syntax_error_response(exc)
+    return _json(body)

@@ -1,0 +1,76 @@
+"""Helpers shared by the read routes (SQL, context, trace): one store snapshot, time ranges, JSON lines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import duckdb
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from logwarden.api.errors import ApiError
+from logwarden.api.runtime import Runtime
+from logwarden.query.timerange import TimeRangeError, parse_range
+from logwarden.store.duckdb import DuckDBStore
+
+T = TypeVar("T")
+SnapshotFn = Callable[[duckdb.DuckDBPyConnection, str | None, dict[str, Any]], T]
+
+
+async def read_snapshot(store: DuckDBStore, tenant: str, start: datetime, end: datetime, fn: SnapshotFn[T]) -> T:
+    """Run `fn(cursor, from_sql, params)` inside one snapshot of the tenant's data overlapping [start, end)."""
+    return await store.read(tenant, start, end, fn)
+
+
+def retained_range(rt: Runtime, tenant: str, start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    """[start, end) from optional parameters; by default everything the tenant's retention keeps."""
+    try:
+        return parse_range(start, end, default_span=timedelta(days=rt.config.retention_days_for(tenant)))
+    except TimeRangeError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """A bounded integer query parameter; 400 with the allowed range otherwise."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, f"invalid {name} {raw!r}: use an integer from {low} to {high}")
+    return int(raw)
+
+
+def json_default(value: Any) -> Any:
+    """orjson fallback for DuckDB values it does not know (decimals, intervals, blobs)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    """JSON with timestamps as RFC 3339 in UTC (`Z`) and DuckDB values made JSON-friendly."""
+    body = orjson.dumps(
+        payload, default=json_default, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+    )
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def line_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored line as the API shows it: attrs as an object, timestamps as UTC datetimes."""
+    attrs = row.get("attrs")
+    row["attrs"] = orjson.loads(attrs) if attrs else {}
+    for key in ("ts", "observed_ts"):
+        value = row.get(key)
+        if isinstance(value, datetime):
+            row[key] = value.astimezone(UTC)
+    return row

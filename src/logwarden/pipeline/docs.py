@@ -1,0 +1,98 @@
+"""Render the processor reference (docs/processors.md) from the processor configs' docstrings.
+
+`python -m logwarden.pipeline.docs > docs/processors.md`; a test fails when the file is out of date.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from logwarden.pipeline.base import ProcessorConfig
+from logwarden.pipeline.registry import PROCESSOR_CONFIGS
+
+HEADER = """# Processor reference
+
+Every processor of a pipeline (see [pipeline.md](pipeline.md)) is a mapping with a `type` and the
+settings below. These settings are common to all of them:
+
+| setting | default | meaning |
+|---|---|---|
+{common}
+
+This page is generated from the code: `python -m logwarden.pipeline.docs > docs/processors.md`.
+"""
+
+COMMON = ("id", "if_", "on_error")
+
+
+def _default(field: Any) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, timedelta):
+        return f"`{value.total_seconds():g}s`"
+    if isinstance(value, BaseModel):
+        return ""
+    return f"`{json.dumps(value, default=str)}`"
+
+
+def _row(name: str, field: Any) -> str:
+    doc = (field.description or "").replace("\n", " ").replace("|", "\\|")
+    return f"| `{field.alias or name}` | {_default(field)} | {doc} |"
+
+
+def _nested_models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found = []
+    for arg in typing.get_args(annotation):
+        found.extend(_nested_models(arg))
+    return found
+
+
+def _type_name(config: type[ProcessorConfig]) -> str:
+    annotation = config.model_fields["type"].annotation
+    (name,) = typing.get_args(annotation)
+    return str(name)
+
+
+def render() -> str:
+    common = "\n".join(_row(name, ProcessorConfig.model_fields[name]) for name in COMMON)
+    out = [HEADER.format(common=common)]
+    for config in sorted(PROCESSOR_CONFIGS, key=_type_name):
+        out.append(f"\n## `{_type_name(config)}`\n\n{inspect.cleandoc(config.__doc__ or '')}\n")
+        rows = [_row(n, f) for n, f in config.model_fields.items() if n not in (*COMMON, "type")]
+        if rows:
+            out.append("| setting | default | meaning |\n|---|---|---|")
+            out.extend(rows)
+        for name, field in config.model_fields.items():
+            for model in _nested_models(field.annotation):
+                out.append(f"\n`{name}` as `{model.__name__}`:\n\n| setting | default | meaning |\n|---|---|---|")
+                out.extend(_row(n, f) for n, f in model.model_fields.items())
+    return "\n".join(out) + "\n"
+
+
+def undocumented() -> list[str]:
+    """Processor settings without a docstring (a test keeps this empty)."""
+    missing = []
+    for config in PROCESSOR_CONFIGS:
+        if not config.__doc__ or config.__doc__ == ProcessorConfig.__doc__:
+            missing.append(f"{_type_name(config)} (class docstring)")
+        for name, field in config.model_fields.items():
+            if name != "type" and not field.description:
+                missing.append(f"{_type_name(config)}.{name}")
+            for model in _nested_models(field.annotation):
+                missing.extend(
+                    f"{_type_name(config)}.{name}.{n}" for n, f in model.model_fields.items() if not f.description
+                )
+    return missing
+
+
+if __name__ == "__main__":
+    print(render(), end="")

@@ -1,0 +1,295 @@
+"""Row filters (`ast.Node`) → DuckDB boolean expressions, built as sqlglot expressions.
+
+User text only ever becomes a sqlglot `Literal` or a quoted `Identifier`, so it cannot change the shape
+of the SQL. How a field is read is up to a `FieldResolver`: the store reads attributes from the attrs JSON
+text, the stream filter from typed columns of wide batches (see filter.py); the rest is shared, so both
+give the same answer for the same data.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import math
+import re
+from typing import Protocol
+
+import sqlglot
+from sqlglot import exp
+
+from logwarden.model.levels import LEVELS
+from logwarden.query import ast
+from logwarden.query.errors import QuerySyntaxError
+
+DIALECT = "duckdb"
+_NUMBER_RE = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_DOUBLE = exp.DataType.build("DOUBLE")
+_VARCHAR = exp.DataType.build("VARCHAR")
+
+# IP text → comparable forms; `:v` is replaced by the field's text expression (never by user input).
+_IPV4_INT = """
+CASE WHEN regexp_full_match(:v, '\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}') THEN
+  TRY_CAST(split_part(:v, '.', 1) AS UTINYINT)::UBIGINT * 16777216
+  + TRY_CAST(split_part(:v, '.', 2) AS UTINYINT)::UBIGINT * 65536
+  + TRY_CAST(split_part(:v, '.', 3) AS UTINYINT)::UBIGINT * 256
+  + TRY_CAST(split_part(:v, '.', 4) AS UTINYINT)::UBIGINT END
+"""
+# The 32 lowercase hex digits of an IPv6 address (`::` expanded); fixed width, so text order is numeric order.
+_IPV6_HEX = """
+CASE WHEN contains(:v, ':') AND regexp_full_match(:v, '[0-9A-Fa-f:]{2,39}') THEN
+  array_to_string(list_transform(string_split(lower(
+    CASE WHEN contains(:v, '::')
+      THEN split_part(:v, '::', 1) || repeat(':0', 9 - len(string_split(:v, ':'))) || ':' || split_part(:v, '::', 2)
+      ELSE :v END), ':'), g -> lpad(g, 4, '0')), '') END
+"""
+
+
+class FieldResolver(Protocol):
+    """How one table shape exposes fields to filters."""
+
+    def text(self, field: ast.FieldRef) -> exp.Expr:
+        """The value as VARCHAR (null when absent)."""
+        ...
+
+    def number(self, field: ast.FieldRef) -> exp.Expr:
+        """The value as DOUBLE (null when absent or not a number)."""
+        ...
+
+    def exists(self, field: ast.FieldRef) -> exp.Expr:
+        """True when the row has a non-null value."""
+        ...
+
+
+def lit(value: str) -> exp.Literal:
+    return exp.Literal.string(value)
+
+
+def number_lit(value: float) -> exp.Expr:
+    return exp.Literal.number(repr(float(value)))
+
+
+def as_number(text: str | None) -> float | None:
+    """The number a value spells, or None (not a number, or not finite)."""
+    if text is None or not _NUMBER_RE.match(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def attr_path(key: str) -> str:
+    """A JSON pointer to a top-level key (attrs keys are dotted strings, so no JSONPath nesting)."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def func(name: str, *args: exp.Expr) -> exp.Expr:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def compile_node(node: ast.Node, fields: FieldResolver) -> exp.Expr:
+    """A boolean DuckDB expression for a row filter."""
+    if isinstance(node, ast.MatchAll):
+        return exp.true()
+    if isinstance(node, ast.And):
+        return exp.and_(*(compile_node(item, fields) for item in _cheap_first(node.items)))
+    if isinstance(node, ast.Or):
+        return exp.or_(*(compile_node(item, fields) for item in node.items))
+    if isinstance(node, ast.Not):
+        # NOT over null (a missing field) must still select the row: COALESCE makes the inner test false.
+        return exp.Not(this=exp.paren(exp.Coalesce(this=compile_node(node.item, fields), expressions=[exp.false()])))
+    if isinstance(node, ast.Term):
+        return _term(node, fields)
+    if isinstance(node, ast.Equals):
+        return _equals(node, fields)
+    if isinstance(node, ast.Wildcard):
+        return like(fields.text(node.field), like_pattern(node.pattern))
+    if isinstance(node, ast.Compare):
+        return _compare(node, fields)
+    if isinstance(node, ast.Range):
+        return _range(node, fields)
+    if isinstance(node, ast.Cidr):
+        return _cidr(node, fields)
+    if isinstance(node, ast.Exists):
+        return fields.exists(node.field)
+    if isinstance(node, ast.Regex):
+        return exp.RegexpLike(this=fields.text(node.field), expression=lit(node.pattern))
+    raise TypeError(f"unknown node {node!r}")
+
+
+def like_pattern(glob: str, *, contains: bool = False) -> str:
+    """A LIKE pattern (escape `\\`) for a glob where `*` is any text and `?` one character."""
+    out = []
+    for ch in glob:
+        if ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        elif ch in "%_\\":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    body = "".join(out)
+    return f"%{body}%" if contains else body
+
+
+def _cheap_first(items: tuple[ast.Node, ...]) -> list[ast.Node]:
+    """Core-column tests before message scans before attrs JSON lookups (DuckDB keeps AND order)."""
+
+    def cost(node: ast.Node) -> int:
+        field = getattr(node, "field", None)
+        if isinstance(field, ast.FieldRef):
+            return 0 if field.core and field.name != "message" else 3
+        if isinstance(node, ast.Term):
+            return 2
+        return 4
+
+    return sorted(items, key=cost)
+
+
+def _term(node: ast.Term, fields: FieldResolver) -> exp.Expr:
+    message = fields.text(ast.FieldRef("message", True))
+    if node.wildcard:
+        return like(message, like_pattern(node.text, contains=True), case_insensitive=True)
+    if any(ch in node.text for ch in "%_\\"):
+        # LIKE would need an ESCAPE clause, which DuckDB evaluates about 2x slower than contains().
+        return func("contains", exp.Lower(this=message), lit(node.text))
+    # ILIKE '%x%' without ESCAPE runs about 2x faster than contains(lower(message), 'x') in DuckDB.
+    return exp.ILike(this=message, expression=lit(f"%{node.text}%"))
+
+
+def like(value: exp.Expr, pattern: str, *, case_insensitive: bool = False) -> exp.Expr:
+    """value [I]LIKE pattern, with ESCAPE only when the pattern has escapes (it costs ~2x in DuckDB)."""
+    cls = exp.ILike if case_insensitive else exp.Like
+    test = cls(this=value, expression=lit(pattern))
+    if "\\" in pattern:
+        return exp.Escape(this=test, expression=lit("\\"))
+    return test
+
+
+def _equals(node: ast.Equals, fields: FieldResolver) -> exp.Expr:
+    number = as_number(node.value)
+    if node.field.core and node.field.name in ast.NUMERIC_CORE and number is not None:
+        return exp.EQ(this=fields.number(node.field), expression=number_lit(number))
+    return exp.EQ(this=fields.text(node.field), expression=lit(node.value))
+
+
+def _level_set(op: str, value: str) -> list[str]:
+    rank = LEVELS.index(value)
+    picks = {
+        ">": LEVELS[rank + 1 :],
+        ">=": LEVELS[rank:],
+        "<": LEVELS[:rank],
+        "<=": LEVELS[: rank + 1],
+    }[op]
+    return list(picks)
+
+
+def _in(target: exp.Expr, values: list[str]) -> exp.Expr:
+    if not values:
+        return exp.false()
+    return exp.In(this=target, expressions=[lit(v) for v in values])
+
+
+def _compare(node: ast.Compare, fields: FieldResolver) -> exp.Expr:
+    if node.field.core and node.field.name == "level":
+        return _in(fields.text(node.field), _level_set(node.op, node.value))
+    number = as_number(node.value)
+    if number is not None:
+        return _op(node.op, fields.number(node.field), number_lit(number))
+    return _op(node.op, fields.text(node.field), lit(node.value))
+
+
+def _range(node: ast.Range, fields: FieldResolver) -> exp.Expr:
+    if node.field.core and node.field.name == "level":
+        allowed = set(LEVELS)
+        if node.low is not None:
+            allowed &= set(_level_set(">=" if node.include_low else ">", node.low))
+        if node.high is not None:
+            allowed &= set(_level_set("<=" if node.include_high else "<", node.high))
+        return _in(fields.text(node.field), [lv for lv in LEVELS if lv in allowed])
+    low, high = as_number(node.low), as_number(node.high)
+    numeric = (node.low is None or low is not None) and (node.high is None or high is not None)
+    target = fields.number(node.field) if numeric else fields.text(node.field)
+    tests = []
+    if node.low is not None:
+        bound = number_lit(low) if numeric and low is not None else lit(node.low)
+        tests.append(_op(">=" if node.include_low else ">", target, bound))
+    if node.high is not None:
+        bound = number_lit(high) if numeric and high is not None else lit(node.high)
+        tests.append(_op("<=" if node.include_high else "<", target.copy(), bound))
+    return exp.and_(*tests)
+
+
+def _op(op: str, left: exp.Expr, right: exp.Expr) -> exp.Expr:
+    classes: dict[str, type[exp.Binary]] = {
+        ">": exp.GT,
+        ">=": exp.GTE,
+        "<": exp.LT,
+        "<=": exp.LTE,
+        "=": exp.EQ,
+        "!=": exp.NEQ,
+    }
+    return classes[op](this=left, expression=right)
+
+
+@functools.cache
+def _template(sql: str) -> exp.Expr:
+    return sqlglot.parse_one(sql, dialect=DIALECT)
+
+
+def _fill(template: str, value: exp.Expr) -> exp.Expr:
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Placeholder) and node.name == "v":
+            return value.copy()
+        return node
+
+    return _template(template).copy().transform(swap)
+
+
+def _cidr(node: ast.Cidr, fields: FieldResolver) -> exp.Expr:
+    network = ipaddress.ip_network(node.network)
+    text = exp.func("trim", fields.text(node.field))
+    if isinstance(network, ipaddress.IPv4Network):
+        lo, hi = int(network.network_address), int(network.broadcast_address)
+        return exp.Between(this=_fill(_IPV4_INT, text), low=exp.Literal.number(lo), high=exp.Literal.number(hi))
+    if not isinstance(network, ipaddress.IPv6Network):
+        raise QuerySyntaxError(f"invalid network {node.network!r}")
+    lo_hex = network.network_address.exploded.replace(":", "")
+    hi_hex = network.broadcast_address.exploded.replace(":", "")
+    return exp.Between(this=_fill(_IPV6_HEX, text), low=lit(lo_hex), high=lit(hi_hex))
+
+
+# --- resolvers -----------------------------------------------------------------------------
+
+
+class StoreFields:
+    """Fields of the store's core schema: core columns directly, attributes from the attrs JSON text."""
+
+    def __init__(self, attrs_column: str = "attrs") -> None:
+        self.attrs_column = attrs_column
+
+    def column(self, name: str) -> exp.Expr:
+        return exp.column(name, quoted=True)
+
+    def text(self, field: ast.FieldRef) -> exp.Expr:
+        if field.core:
+            col = self.column(field.name)
+            if field.name in ast.NUMERIC_CORE or field.name in ast.TIME_CORE:
+                return exp.cast(col, _VARCHAR)
+            return col
+        return exp.JSONExtractScalar(this=self.column(self.attrs_column), expression=lit(attr_path(field.name)))
+
+    def number(self, field: ast.FieldRef) -> exp.Expr:
+        if field.core and field.name in ast.NUMERIC_CORE:
+            return exp.cast(self.column(field.name), _DOUBLE)
+        return exp.TryCast(this=self.text(field), to=_DOUBLE.copy())
+
+    def exists(self, field: ast.FieldRef) -> exp.Expr:
+        if field.core:
+            return exp.Not(this=exp.Is(this=self.column(field.name), expression=exp.Null()))
+        return exp.Not(this=exp.Is(this=self.text(field), expression=exp.Null()))
+
+    def value(self, field: ast.FieldRef) -> exp.Expr:
+        """The field for display: typed core columns, attributes as JSON text (decoded by the caller)."""
+        if field.core:
+            return self.column(field.name)
+        return exp.JSONExtract(this=self.column(self.attrs_column), expression=lit(attr_path(field.name)))

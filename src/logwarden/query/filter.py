@@ -1,0 +1,226 @@
+"""Row filters for streams: the search language's filter part evaluated on Arrow batches.
+
+Used by the live tail (core-schema batches, attrs as JSON text) and by pipeline `if:` conditions (wide
+batches: core columns without attrs, one column per attribute, maybe a `__attrs__` JSON column). The
+filter compiles to the same DuckDB expression as a store query (compiler.compile_node); only how fields
+are found differs, so a line matches live exactly when it would match in the store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from logwarden.model.normalize import PREBUILT_ATTRS, attr_column
+from logwarden.query import ast
+from logwarden.query.compiler import StoreFields, as_number, attr_path, compile_node, lit
+from logwarden.query.errors import QuerySyntaxError
+from logwarden.query.parser import parse_filter
+
+_DOUBLE = exp.DataType.build("DOUBLE")
+_VARCHAR = exp.DataType.build("VARCHAR")
+_TABLE = "__lw_batch"
+_CACHE_SIZE = 64
+
+# One in-memory database; each thread evaluates on its own cursor (DuckDB cursors are not thread-safe).
+_db = duckdb.connect(config={"threads": 1})
+_db_lock = threading.Lock()
+_local = threading.local()
+
+
+def _cursor() -> duckdb.DuckDBPyConnection:
+    cur = getattr(_local, "cursor", None)
+    if cur is None:
+        with _db_lock:
+            cur = _local.cursor = _db.cursor()
+    return cur
+
+
+class WideFields:
+    """Fields of one wide-batch schema: typed attribute columns, else the `__attrs__` JSON, else null."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.types = {f.name: f.type for f in schema}
+        self.json = PREBUILT_ATTRS if PREBUILT_ATTRS in self.types else None
+
+    def _col(self, name: str) -> exp.Expr:
+        return exp.column(name, quoted=True)
+
+    def _json_text(self, key: str) -> exp.Expr | None:
+        if self.json is None:
+            return None
+        return exp.JSONExtractScalar(this=self._col(self.json), expression=lit(attr_path(key)))
+
+    def _column_of(self, field: ast.FieldRef) -> str | None:
+        name = field.name if field.core else attr_column(field.name)
+        return name if name in self.types else None
+
+    def text(self, field: ast.FieldRef) -> exp.Expr:
+        name = self._column_of(field)
+        fallback = None if field.core else self._json_text(field.name)
+        if name is None:
+            return fallback if fallback is not None else exp.cast(exp.Null(), _VARCHAR)
+        t = self.types[name]
+        col = self._col(name)
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            value: exp.Expr = col
+        elif pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t):
+            # The store holds nested values as JSON text; compare the same text.
+            value = exp.cast(exp.Anonymous(this="to_json", expressions=[col]), _VARCHAR)
+        elif pa.types.is_dictionary(t) or (pa.types.is_timestamp(t) and not field.core):
+            value = exp.cast(col, _VARCHAR)
+        else:
+            value = exp.cast(col, _VARCHAR)
+        return exp.Coalesce(this=value, expressions=[fallback]) if fallback is not None else value
+
+    def number(self, field: ast.FieldRef) -> exp.Expr:
+        name = self._column_of(field)
+        if name is not None:
+            t = self.types[name]
+            if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+                return exp.cast(self._col(name), _DOUBLE)
+            if pa.types.is_boolean(t):
+                # JSON true is not a number in the store either.
+                return exp.cast(exp.Null(), _DOUBLE)
+        return exp.TryCast(this=self.text(field), to=_DOUBLE.copy())
+
+    def exists(self, field: ast.FieldRef) -> exp.Expr:
+        return exp.Not(this=exp.Is(this=self.text(field), expression=exp.Null()))
+
+
+class RowFilter:
+    """A compiled filter; `mask(table)` gives one boolean per row (null counts as false). Thread-safe."""
+
+    def __init__(self, text: str, query: ast.Query) -> None:
+        self.text = text
+        self.query = query
+        self._sql: OrderedDict[tuple[tuple[str, str], ...], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def matches_all(self) -> bool:
+        return isinstance(self.query.filter, ast.MatchAll)
+
+    def sql_for(self, schema: pa.Schema) -> str:
+        """The SELECT that evaluates this filter on a table of `schema` (cached per schema)."""
+        key = tuple((f.name, str(f.type)) for f in schema)
+        with self._lock:
+            sql = self._sql.get(key)
+            if sql is not None:
+                self._sql.move_to_end(key)
+                return sql
+        fields = StoreFields() if "attrs" in schema.names else WideFields(schema)
+        condition = exp.Coalesce(this=compile_node(self.query.filter, fields), expressions=[exp.false()])
+        sql = exp.select(exp.alias_(condition, "m")).from_(exp.to_table(_TABLE)).sql(dialect="duckdb")
+        with self._lock:
+            self._sql[key] = sql
+            if len(self._sql) > _CACHE_SIZE:
+                self._sql.popitem(last=False)
+        return sql
+
+    def mask(self, table: pa.Table | pa.RecordBatch) -> pa.BooleanArray:
+        """True for the rows the filter selects."""
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        if self.matches_all or table.num_rows == 0:
+            return pa.nulls(table.num_rows, pa.bool_()).fill_null(True)
+        fast = _arrow_mask(self.query.filter, table)
+        if fast is not None:
+            return fast
+        sql = self.sql_for(table.schema)
+        cur = _cursor()
+        cur.register(_TABLE, table)
+        try:
+            result = cur.sql(sql).to_arrow_table().column(0)
+        finally:
+            cur.unregister(_TABLE)
+        combined = result.combine_chunks()
+        assert isinstance(combined, pa.BooleanArray)
+        return combined
+
+    def filter(self, table: pa.Table) -> pa.Table:
+        """The rows of `table` the filter selects."""
+        return table.filter(self.mask(table))
+
+
+class _NoFastPathError(Exception):
+    """The filter needs DuckDB (attrs JSON, regex, CIDR, wildcards, text comparisons)."""
+
+
+def _arrow_mask(node: ast.Node, table: pa.Table) -> pa.BooleanArray | None:
+    """pyarrow.compute for the common simple filters on typed columns (no query planning per batch)."""
+    try:
+        result = pc.fill_null(_arrow(node, table), False)
+    except _NoFastPathError:
+        return None
+    if isinstance(result, pa.ChunkedArray):
+        result = result.combine_chunks()
+    assert isinstance(result, pa.BooleanArray)
+    return result
+
+
+def _column(field: ast.FieldRef, table: pa.Table) -> pa.ChunkedArray:
+    name = field.name if field.core else attr_column(field.name)
+    if name not in table.column_names:
+        if field.core or "attrs" in table.column_names or PREBUILT_ATTRS in table.column_names:
+            raise _NoFastPathError
+        return pa.chunked_array([pa.nulls(table.num_rows, pa.string())])
+    return table.column(name)
+
+
+def _arrow(node: ast.Node, table: pa.Table) -> pa.ChunkedArray | pa.Array:
+    if isinstance(node, ast.And | ast.Or):
+        parts = [pc.fill_null(_arrow(item, table), False) for item in node.items]
+        out = parts[0]
+        for part in parts[1:]:
+            out = pc.and_(out, part) if isinstance(node, ast.And) else pc.or_(out, part)
+        return out
+    if isinstance(node, ast.Not):
+        return pc.invert(pc.fill_null(_arrow(node.item, table), False))
+    if isinstance(node, ast.Term) and not node.wildcard and "message" in table.column_names:
+        message = table.column("message")
+        if not pa.types.is_string(message.type):
+            raise _NoFastPathError
+        return pc.match_substring(pc.utf8_lower(message), node.text)
+    if isinstance(node, ast.Exists):
+        return pc.is_valid(_column(node.field, table))
+    if isinstance(node, ast.Equals):
+        col = _column(node.field, table)
+        if pa.types.is_string(col.type):
+            return pc.equal(col, pa.scalar(node.value, pa.string()))
+        if pa.types.is_integer(col.type) and node.value.lstrip("-").isdigit() and len(node.value) < 19:
+            return (
+                pc.equal(col, pa.scalar(int(node.value), col.type))
+                if _fits(int(node.value), col.type)
+                else (pc.equal(pc.cast(col, pa.int64()), int(node.value)))
+            )
+        raise _NoFastPathError
+    if isinstance(node, ast.Compare) and not (node.field.core and node.field.name == "level"):
+        col = _column(node.field, table)
+        number = as_number(node.value)
+        if number is None or not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+            raise _NoFastPathError
+        ops = {">": pc.greater, ">=": pc.greater_equal, "<": pc.less, "<=": pc.less_equal}
+        return ops[node.op](pc.cast(col, pa.float64()), number)
+    raise _NoFastPathError
+
+
+def _fits(value: int, t: pa.DataType) -> bool:
+    try:
+        pa.scalar(value, t)
+    except (pa.ArrowInvalid, OverflowError):
+        return False
+    return True
+
+
+def compile_filter(text: str) -> RowFilter:
+    """Compile a filter (`level:error AND status:>=500`); raises QuerySyntaxError (pipes and _time too)."""
+    query = parse_filter(text)
+    if query.time is not None:
+        raise QuerySyntaxError("_time is not supported in a stream filter; lines are filtered as they arrive", 1)
+    return RowFilter(text, query)

@@ -1,0 +1,494 @@
+"""Query text → `ast.Query`, with the lark grammar in grammar.lark; every error is a QuerySyntaxError."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+from importlib import resources
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from lark import Lark, Token, Transformer_NonRecursive, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from logwarden.model.levels import normalize_level_text
+from logwarden.query import ast
+from logwarden.query.errors import QuerySyntaxError
+
+MAX_QUERY_CHARS = 16_384
+MAX_DEPTH = 64
+DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION_RE = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
+_UNESCAPE_RE = re.compile(r"\\(.)", re.DOTALL)
+_CIDR_RE = re.compile(r"^[0-9A-Fa-f.:]+/\d{1,3}$")
+_TIME_FIELDS = frozenset({"_time", "ts"})
+
+_PARSER = Lark(
+    resources.files("logwarden.query").joinpath("grammar.lark").read_text(),
+    parser="lalr",
+    lexer="contextual",
+    propagate_positions=True,
+    maybe_placeholders=False,
+)
+
+# Names users see in "expected …" messages instead of grammar terminal names.
+_TERMINAL_NAMES = {
+    "TERM": "a search term",
+    "PHRASE": 'a "quoted phrase"',
+    "FIELD": "a field:",
+    "VALUE": "a value",
+    "REGEX": "a /regex/",
+    "CMP": "a comparison (>, >=, <, <=)",
+    "RANGE_OPEN": "[ or {",
+    "RANGE_CLOSE": "] or }",
+    "BOUND": "a range bound",
+    "NAME": "a name",
+    "INT": "a whole number",
+    "NUMBER": "a number",
+    "DURATION": "a duration like 1m",
+    "WOP": "a comparison (=, !=, >, >=, <, <=)",
+    "LPAR": "(",
+    "RPAR": ")",
+    "VBAR": "|",
+    "COMMA": ",",
+    "_OR": "OR",
+    "_AND": "AND",
+    "_NOT": "NOT",
+    "_TO": "TO",
+    "MINUS": "-",
+    "SIGN": "- or +",
+    "$END": "the end of the query",
+}
+
+
+def parse(text: str) -> ast.Query:
+    """Parse a query; raises QuerySyntaxError with the 1-based column and the offending text."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise QuerySyntaxError(f"query is longer than {MAX_QUERY_CHARS} characters", MAX_QUERY_CHARS + 1)
+    if "\n" in text or "\r" in text:
+        # Columns are counted on one line; newlines are just whitespace.
+        text = text.replace("\r\n", "  ").replace("\n", " ").replace("\r", " ")
+    try:
+        tree = _PARSER.parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text) from None
+    try:
+        query = _Builder().transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, QuerySyntaxError):
+            raise exc.orig_exc from None
+        raise
+    assert isinstance(query, ast.Query)
+    if _depth(query.filter) > MAX_DEPTH:
+        # The compiler and sqlglot recurse over the tree; a deeper one is no real query.
+        raise QuerySyntaxError(f"the query nests NOT, - or parentheses more than {MAX_DEPTH} deep", 1)
+    return query
+
+
+def _depth(node: ast.Node) -> int:
+    """Nesting depth of AND/OR/NOT, counted without recursion."""
+    deepest = 0
+    stack: list[tuple[ast.Node, int]] = [(node, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, ast.And | ast.Or):
+            stack.extend((child, depth + 1) for child in item.items)
+        elif isinstance(item, ast.Not):
+            stack.append((item.item, depth + 1))
+    return deepest
+
+
+def parse_filter(text: str) -> ast.Query:
+    """A filter only (no pipes): for live tail and pipeline `if:` conditions."""
+    query = parse(text)
+    if query.pipes:
+        first = query.pipes[0]
+        raise QuerySyntaxError("pipes (| stats, | sort …) are not allowed in a filter", max(first.column - 2, 1), "|")
+    return query
+
+
+def _syntax_error(exc: UnexpectedInput, text: str) -> QuerySyntaxError:
+    column = int(getattr(exc, "column", 0) or 0)
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[column - 1] if 0 < column <= len(text) else ""
+        hint = " (quote values that contain it)" if char in ":/[]{}<>=" else ""
+        return QuerySyntaxError(f"unexpected character {char!r}{hint}", column, char)
+    if isinstance(exc, UnexpectedToken | UnexpectedEOF):
+        token = getattr(exc, "token", None)
+        expected = sorted({_TERMINAL_NAMES.get(t, t.strip('"').lower()) for t in getattr(exc, "expected", ())})
+        wanted = f"; expected {', '.join(expected[:6])}" if expected else ""
+        if token is None or token.type == "$END":
+            return QuerySyntaxError(f"unexpected end of query{wanted}", len(text) + 1, "")
+        return QuerySyntaxError(f"unexpected {str(token)!r}{wanted}", int(token.column or column or 1), str(token))
+    return QuerySyntaxError(str(exc).splitlines()[0], column or 1)
+
+
+def _unquote(token: Token) -> str:
+    return _UNESCAPE_RE.sub(r"\1", str(token)[1:-1])
+
+
+def _duration(token: Token) -> float:
+    m = _DURATION_RE.match(str(token))
+    if not m or int(m.group(1)) == 0:
+        raise QuerySyntaxError(f"invalid duration {str(token)!r}: use 30s, 1m, 5m, 1h, 1d", token.column or 1, token)
+    return float(int(m.group(1)) * DURATION_UNITS[m.group(2)])
+
+
+_regex_check = threading.local()
+
+
+def check_regex(pattern: str, column: int) -> None:
+    """Reject a pattern RE2 (DuckDB's regex engine) cannot compile, before it reaches a query."""
+    con = getattr(_regex_check, "con", None)
+    if con is None:
+        con = _regex_check.con = duckdb.connect()
+    try:
+        con.execute("SELECT regexp_matches('', $p)", {"p": pattern})
+    except duckdb.Error as exc:
+        reason = str(exc).split(":", 1)[-1].strip().splitlines()[0]
+        raise QuerySyntaxError(f"invalid regex /{pattern}/: {reason}", column, pattern) from None
+
+
+def normalize_level(value: str, column: int) -> str:
+    level = normalize_level_text(pa.array([value], pa.string()))[0].as_py()
+    if level is None:
+        raise QuerySyntaxError(
+            f"unknown level {value!r}: use trace, debug, info, warn, error or fatal", column, value
+        ) from None
+    return str(level)
+
+
+class _Time:
+    """A `_time` clause while building; it must end up directly under the top-level AND."""
+
+    def __init__(self, value: ast.TimeRange, column: int) -> None:
+        self.value = value
+        self.column = column
+
+
+@v_args(inline=True)
+class _Builder(Transformer_NonRecursive[Token, Any]):
+    """Parse tree → AST, validating values (levels, regexes, CIDRs, aggregates) as it goes."""
+
+    # --- filter ---
+
+    @v_args(inline=False)
+    def start(self, children: list[Any]) -> ast.Query:
+        pipes = tuple(c for c in children if not isinstance(c, ast.Node | _Time))
+        filters = [c for c in children if isinstance(c, ast.Node | _Time)]
+        node = filters[0] if filters else ast.MatchAll()
+        items = list(node.items) if isinstance(node, ast.And) else [node]
+        time = None
+        rest: list[ast.Node] = []
+        for item in items:
+            if isinstance(item, _Time):
+                if time is not None:
+                    raise QuerySyntaxError("only one _time range is allowed", item.column, "_time")
+                time = item.value
+            else:
+                _reject_nested_time(item)
+                rest.append(item)
+        node = rest[0] if len(rest) == 1 else ast.And(tuple(rest)) if rest else ast.MatchAll()
+        _check_pipes(pipes)
+        return ast.Query(node, time, pipes)
+
+    def or_(self, left: Any, right: Any) -> ast.Node:
+        _no_time(left, right, "OR")
+        items = [*(left.items if isinstance(left, ast.Or) else (left,)), right]
+        return ast.Or(tuple(items))
+
+    def and_(self, left: Any, right: Any) -> ast.Node:
+        items = [*(left.items if isinstance(left, ast.And) else (left,)), right]
+        return ast.And(tuple(items))
+
+    def not_(self, *children: Any) -> ast.Node:
+        item = children[-1]
+        _no_time(item, None, "NOT")
+        return ast.Not(item)
+
+    def term(self, token: Token) -> ast.Node:
+        text = str(token)
+        if text in ("AND", "OR"):
+            raise QuerySyntaxError(
+                f"{text} needs a search term on each side (quote it to search the word)", _col(token)
+            )
+        if text.strip("*") == "":
+            return ast.MatchAll()
+        return _message_term(text)
+
+    def phrase(self, token: Token) -> ast.Node:
+        return ast.Term(_unquote(token).lower())
+
+    def field(self, name_token: Token, value: Any) -> ast.Node | _Time:
+        name = str(name_token)[:-1]
+        column = _col(name_token)
+        kind, payload, value_column = value
+        if name in _TIME_FIELDS:
+            return _time_clause(kind, payload, column)
+        if name == "_exists_":
+            if kind not in ("word", "phrase"):
+                raise QuerySyntaxError("_exists_ takes a field name: _exists_:trace_id", column, name)
+            return ast.Exists(ast.FieldRef.parse(str(payload)))
+        ref = ast.FieldRef.parse(name)
+        if kind == "list":
+            return ast.Or(tuple(_field_value(ref, k, v, c) for k, v, c in payload))
+        return _field_value(ref, kind, payload, value_column)
+
+    def v_word(self, token: Token) -> tuple[str, Any, int]:
+        return ("word", str(token), _col(token))
+
+    def v_phrase(self, token: Token) -> tuple[str, Any, int]:
+        return ("phrase", _unquote(token), _col(token))
+
+    def v_regex(self, token: Token) -> tuple[str, Any, int]:
+        pattern = str(token)[1:-1].replace("\\/", "/")
+        check_regex(pattern, _col(token))
+        return ("regex", pattern, _col(token))
+
+    def v_cmp(self, op: Token, value: Token) -> tuple[str, Any, int]:
+        text = _unquote(value) if value.type == "PHRASE" else str(value)
+        return ("cmp", (str(op), text), _col(value))
+
+    def v_range(self, open_: Token, low: Any, high: Any, close: Any) -> tuple[str, Any, int]:
+        return ("range", (low, high, str(open_) == "[", str(close) == "]"), _col(open_))
+
+    def v_list(self, items: list[tuple[str, Any, int]]) -> tuple[str, Any, int]:
+        return ("list", items, items[0][2] if items else 1)
+
+    def bound(self, token: Token) -> str | None:
+        if token.type == "PHRASE":
+            return _unquote(token)
+        return None if str(token) == "*" else str(token)
+
+    @v_args(inline=False)
+    def value_list(self, tokens: list[Token]) -> list[tuple[str, Any, int]]:
+        return [("phrase", _unquote(t), _col(t)) if t.type == "PHRASE" else ("word", str(t), _col(t)) for t in tokens]
+
+    # --- pipes ---
+
+    def pipe(self, command: Any) -> Any:
+        return command
+
+    @v_args(inline=False, meta=True)
+    def stats(self, meta: Any, children: list[Any]) -> ast.Stats:
+        aggs = children[0]
+        by = children[1] if len(children) > 1 else ()
+        return ast.Stats(aggs, tuple(ast.FieldRef.parse(n) for n in by), column=meta.column)
+
+    @v_args(inline=False, meta=True)
+    def timechart(self, meta: Any, children: list[Any]) -> ast.Timechart:
+        span = None
+        if children and isinstance(children[0], float):
+            span = children.pop(0)
+        aggs = children[0]
+        by = children[1] if len(children) > 1 else ()
+        if len(by) > 1:
+            raise QuerySyntaxError("timechart splits by one field at most", meta.column, "by")
+        ref = ast.FieldRef.parse(by[0]) if by else None
+        return ast.Timechart(span, aggs, ref, column=meta.column)
+
+    def span(self, token: Token) -> float:
+        return _duration(token)
+
+    @v_args(inline=False)
+    def agg_list(self, aggs: list[ast.Agg]) -> tuple[ast.Agg, ...]:
+        names = [a.alias for a in aggs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise QuerySyntaxError(f"two aggregates are named {dupes[0]!r}: rename one with `as`", 1, dupes[0])
+        return tuple(aggs)
+
+    @v_args(inline=False)
+    def agg(self, children: list[Any]) -> ast.Agg:
+        func_token: Token = children[0]
+        func = str(func_token).lower()
+        rest = children[1:]
+        alias = rest.pop() if rest and isinstance(rest[-1], _Alias) else None
+        field = ast.FieldRef.parse(str(rest[0])) if rest else None
+        if func not in ast.AGG_FUNCS:
+            allowed = ", ".join(sorted(ast.AGG_FUNCS))
+            raise QuerySyntaxError(f"unknown aggregate {func!r}: use {allowed}", _col(func_token), func)
+        if field is None and func != "count":
+            raise QuerySyntaxError(f"{func}() needs a field: {func}(latency_ms)", _col(func_token), func)
+        default = "count" if field is None else f"{func}({rest[0]})"
+        return ast.Agg(func, field, alias.name if alias else default)
+
+    def alias(self, token: Token) -> _Alias:
+        return _Alias(str(token))
+
+    def by_clause(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return names
+
+    @v_args(inline=False)
+    def name_list(self, tokens: list[Token]) -> tuple[str, ...]:
+        return tuple(str(t) for t in tokens)
+
+    @v_args(inline=False, meta=True)
+    def top(self, meta: Any, children: list[Token]) -> ast.Top:
+        n = _count(children[0], meta.column) if len(children) > 1 else 10
+        return ast.Top(n, ast.FieldRef.parse(str(children[-1])), column=meta.column)
+
+    @v_args(inline=False, meta=True)
+    def rare(self, meta: Any, children: list[Token]) -> ast.Rare:
+        n = _count(children[0], meta.column) if len(children) > 1 else 10
+        return ast.Rare(n, ast.FieldRef.parse(str(children[-1])), column=meta.column)
+
+    @v_args(inline=False, meta=True)
+    def sort(self, meta: Any, keys: list[ast.SortKey]) -> ast.Sort:
+        return ast.Sort(tuple(keys), column=meta.column)
+
+    @v_args(inline=False)
+    def sort_key(self, children: list[Token]) -> ast.SortKey:
+        descending = len(children) > 1 and str(children[0]) == "-"
+        return ast.SortKey(str(children[-1]), descending)
+
+    @v_args(inline=False, meta=True)
+    def limit(self, meta: Any, children: list[Token]) -> ast.Limit:
+        return ast.Limit(_count(children[0], meta.column), column=meta.column)
+
+    @v_args(inline=False, meta=True)
+    def fields(self, meta: Any, children: list[Any]) -> ast.Fields:
+        return ast.Fields(children[0], column=meta.column)
+
+    @v_args(inline=False, meta=True)
+    def where(self, meta: Any, children: list[Any]) -> ast.Where:
+        return ast.Where(children[0], column=meta.column)
+
+    def w_or(self, left: ast.WhereExpr, right: ast.WhereExpr) -> ast.WhereExpr:
+        return ast.WhereOr((*(left.items if isinstance(left, ast.WhereOr) else (left,)), right))
+
+    def w_and(self, left: ast.WhereExpr, right: ast.WhereExpr) -> ast.WhereExpr:
+        return ast.WhereAnd((*(left.items if isinstance(left, ast.WhereAnd) else (left,)), right))
+
+    def w_not(self, item: ast.WhereExpr) -> ast.WhereExpr:
+        return ast.WhereNot(item)
+
+    def w_cmp(self, name: Token, op: Token, value: Token) -> ast.WhereExpr:
+        operator = "=" if str(op) == "==" else str(op)
+        if value.type == "NUMBER":
+            return ast.WhereCompare(str(name), operator, float(value))  # type: ignore[arg-type]
+        if value.type == "PHRASE":
+            return ast.WhereCompare(str(name), operator, _unquote(value))  # type: ignore[arg-type]
+        return ast.WhereCompare(str(name), operator, str(value), value_is_column=True)  # type: ignore[arg-type]
+
+
+class _Alias:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _col(token: Token) -> int:
+    return int(token.column or 1)
+
+
+def _count(token: Token, column: int) -> int:
+    n = int(str(token))
+    if not 1 <= n <= 10_000:
+        raise QuerySyntaxError(f"{n} is out of range: use 1 to 10000", _col(token) or column, str(token))
+    return n
+
+
+def _message_term(text: str) -> ast.Node:
+    # A leading or trailing `*` adds nothing to a substring match; one inside the text is a real wildcard.
+    core = text.strip("*")
+    lowered = core.lower()
+    if "*" in core or "?" in core:
+        return ast.Term(lowered, wildcard=True)
+    return ast.Term(lowered)
+
+
+def _field_value(ref: ast.FieldRef, kind: str, payload: Any, column: int) -> ast.Node:
+    is_message = ref.core and ref.name == "message"
+    is_level = ref.core and ref.name == "level"
+    if kind == "regex":
+        return ast.Regex(ref, payload)
+    if kind == "cmp":
+        op, value = payload
+        return ast.Compare(ref, op, normalize_level(value, column) if is_level else value)
+    if kind == "range":
+        low, high, include_low, include_high = payload
+        if low is None and high is None:
+            return ast.Exists(ref)
+        return ast.Range(
+            ref, _level_or(low, is_level, column), _level_or(high, is_level, column), include_low, include_high
+        )
+    text = str(payload)
+    if kind == "phrase":
+        if is_message:
+            return ast.Term(text.lower())
+        return ast.Equals(ref, normalize_level(text, column) if is_level else text)
+    if is_message:
+        return _message_term(text) if text.strip("*") else ast.Exists(ref)
+    if "*" in text or "?" in text:
+        if text.strip("*") == "":
+            return ast.Exists(ref)
+        return ast.Wildcard(ref, text.upper() if is_level else text)
+    if is_level:
+        return ast.Equals(ref, normalize_level(text, column))
+    if _CIDR_RE.match(text):
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise QuerySyntaxError(f"invalid network {text!r}: use 10.0.0.0/8 or 2001:db8::/32", column, text) from None
+        return ast.Cidr(ref, str(network))
+    return ast.Equals(ref, text)
+
+
+def _level_or(value: str | None, is_level: bool, column: int) -> str | None:
+    # Levels compare by severity order, so they are normalized like equality values.
+    if value is None or not is_level:
+        return value
+    return normalize_level(value, column)
+
+
+def _time_clause(kind: str, payload: Any, column: int) -> _Time:
+    if kind == "range":
+        low, high, _include_low, include_high = payload
+        return _Time(ast.TimeRange(low, high, include_high), column)
+    if kind == "cmp":
+        op, value = payload
+        if op in (">", ">="):
+            return _Time(ast.TimeRange(value, None), column)
+        return _Time(ast.TimeRange(None, value, op == "<="), column)
+    raise QuerySyntaxError("_time takes a range: _time:[now-1h TO now] or _time:>=now-15m", column, "_time")
+
+
+def _no_time(left: Any, right: Any, op: str) -> None:
+    for item in (left, right):
+        if isinstance(item, _Time):
+            raise QuerySyntaxError(f"_time cannot be combined with {op}; AND it with the rest", item.column, "_time")
+
+
+def _reject_nested_time(node: Any) -> None:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Time):
+            raise QuerySyntaxError("_time must be at the top level of the query", item.column, "_time")
+        if isinstance(item, ast.And | ast.Or):
+            stack.extend(item.items)
+        elif isinstance(item, ast.Not):
+            stack.append(item.item)
+
+
+def _check_pipes(pipes: tuple[Any, ...]) -> None:
+    """At most one aggregation, first; `where` only filters its output."""
+    aggregated = False
+    for i, pipe in enumerate(pipes):
+        if isinstance(pipe, ast.AGGREGATING):
+            if aggregated:
+                raise QuerySyntaxError("only one of stats, top, rare, timechart per query", pipe.column)
+            if i > 0:
+                raise QuerySyntaxError(
+                    "stats, top, rare and timechart must be the first pipe (filter before the first |)", pipe.column
+                )
+            aggregated = True
+        elif isinstance(pipe, ast.Where) and not aggregated:
+            raise QuerySyntaxError(
+                "where filters the output of stats, top, rare or timechart; put row filters before the first |",
+                pipe.column,
+                "where",
+            )

@@ -1,0 +1,192 @@
+"""Live tail: subscribers with filters, fed with each durable batch as it passes (never by polling the store).
+
+`TailHub.publish` is an ingest-sink listener: it runs on the event loop for every stored batch, so it
+must be cheap and must never raise or block. Per batch it splits rows by tenant once, evaluates each
+subscriber's vectorized mask, and encodes only the matching rows to JSON (once per row, shared by all
+subscribers that match it). Every subscriber has a bounded queue; a slow client loses its oldest lines,
+counted in `dropped`, and never slows ingest down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+log = logging.getLogger(__name__)
+
+# A vectorized filter: one boolean per row of a core-schema table (null counts as no match).
+MaskFn = Callable[[pa.Table], pa.Array | pa.ChunkedArray]
+
+DEFAULT_QUEUE_LINES = 10_000
+DEFAULT_MAX_SUBSCRIBERS = 256
+
+
+class TailClosedError(Exception):
+    """The hub is shut down (server stopping) or full; no new subscriptions."""
+
+
+class TailSubscription:
+    """One live-tail client: a tenant, a filter, and a bounded queue of JSON-encoded lines."""
+
+    def __init__(self, hub: TailHub, tenant: str, mask: MaskFn, max_lines: int) -> None:
+        self.tenant = tenant
+        self.mask = mask
+        self.max_lines = max_lines
+        self.dropped = 0
+        self.delivered = 0
+        self.closed = False
+        self._hub = hub
+        self._queue: deque[bytes] = deque()
+        self._wake = asyncio.Event()
+        self._failed = False
+
+    def offer(self, lines: list[bytes]) -> None:
+        """Queue lines (event loop); beyond `max_lines` the oldest go and are counted in `dropped`."""
+        if self.closed:
+            return
+        if len(lines) >= self.max_lines:
+            self.dropped += len(self._queue) + len(lines) - self.max_lines
+            self._queue.clear()
+            self._queue.extend(lines[-self.max_lines :])
+        else:
+            overflow = len(self._queue) + len(lines) - self.max_lines
+            for _ in range(max(0, overflow)):
+                self._queue.popleft()
+            self.dropped += max(0, overflow)
+            self._queue.extend(lines)
+        self._wake.set()
+
+    async def next_lines(self, timeout: float) -> list[bytes] | None:
+        """Queued lines; [] when `timeout` passed with none (time for a heartbeat); None once closed."""
+        if not self._queue and not self.closed:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                return []
+        if not self._queue:
+            return None if self.closed else []
+        lines = list(self._queue)
+        self._queue.clear()
+        self.delivered += len(lines)
+        return lines
+
+    def close(self) -> None:
+        """Stop receiving; wakes a waiting reader, which then sees None."""
+        if not self.closed:
+            self.closed = True
+            self._hub.unsubscribe(self)
+        self._wake.set()
+
+    def evaluate(self, table: pa.Table) -> pa.Array | None:
+        """Row indices of `table` this subscriber wants, or None; a failing filter is logged once, not raised."""
+        try:
+            mask = self.mask(table)
+        except Exception:
+            if not self._failed:
+                self._failed = True
+                log.exception("live-tail filter failed on a batch; its lines are skipped")
+            return None
+        if isinstance(mask, pa.ChunkedArray):
+            mask = mask.combine_chunks()
+        if len(mask) != table.num_rows:
+            return None
+        indices = pc.indices_nonzero(pc.fill_null(mask, False))
+        return indices if len(indices) else None
+
+
+class TailHub:
+    """All live-tail subscribers of one server; `publish` is the ingest sink's listener."""
+
+    def __init__(self, *, max_lines: int = DEFAULT_QUEUE_LINES, max_subscribers: int = DEFAULT_MAX_SUBSCRIBERS) -> None:
+        self.max_lines = max_lines
+        self.max_subscribers = max_subscribers
+        self._subscribers: list[TailSubscription] = []
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(self, tenant: str, mask: MaskFn) -> TailSubscription:
+        """A new subscription (event loop); TailClosedError when shutting down or at `max_subscribers`."""
+        if self._closed:
+            raise TailClosedError("the server is shutting down")
+        if len(self._subscribers) >= self.max_subscribers:
+            raise TailClosedError(f"too many live-tail clients ({self.max_subscribers}); retry later")
+        self._loop = asyncio.get_running_loop()
+        sub = TailSubscription(self, tenant, mask, self.max_lines)
+        self._subscribers.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: TailSubscription) -> None:
+        if sub in self._subscribers:
+            self._subscribers.remove(sub)
+
+    def publish(self, table: pa.Table) -> None:
+        """Deliver the matching rows of a stored core-schema batch to every subscriber. Never raises."""
+        if not self._subscribers or table.num_rows == 0:
+            return
+        try:
+            self._publish(table)
+        except Exception:
+            log.exception("live tail could not process a batch; ingest is unaffected")
+
+    def _publish(self, table: pa.Table) -> None:
+        by_tenant: dict[str, list[TailSubscription]] = {}
+        for sub in self._subscribers:
+            by_tenant.setdefault(sub.tenant, []).append(sub)
+        tenants = table.column("tenant")
+        single = pc.count_distinct(tenants).as_py() == 1
+        for tenant, subs in by_tenant.items():
+            if single:
+                part = table if tenants[0].as_py() == tenant else None
+            else:
+                part = table.filter(pc.equal(tenants, tenant))
+            if part is None or part.num_rows == 0:
+                continue
+            wanted = [(sub, idx) for sub in subs if (idx := sub.evaluate(part)) is not None]
+            if not wanted:
+                continue
+            union = wanted[0][1] if len(wanted) == 1 else pc.unique(pa.concat_arrays([idx for _, idx in wanted]))
+            union = union.take(pc.array_sort_indices(union))
+            # Python only for the matching rows, and each encoded once however many subscribers want it.
+            positions = union.to_pylist()
+            encoded = dict(zip(positions, map(encode_line, part.take(union).to_pylist()), strict=True))
+            for sub, idx in wanted:
+                sub.offer([encoded[i] for i in idx.to_pylist()])
+
+    def close(self) -> None:
+        """Refuse new subscribers and end every stream (server shutdown)."""
+        self._closed = True
+        for sub in list(self._subscribers):
+            sub.close()
+
+    def close_threadsafe(self) -> None:
+        """`close` from a signal handler or another thread: scheduled on the hub's event loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.close)
+        else:
+            self._closed = True
+
+
+def encode_line(row: dict[str, Any]) -> bytes:
+    """One line as the tail's JSON: attrs as an object, timestamps as RFC 3339 UTC."""
+    attrs = row.get("attrs")
+    if isinstance(attrs, str) and attrs:
+        try:
+            row["attrs"] = orjson.loads(attrs)
+        except orjson.JSONDecodeError:
+            row["attrs"] = {"_raw": attrs}
+    else:
+        row["attrs"] = {}
+    return orjson.dumps(row, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)

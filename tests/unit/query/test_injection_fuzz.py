@@ -1,0 +1,170 @@
+"""SQL injection fuzzing: arbitrary field names, values and regexes never escape the generated statement.
+
+Every query either raises QuerySyntaxError, or compiles to a single SELECT whose only table is `logs`
+(plus our own subqueries), runs without any other error, and returns rows of the caller's tenant only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+import pytest
+import sqlglot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlglot import exp
+
+from logwarden.query.engine import _run, bind_sql
+from logwarden.query.errors import QuerySyntaxError
+from logwarden.query.filter import compile_filter
+from logwarden.query.parser import parse
+from logwarden.query.planner import plan
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+END = datetime(2026, 12, 1, tzinfo=UTC)
+NASTY = st.sampled_from(
+    [
+        "'",
+        '"',
+        "\\",
+        "';--",
+        "') OR 1=1 --",
+        "$tenant",
+        "/*",
+        "*/",
+        ";",
+        "\x00",
+        "logs",
+        "UNION SELECT",
+        "attrs",
+        "tenant",
+        "a.b",
+        "%",
+        "_",
+        "*",
+        "?",
+        ":",
+        "/",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        "|",
+        "~",
+        "\n",
+        "é",
+    ]
+)
+TEXT = st.lists(st.one_of(st.text(max_size=6), NASTY), max_size=5).map("".join)
+
+
+@pytest.fixture(scope="module")
+def con() -> duckdb.DuckDBPyConnection:
+    c = duckdb.connect()
+    c.execute("SET TimeZone = 'UTC'")
+    rows = pa.table(
+        {
+            "ts": pa.array([datetime(2026, 11, 21, 10, i, tzinfo=UTC) for i in range(4)], pa.timestamp("us", tz="UTC")),
+            "observed_ts": pa.array([datetime(2026, 11, 21, 10, tzinfo=UTC)] * 4, pa.timestamp("us", tz="UTC")),
+            "tenant": ["acme", "acme", "evil", "evil"],
+            "service": ["api", "web", "api", "web"],
+            "host": ["h1", "h2", "h1", "h2"],
+            "level": ["ERROR", "INFO", "ERROR", "INFO"],
+            "severity": pa.array([17, 9, 17, 9], pa.int8()),
+            "message": ["it's a 'quote'", 'say "hi"', "secret ' OR 1=1", "secret"],
+            "trace_id": ["t", None, "t", None],
+            "span_id": [None] * 4,
+            "source": ["http"] * 4,
+            "log_id": ["a1", "a2", "e1", "e2"],
+            "attrs": ['{"k":"v","a.b":1}', '{"x\'y":"z"}', '{"k":"v"}', None],
+            "pattern_id": [None] * 4,
+        }
+    )
+    c.register("fuzz_arrow", rows)
+    c.execute("CREATE TABLE fuzz_rows AS SELECT * FROM fuzz_arrow")
+    return c
+
+
+def check(con: duckdb.DuckDBPyConnection, text: str) -> None:
+    try:
+        the_plan = plan(parse(text), tenant="acme", start=START, end=END, limit=50)
+    except QuerySyntaxError:
+        return
+    for select in (the_plan.select, the_plan.count):
+        if select is None:
+            continue
+        statements = sqlglot.parse(select.sql(dialect="duckdb"), read="duckdb")
+        assert len(statements) == 1
+        assert isinstance(statements[0], exp.Select)
+        assert {t.name for t in statements[0].find_all(exp.Table)} <= {"logs"}
+        sql = bind_sql("(SELECT * FROM fuzz_rows) AS logs", select)
+        try:
+            table = _run(con.cursor(), sql, {})
+        except QuerySyntaxError:
+            continue
+        if "tenant" in table.column_names:
+            assert set(table.column("tenant").to_pylist()) <= {"acme"}
+        if "log_id" in table.column_names:
+            assert set(table.column("log_id").to_pylist()) <= {"a1", "a2"}
+        if select is the_plan.count:
+            assert table.column(0)[0].as_py() <= 2
+
+
+pytestmark = pytest.mark.slow
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
+@given(name=TEXT, value=TEXT)
+def test_field_names_and_values(con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+    for text in (
+        f"{name}:{value}",
+        f'{name}:"{quoted}"',
+        f"{name}:>={value}",
+        f"{name}:[{value} TO *]",
+        f"_exists_:{name}",
+        f"{value}",
+        f'"{quoted}"',
+        f"{name}:{value}*",
+    ):
+        check(con, text)
+
+
+@SETTINGS
+@given(pattern=TEXT)
+def test_regexes(con: duckdb.DuckDBPyConnection, pattern: str) -> None:
+    escaped = pattern.replace("/", "\\/")
+    check(con, f"message:/{escaped}/")
+    check(con, f"k:/{escaped}/")
+
+
+@SETTINGS
+@given(name=TEXT, alias=TEXT, value=TEXT)
+def test_pipes(con: duckdb.DuckDBPyConnection, name: str, alias: str, value: str) -> None:
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+    for text in (
+        f"| stats count() as {alias}, avg({name}) by {name}",
+        f"| top 3 {name}",
+        f'| stats count() as n by {name} | where {name} = "{quoted}"',
+        f"| sort -{name} | fields {name}",
+        f"| timechart span=1h count() by {name}",
+        f"| stats count() by service | where count > {value}",
+    ):
+        check(con, text)
+
+
+@SETTINGS
+@given(query=st.text(max_size=40))
+def test_arbitrary_text(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    check(con, query)
+    try:
+        row_filter = compile_filter(query)
+    except QuerySyntaxError:
+        return
+    table = pa.table({"message": ["x", "y"], "attrs": ['{"k":"v"}', None], "level": ["ERROR", None]})
+    assert len(row_filter.mask(table)) == 2
