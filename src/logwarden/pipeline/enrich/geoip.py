@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from logwarden.config.units import Duration
 from logwarden.pipeline import fields
 from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorBuildError, ProcessorConfig
+from logwarden.pipeline.enrich.lru import LruCache
 from logwarden.pipeline.enrich.reloading import ReloadingFile
 
 GeoOutput = Literal[
@@ -97,6 +98,9 @@ def _open(path: Path, setting: str, check_every: float) -> ReloadingFile[maxmind
         raise ProcessorBuildError(setting, f"cannot open GeoIP database {str(path)!r}: {exc}") from None
 
 
+CACHE_SIZE = 100_000
+
+
 class Geoip(Processor):
     def __init__(
         self,
@@ -116,6 +120,9 @@ class Geoip(Processor):
         self.city = city
         self.asn = asn
         self.struct_type = pa.struct([(o, _TYPES[o]) for o in outputs] + [(_INVALID, pa.bool_())])
+        # Client addresses repeat across batches: remember results until the database file changes.
+        self._cache: LruCache[str, tuple[dict[str, Any] | None]] = LruCache(CACHE_SIZE)
+        self._cache_for: object = None
 
     def process(self, batch: pa.Table) -> Processed:
         values = fields.get_strings(batch, self.name)
@@ -123,6 +130,9 @@ class Geoip(Processor):
             return Processed(batch)
         city = self.city.value
         asn = self.asn.value if self.asn is not None else None
+        if (city, asn) != self._cache_for:
+            self._cache.clear()
+            self._cache_for = (city, asn)
 
         def lookup(text: str) -> dict[str, Any] | None:
             text = text.strip()
@@ -145,7 +155,15 @@ class Geoip(Processor):
         private = pc.fill_null(pc.match_substring_regex(values, _PRIVATE_V4), False)
         if pc.any(private).as_py():
             values = pc.if_else(private, pa.scalar(None, pa.string()), values)
-        looked_up = fields.map_unique(values, lookup, self.struct_type)
+
+        def cached(text: str) -> dict[str, Any] | None:
+            hit = self._cache.get(text)
+            if hit is None:
+                hit = (lookup(text),)
+                self._cache.put(text, hit)
+            return hit[0]
+
+        looked_up = fields.map_unique(values, cached, self.struct_type)
         for output in self.outputs:
             column = pc.struct_field(looked_up, output)
             if column.null_count < len(column):
