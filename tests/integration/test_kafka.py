@@ -497,3 +497,44 @@ def test_sigterm_commits_the_batch_in_flight_so_nothing_is_read_twice(
 
     final = restart_and_finish(server_factory, data_dir, config)
     assert set(final.values()) == {BLOCK}, "a line was stored twice (or lost) across a graceful restart"
+
+
+def test_pipeline_copy_produces_matching_lines_to_a_topic(kafka: KafkaBroker) -> None:
+    """The `copy` processor's Kafka sink against the real broker: the exact JSON, keyed by log_id."""
+    from confluent_kafka import Consumer
+
+    from logwarden.pipeline import fields
+    from logwarden.pipeline.base import BuildEnv
+    from logwarden.pipeline.copy import CopyConfig
+
+    topic = unique("copies")
+    kafka.create_topic(topic)
+    copy = CopyConfig.model_validate(
+        {"type": "copy", "to": {"type": "kafka", "topic": topic, "brokers": kafka.bootstrap}}
+    ).build(BuildEnv())
+    batch = fields.wide_from_records(
+        [
+            {"message": "card declined", "level": "error", "log_id": "a@1", "order": 7},
+            {"message": "retrying", "log_id": "a@2"},
+        ]
+    )
+    assert copy.process(batch).batch is batch
+    copy.close()
+    assert (copy.sent, copy.failed, copy.dropped) == (2, 0, 0)  # type: ignore[attr-defined]
+
+    consumer = Consumer(
+        {"bootstrap.servers": kafka.bootstrap, "group.id": unique("g"), "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    received: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 30
+    while len(received) < 2 and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and msg.error() is None:
+            received[msg.key().decode()] = orjson.loads(msg.value())
+    consumer.close()
+    assert received["a@1"]["message"] == "card declined"
+    assert received["a@1"]["level"] == "ERROR"
+    assert received["a@1"]["attrs"] == {"order": 7}
+    assert received["a@2"]["message"] == "retrying"
+    assert "attrs" not in received["a@2"]

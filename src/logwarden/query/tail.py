@@ -1,10 +1,13 @@
 """Live tail: subscribers with filters, fed with each durable batch as it passes (never by polling the store).
 
 `TailHub.publish` is an ingest-sink listener: it runs on the event loop for every stored batch, so it
-must be cheap and must never raise or block. Per batch it splits rows by tenant once, evaluates each
-subscriber's vectorized mask, and encodes only the matching rows to JSON (once per row, shared by all
-subscribers that match it). Every subscriber has a bounded queue; a slow client loses its oldest lines,
-counted in `dropped`, and never slows ingest down.
+only hands the batch to one worker thread (in order) and never raises or blocks. Per batch the worker
+splits rows by tenant once, evaluates each subscriber's vectorized mask (a filter on attributes may take
+milliseconds in DuckDB: kept off the event loop), and encodes only the matching rows to JSON (once per
+row, shared by all subscribers that match it); the lines are then queued on the event loop. Every
+subscriber has a bounded queue; a slow client loses its oldest lines, counted in `dropped`, and never
+slows ingest down. When the worker falls `MAX_PENDING_BATCHES` behind, new batches skip the tail and
+their lines count as dropped for every subscriber.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -26,6 +30,7 @@ MaskFn = Callable[[pa.Table], pa.Array | pa.ChunkedArray]
 
 DEFAULT_QUEUE_LINES = 10_000
 DEFAULT_MAX_SUBSCRIBERS = 256
+MAX_PENDING_BATCHES = 64
 
 
 class TailClosedError(Exception):
@@ -111,6 +116,8 @@ class TailHub:
         self._subscribers: list[TailSubscription] = []
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="lw-tail")
+        self._pending = 0
 
     @property
     def subscribers(self) -> int:
@@ -132,17 +139,44 @@ class TailHub:
             self._subscribers.remove(sub)
 
     def publish(self, table: pa.Table) -> None:
-        """Deliver the matching rows of a stored core-schema batch to every subscriber. Never raises."""
-        if not self._subscribers or table.num_rows == 0:
+        """Deliver the matching rows of a stored core-schema batch to every subscriber (event loop).
+
+        Never raises and never waits: the matching runs on the tail's worker thread.
+        """
+        if not self._subscribers or table.num_rows == 0 or self._closed:
             return
+        subscribers = list(self._subscribers)
+        if self._pending >= MAX_PENDING_BATCHES:
+            for sub in subscribers:
+                sub.dropped += table.num_rows
+            return
+        loop = asyncio.get_running_loop()
+        self._pending += 1
+        future = self._worker.submit(self._match, table, subscribers)
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._deliver, f))
+
+    async def drain(self) -> None:
+        """Wait until every published batch has been matched and queued (tests, orderly shutdown)."""
+        while self._pending:
+            await asyncio.sleep(0.001)
+
+    def _deliver(self, future: Future[list[tuple[TailSubscription, list[bytes]]]]) -> None:
+        self._pending -= 1
         try:
-            self._publish(table)
+            matches = future.result()
         except Exception:
             log.exception("live tail could not process a batch; ingest is unaffected")
+            return
+        for sub, lines in matches:
+            sub.offer(lines)
 
-    def _publish(self, table: pa.Table) -> None:
+    def _match(
+        self, table: pa.Table, subscribers: list[TailSubscription]
+    ) -> list[tuple[TailSubscription, list[bytes]]]:
+        """Worker thread: each subscriber's matching lines of `table`, JSON-encoded."""
+        out: list[tuple[TailSubscription, list[bytes]]] = []
         by_tenant: dict[str, list[TailSubscription]] = {}
-        for sub in self._subscribers:
+        for sub in subscribers:
             by_tenant.setdefault(sub.tenant, []).append(sub)
         tenants = table.column("tenant")
         single = pc.count_distinct(tenants).as_py() == 1
@@ -162,13 +196,15 @@ class TailHub:
             positions = union.to_pylist()
             encoded = dict(zip(positions, map(encode_line, part.take(union).to_pylist()), strict=True))
             for sub, idx in wanted:
-                sub.offer([encoded[i] for i in idx.to_pylist()])
+                out.append((sub, [encoded[i] for i in idx.to_pylist()]))
+        return out
 
     def close(self) -> None:
         """Refuse new subscribers and end every stream (server shutdown)."""
         self._closed = True
         for sub in list(self._subscribers):
             sub.close()
+        self._worker.shutdown(wait=False, cancel_futures=True)
 
     def close_threadsafe(self) -> None:
         """`close` from a signal handler or another thread: scheduled on the hub's event loop."""

@@ -91,9 +91,11 @@ async def test_a_slow_subscriber_loses_its_oldest_lines_and_counts_them() -> Non
     sub = hub.subscribe("a", match(""))
     hub.publish(batch(*[("a", "api", f"m{i}") for i in range(2)]))
     hub.publish(batch(*[("a", "api", f"m{i}") for i in range(2, 5)]))
+    await hub.drain()
     assert sub.dropped == 2
     assert [orjson.loads(x)["message"] for x in await sub.next_lines(0.1) or []] == ["m2", "m3", "m4"]
     hub.publish(batch(*[("a", "api", f"n{i}") for i in range(7)]))
+    await hub.drain()
     assert sub.dropped == 6
     assert [orjson.loads(x)["message"] for x in await sub.next_lines(0.1) or []] == ["n4", "n5", "n6"]
 
@@ -314,3 +316,29 @@ def test_streams_end_when_the_server_shuts_down(server_factory: Any) -> None:
 
 def runtime_of_app(app: Starlette) -> Any:
     return app.state.runtime
+
+
+async def test_matching_runs_off_the_event_loop_and_a_backlog_is_dropped_and_counted() -> None:
+    import threading
+
+    from logwarden.query import tail as tail_module
+
+    hub = TailHub()
+    release = threading.Event()
+    threads: list[str] = []
+
+    def slow(table: pa.Table) -> pa.Array:
+        threads.append(threading.current_thread().name)
+        release.wait(5)
+        return pa.repeat(pa.scalar(True), table.num_rows)
+
+    sub = hub.subscribe("a", slow)
+    for i in range(tail_module.MAX_PENDING_BATCHES + 3):
+        hub.publish(batch(("a", "api", f"m{i}")))  # returns at once although the filter is blocked
+    assert sub.dropped == 3
+    release.set()
+    await hub.drain()
+    lines = await sub.next_lines(0.1) or []
+    assert len(lines) == tail_module.MAX_PENDING_BATCHES
+    assert orjson.loads(lines[0])["message"] == "m0"
+    assert threads and all(name.startswith("lw-tail") for name in threads)
