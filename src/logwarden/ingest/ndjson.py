@@ -93,9 +93,9 @@ def _read_json(body: bytes) -> pa.Table:
     # The reader turns timestamp-looking strings into timestamps; outside the ts fields that rewrites
     # user text (offsets folded, formatting lost), so read those columns again as plain strings.
     patched = [
-        f.with_type(_timestamps_as_strings(f.type))
+        f.with_type(timestamps_as_strings(f.type))
         for f in table.schema
-        if f.name not in _TS_ALIASES and _has_timestamp(f.type)
+        if f.name not in _TS_ALIASES and has_timestamp(f.type)
     ]
     if patched:
         parse_options = pj.ParseOptions(explicit_schema=pa.schema(patched), unexpected_field_behavior="infer")
@@ -103,25 +103,27 @@ def _read_json(body: bytes) -> pa.Table:
     return table
 
 
-def _has_timestamp(t: pa.DataType) -> bool:
+def has_timestamp(t: pa.DataType) -> bool:
+    """Whether a (nested) type holds timestamps: the JSON reader infers them from ISO-looking strings."""
     if pa.types.is_timestamp(t):
         return True
     if pa.types.is_struct(t):
-        return any(_has_timestamp(t.field(i).type) for i in range(t.num_fields))
+        return any(has_timestamp(t.field(i).type) for i in range(t.num_fields))
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _has_timestamp(t.value_type)
+        return has_timestamp(t.value_type)
     return False
 
 
-def _timestamps_as_strings(t: pa.DataType) -> pa.DataType:
+def timestamps_as_strings(t: pa.DataType) -> pa.DataType:
+    """The same type with every timestamp read as the string it was."""
     if pa.types.is_timestamp(t):
         return pa.string()
     if pa.types.is_struct(t):
-        return pa.struct([t.field(i).with_type(_timestamps_as_strings(t.field(i).type)) for i in range(t.num_fields)])
+        return pa.struct([t.field(i).with_type(timestamps_as_strings(t.field(i).type)) for i in range(t.num_fields)])
     if pa.types.is_list(t):
-        return pa.list_(_timestamps_as_strings(t.value_type))
+        return pa.list_(timestamps_as_strings(t.value_type))
     if pa.types.is_large_list(t):
-        return pa.large_list(_timestamps_as_strings(t.value_type))
+        return pa.large_list(timestamps_as_strings(t.value_type))
     return t
 
 

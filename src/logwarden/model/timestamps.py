@@ -29,7 +29,8 @@ _MICROS_MAX = 100_000_000_000_000_000
 _local = threading.local()
 
 
-def _duckdb() -> duckdb.DuckDBPyConnection:
+def local_duckdb() -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory DuckDB connection (UTC), for SQL fallbacks of vector parsing."""
     con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
     if con is None:
         con = duckdb.connect(":memory:", config={"threads": 1})
@@ -145,7 +146,7 @@ SELECT ts FROM parsed
 
 
 def _parse_strings_duckdb(values: pa.Array, received: datetime) -> pa.Array:
-    con = _duckdb()
+    con = local_duckdb()
     con.register("ts_values", pa.table({"s": values}))
     try:
         out = con.sql(_STRINGS_SQL, params={"received": received}).to_arrow_table()

@@ -194,8 +194,8 @@ def _compare(node: ast.Compare, fields: FieldResolver) -> exp.Expr:
         return _in(fields.text(node.field), _level_set(node.op, node.value))
     number = as_number(node.value)
     if number is not None:
-        return _op(node.op, fields.number(node.field), number_lit(number))
-    return _op(node.op, fields.text(node.field), lit(node.value))
+        return comparison(node.op, fields.number(node.field), number_lit(number))
+    return comparison(node.op, fields.text(node.field), lit(node.value))
 
 
 def _range(node: ast.Range, fields: FieldResolver) -> exp.Expr:
@@ -212,14 +212,15 @@ def _range(node: ast.Range, fields: FieldResolver) -> exp.Expr:
     tests = []
     if node.low is not None:
         bound = number_lit(low) if numeric and low is not None else lit(node.low)
-        tests.append(_op(">=" if node.include_low else ">", target, bound))
+        tests.append(comparison(">=" if node.include_low else ">", target, bound))
     if node.high is not None:
         bound = number_lit(high) if numeric and high is not None else lit(node.high)
-        tests.append(_op("<=" if node.include_high else "<", target.copy(), bound))
+        tests.append(comparison("<=" if node.include_high else "<", target.copy(), bound))
     return exp.and_(*tests)
 
 
-def _op(op: str, left: exp.Expr, right: exp.Expr) -> exp.Expr:
+def comparison(op: str, left: exp.Expr, right: exp.Expr) -> exp.Expr:
+    """`left <op> right` for the language's comparison operators."""
     classes: dict[str, type[exp.Binary]] = {
         ">": exp.GT,
         ">=": exp.GTE,

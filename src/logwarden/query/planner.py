@@ -18,6 +18,7 @@ from logwarden.model.schema import CORE_COLUMNS
 from logwarden.query import ast
 from logwarden.query.compiler import (
     StoreFields,
+    comparison,
     compile_node,
     func,
     lit,
@@ -330,15 +331,7 @@ def _where(node: ast.WhereExpr, columns: list[str], column: int) -> exp.Expr:
     else:
         left = exp.cast(left, exp.DataType.build("VARCHAR"))
         right = lit(node.value)
-    classes: dict[str, type[exp.Binary]] = {
-        ">": exp.GT,
-        ">=": exp.GTE,
-        "<": exp.LT,
-        "<=": exp.LTE,
-        "=": exp.EQ,
-        "!=": exp.NEQ,
-    }
-    return classes[node.op](this=left, expression=right)
+    return comparison(node.op, left, right)
 
 
 # --- the minimal search and count APIs (store.search / store.count), on the same compiler ---------

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from logwarden.ingest.ndjson import has_timestamp, timestamps_as_strings
 from logwarden.model.normalize import flatten_structs
 from logwarden.pipeline.base import BuildEnv, Processed, Processor
 from logwarden.pipeline.parsers.common import (
@@ -99,9 +100,9 @@ def _read_lines(body: bytes, rows: int) -> pa.Table | None:
         return None
     if table.num_rows != rows:
         return None
-    if any(_has_timestamp(f.type) for f in table.schema):
+    if any(has_timestamp(f.type) for f in table.schema):
         # The reader turns ISO-looking strings into timestamps; read those again as the text they were.
-        schema = pa.schema([f.with_type(_timestamps_as_strings(f.type)) for f in table.schema])
+        schema = pa.schema([f.with_type(timestamps_as_strings(f.type)) for f in table.schema])
         options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
         try:
             table = pj.read_json(io.BytesIO(body), read_options=_READ, parse_options=options)
@@ -171,26 +172,6 @@ def _scatter_table(table: pa.Table, mask: pa.Array) -> pa.Table:
             continue
         columns[name] = scatter(col, mask)
     return pa.table(columns) if columns else pa.table({"__empty": pa.nulls(n)}).drop_columns(["__empty"])
-
-
-def _has_timestamp(t: pa.DataType) -> bool:
-    if pa.types.is_timestamp(t):
-        return True
-    if pa.types.is_struct(t):
-        return any(_has_timestamp(t.field(i).type) for i in range(t.num_fields))
-    if pa.types.is_list(t):
-        return _has_timestamp(t.value_type)
-    return False
-
-
-def _timestamps_as_strings(t: pa.DataType) -> pa.DataType:
-    if pa.types.is_timestamp(t):
-        return pa.string()
-    if pa.types.is_struct(t):
-        return pa.struct([t.field(i).with_type(_timestamps_as_strings(t.field(i).type)) for i in range(t.num_fields)])
-    if pa.types.is_list(t):
-        return pa.list_(_timestamps_as_strings(t.value_type))
-    return t
 
 
 CONFIGS = (JsonConfig,)

@@ -7,7 +7,6 @@ ISO 8601 through an Arrow cast (DuckDB for the stragglers), epoch keywords throu
 
 from __future__ import annotations
 
-import threading
 import zoneinfo
 from datetime import datetime
 from typing import Literal
@@ -18,7 +17,7 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from logwarden.model.schema import TS_TYPE
-from logwarden.model.timestamps import parse_timestamps
+from logwarden.model.timestamps import local_duckdb, parse_timestamps
 from logwarden.pipeline import fields
 from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorBuildError
 from logwarden.pipeline.parsers.common import (
@@ -39,16 +38,6 @@ _HAS_ZONE = r"(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
 # Directives Arrow's strptime handles; a format using any other goes to DuckDB.
 _ARROW_DIRECTIVES = set("dbBmyYHIMSpzZaAjUW%")
 _NAIVE = pa.timestamp("us")
-_local = threading.local()
-
-
-def _duckdb() -> duckdb.DuckDBPyConnection:
-    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect(":memory:", config={"threads": 1})
-        con.execute("SET TimeZone='UTC'")
-        _local.con = con
-    return con
 
 
 class TimestampConfig(ParserConfig):
@@ -94,7 +83,7 @@ class TimestampConfig(ParserConfig):
                     "formats", f"format {fmt!r} is neither a strptime pattern nor one of {', '.join(KEYWORDS)}"
                 )
             try:
-                _duckdb().sql("SELECT try_strptime('x', $fmt)", params={"fmt": fmt}).fetchall()
+                local_duckdb().sql("SELECT try_strptime('x', $fmt)", params={"fmt": fmt}).fetchall()
             except duckdb.Error as exc:
                 raise ProcessorBuildError("formats", f"invalid format {fmt!r}: {exc}") from None
         return TimestampParser(self)
@@ -171,7 +160,7 @@ def _strptime(text: pa.Array, fmt: str, timezone: str | None) -> pa.Array:
     if directives <= _ARROW_DIRECTIVES:
         out = pc.strptime(text, fmt, "us", error_is_null=True)
     else:
-        con = _duckdb()
+        con = local_duckdb()
         con.register("ts_text", pa.table({"s": text}))
         try:
             out = con.sql("SELECT try_strptime(s, $fmt) AS t FROM ts_text", params={"fmt": fmt}).to_arrow_table()
@@ -188,7 +177,7 @@ def _cast_or_duckdb(text: pa.Array, aware: bool) -> pa.Array:
         return pc.cast(text, TS_TYPE if aware else _NAIVE)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    con = _duckdb()
+    con = local_duckdb()
     con.register("ts_text", pa.table({"s": text}))
     sql_type = "TIMESTAMPTZ" if aware else "TIMESTAMP"
     try:
