@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from logwarden.store.base import PartitionKey
 from logwarden.store.dedup import HWM_DDL, upsert_sql
+from logwarden.store.duckdb import tokens
 from logwarden.store.duckdb.partitions import create_table_sql, quote_ident, split_by_partition, table_name
 from logwarden.telemetry.threads import name_current_thread
 
@@ -35,6 +36,7 @@ STATE_DDL = f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (applied_seq BIGINT NOT N
 def read_applied_seq(con: duckdb.DuckDBPyConnection) -> int:
     con.execute(STATE_DDL)
     con.execute(HWM_DDL)
+    tokens.create(con)
     rows = con.execute(f"SELECT applied_seq FROM {STATE_TABLE}").fetchall()
     if not rows:
         con.execute(f"INSERT INTO {STATE_TABLE} VALUES (0)")
@@ -63,7 +65,9 @@ def apply_batches(
             con.execute(create_table_sql(key))
         for name, parts in by_table.items():
             con.register("_apply_batch", pa.concat_tables(parts))
+            base = tokens.table_rows(con, name)  # token index hook: the rowid the first inserted row gets
             con.execute(f"INSERT INTO {quote_ident(name)} SELECT * FROM _apply_batch")
+            tokens.index_appended(con, name, base)  # token index hook: bloom filters of the new rows
             con.execute(upsert_sql("_apply_batch"))
             con.unregister("_apply_batch")
         con.execute(f"UPDATE {STATE_TABLE} SET applied_seq = ?", [max(seq for seq, _ in items)])
