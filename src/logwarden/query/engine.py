@@ -22,7 +22,7 @@ from logwarden.query import ast
 from logwarden.query.compiler import StoreFields
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.parser import parse
-from logwarden.query.planner import Plan, base_where, bind_sql, bucket_expr, pick_span, plan, resolve_range
+from logwarden.query.planner import Plan, base_where, bind_sql, bucket_expr, bucket_key, pick_span, plan, resolve_range
 from logwarden.store.duckdb.store import DuckDBStore
 
 FIELDS_SAMPLE = 10_000
@@ -187,7 +187,7 @@ async def histogram(
         value = exp.column(ref.name, quoted=True) if ref.core else StoreFields().text(ref)
         projection.append(exp.alias_(exp.cast(value, exp.DataType.build("VARCHAR")), "value", quoted=True))
     projection.append(exp.alias_(exp.Count(this=exp.Star()), "count", quoted=True))
-    groups = [exp.Literal.number(i + 1) for i in range(len(projection) - 1)]
+    groups: list[exp.Expr] = [bucket_key(span), *(exp.Literal.number(i + 1) for i in range(1, len(projection) - 1))]
     select = exp.select(*projection).from_(exp.to_table("logs")).where(where).group_by(*groups)
 
     def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -182,14 +182,19 @@ def pick_span(start: datetime, end: datetime, buckets: int) -> float:
     return float(max(NICE_SPANS) * (int(seconds / buckets / max(NICE_SPANS)) + 1))
 
 
-def bucket_expr(span: float) -> exp.Expr:
-    """The start of the `span`-second bucket of ts.
-
-    time_bucket, not date_trunc: on TIMESTAMPTZ date_trunc goes through ICU and is ~3x slower.
-    """
+def bucket_key(span: float) -> exp.Expr:
+    """The number of the `span`-second bucket of ts (microseconds since the epoch // span): GROUP BY this."""
     micros = round(span * 1_000_000)
-    interval = exp.Interval(this=lit(str(micros)), unit=exp.var("MICROSECONDS"))
-    return func("time_bucket", interval, exp.column("ts", quoted=True))
+    return exp.IntDiv(this=func("epoch_us", exp.column("ts", quoted=True)), expression=exp.Literal.number(micros))
+
+
+def bucket_expr(span: float) -> exp.Expr:
+    """The start of the `span`-second bucket of ts, written over `bucket_key` so that, grouped by the key,
+    DuckDB converts once per bucket: ~5x faster on 10M rows than time_bucket (bench/query.py)."""
+    micros = round(span * 1_000_000)
+    return func(
+        "make_timestamptz", exp.Mul(this=exp.Paren(this=bucket_key(span)), expression=exp.Literal.number(micros))
+    )
 
 
 def _aggregate(
@@ -239,6 +244,8 @@ def _aggregate(
         projection.append(exp.alias_(_group_value(ref), name, quoted=True))
         columns.append(name)
     group = [exp.Literal.number(i + 1) for i in range(len(columns))]
+    if isinstance(agg, ast.Timechart):
+        group[0] = bucket_key(span)
     for a in agg.aggs:
         if a.alias in columns:
             raise QuerySyntaxError(f"{a.alias!r} names both a group and an aggregate; rename it with `as`", agg.column)
