@@ -153,6 +153,10 @@ def test_trace_limit_and_errors(loaded: TestClient) -> None:
     alpha = {"X-Scope-OrgID": "alpha"}
     body = loaded.get("/api/v1/trace/tr-1", params={"limit": 2}, headers=alpha).json()
     assert len(body["lines"]) == 2 and body["truncated"] is True and body["summary"]["lines"] == 5
+    # A truncated trace is summarized in SQL, a whole one from its lines: the two must agree.
+    whole = loaded.get("/api/v1/trace/tr-1", headers=alpha).json()
+    assert whole["truncated"] is False
+    assert body["summary"] == whole["summary"]
     assert loaded.get("/api/v1/trace/none").status_code == 404
     assert loaded.get("/api/v1/trace/tr-1", params={"limit": 0}, headers=alpha).status_code == 400
     assert loaded.get("/api/v1/trace/tr-1").status_code == 404  # the default tenant has no such trace

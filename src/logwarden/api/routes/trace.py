@@ -26,11 +26,15 @@ def trace_lines(
     lines = (
         cur.sql(
             f"SELECT {SELECT_COLUMNS} FROM {src} WHERE {_MATCH} ORDER BY ts, log_id LIMIT $t_limit",
-            params={**params, "t_limit": limit},
+            params={**params, "t_limit": limit + 1},
         )
         .to_arrow_table()
         .to_pylist()
     )
+    if len(lines) <= limit:
+        # The whole trace is in hand (the usual case): summarize it here instead of scanning again.
+        return lines, _summarize(lines)
+    lines = lines[:limit]
     per_service = (
         cur.sql(
             f"SELECT service, count(*) AS lines, count(*) FILTER (WHERE {_ERROR}) AS errors, "
@@ -55,6 +59,37 @@ def trace_lines(
             duration_ms=(last - first).total_seconds() * 1000,
         )
     return lines, summary
+
+
+def _summarize(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same summary as the SQL one, from all of a trace's lines (ordered by ts, log_id)."""
+    if not lines:
+        return {"lines": 0, "services": []}
+    services: dict[str | None, dict[str, Any]] = {}
+    for line in lines:
+        s = services.setdefault(
+            line["service"],
+            {"service": line["service"], "lines": 0, "errors": 0, "spans": set(), "first_ts": line["ts"]},
+        )
+        s["lines"] += 1
+        s["errors"] += line["level"] in ("ERROR", "FATAL")
+        if line["span_id"] is not None:
+            s["spans"].add(line["span_id"])
+        s["last_ts"] = max(s.get("last_ts", line["ts"]), line["ts"])
+    per_service = sorted(services.values(), key=lambda s: (s["first_ts"], s["service"] is None, s["service"] or ""))
+    spans = {span for s in per_service for span in s["spans"]}
+    for s in per_service:
+        s["spans"] = len(s["spans"])
+    first, last = lines[0]["ts"], max(line["ts"] for line in lines)
+    return {
+        "lines": len(lines),
+        "services": per_service,
+        "errors": sum(s["errors"] for s in per_service),
+        "spans": len(spans),
+        "first_ts": first,
+        "last_ts": last,
+        "duration_ms": (last - first).total_seconds() * 1000,
+    }
 
 
 async def trace(request: Request) -> Response:
