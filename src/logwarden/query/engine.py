@@ -22,7 +22,17 @@ from logwarden.query import ast
 from logwarden.query.compiler import StoreFields
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.parser import parse
-from logwarden.query.planner import Plan, base_where, bind_sql, bucket_expr, bucket_key, pick_span, plan, resolve_range
+from logwarden.query.planner import (
+    Plan,
+    base_where,
+    bind_sql,
+    bucket_expr,
+    bucket_key,
+    pick_span,
+    plan,
+    required_tokens,
+    resolve_range,
+)
 from logwarden.store.duckdb.store import DuckDBStore
 
 FIELDS_SAMPLE = 10_000
@@ -115,7 +125,9 @@ async def execute(store: DuckDBStore, the_plan: Plan) -> QueryResult:
         result.hits = _hits(table, the_plan)
         return result
 
-    return await store.read(the_plan.tenant, the_plan.start, max(the_plan.end, the_plan.start), run)
+    return await store.read(
+        the_plan.tenant, the_plan.start, max(the_plan.end, the_plan.start), run, tokens=the_plan.tokens
+    )
 
 
 def _hits(table: pa.Table, the_plan: Plan) -> list[dict[str, Any]]:
@@ -196,7 +208,7 @@ async def histogram(
         rows: list[dict[str, Any]] = _run(cur, bind_sql(src, select), params).to_pylist()
         return rows
 
-    rows = await store.read(tenant, start, max(end, start), run)
+    rows = await store.read(tenant, start, max(end, start), run, tokens=required_tokens(query.filter))
     index = {b: i for i, b in enumerate(starts)}
     counts = [0] * len(starts)
     per_value: dict[str, list[int]] = {}

@@ -21,6 +21,7 @@ from logwarden.query import ast
 from logwarden.query.compiler import StoreFields, as_number, attr_path, compile_node, lit
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.parser import parse_filter
+from logwarden.store.duckdb.tokens import bounded_regex
 
 _DOUBLE = exp.DataType.build("DOUBLE")
 _VARCHAR = exp.DataType.build("VARCHAR")
@@ -186,7 +187,7 @@ def _arrow(node: ast.Node, table: pa.Table) -> pa.ChunkedArray | pa.Array:
         message = table.column("message")
         if not pa.types.is_string(message.type):
             raise _NoFastPathError
-        return pc.match_substring(pc.utf8_lower(message), node.text)
+        return pc.match_substring_regex(message, bounded_regex(node.text))
     if isinstance(node, ast.Exists):
         return pc.is_valid(_column(node.field, table))
     if isinstance(node, ast.Equals):

@@ -392,10 +392,9 @@ def _count(token: Token, column: int) -> int:
 
 
 def _message_term(text: str) -> ast.Node:
-    # A leading or trailing `*` adds nothing to a substring match; one inside the text is a real wildcard.
-    core = text.strip("*")
-    lowered = core.lower()
-    if "*" in core or "?" in core:
+    # Terms match whole words, so `*` and `?` (anywhere: `conn*`, `*timeout`) widen the word.
+    lowered = text.lower()
+    if "*" in text or "?" in text:
         return ast.Term(lowered, wildcard=True)
     return ast.Term(lowered)
 

@@ -26,6 +26,7 @@ from logwarden.query.compiler import (
 )
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.timerange import TimeRangeError, parse_time
+from logwarden.store.duckdb.tokens import query_tokens
 
 MAX_TABLE_ROWS = 10_000
 MAX_BUCKETS = 10_000
@@ -50,6 +51,8 @@ class Plan:
     projected: tuple[tuple[str, bool], ...] = ()
     where: exp.Expr = field(default_factory=exp.true)
     limit: int = 0
+    # Words every matching line's message holds whole: the store prunes row groups by them.
+    tokens: tuple[str, ...] = ()
 
     def sql(self) -> str:
         return self.select.sql(dialect="duckdb")
@@ -106,7 +109,9 @@ def plan(
         return _hits_plan(query, tenant, start, end, where, limit)
     select, columns, order, row_limit = _aggregate(agg, where, start, end)
     select, columns = _after(select, columns, order, row_limit, query.pipes[1:])
-    return Plan(tenant, start, end, "table", select, columns=tuple(columns), where=where)
+    return Plan(
+        tenant, start, end, "table", select, columns=tuple(columns), where=where, tokens=required_tokens(query.filter)
+    )
 
 
 def _logs() -> exp.Table:
@@ -142,7 +147,37 @@ def _hits_plan(query: ast.Query, tenant: str, start: datetime, end: datetime, wh
             projected = tuple(names)
     select = exp.select(*projection).from_(_logs()).where(where.copy()).order_by(*order).limit(limit)
     count = exp.select(exp.alias_(exp.Count(this=exp.Star()), "total")).from_(_logs()).where(where.copy())
-    return Plan(tenant, start, end, "hits", select, count, projected=projected, where=where, limit=limit)
+    return Plan(
+        tenant,
+        start,
+        end,
+        "hits",
+        select,
+        count,
+        projected=projected,
+        where=where,
+        limit=limit,
+        tokens=required_tokens(query.filter),
+    )
+
+
+def required_tokens(node: ast.Node) -> tuple[str, ...]:
+    """Tokens every line matching `node` has in its message (for index pruning; may be empty).
+
+    A word or phrase term requires its tokens; AND requires what any part requires, OR only what every
+    branch requires; NOT, wildcards, regexes and field filters require nothing.
+    """
+    if isinstance(node, ast.Term):
+        return () if node.wildcard else tuple(query_tokens(node.text))
+    if isinstance(node, ast.And):
+        out: list[str] = []
+        for item in node.items:
+            out.extend(t for t in required_tokens(item) if t not in out)
+        return tuple(out)
+    if isinstance(node, ast.Or):
+        sets = [required_tokens(item) for item in node.items]
+        return tuple(t for t in sets[0] if all(t in other for other in sets[1:])) if sets else ()
+    return ()
 
 
 def _ordered(expr: exp.Expr, descending: bool) -> exp.Ordered:

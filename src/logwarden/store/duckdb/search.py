@@ -16,10 +16,23 @@ SELECT_COLUMNS = ", ".join(CORE_COLUMNS)
 
 
 def source_sql(
-    hot: list[PartitionKey], archive_files: list[str], params: dict[str, Any], extra: str | None = None
+    hot: list[PartitionKey],
+    archive_files: list[str],
+    params: dict[str, Any],
+    extra: str | None = None,
+    row_filters: dict[str, str] | None = None,
 ) -> str | None:
-    """`(SELECT … UNION ALL …) AS logs` over the given sources, or None when there are none."""
-    selects = [f"SELECT {SELECT_COLUMNS} FROM {quote_ident(table_name(k))}" for k in hot]
+    """`(SELECT … UNION ALL …) AS logs` over the given sources, or None when there are none.
+
+    `row_filters` (table name → predicate, from the token index) narrow a hot table's branch: rowid
+    belongs to each table, so the predicate goes inside its own SELECT.
+    """
+    filters = row_filters or {}
+    selects = []
+    for key in hot:
+        name = table_name(key)
+        where = f" WHERE {filters[name]}" if name in filters else ""
+        selects.append(f"SELECT {SELECT_COLUMNS} FROM {quote_ident(name)}{where}")
     if extra:
         selects.append(extra)
     if archive_files:

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -36,6 +36,7 @@ from logwarden.store.base import (
 )
 from logwarden.store.dedup import HWM_TABLE, StreamDedup
 from logwarden.store.duckdb import catalog
+from logwarden.store.duckdb import tokens as tokens_index
 from logwarden.store.duckdb.applier import STATE_TABLE, Applier, apply_batches, read_applied_seq
 from logwarden.store.duckdb.partitions import quote_ident, table_name
 from logwarden.store.duckdb.search import SELECT_COLUMNS, source_sql
@@ -187,12 +188,15 @@ class DuckDBStore:
         start: datetime,
         end: datetime,
         fn: Callable[[duckdb.DuckDBPyConnection, str | None, dict[str, Any]], T],
+        tokens: Sequence[str] = (),
     ) -> T:
         """Run `fn(cursor, from_sql, params)` in one snapshot of the tenant's rows that may lie in [start, end).
 
         from_sql is `(SELECT … UNION ALL …) AS logs` over the hot partitions, archive files and in-memory
         batches (None when there are none); params holds the values it binds. Partitions are pruned by
-        day only: `fn` must still filter on ts.
+        day only: `fn` must still filter on ts. With `tokens` (words every wanted row's message holds
+        whole), hot tables are narrowed to the row groups their token index says may hold them all:
+        `fn` must still test the words.
         """
 
         def attempt(cur: duckdb.DuckDBPyConnection) -> T:
@@ -204,6 +208,9 @@ class DuckDBStore:
             cur.execute("BEGIN TRANSACTION")
             try:
                 hot, files = catalog.sources_for(cur, tenant, start, end)
+                row_filters = (
+                    tokens_index.table_filters(cur, [table_name(k) for k in hot], tokens, params) if tokens else None
+                )
                 extra = None
                 if unapplied:
                     cur.register("_unapplied", pa.concat_tables(unapplied))
@@ -212,7 +219,7 @@ class DuckDBStore:
                         f"SELECT {SELECT_COLUMNS} FROM _unapplied WHERE tenant = $tenant "
                         f"AND {_SEQ} > (SELECT applied_seq FROM {STATE_TABLE})"
                     )
-                return fn(cur, source_sql(hot, files, params, extra), params)
+                return fn(cur, source_sql(hot, files, params, extra, row_filters), params)
             finally:
                 cur.execute("ROLLBACK")
                 if unapplied:

@@ -173,6 +173,21 @@ def bounded_regex(text: str) -> str:
     return f"{left}{body}{right}"
 
 
+_WORD_CLASS = r"[A-Za-z0-9_\x{80}-\x{10ffff}]"
+
+
+def wildcard_regex(text: str) -> str:
+    """An RE2 pattern for a word pattern where `*` is any run of word characters and `?` one of them.
+
+    `conn*` matches words starting with `conn` (`connection`, not `disconnect`); `*conn*` any word
+    containing it. Like `bounded_regex`, a word-character end must not be glued to more of them.
+    """
+    body = "".join(f"{_WORD_CLASS}*" if c == "*" else _WORD_CLASS if c == "?" else _char_pattern(c) for c in text)
+    left = f"(?:^|{_NON_WORD})" if text[:1] not in ("*", "?") and _WORD_RE.match(text[:1]) else ""
+    right = f"(?:{_NON_WORD}|$)" if text[-1:] not in ("*", "?") and _WORD_RE.match(text[-1:]) else ""
+    return f"{left}{body}{right}"
+
+
 def _char_pattern(c: str) -> str:
     # ASCII letters fold to ASCII only, as in the index: a global (?i) would let `k` match the Kelvin sign.
     if c.isascii():
