@@ -142,21 +142,6 @@ def build_cases(b: Bench) -> list[Case]:
         )
     )
 
-    async def needle_indexed() -> Any:
-        return _hits(await indexed_search(b, NEEDLE, all_start))
-
-    cases.append(
-        Case(
-            "needle_token_index",
-            "the same needle: the engine's planned SQL over a token-index-pruned source, counting only when the "
-            "page of hits is full (prototype of the proposed integration)",
-            needle_indexed,
-            cases[0].hand,
-            NEEDLE_TARGET_MS,
-            engine="bench prototype: planner SQL + store.duckdb.tokens pruning",
-        )
-    )
-
     async def phrase_ours() -> Any:
         return _hits(await b.ours('"connection refused"', hour))
 
@@ -335,40 +320,6 @@ def build_cases(b: Bench) -> list[Case]:
         )
     )
     return cases
-
-
-async def indexed_search(b: Bench, q: str, start: datetime) -> Any:
-    """The engine's planned statements over a source whose hot tables are pruned by the token index."""
-    from logwarden.query.engine import QueryResult, _run, bind_sql
-    from logwarden.query.engine import _hits as engine_hits
-    from logwarden.query.parser import parse
-    from logwarden.query.planner import plan
-    from logwarden.store.duckdb import tokens
-    from logwarden.store.duckdb.search import SELECT_COLUMNS
-
-    the_plan = plan(parse(q), tenant=TENANT, start=start, end=b.end, limit=HIT_LIMIT, now=b.ds.end)
-    needed = tokens.query_tokens(q)
-
-    def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> Any:
-        hot, files = catalog.sources_for(cur, TENANT, the_plan.start, the_plan.end)
-        assert not files
-        names = [table_name(key) for key in hot]
-        filters = tokens.table_filters(cur, names, needed, params)
-        selects = [
-            f'SELECT {SELECT_COLUMNS} FROM "{name}"' + (f" WHERE {filters[name]}" if name in filters else "")
-            for name in names
-        ]
-        pruned = "(" + " UNION ALL ".join(selects) + ") AS logs"
-        result = QueryResult(the_plan.kind, the_plan.start, the_plan.end)
-        assert the_plan.count is not None
-        # The page first; a separate count only when the page is full (a rare term needs one pass).
-        result.hits = engine_hits(_run(cur, bind_sql(pruned, the_plan.select), params), the_plan)
-        result.total = len(result.hits)
-        if result.total >= HIT_LIMIT:
-            result.total = int(_run(cur, bind_sql(pruned, the_plan.count), params).column(0)[0].as_py())
-        return result
-
-    return await b.read(start, run)
 
 
 async def time_cases(b: Bench, cases: list[Case], runs: int) -> None:

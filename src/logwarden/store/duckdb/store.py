@@ -51,6 +51,11 @@ LOG_DIR = "ingest-log"
 _SEQ = "__seq"
 
 
+# Shorter ranges skip the token index: ts zone maps already limit them to a few row groups, and reading
+# the bloom filters (~8 ms per word and day table) costs more than it saves (bench/query.py).
+INDEX_MIN_RANGE = timedelta(hours=3)
+
+
 class StoreBusyError(Exception):
     """The hot store is behind: too many acknowledged bytes wait to be applied. Retry later."""
 
