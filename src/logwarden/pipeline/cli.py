@@ -51,7 +51,7 @@ def test(config_path: str, input_path: str | None, defaults: tuple[str, ...], so
             with stream:
                 records = records_from_lines(stream, fields)
             result = run_records(pipelines, records, tenant=tenant, source=source)
-            out = click.get_binary_stream("stdout")
+            out = sys.stdout.buffer
             for hit in result.records:
                 out.write(hit_json(hit) + b"\n")
             errors = sum(1 for hit in result.records if "pipeline_error" in hit.get("attrs", {}))
