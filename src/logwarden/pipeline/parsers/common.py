@@ -127,8 +127,13 @@ def set_outputs(
     """Set each output field (user-written name → values) on rows where `where` holds and the value is
     non-null; without `overwrite`, only where the line does not have the field yet."""
     where = pc.fill_null(where, False)
+    everywhere = overwrite and bool(pc.all(where).as_py())
     for name, values in outputs.items():
         if values.null_count == len(values):
+            continue
+        if everywhere and values.null_count == 0:
+            # Every row parsed and has the field (the common case): no masks to build.
+            batch = fields.set_field(batch, name, values)
             continue
         mask = pc.and_(where, pc.is_valid(values))
         if not overwrite:
