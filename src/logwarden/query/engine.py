@@ -38,7 +38,8 @@ from logwarden.store.duckdb.store import DuckDBStore
 FIELDS_SAMPLE = 10_000
 FIELDS_TOP = 5
 MAX_SERIES = 20
-_TIME_BUCKET_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # DuckDB's time_bucket origin (a Monday)
+# Buckets are multiples of their width since the Unix epoch (planner.bucket_key), in SQL and here alike.
+_BUCKET_ORIGIN = datetime(1970, 1, 1, tzinfo=UTC)
 # Data errors a query can hit on user data (a text compared with a number in `| where`): the user's to fix.
 _DATA_ERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException)
 
@@ -163,10 +164,10 @@ class Histogram:
 
 
 def bucket_start(t: datetime, span: float) -> datetime:
-    """The start of the bucket holding t, aligned like DuckDB's date_trunc/time_bucket."""
+    """The start of the bucket holding t, aligned as in SQL (planner.bucket_expr)."""
     micros = round(span * 1_000_000)
-    offset = (t - _TIME_BUCKET_ORIGIN) // timedelta(microseconds=1)
-    return _TIME_BUCKET_ORIGIN + timedelta(microseconds=(offset // micros) * micros)
+    offset = (t - _BUCKET_ORIGIN) // timedelta(microseconds=1)
+    return _BUCKET_ORIGIN + timedelta(microseconds=(offset // micros) * micros)
 
 
 async def histogram(

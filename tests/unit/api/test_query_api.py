@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -330,6 +331,20 @@ def test_histogram_buckets_are_aligned(loaded: TestClient) -> None:
     assert body["interval_seconds"] == 30
     assert [b["ts"][11:19] for b in body["buckets"]] == ["09:59:30", "10:00:00", "10:00:30", "10:01:00", "10:01:30"]
     assert [b["count"] for b in body["buckets"]] == [0, 1, 1, 1, 0]
+
+
+@pytest.mark.parametrize("interval", ["2d", "7d"])
+def test_histogram_wide_buckets_lose_no_rows(loaded: TestClient, interval: str) -> None:
+    # Buckets whose width does not divide the time since 2000-01-03 (time_bucket's origin): the SQL
+    # buckets and the zero-filled list must be aligned alike, on multiples of the width since the epoch.
+    body = loaded.get(
+        "/api/v1/histogram",
+        params={"start": "2026-10-01T00:00:00Z", "end": "2026-11-30T00:00:00Z", "interval": interval},
+    ).json()
+    width = {"2d": 2, "7d": 7}[interval]
+    days = [(datetime.fromisoformat(b["ts"]) - datetime(1970, 1, 1, tzinfo=UTC)).days for b in body["buckets"]]
+    assert all(d % width == 0 for d in days)
+    assert sum(b["count"] for b in body["buckets"]) == body["total"] > 0
 
 
 def test_fields(loaded: TestClient) -> None:
