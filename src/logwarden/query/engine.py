@@ -7,6 +7,7 @@ on top and DuckDB pushes it into each branch of the union.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from logwarden.query.compiler import StoreFields
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.parser import parse
 from logwarden.query.planner import (
+    MAX_TABLE_ROWS,
     Plan,
     base_where,
     bind_sql,
@@ -112,7 +114,9 @@ async def execute(store: DuckDBStore, the_plan: Plan) -> QueryResult:
             result.columns = [{"name": f.name, "type": arrow_type_name(f.type)} for f in table.schema]
             columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
             result.rows = [list(row) for row in zip(*columns, strict=True)] if columns else []
-            result.total = table.num_rows
+            if the_plan.fill is not None:
+                result.rows = fill_timechart(result.rows, the_plan)
+            result.total = len(result.rows)
             return result
         if src is None or the_plan.start >= the_plan.end:
             return result
@@ -129,6 +133,29 @@ async def execute(store: DuckDBStore, the_plan: Plan) -> QueryResult:
     return await store.read(
         the_plan.tenant, the_plan.start, max(the_plan.end, the_plan.start), run, tokens=the_plan.tokens
     )
+
+
+def fill_timechart(rows: list[list[Any]], the_plan: Plan) -> list[list[Any]]:
+    """Every bucket of the range for every group, empty ones with 0 counts (other aggregates null).
+
+    Left as is when the full grid would pass MAX_TABLE_ROWS (many groups over many buckets).
+    """
+    fill = the_plan.fill
+    assert fill is not None
+    first = bucket_start(the_plan.start, fill.span)
+    n = max(0, math.ceil((the_plan.end - first).total_seconds() / fill.span))
+    starts = [first + timedelta(seconds=fill.span * i) for i in range(n)]
+    width = 1 + fill.groups
+    groups = list(dict.fromkeys(tuple(row[1:width]) for row in rows)) if fill.groups else [()]
+    if not groups or len(starts) * len(groups) > MAX_TABLE_ROWS:
+        return rows
+    found = {(row[0], tuple(row[1:width])): row for row in rows}
+    complete = []
+    for start in starts:
+        for group in groups:
+            row = found.get((start, group))
+            complete.append(row if row is not None else [start, *group, *fill.defaults])
+    return complete
 
 
 def _hits(table: pa.Table, the_plan: Plan) -> list[dict[str, Any]]:

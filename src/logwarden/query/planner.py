@@ -37,6 +37,15 @@ NICE_SPANS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 108
 
 
 @dataclass(frozen=True, slots=True)
+class TimechartFill:
+    """How to complete a timechart's table: bucket width, group columns after `_time`, empty values."""
+
+    span: float
+    groups: int
+    defaults: tuple[int | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What the engine runs: `select` over `logs` in [start, end) of `tenant`; for hits also `count`."""
 
@@ -53,6 +62,8 @@ class Plan:
     limit: int = 0
     # Words every matching line's message holds whole: the store prunes row groups by them.
     tokens: tuple[str, ...] = ()
+    # A timechart's empty buckets to add to the table (None for other tables).
+    fill: TimechartFill | None = None
 
     def sql(self) -> str:
         return self.select.sql(dialect="duckdb")
@@ -109,8 +120,24 @@ def plan(
         return _hits_plan(query, tenant, start, end, where, limit)
     select, columns, order, row_limit = _aggregate(agg, where, start, end)
     select, columns = _after(select, columns, order, row_limit, query.pipes[1:])
+    fill = None
+    if isinstance(agg, ast.Timechart) and len(query.pipes) == 1:
+        # A chart wants every bucket: the engine adds the empty ones (not after further pipes).
+        fill = TimechartFill(
+            span=agg.span or pick_span(start, end, 60),
+            groups=1 if agg.by else 0,
+            defaults=tuple(0 if a.func in ("count", "count_distinct") else None for a in agg.aggs),
+        )
     return Plan(
-        tenant, start, end, "table", select, columns=tuple(columns), where=where, tokens=required_tokens(query.filter)
+        tenant,
+        start,
+        end,
+        "table",
+        select,
+        columns=tuple(columns),
+        where=where,
+        tokens=required_tokens(query.filter),
+        fill=fill,
     )
 
 
