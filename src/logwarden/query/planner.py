@@ -172,8 +172,18 @@ def _hits_plan(query: ast.Query, tenant: str, start: datetime, end: datetime, wh
                 projection.append(exp.alias_(fields.value(ref), name, quoted=True))
                 names.append((name, not ref.core))
             projected = tuple(names)
-    select = exp.select(*projection).from_(_logs()).where(where.copy()).order_by(*order).limit(limit)
-    count = exp.select(exp.alias_(exp.Count(this=exp.Star()), "total")).from_(_logs()).where(where.copy())
+    select = (
+        exp.select(*projection, copy=False)
+        .from_(_logs(), copy=False)
+        .where(where.copy(), copy=False)
+        .order_by(*order, copy=False)
+        .limit(limit, copy=False)
+    )
+    count = (
+        exp.select(exp.alias_(exp.Count(this=exp.Star()), "total"), copy=False)
+        .from_(_logs(), copy=False)
+        .where(where.copy(), copy=False)
+    )
     return Plan(
         tenant,
         start,
@@ -313,9 +323,9 @@ def _aggregate(
             raise QuerySyntaxError(f"{a.alias!r} names both a group and an aggregate; rename it with `as`", agg.column)
         projection.append(exp.alias_(_agg_expr(a), a.alias, quoted=True))
         columns.append(a.alias)
-    select = exp.select(*projection).from_(_logs()).where(where.copy())
+    select = exp.select(*projection, copy=False).from_(_logs(), copy=False).where(where.copy(), copy=False)
     if group:
-        select = select.group_by(*group)
+        select = select.group_by(*group, copy=False)
     first_agg = exp.column(agg.aggs[0].alias, quoted=True)
     if isinstance(agg, ast.Timechart):
         order = [_ordered(exp.column(c, quoted=True), False) for c in columns[: len(group)]]
@@ -368,7 +378,7 @@ def _finish(select: exp.Select, columns: list[str], order: list[exp.Ordered], li
     """ORDER BY and LIMIT on a select (wrapping it first when it already has them)."""
     if select.args.get("order") or select.args.get("limit"):
         select = _wrap(select, columns)
-    return select.order_by(*[o.copy() for o in order]).limit(limit)
+    return select.order_by(*[o.copy() for o in order], copy=False).limit(limit, copy=False)
 
 
 def _wrap(select: exp.Select, columns: list[str]) -> exp.Select:
