@@ -59,3 +59,19 @@ def test_every_processor_setting_has_a_docstring() -> None:
     from logwarden.pipeline.docs import undocumented
 
     assert undocumented() == []
+
+
+def test_pipeline_docs_example_passes_its_inline_tests(tmp_path: Path) -> None:
+    from logwarden.pipeline.loader import load_pipelines
+    from logwarden.pipeline.testing import run_cases
+
+    example = re.search(r"```yaml\n(.+?)```", (ROOT / "docs" / "pipeline.md").read_text(), re.S)
+    assert example is not None
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(example.group(1))
+    config, pipelines = load_pipelines(path)
+    try:
+        results = run_cases(config.pipelines, pipelines)
+    finally:
+        pipelines.close()
+    assert results and all(r.passed for r in results), [r.problems for r in results]
