@@ -11,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from logwarden.config.units import ByteSize, Duration
 from logwarden.ingest.kafka.config import KafkaConfig
 from logwarden.ingest.syslog.config import SyslogConfig
+from logwarden.model.schema import TENANT_PATTERN
 from logwarden.pipeline.config import PipelineConfig, check_unique_names
 
-TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+TENANT_RE = re.compile(TENANT_PATTERN)
 
 
 class _Frozen(BaseModel):

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -68,6 +69,34 @@ def attr_key(column: str) -> str:
     if column.startswith("attrs.") and column[6:] in RESERVED_KEYS:
         return column[6:]
     return column
+
+
+def flatten_record(obj: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    """A decoded JSON object's nested keys joined with dots into `out`; first of duplicate names wins
+    (as in `flatten_structs`), and empty objects vanish."""
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            flatten_record(value, f"{prefix}{key}.", out)
+        else:
+            out.setdefault(prefix + key, value)
+
+
+def records_table(records: list[dict[str, Any]]) -> pa.Table:
+    """Columns from flat records (per-row decode fallbacks); a key whose values differ in type becomes
+    text (JSON for non-strings), so nothing is dropped."""
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(record))
+    columns: dict[str, pa.Array] = {}
+    for name in names:
+        values = [record.get(name) for record in records]
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns[name] = pa.array(
+                [v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in values], pa.string()
+            )
+    return pa.table(columns) if columns else pa.table({"__empty": pa.nulls(len(records))}).drop_columns(["__empty"])
 
 
 def normalize(raw: pa.Table, ctx: BatchContext) -> pa.Table:

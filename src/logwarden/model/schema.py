@@ -6,6 +6,9 @@ import pyarrow as pa
 
 TS_TYPE = pa.timestamp("us", tz="UTC")
 
+# Tenant names: 1-64 letters, digits, '_', '.', '-' (never '$', which separates partition table names).
+TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
 LOG_SCHEMA = pa.schema(
     [
         pa.field("ts", TS_TYPE, nullable=False),

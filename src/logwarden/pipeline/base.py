@@ -61,10 +61,14 @@ class Processor(ABC):
         """Release files or connections when the pipeline is replaced."""
 
 
-class ProcessorConfig(BaseModel):
-    """Settings every processor has; subclasses add `type: Literal["name"]` and their own fields."""
+class FrozenSettings(BaseModel):
+    """Base of pipeline settings: immutable, unknown keys refused, field docstrings as documentation."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, populate_by_name=True)
+
+
+class ProcessorConfig(FrozenSettings):
+    """Settings every processor has; subclasses add `type: Literal["name"]` and their own fields."""
 
     type: str
     id: str | None = None

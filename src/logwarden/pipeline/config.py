@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from logwarden.pipeline.base import FrozenSettings
 from logwarden.pipeline.registry import ProcessorSpec
 
 if TYPE_CHECKING:
     from logwarden.pipeline.base import ProcessorConfig
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, populate_by_name=True)
-
-
-class PipelineTestCase(_Frozen):
+class PipelineTestCase(FrozenSettings):
     """An inline test: an input line or record, and what the pipeline must make of it."""
 
     name: str | None = None
@@ -31,7 +28,7 @@ class PipelineTestCase(_Frozen):
     """The line must be dropped (by drop, sample or dedup) instead of stored."""
 
 
-class PipelineConfig(_Frozen):
+class PipelineConfig(FrozenSettings):
     """A named, ordered list of processors applied to the lines it matches."""
 
     name: str = Field(min_length=1, max_length=100)

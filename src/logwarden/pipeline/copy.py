@@ -16,21 +16,24 @@ from typing import Annotated, Any, Literal
 import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from logwarden.config.units import Duration
 from logwarden.model.attrs_json import encode_objects
 from logwarden.model.normalize import pack
-from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorBuildError, ProcessorConfig
+from logwarden.pipeline.base import (
+    BuildEnv,
+    FrozenSettings,
+    Processed,
+    Processor,
+    ProcessorBuildError,
+    ProcessorConfig,
+)
 
 log = logging.getLogger(__name__)
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
-
-
-class HttpSinkConfig(_Frozen):
+class HttpSinkConfig(FrozenSettings):
     type: Literal["http"]
     """`http`: POST batches of copies to a URL."""
     url: str = Field(pattern=r"^https?://")
@@ -41,7 +44,7 @@ class HttpSinkConfig(_Frozen):
     """Per-request timeout."""
 
 
-class KafkaSinkConfig(_Frozen):
+class KafkaSinkConfig(FrozenSettings):
     type: Literal["kafka"]
     """`kafka`: produce copies to a topic (needs the `kafka` extra)."""
     topic: str = Field(min_length=1)

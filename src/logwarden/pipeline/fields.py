@@ -24,6 +24,7 @@ from logwarden.model.normalize import (
     as_string,
     attr_column,
     level_and_severity,
+    records_table,
     widen,
 )
 from logwarden.model.timestamps import parse_timestamps
@@ -143,19 +144,11 @@ def expand_prebuilt(batch: pa.Table) -> pa.Table:
         return batch
     prebuilt = batch.column(PREBUILT_ATTRS).to_pylist()
     batch = batch.drop_columns([PREBUILT_ATTRS])
-    objects = [orjson.loads(text) if text else {} for text in prebuilt]
-    keys: dict[str, None] = {}
-    for obj in objects:
-        keys.update(dict.fromkeys(obj))
-    for key in keys:
-        values = [obj.get(key) for obj in objects]
-        try:
-            column = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            column = pa.array([v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in values])
-        name = attr_column(key)
-        if not pa.types.is_null(column.type) and name not in batch.column_names:
-            batch = batch.append_column(name, column)
+    table = records_table([orjson.loads(text) if text else {} for text in prebuilt])
+    for name in table.column_names:
+        column = table.column(name).combine_chunks()
+        if not pa.types.is_null(column.type) and attr_column(name) not in batch.column_names:
+            batch = batch.append_column(attr_column(name), column)
     return batch
 
 
@@ -191,7 +184,7 @@ def _set_core(batch: pa.Table, column: str, values: pa.Array, where: pa.Array | 
     index = batch.column_names.index(column)
     old = batch.column(index).combine_chunks()
     if column == "ts":
-        parsed = parse_timestamps(values, _received(batch))
+        parsed = parse_timestamps(values, received_time(batch))
         # An unparseable stamp keeps the old time rather than losing the line's time.
         usable = pc.is_valid(parsed)
         mask = usable if where is None else pc.and_(pc.fill_null(where, False), usable)
@@ -216,10 +209,10 @@ def _set_core(batch: pa.Table, column: str, values: pa.Array, where: pa.Array | 
     return batch.set_column(index, column, new)
 
 
-def _received(batch: pa.Table) -> datetime:
+def received_time(batch: pa.Table) -> datetime:
     """The batch's receive time: the reference for year-less and relative stamps."""
-    if batch.num_rows == 0:
-        return datetime.now(UTC)
-    value = batch.column("observed_ts")[0].as_py()
-    assert isinstance(value, datetime)
-    return value
+    if batch.num_rows and "observed_ts" in batch.column_names:
+        value = batch.column("observed_ts")[0].as_py()
+        if isinstance(value, datetime):
+            return value
+    return datetime.now(UTC)

@@ -8,12 +8,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import field_validator
 
+from logwarden.model.schema import TENANT_PATTERN
 from logwarden.pipeline import fields
 from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorConfig
 from logwarden.pipeline.template import Template, parse_template
 
-# Same rule as config.model.TENANT_RE, which cannot be imported here (config imports pipelines).
-TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 RETENTION_FIELD = "retention_class"
 STREAM_FIELD = "stream"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logwarden.model.normalize import PREBUILT_ATTRS, WIDE_CORE, as_string
+from logwarden.model.normalize import WIDE_CORE, as_string
 from logwarden.pipeline import fields
 from logwarden.pipeline.base import Processed, Processor
 from logwarden.pipeline.conditions import Condition
@@ -252,4 +252,4 @@ def _row_numbers(n: int) -> pa.Array:
     return _row_number_block(max(1024, 1 << max(n - 1, 0).bit_length())).slice(0, n)
 
 
-__all__ = ["ERROR_FIELD", "PREBUILT_ATTRS", "Pipeline", "PipelineSet", "RunOutput", "Step", "StepStats"]
+__all__ = ["ERROR_FIELD", "Pipeline", "PipelineSet", "RunOutput", "Step", "StepStats"]

@@ -10,9 +10,10 @@ from typing import Any
 import orjson
 
 from logwarden.ingest.ndjson import decode_json_body
-from logwarden.model.normalize import BatchContext, dead_letter, pack, widen
+from logwarden.ingest.sink import to_core_batch
+from logwarden.model.normalize import BatchContext
 from logwarden.pipeline.config import PipelineConfig
-from logwarden.pipeline.runner import PipelineSet, StepStats, concat_wide
+from logwarden.pipeline.runner import PipelineSet, StepStats
 
 
 @dataclass(slots=True)
@@ -66,18 +67,10 @@ def run_records(
     """Run records through the pipelines the way ingest does; returns them as search would show them."""
     ctx = BatchContext(tenant=tenant, source=source, received=datetime.now(UTC))
     decoded = decode_json_body(b"\n".join(orjson.dumps(r) for r in records))
-    tables = []
-    stats: list[StepStats] = []
-    dead = len(decoded.rejected)
-    if decoded.records is not None and decoded.records.num_rows:
-        out = pipelines.run(widen(decoded.records, ctx))
-        stats = out.stats
-        dead += sum(t.num_rows for t in out.dead_letters)
-        tables.append(pack(concat_wide([out.batch, *out.dead_letters]) if out.dead_letters else out.batch))
-    if decoded.rejected:
-        tables.append(dead_letter(decoded.rejected, ctx))
-    result = [_as_hit(row) for t in tables for row in t.to_pylist()]
-    return RunResult(result, len(records), dead, stats)
+    batch = to_core_batch(decoded, ctx, pipelines)
+    dead = batch.rejected + sum(s.dead_lettered for s in batch.stats)
+    hits = [_as_hit(row) for row in batch.table.to_pylist()]
+    return RunResult(hits, len(records), dead, batch.stats)
 
 
 def run_cases(configs: list[PipelineConfig], pipelines: PipelineSet) -> list[CaseResult]:

@@ -7,7 +7,6 @@ on top and DuckDB pushes it into each branch of the union.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -135,6 +134,19 @@ async def execute(store: DuckDBStore, the_plan: Plan) -> QueryResult:
     )
 
 
+def bucket_count(start: datetime, end: datetime, span: float) -> int:
+    """How many aligned `span`-second buckets [start, end) touches."""
+    if start >= end:
+        return 0
+    return int(((end - bucket_start(start, span)).total_seconds() + span - 1e-6) // span)
+
+
+def bucket_starts(start: datetime, end: datetime, span: float) -> list[datetime]:
+    """The starts of the aligned buckets [start, end) touches, oldest first."""
+    first = bucket_start(start, span)
+    return [first + timedelta(seconds=span * i) for i in range(bucket_count(start, end, span))]
+
+
 def fill_timechart(rows: list[list[Any]], the_plan: Plan) -> list[list[Any]]:
     """Every bucket of the range for every group, empty ones with 0 counts (other aggregates null).
 
@@ -142,9 +154,7 @@ def fill_timechart(rows: list[list[Any]], the_plan: Plan) -> list[list[Any]]:
     """
     fill = the_plan.fill
     assert fill is not None
-    first = bucket_start(the_plan.start, fill.span)
-    n = max(0, math.ceil((the_plan.end - first).total_seconds() / fill.span))
-    starts = [first + timedelta(seconds=fill.span * i) for i in range(n)]
+    starts = bucket_starts(the_plan.start, the_plan.end, fill.span)
     width = 1 + fill.groups
     groups = list(dict.fromkeys(tuple(row[1:width]) for row in rows)) if fill.groups else [()]
     if not groups or len(starts) * len(groups) > MAX_TABLE_ROWS:
@@ -215,11 +225,10 @@ async def histogram(
     query = ast.Query(query.filter, query.time)
     start, end = resolve_range(query, start, end, now or datetime.now(UTC))
     span = interval or pick_span(start, end, buckets)
-    first = bucket_start(start, span) if start < end else start
-    n = 0 if start >= end else int(((end - first).total_seconds() + span - 1e-6) // span)
+    n = bucket_count(start, end, span)
     if n > 10_000:
         raise QuerySyntaxError(f"interval {span:g}s makes {n} buckets over this range; use a larger interval", 1)
-    starts = [first + timedelta(seconds=span * i) for i in range(n)]
+    starts = bucket_starts(start, end, span)
     where = base_where(query, tenant, start, end)
     ref = ast.FieldRef.parse(by) if by else None
     projection = [exp.alias_(bucket_expr(span), "bucket", quoted=True)]

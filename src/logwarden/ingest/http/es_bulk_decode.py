@@ -24,7 +24,7 @@ import pyarrow.json as pj
 from logwarden.api.errors import ApiError
 from logwarden.ingest.ndjson import DecodedBody, decode_json_body, records_to_table
 from logwarden.model.attrs_json import json_values
-from logwarden.model.normalize import PREBUILT_ATTRS, flatten_structs
+from logwarden.model.normalize import PREBUILT_ATTRS, flatten_record, flatten_structs
 
 STORED_ACTIONS = ("index", "create")
 KNOWN_ACTIONS = ("index", "create", "update", "delete")
@@ -225,19 +225,11 @@ def map_ecs(table: pa.Table) -> pa.Table:
 def _map_ecs_record(record: dict[str, object]) -> dict[str, object]:
     """map_ecs for one record of the per-record fallback (fields whose type changes between lines)."""
     flat: dict[str, object] = {}
-    _flatten(record, "", flat)
+    flatten_record(record, "", flat)
     for source, target in ECS_FIELDS:
         if source in flat and target not in flat:
             flat[target] = flat.pop(source)
     return flat
-
-
-def _flatten(obj: dict[str, object], prefix: str, out: dict[str, object]) -> None:
-    for key, value in obj.items():
-        if isinstance(value, dict):
-            _flatten(value, f"{prefix}{key}.", out)
-        else:
-            out.setdefault(prefix + key, value)
 
 
 def _decode_sources(lines: pa.Array) -> tuple[pa.Table | None, pa.Array, list[tuple[str, str]]]:

@@ -15,21 +15,26 @@ from typing import Any, Literal, Self
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from logwarden.config.units import Duration
 from logwarden.model.normalize import as_string
 from logwarden.pipeline import fields
-from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorBuildError, ProcessorConfig
+from logwarden.pipeline.base import (
+    BuildEnv,
+    FrozenSettings,
+    Processed,
+    Processor,
+    ProcessorBuildError,
+    ProcessorConfig,
+)
 from logwarden.pipeline.enrich.reloading import ReloadingFile
 
 log = logging.getLogger(__name__)
 
 
-class LookupTableConfig(BaseModel):
+class LookupTableConfig(FrozenSettings):
     """Where the lookup table comes from: a CSV `file`, or a SQL `url` and `query`."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     file: Path | None = None
     """CSV file with a header row, relative to the config file's directory; reloaded when it changes."""

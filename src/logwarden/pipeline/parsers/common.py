@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -163,7 +162,7 @@ def set_record_fields(
     if target is not None:
         outputs = {prefixed(target, name): records.column(name).combine_chunks() for name in records.column_names}
         return set_outputs(batch, outputs, where, overwrite=overwrite)
-    ctx = BatchContext(tenant="-", source="-", received=received_time(batch))
+    ctx = BatchContext(tenant="-", source="-", received=fields.received_time(batch))
     ts_aliases = [alias for alias in FIELD_ALIASES["ts"] if alias in records.column_names]
     core, attrs, present = core_fields_of(records, ctx)
     outputs = {}
@@ -177,15 +176,6 @@ def set_record_fields(
     for alias in reversed(ts_aliases):
         batch = set_outputs(batch, {"ts": records.column(alias).combine_chunks()}, where, overwrite=overwrite)
     return batch
-
-
-def received_time(batch: pa.Table) -> datetime:
-    """The receive time of a batch (for year-less stamps)."""
-    if batch.num_rows and "observed_ts" in batch.column_names:
-        value = batch.column("observed_ts")[0].as_py()
-        if isinstance(value, datetime):
-            return value
-    return datetime.now(UTC)
 
 
 def struct_fields(matches: pa.Array) -> tuple[pa.Array, dict[str, pa.Array]]:

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from logwarden.ingest.ndjson import has_timestamp, timestamps_as_strings
-from logwarden.model.normalize import flatten_structs
+from logwarden.model.normalize import flatten_record, flatten_structs, records_table
 from logwarden.pipeline.base import BuildEnv, Processed, Processor
 from logwarden.pipeline.parsers.common import (
     ExtractingParserConfig,
@@ -142,36 +142,11 @@ def _read_slowly(texts: pa.Array) -> tuple[pa.Table, pa.Array, pa.Array]:
             reasons.append("not a JSON object")
             continue
         flat: dict[str, Any] = {}
-        _flatten(value, "", flat)
+        flatten_record(value, "", flat)
         records.append(flat)
         good.append(True)
         reasons.append(None)
-    return _records_table(records), pa.array(good, pa.bool_()), pa.array(reasons, pa.string())
-
-
-def _flatten(obj: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
-    for key, value in obj.items():
-        if isinstance(value, dict):
-            _flatten(value, f"{prefix}{key}.", out)
-        elif value is not None:
-            out.setdefault(prefix + key, value)
-
-
-def _records_table(records: list[dict[str, Any]]) -> pa.Table:
-    """Columns from flat records; a key whose values differ in type becomes text (JSON for non-strings)."""
-    names: dict[str, None] = {}
-    for record in records:
-        names.update(dict.fromkeys(record))
-    columns: dict[str, pa.Array] = {}
-    for name in names:
-        values = [record.get(name) for record in records]
-        try:
-            columns[name] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            columns[name] = pa.array(
-                [v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in values], pa.string()
-            )
-    return pa.table(columns) if columns else pa.table({"__empty": pa.nulls(len(records))}).drop_columns(["__empty"])
+    return records_table(records), pa.array(good, pa.bool_()), pa.array(reasons, pa.string())
 
 
 def _scatter_table(table: pa.Table, mask: pa.Array) -> pa.Table:

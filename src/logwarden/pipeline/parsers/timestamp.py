@@ -25,7 +25,6 @@ from logwarden.pipeline.parsers.common import (
     Source,
     check_field_name,
     error_array,
-    received_time,
     set_outputs,
 )
 from logwarden.pipeline.parsers.numbers import to_float
@@ -104,7 +103,7 @@ class TimestampParser(Processor):
         source = Source(text, pc.is_valid(raw))
         if not source.any:
             return Processed(batch, error_array(config, source, None, ""))
-        parsed = parse_with_formats(raw, config.formats, config.timezone, received_time(batch))
+        parsed = parse_with_formats(raw, config.formats, config.timezone, fields.received_time(batch))
         ok = pc.is_valid(parsed)
         batch = set_outputs(batch, {config.target: parsed}, ok)
         reason = pc.binary_join_element_wise(
