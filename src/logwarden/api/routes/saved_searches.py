@@ -14,6 +14,7 @@ from logwarden.api.routes.snapshot import json_response
 from logwarden.api.runtime import Runtime, runtime_of
 from logwarden.meta.saved_searches import SavedSearchFields, SavedSearchNameTakenError, SavedSearchRepository
 from logwarden.query.errors import QuerySyntaxError
+from logwarden.query.parser import parse
 from logwarden.query.timerange import TimeRangeError, parse_range, parse_time
 
 MAX_NAME = 200
@@ -61,10 +62,6 @@ def validate_fields(body: Any) -> SavedSearchFields:
 
 
 def _check_query(query: str) -> None:
-    try:
-        from logwarden.query.parser import parse
-    except ImportError:  # the language parser is optional for storing text
-        return
     try:
         parse(query)
     except QuerySyntaxError as exc:
