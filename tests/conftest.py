@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,38 @@ from starlette.testclient import TestClient
 from logwarden.api.app import create_app
 from logwarden.config import Config, load_config
 
+# Tests store lines stamped on fixed days of 2026 (golden data, readable assertions). Ingest refuses lines
+# older than retention, so in-process servers keep a century: the tests mean the same on any day until 2126.
+# Tests of retention itself set store.retention_days (and compute their times from the moment they run).
+TEST_RETENTION_DAYS = 36_500
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """LOGWARDEN_TEST_DAYS_AHEAD=N runs the tests with the clock N days ahead (CI runs the fast tests a month
+    ahead, so no test may depend on today's date). time-machine moves Python's wall clock in every thread
+    (time.time, datetime.now), not time.monotonic, so timeouts keep working; DuckDB's own now() is not moved
+    (the server never reads it for anything a test sees)."""
+    days = os.environ.get("LOGWARDEN_TEST_DAYS_AHEAD")
+    if days:
+        import time_machine
+
+        traveller = time_machine.travel(datetime.now(UTC) + timedelta(days=float(days)), tick=True)
+        traveller.start()
+        config.stash[_TRAVELLER] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_TRAVELLER, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+_TRAVELLER = pytest.StashKey[Any]()
+
 
 def make_config(tmp_path: Path, **overrides: Any) -> Config:
-    return load_config(None, env={}, overrides={"data_dir": str(tmp_path / "data"), **overrides})
+    defaults = {"data_dir": str(tmp_path / "data"), "store.retention_days": TEST_RETENTION_DAYS}
+    return load_config(None, env={}, overrides={**defaults, **overrides})
 
 
 @pytest.fixture

@@ -14,10 +14,21 @@ if [[ -x "$dest/usr/sbin/rsyslogd" && -x "$dest/usr/sbin/syslog-ng" ]]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 # Runtime libraries of rsyslog (8.2302, bookworm) and syslog-ng-core (3.38); openssl for test certificates.
-apt-get install -y --no-install-recommends \
-  libestr0 libfastjson4 liblognorm5 libuuid1 libzstd1 zlib1g libsystemd0 \
-  libivykis0 libjson-c5 libnet1 libpcre3 libwrap0 libcap2 libglib2.0-0 libssl3 \
+# Only the missing ones are installed, and nothing already on the host is upgraded (--no-upgrade).
+needed=(
+  libestr0 libfastjson4 liblognorm5 libuuid1 libzstd1 zlib1g libsystemd0
+  libivykis0 libjson-c5 libnet1 libpcre3 libwrap0 libcap2 libglib2.0-0 libssl3
   bsdutils openssl
+)
+missing=()
+for pkg in "${needed[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  apt-get install -y --no-install-recommends --no-upgrade "${missing[@]}"
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && apt-get download rsyslog syslog-ng-core)

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from logwarden.api.app import create_app
 from logwarden.config import load_config
+from tests.conftest import TEST_RETENTION_DAYS
 from tests.unit.pipeline.enrich.conftest import write_mmdb
 
 LINES = [
@@ -55,7 +56,8 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     )
     path = tmp_path / "logwarden.yaml"
     path.write_text(CONFIG.format(mmdb=mmdb))
-    config = load_config(path, env={}, overrides={"data_dir": str(tmp_path / "data")})
+    overrides = {"data_dir": str(tmp_path / "data"), "store.retention_days": TEST_RETENTION_DAYS}
+    config = load_config(path, env={}, overrides=overrides)
     with TestClient(create_app(config, run_maintenance=False, config_path=path)) as c:
         body = b"\n".join(orjson.dumps({"service": "nginx", "host": "web-1", "message": line}) for line in LINES)
         r = c.post("/api/v1/ingest", content=body)
