@@ -31,6 +31,13 @@ LOG_SCHEMA = pa.schema(
 
 CORE_COLUMNS: tuple[str, ...] = tuple(LOG_SCHEMA.names)
 
+# What the store keeps besides the core schema: `seq`, a number that grows with arrival order, so lines
+# that share `ts` come back in the order they were stored: (ingest-log batch seq << SEQ_ROW_BITS) + row
+# index in the batch. Null for rows stored before the column existed (they sort first, then by log_id).
+SEQ_COLUMN = "seq"
+SEQ_ROW_BITS = 26
+STORED_COLUMNS: tuple[str, ...] = (*CORE_COLUMNS, SEQ_COLUMN)
+
 # DuckDB column types for the same schema; the store creates partition tables from this.
 DUCKDB_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ts", "TIMESTAMPTZ NOT NULL"),
@@ -49,6 +56,7 @@ DUCKDB_COLUMNS: tuple[tuple[str, str], ...] = (
     # the text ourselves and the json_* functions read VARCHAR all the same.
     ("attrs", "VARCHAR"),
     ("pattern_id", "VARCHAR"),
+    (SEQ_COLUMN, "BIGINT"),
 )
 
 # Names a record may use for each core field, in priority order.

@@ -313,7 +313,10 @@ async def field_summary(
         exp.select(exp.Star())
         .from_(exp.to_table("logs"))
         .where(where)
-        .order_by(exp.Ordered(this=exp.column("ts", quoted=True), desc=True))
+        .order_by(
+            exp.Ordered(this=exp.column("ts", quoted=True), desc=True),
+            exp.Ordered(this=exp.column("seq", quoted=True), desc=True, nulls_first=False),
+        )
         .limit(sample)
     )
 

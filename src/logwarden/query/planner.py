@@ -14,7 +14,7 @@ from typing import Literal
 
 from sqlglot import exp
 
-from logwarden.model.schema import CORE_COLUMNS
+from logwarden.model.schema import STORED_COLUMNS
 from logwarden.query import ast
 from logwarden.query.compiler import (
     StoreFields,
@@ -25,13 +25,17 @@ from logwarden.query.compiler import (
     number_lit,
 )
 from logwarden.query.errors import QuerySyntaxError
-from logwarden.query.timerange import TimeRangeError, parse_time
+from logwarden.query.timerange import MIN_TIME, TimeRangeError, parse_time
 from logwarden.store.duckdb.tokens import query_tokens
 
 MAX_TABLE_ROWS = 10_000
 MAX_BUCKETS = 10_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Bucket keys are epoch microseconds // span in BIGINT: wider spans are never useful (years 1..9999).
+_MAX_SPAN_MICROS = 10_000 * 366 * 86_400 * 1_000_000
 _QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
-_HIT_ORDER = (("ts", True), ("log_id", True))
+# Newest first; lines of one ts in reverse stored order (seq; rows without one, stored before it existed, last).
+_HIT_ORDER = (("ts", True), ("seq", True), ("log_id", True))
 # Bucket sizes a timechart or histogram picks from (seconds): round numbers people read easily.
 NICE_SPANS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
 
@@ -148,7 +152,7 @@ def _logs() -> exp.Table:
 def _hits_plan(query: ast.Query, tenant: str, start: datetime, end: datetime, where: exp.Expr, limit: int) -> Plan:
     fields = StoreFields()
     order: list[exp.Ordered] = [_ordered(exp.column(c, quoted=True), d) for c, d in _HIT_ORDER]
-    projection: list[exp.Expr] = [exp.column(c, quoted=True) for c in CORE_COLUMNS]
+    projection: list[exp.Expr] = [exp.column(c, quoted=True) for c in STORED_COLUMNS]
     projected: tuple[tuple[str, bool], ...] = ()
     for pipe in query.pipes:
         if isinstance(pipe, ast.Limit):
@@ -254,6 +258,23 @@ def pick_span(start: datetime, end: datetime, buckets: int) -> float:
     return float(max(NICE_SPANS) * (int(seconds / buckets / max(NICE_SPANS)) + 1))
 
 
+def check_span(start: datetime, end: datetime, span: float, column: int = 1, name: str = "span") -> None:
+    """Refuse a bucket width that makes too many buckets, or aligns the first bucket before year 1."""
+    if (end - start).total_seconds() / span > MAX_BUCKETS:
+        raise QuerySyntaxError(
+            f"{name}={span:g}s makes more than {MAX_BUCKETS} buckets over this range; use a larger {name}", column
+        )
+    micros = round(span * 1_000_000)
+    if micros > _MAX_SPAN_MICROS:
+        raise QuerySyntaxError(f"{name}={span:g}s is wider than 10000 years; use a smaller {name}", column)
+    # Buckets align to multiples of the span since 1970 (bucket_key), so a wide one can start before year 1.
+    first = (start - _EPOCH) // timedelta(microseconds=1) // micros * micros
+    if first < (MIN_TIME - _EPOCH) // timedelta(microseconds=1):
+        raise QuerySyntaxError(
+            f"{name}={span:g}s aligns the first bucket before year 1; use a smaller {name} or a later start", column
+        )
+
+
 def bucket_key(span: float) -> exp.Expr:
     """The number of the `span`-second bucket of ts (microseconds since the epoch // span): GROUP BY this."""
     micros = round(span * 1_000_000)
@@ -300,10 +321,7 @@ def _aggregate(
     group: list[exp.Expr] = []
     if isinstance(agg, ast.Timechart):
         span = agg.span or pick_span(start, end, 60)
-        if (end - start).total_seconds() / span > MAX_BUCKETS:
-            raise QuerySyntaxError(
-                f"span={span:g}s makes more than {MAX_BUCKETS} buckets over this range; use a larger span", agg.column
-            )
+        check_span(start, end, span, agg.column)
         projection.append(exp.alias_(bucket_expr(span), "_time", quoted=True))
         columns.append("_time")
         by: tuple[ast.FieldRef, ...] = (agg.by,) if agg.by else ()

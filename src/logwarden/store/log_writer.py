@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from logwarden.store.arrival import split_rows
 from logwarden.store.dedup import StreamDedup
 from logwarden.store.wal import IngestLog, encode_table
 from logwarden.telemetry.threads import name_current_thread
@@ -102,6 +103,11 @@ class LogWriter:
                 return
 
     def _write(self, group: list[_Submit]) -> None:
+        # A caller that gave up (a cancelled request) before the write gets nothing written and no answer;
+        # the others' futures are running from here on, so resolving them can never raise.
+        group = [item for item in group if item.future.set_running_or_notify_cancel()]
+        if not group:
+            return
         started = time.perf_counter()
         results: list[AppendResult] = []
         tables: list[pa.Table] = []
@@ -110,7 +116,8 @@ class LogWriter:
                 table, duplicates = self._dedup.filter(item.table) if self._dedup is not None else (item.table, 0)
                 results.append(AppendResult(table.num_rows, duplicates))
                 if table.num_rows:
-                    tables.append(table)
+                    # Each batch numbers its rows within one seq block (store/arrival.py).
+                    tables.extend(split_rows(table))
             seqs = self._log.append([encode_table(t) for t in tables]) if tables else []
             self._on_durable(list(zip(seqs, tables, strict=True)))
         except Exception as exc:

@@ -56,7 +56,7 @@ def loaded(tmp_path: Path) -> Iterator[TestClient]:
         ingest(client, main[:15] + noise + far)
         store.flush_blocking()
         ingest(client, main[15:])  # still in memory only
-        # Same ts: ordered by log_id; no host at all: its own group.
+        # Same ts: in the order they arrived (c, a, b), not by log_id; no host at all: its own group.
         ingest(client, [{"ts": ts(100), "service": "api", "msg": f"tie {x}", "log_id": f"t-{x}"} for x in "cab"])
         ingest(
             client, [{"ts": ts(10), "host": "web-1", "service": "api", "msg": "bravo's", "log_id": "a-10b"}], "bravo"
@@ -116,9 +116,9 @@ def test_context_reaches_beyond_the_near_window_when_needed(loaded: TestClient) 
     assert [x["log_id"] for x in body["lines"]] == ["a-28", "a-29", "far-after"]
 
 
-def test_context_orders_ties_by_log_id_and_groups_missing_host(loaded: TestClient) -> None:
+def test_context_orders_ties_by_arrival_and_groups_missing_host(loaded: TestClient) -> None:
     body = context(loaded, "t-b", before=5, after=5).json()
-    assert [x["message"] for x in body["lines"]] == ["tie a", "tie b", "tie c", "checkout", "failed"]
+    assert [x["message"] for x in body["lines"]] == ["tie c", "tie a", "tie b", "checkout", "failed"]
     assert body["host"] is None
 
 

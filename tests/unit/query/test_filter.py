@@ -112,7 +112,10 @@ def store_mask(core: pa.Table, text: str) -> list[bool]:
     ids = {
         r[0]
         for r in con.sql(
-            bind_sql("(SELECT * FROM core_rows) AS logs", the_plan.select.select("log_id", append=False))
+            bind_sql(
+                "(SELECT *, CAST(NULL AS BIGINT) AS seq FROM core_rows) AS logs",
+                the_plan.select.select("log_id", append=False),
+            )
         ).fetchall()
     }
     return [log_id in ids for log_id in core.column("log_id").to_pylist()]

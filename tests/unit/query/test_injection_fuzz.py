@@ -82,6 +82,7 @@ def con() -> duckdb.DuckDBPyConnection:
             "log_id": ["a1", "a2", "e1", "e2"],
             "attrs": ['{"k":"v","a.b":1}', '{"x\'y":"z"}', '{"k":"v"}', None],
             "pattern_id": [None] * 4,
+            "seq": pa.array([1, 2, 3, 4], pa.int64()),  # the stored arrival order (store/arrival.py)
         }
     )
     c.register("fuzz_arrow", rows)

@@ -13,8 +13,9 @@ from logwarden.store.dedup import StreamDedup
 from tests.conftest import make_config
 
 
-def ids(*values: str, source: str = "http") -> pa.Table:
-    return pa.table({"log_id": list(values), "source": [source] * len(values), "n": list(range(len(values)))})
+def ids(*values: str, source: str = "http", tenant: str = "default") -> pa.Table:
+    n = len(values)
+    return pa.table({"log_id": list(values), "source": [source] * n, "tenant": [tenant] * n, "n": list(range(n))})
 
 
 def test_filter_drops_offsets_not_above_the_mark() -> None:

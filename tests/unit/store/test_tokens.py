@@ -173,7 +173,7 @@ def test_rolled_back_apply_leaves_no_filters(con: duckdb.DuckDBPyConnection) -> 
     con.execute("BEGIN TRANSACTION")
     base = tokens.table_rows(con, TABLE)
     con.register("_rows", batch(["lost"] * 70, 1))
-    con.execute(f"INSERT INTO {quote_ident(TABLE)} SELECT * FROM _rows")
+    con.execute(f"INSERT INTO {quote_ident(TABLE)} BY NAME SELECT * FROM _rows")
     tokens.index_appended(con, TABLE, base)
     assert con.execute(f"SELECT lo, hi FROM {tokens.COVERAGE_TABLE}").fetchall() == [(0, 71)]
     con.execute("ROLLBACK")

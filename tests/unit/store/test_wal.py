@@ -108,7 +108,7 @@ def test_log_writer_survives_a_failing_batch(tmp_path: Path) -> None:
         bad = pa.table({"no_log_id_column": [1]})  # dedup needs log_id and source: raises
         with pytest.raises(KeyError):
             writer.submit(bad).result(timeout=10)
-        good = pa.table({"log_id": ["a@1"], "source": ["http"]})
+        good = pa.table({"log_id": ["a@1"], "source": ["http"], "tenant": ["default"]})
         assert writer.submit(good).result(timeout=10).stored == 1
         assert durable == [1]
     finally:

@@ -1,4 +1,8 @@
-"""GET /api/v1/context/{log_id}: the lines around one line, from the same host and service, by (ts, log_id)."""
+"""GET /api/v1/context/{log_id}: the lines around one line, from the same host and service, in stored order.
+
+Stored order is (ts, seq, log_id): `seq` grows with arrival (store/arrival.py); rows stored before it
+existed have none and sort first among lines of the same ts, then by log_id.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ NEAR = timedelta(hours=1)
 # host and service may be null; a line's neighbours are those with the same (possibly null) values.
 _SAME_SOURCE = "host IS NOT DISTINCT FROM $c_host AND service IS NOT DISTINCT FROM $c_service"
 _IN_RANGE = "ts >= $c_start AND ts < $c_end"
+# seq is never negative: -1 puts rows without one first, as NULLS FIRST would, in a comparable form.
+_SEQ = "coalesce(seq, -1)"
 
 
 def context_lines(
@@ -38,7 +44,7 @@ def context_lines(
     if not anchor:
         return None
     line = anchor[0]
-    params.update(c_host=line["host"], c_service=line["service"], c_ts=line["ts"])
+    params.update(c_host=line["host"], c_service=line["service"], c_ts=line["ts"], c_seq=line["seq"])
     earlier = _neighbours(cur, src, params, before, before=True)
     later = _neighbours(cur, src, params, after, before=False)
     earlier.reverse()
@@ -59,8 +65,8 @@ def _neighbours(
     def fetch(window: str, extra: dict[str, Any]) -> list[dict[str, Any]]:
         sql = (
             f"SELECT {SELECT_COLUMNS} FROM {src} WHERE {_SAME_SOURCE} AND {_IN_RANGE}{window} "
-            f"AND (ts {op} $c_ts OR (ts = $c_ts AND log_id {op} $c_log_id)) "
-            f"ORDER BY ts {order}, log_id {order} LIMIT $c_count"
+            f"AND (ts {op} $c_ts OR (ts = $c_ts AND ({_SEQ}, log_id) {op} (coalesce($c_seq, -1), $c_log_id))) "
+            f"ORDER BY ts {order}, {_SEQ} {order}, log_id {order} LIMIT $c_count"
         )
         rows: list[dict[str, Any]] = (
             cur.sql(sql, params={**params, **extra, "c_count": count}).to_arrow_table().to_pylist()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -14,10 +16,16 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """The store is open and accepting writes; 503 while starting or shutting down."""
+    """The store is open and accepting writes; 503 while starting or shutting down. Lines set aside in
+    quarantine (the store went on without them) are reported, without making the server unready."""
     rt = runtime_of(request)
     if rt.ready and not rt.shutting_down:
-        return JSONResponse({"status": "ready"})
+        body: dict[str, Any] = {"status": "ready"}
+        if rt.store is not None:
+            quarantined = rt.store.quarantine_status()
+            if quarantined.lines:
+                body["quarantined"] = {"lines": quarantined.lines, "last": quarantined.last}
+        return JSONResponse(body)
     return JSONResponse({"status": "stopping" if rt.shutting_down else "starting"}, status_code=503)
 
 
@@ -29,5 +37,6 @@ async def metrics(request: Request) -> Response:
         rt.metrics.partitions.labels("archive").set(len(archived))
         rt.metrics.store_size.set(rt.store.size_bytes())
         rt.metrics.unapplied_bytes.set(rt.store.unapplied_bytes)
+        rt.metrics.quarantined_lines.set(rt.store.quarantine_status().lines)
     rt.metrics.inflight_bytes.set(rt.budget.used)
     return Response(rt.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -22,10 +22,11 @@ _ERROR = "level IN ('ERROR', 'FATAL')"
 def trace_lines(
     cur: duckdb.DuckDBPyConnection, src: str, params: dict[str, Any], limit: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(first `limit` lines by (ts, log_id), summary over all the trace's lines); params bind the trace."""
+    """(first `limit` lines in stored order, (ts, seq, log_id), summary over all the trace's lines); params bind
+    the trace."""
     lines = (
         cur.sql(
-            f"SELECT {SELECT_COLUMNS} FROM {src} WHERE {_MATCH} ORDER BY ts, log_id LIMIT $t_limit",
+            f"SELECT {SELECT_COLUMNS} FROM {src} WHERE {_MATCH} ORDER BY ts, seq NULLS FIRST, log_id LIMIT $t_limit",
             params={**params, "t_limit": limit + 1},
         )
         .to_arrow_table()
@@ -62,7 +63,7 @@ def trace_lines(
 
 
 def _summarize(lines: list[dict[str, Any]]) -> dict[str, Any]:
-    """The same summary as the SQL one, from all of a trace's lines (ordered by ts, log_id)."""
+    """The same summary as the SQL one, from all of a trace's lines (in stored order)."""
     if not lines:
         return {"lines": 0, "services": []}
     services: dict[str | None, dict[str, Any]] = {}

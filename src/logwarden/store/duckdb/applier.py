@@ -9,6 +9,7 @@ highest sequence number applied, which is where log replay resumes after a crash
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import threading
@@ -21,16 +22,22 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from logwarden.model.schema import SEQ_COLUMN, STORED_COLUMNS
+from logwarden.store.arrival import with_seq
 from logwarden.store.base import PartitionKey
 from logwarden.store.dedup import HWM_DDL, upsert_sql
 from logwarden.store.duckdb import tokens
 from logwarden.store.duckdb.partitions import create_table_sql, quote_ident, split_by_partition, table_name
+from logwarden.store.duckdb.quarantine import Quarantine, is_storage_failure
 from logwarden.telemetry.threads import name_current_thread
 
 log = logging.getLogger(__name__)
 
 STATE_TABLE = "_ingest_state"
 STATE_DDL = f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (applied_seq BIGINT NOT NULL)"
+# Failed attempts at a batch before its bad rows are looked for and quarantined.
+MAX_ATTEMPTS = 3
+_COLUMNS = ", ".join(STORED_COLUMNS)
 
 
 def read_applied_seq(con: duckdb.DuckDBPyConnection) -> int:
@@ -44,33 +51,49 @@ def read_applied_seq(con: duckdb.DuckDBPyConnection) -> int:
     return int(rows[0][0])
 
 
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    items: list[tuple[int, pa.Table]],
+    known_tables: set[str],
+    retention_classes: frozenset[str],
+) -> list[PartitionKey]:
+    """Insert batches into their day partitions, inside the caller's transaction (rows without `seq` get it)."""
+    by_table: dict[str, list[pa.Table]] = {}
+    created: list[PartitionKey] = []
+    for seq, given in items:
+        table = given if SEQ_COLUMN in given.column_names else with_seq(seq, given)
+        for key, part in split_by_partition(table, retention_classes):
+            name = table_name(key)
+            if name not in known_tables and name not in by_table:
+                created.append(key)
+            by_table.setdefault(name, []).append(part)
+    for key in created:
+        con.execute(create_table_sql(key))
+    for name, parts in by_table.items():
+        con.register("_apply_batch", pa.concat_tables(parts))
+        try:
+            base = tokens.table_rows(con, name)  # token index hook: the rowid the first inserted row gets
+            con.execute(f"INSERT INTO {quote_ident(name)} ({_COLUMNS}) SELECT {_COLUMNS} FROM _apply_batch")
+            tokens.index_appended(con, name, base)  # token index hook: bloom filters of the new rows
+            con.execute(upsert_sql("_apply_batch"))
+        finally:
+            con.unregister("_apply_batch")
+    return created
+
+
 def apply_batches(
     con: duckdb.DuckDBPyConnection,
     items: list[tuple[int, pa.Table]],
     known_tables: set[str],
     retention_classes: frozenset[str] = frozenset(),
 ) -> list[PartitionKey]:
-    """Insert batches into their day partitions and advance applied_seq, in one transaction."""
-    by_table: dict[str, list[pa.Table]] = {}
-    created: list[PartitionKey] = []
-    for _, table in items:
-        for key, part in split_by_partition(table, retention_classes):
-            name = table_name(key)
-            if name not in known_tables and name not in by_table:
-                created.append(key)
-            by_table.setdefault(name, []).append(part)
+    """Insert batches (stored schema: with `seq`) into their partitions and advance applied_seq, in one
+    transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
-        for key in created:
-            con.execute(create_table_sql(key))
-        for name, parts in by_table.items():
-            con.register("_apply_batch", pa.concat_tables(parts))
-            base = tokens.table_rows(con, name)  # token index hook: the rowid the first inserted row gets
-            con.execute(f"INSERT INTO {quote_ident(name)} SELECT * FROM _apply_batch")
-            tokens.index_appended(con, name, base)  # token index hook: bloom filters of the new rows
-            con.execute(upsert_sql("_apply_batch"))
-            con.unregister("_apply_batch")
-        con.execute(f"UPDATE {STATE_TABLE} SET applied_seq = ?", [max(seq for seq, _ in items)])
+        created = _insert(con, items, known_tables, retention_classes)
+        # greatest(): applied_seq never moves back, whatever order batches come in.
+        con.execute(f"UPDATE {STATE_TABLE} SET applied_seq = greatest(applied_seq, ?)", [max(seq for seq, _ in items)])
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):
@@ -78,6 +101,91 @@ def apply_batches(
         raise
     known_tables.update(table_name(k) for k in created)
     return created
+
+
+def probe_batches(
+    con: duckdb.DuckDBPyConnection,
+    items: list[tuple[int, pa.Table]],
+    known_tables: set[str],
+    retention_classes: frozenset[str] = frozenset(),
+) -> Exception | None:
+    """Try inserting `items` in a transaction that is always rolled back: None if it would apply, else why not."""
+    try:
+        con.execute("BEGIN TRANSACTION")
+        _insert(con, items, set(known_tables), retention_classes)
+        return None
+    except Exception as exc:
+        return exc
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+
+
+def storage_failing(con: duckdb.DuckDBPyConnection, error: BaseException) -> bool:
+    """Whether `error` came from the database or the disk rather than from the rows being applied."""
+    if is_storage_failure(error):
+        return True
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"UPDATE {STATE_TABLE} SET applied_seq = applied_seq")
+        return False
+    except Exception:
+        return True
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+
+
+def _probe_part(
+    con: duckdb.DuckDBPyConnection, seq: int, known_tables: set[str], retention_classes: frozenset[str], part: pa.Table
+) -> Exception | None:
+    return probe_batches(con, [(seq, part)], known_tables, retention_classes)
+
+
+def apply_isolating(
+    con: duckdb.DuckDBPyConnection,
+    items: list[tuple[int, pa.Table]],
+    known_tables: set[str],
+    retention_classes: frozenset[str],
+    quarantine: Quarantine,
+    on_applied: Callable[[list[tuple[int, pa.Table]]], None] | None = None,
+) -> None:
+    """Apply batches one at a time, in order; the rows of a batch that cannot be applied are quarantined
+    (store/duckdb/quarantine.py) and the rest applied with dead letters standing for them.
+
+    Raises on a storage failure; batches already applied were passed to `on_applied`, the rest were not.
+    """
+    for seq, table in items:
+        one = [(seq, table)]
+        try:
+            apply_batches(con, one, known_tables, retention_classes)
+        except Exception as exc:
+            if storage_failing(con, exc):
+                raise
+            log.warning("batch %d (%d rows) cannot be applied (%s); isolating its bad rows", seq, table.num_rows, exc)
+            isolated = quarantine.isolate(
+                seq,
+                table,
+                functools.partial(_probe_part, con, seq, known_tables, retention_classes),
+            )
+            if isolated is None:
+                apply_batches(con, one, known_tables, retention_classes)
+            else:
+                good = [(seq, part) for part in isolated.good]
+                try:
+                    apply_batches(con, [*good, (seq, isolated.dead_letters)], known_tables, retention_classes)
+                except Exception as dead_error:
+                    if storage_failing(con, dead_error):
+                        raise
+                    # The dead letters themselves do not fit (a tenant no table can hold): the file keeps the rows.
+                    log.error("dead letters of quarantined batch %d cannot be stored: %s", seq, dead_error)
+                    if good:
+                        apply_batches(con, good, known_tables, retention_classes)
+                    else:
+                        con.execute(f"UPDATE {STATE_TABLE} SET applied_seq = greatest(applied_seq, ?)", [seq])
+                quarantine.record(seq, isolated)
+        if on_applied:
+            on_applied(one)
 
 
 @dataclass(slots=True)
@@ -100,10 +208,15 @@ class Applier:
         max_rows: int,
         known_tables: set[str],
         on_applied: Callable[[list[tuple[int, pa.Table]]], None],
+        quarantine: Quarantine,
         on_apply: Callable[[float, int], None] | None = None,
         retention_classes: frozenset[str] = frozenset(),
     ) -> None:
         self._con = con
+        self._quarantine = quarantine
+        # Set when a batch could not be applied at shutdown: later batches must not pass it (applied_seq
+        # would mark it applied); the ingest log replays them all at the next start.
+        self._held = False
         self._retention_classes = retention_classes
         self._interval = interval
         self._max_rows = max_rows
@@ -162,34 +275,83 @@ class Applier:
                 if rows < self._max_rows:
                     continue
             if batch:
-                self._apply(batch)
+                try:
+                    self._apply(batch)
+                except Exception:
+                    # Nothing may end this thread; what was not applied stays in the ingest log.
+                    log.exception("applying %d batches failed; holding later ones for the replay", len(batch))
+                    self._held = True
                 batch, rows, deadline = [], 0, None
             if isinstance(item, _Task):
-                try:
-                    item.future.set_result(item.fn(self._con))
-                except Exception as exc:
-                    item.future.set_exception(exc)
+                _run_task(item, self._con)
             elif item is _STOP:
+                self._fail_late_tasks()
                 return
 
+    def _fail_late_tasks(self) -> None:
+        """Tasks queued after the stop marker (a race with `stop`) fail instead of waiting forever."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Task) and item.future.set_running_or_notify_cancel():
+                item.future.set_exception(RuntimeError("store is closed"))
+
     def _apply(self, batch: list[tuple[int, pa.Table]]) -> None:
+        if self._held:
+            return
+        started = time.perf_counter()
+        rows = sum(t.num_rows for _, t in batch)
+        pending = list(batch)
+
+        def applied_one(done: list[tuple[int, pa.Table]]) -> None:
+            self._on_applied(done)
+            pending[:] = [p for p in pending if p[0] != done[0][0]]
+
         delay = 0.1
         attempts = 0
-        while True:
-            started = time.perf_counter()
+        while pending:
             attempts += 1
             try:
-                apply_batches(self._con, batch, self._known_tables, self._retention_classes)
-                break
+                if attempts <= MAX_ATTEMPTS:
+                    apply_batches(self._con, pending, self._known_tables, self._retention_classes)
+                    self._on_applied(pending)
+                    pending = []
+                else:
+                    # Set aside what cannot be applied; batches leave `pending` as each one commits.
+                    apply_isolating(
+                        self._con,
+                        list(pending),
+                        self._known_tables,
+                        self._retention_classes,
+                        self._quarantine,
+                        on_applied=applied_one,
+                    )
             except Exception:
                 # The batches are safe in the ingest log: keep them and try again, or at shutdown leave
-                # them to the replay at the next start.
-                if self._stopped.is_set() and attempts >= 3:
-                    log.exception("giving up applying %d batches at shutdown; the log replays them", len(batch))
+                # them (and every later batch) to the replay at the next start.
+                if self._stopped.is_set() and attempts > MAX_ATTEMPTS:
+                    log.exception("giving up applying %d batches at shutdown; the log replays them", len(pending))
+                    self._held = True
                     return
-                log.exception("applying %d batches to the hot store failed; retrying in %.1fs", len(batch), delay)
+                if attempts == MAX_ATTEMPTS:
+                    log.exception("applying %d batches to the hot store failed; isolating them", len(pending))
+                    continue
+                log.exception("applying %d batches to the hot store failed; retrying in %.1fs", len(pending), delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
         if self._on_apply:
-            self._on_apply(time.perf_counter() - started, sum(t.num_rows for _, t in batch))
-        self._on_applied(batch)
+            self._on_apply(time.perf_counter() - started, rows)
+
+
+def _run_task(task: _Task, con: duckdb.DuckDBPyConnection) -> None:
+    """Run a maintenance task unless its caller cancelled it; a cancelled future never raises here."""
+    if not task.future.set_running_or_notify_cancel():
+        return
+    try:
+        result = task.fn(con)
+    except Exception as exc:
+        task.future.set_exception(exc)
+    else:
+        task.future.set_result(result)

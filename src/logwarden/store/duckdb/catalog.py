@@ -1,9 +1,9 @@
 """What the hot store holds, read inside a transaction so that it matches that transaction's data.
 
-Day partitions are the tables `logs$<tenant>$<YYYYMMDD>` (DuckDB's catalog is versioned like rows, so
-a reader sees exactly the tables of its snapshot); archived Parquet files are rows of `_archive_files`,
-added in the same transaction that drops the partition they replace; `_archive_pending` remembers
-archive files being written, so a crash mid-archive leaves no stray copy.
+Day partitions are the tables `logs$<encoded tenant>$<YYYYMMDD>` (partitions.encode_tenant; DuckDB's
+catalog is versioned like rows, so a reader sees exactly the tables of its snapshot); archived Parquet
+files are rows of `_archive_files`, added in the same transaction that drops the partition they replace;
+`_archive_pending` remembers archive files being written, so a crash mid-archive leaves no stray copy.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from logwarden.store.base import PartitionKey
-from logwarden.store.duckdb.partitions import TABLE_PREFIX, overlapping, parse_table_name
+from logwarden.store.duckdb.partitions import TABLE_PREFIX, encode_tenant, overlapping, parse_table_name
 
 ARCHIVE_FILES = "_archive_files"
 ARCHIVE_PENDING = "_archive_pending"
@@ -33,7 +33,7 @@ def create(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def hot_partitions(con: duckdb.DuckDBPyConnection, tenant: str | None = None) -> list[PartitionKey]:
-    prefix = TABLE_PREFIX + (f"{tenant}$" if tenant else "")
+    prefix = TABLE_PREFIX + (f"{encode_tenant(tenant)}$" if tenant else "")
     rows = con.sql(
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND starts_with(table_name, $prefix)",
         params={"prefix": prefix},

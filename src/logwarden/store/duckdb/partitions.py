@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,13 +19,34 @@ TABLE_PREFIX = "logs$"
 RETENTION_CLASS_RE = r'"retention_class":"(?P<c>[a-z0-9_]{1,32})"'
 
 
+# DuckDB identifiers are case-insensitive, so tenants `gamma` and `Gamma` need different table names:
+# an upper-case letter is written as '^' + the letter in lower case ('^' is outside the tenant alphabet).
+_UPPER = re.compile(r"[A-Z]")
+_ESCAPED = re.compile(r"\^([a-z])")
+_ENCODED_TENANT = re.compile(r"^(?:[a-z0-9_.-]|\^[a-z])+$")
+
+
+def encode_tenant(tenant: str) -> str:
+    """The tenant as it appears in table names: injective even when compared case-insensitively."""
+    return _UPPER.sub(lambda m: "^" + m.group().lower(), tenant)
+
+
+def decode_tenant(encoded: str) -> str | None:
+    """The tenant an encoded name stands for, or None when it is not one `encode_tenant` makes."""
+    if not _ENCODED_TENANT.match(encoded):
+        return None
+    return _ESCAPED.sub(lambda m: m.group(1).upper(), encoded)
+
+
 def table_name(key: PartitionKey) -> str:
-    """`logs$<tenant>$<YYYYMMDD>[$<class>]`; tenant and class names cannot contain '$', so this parses back."""
+    """`logs$<encoded tenant>$<YYYYMMDD>[$<class>]`; tenant and class names cannot contain '$', so this parses
+    back."""
     suffix = f"${key.retention_class}" if key.retention_class else ""
-    return f"{TABLE_PREFIX}{key.tenant}${key.day:%Y%m%d}{suffix}"
+    return f"{TABLE_PREFIX}{encode_tenant(key.tenant)}${key.day:%Y%m%d}{suffix}"
 
 
-def parse_table_name(name: str) -> PartitionKey | None:
+def split_table_name(name: str) -> tuple[str, date, str] | None:
+    """(tenant part as written, day, retention class) of a partition table name, old style or new."""
     if not name.startswith(TABLE_PREFIX):
         return None
     parts = name[len(TABLE_PREFIX) :].split("$")
@@ -34,7 +56,16 @@ def parse_table_name(name: str) -> PartitionKey | None:
         day = datetime.strptime(parts[1], "%Y%m%d").date()
     except ValueError:
         return None
-    return PartitionKey(parts[0], day, parts[2] if len(parts) == 3 else "")
+    return parts[0], day, parts[2] if len(parts) == 3 else ""
+
+
+def parse_table_name(name: str) -> PartitionKey | None:
+    """The partition a table holds; None for other tables and for old-style names (upper case in them)."""
+    split = split_table_name(name)
+    if split is None:
+        return None
+    tenant = decode_tenant(split[0])
+    return None if tenant is None else PartitionKey(tenant, split[1], split[2])
 
 
 def quote_ident(name: str) -> str:

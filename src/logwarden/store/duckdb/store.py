@@ -25,7 +25,9 @@ import orjson
 import pyarrow as pa
 
 from logwarden.config.model import Config
+from logwarden.model.schema import SEQ_ROW_BITS
 from logwarden.store.archive import ParquetArchive
+from logwarden.store.arrival import with_seq
 from logwarden.store.base import (
     CountQuery,
     CountResult,
@@ -37,8 +39,17 @@ from logwarden.store.base import (
 from logwarden.store.dedup import HWM_TABLE, StreamDedup
 from logwarden.store.duckdb import catalog
 from logwarden.store.duckdb import tokens as tokens_index
-from logwarden.store.duckdb.applier import STATE_TABLE, Applier, apply_batches, read_applied_seq
+from logwarden.store.duckdb.applier import (
+    STATE_TABLE,
+    Applier,
+    apply_batches,
+    apply_isolating,
+    read_applied_seq,
+    storage_failing,
+)
+from logwarden.store.duckdb.migrate import migrate
 from logwarden.store.duckdb.partitions import quote_ident, table_name
+from logwarden.store.duckdb.quarantine import QUARANTINE_DIR, Quarantine, QuarantineStatus
 from logwarden.store.duckdb.search import SELECT_COLUMNS, source_sql
 from logwarden.store.log_writer import AppendResult, LogWriter
 from logwarden.store.wal import IngestLog
@@ -48,7 +59,6 @@ T = TypeVar("T")
 
 DB_FILE = "hot.duckdb"
 LOG_DIR = "ingest-log"
-_SEQ = "__seq"
 
 
 # Shorter ranges skip the token index: ts zone maps already limit them to a few row groups, and reading
@@ -69,6 +79,7 @@ class DuckDBStore:
         *,
         on_commit: Callable[[float, int], None] | None = None,
         on_apply: Callable[[float, int], None] | None = None,
+        on_quarantine: Callable[[int], None] | None = None,
     ) -> None:
         self._config = config
         data_dir = Path(config.data_dir)
@@ -94,6 +105,7 @@ class DuckDBStore:
         if not self.archive.is_local:
             self._db.register_filesystem(self.archive.fs)
         catalog.create(self._db)
+        migrate(self._db)
         self._recover_pending_archives()
         self._reconcile_archive()
 
@@ -102,16 +114,17 @@ class DuckDBStore:
         known_tables = {table_name(k) for k in catalog.hot_partitions(self._db)}
         applied = read_applied_seq(self._db)
         classes = frozenset(config.store.retention_classes)
+        self.quarantine = Quarantine(data_dir / QUARANTINE_DIR, on_quarantine=on_quarantine)
         replay: list[tuple[int, pa.Table]] = []
         replayed = 0
-        for item in self.ingest_log.recover(applied):
-            replay.append(item)
+        for seq, table in self.ingest_log.recover(applied):
+            replay.append((seq, with_seq(seq, table)))
             if sum(t.num_rows for _, t in replay) >= config.store.apply_max_rows:
-                apply_batches(self._db, replay, known_tables, classes)
+                self._replay(replay, known_tables, classes)
                 replayed += sum(t.num_rows for _, t in replay)
                 replay = []
         if replay:
-            apply_batches(self._db, replay, known_tables, classes)
+            self._replay(replay, known_tables, classes)
             replayed += sum(t.num_rows for _, t in replay)
         if replayed:
             log.info("replayed %d acknowledged lines from the ingest log", replayed)
@@ -128,6 +141,7 @@ class DuckDBStore:
             max_rows=config.store.apply_max_rows,
             known_tables=known_tables,
             on_applied=self._applied,
+            quarantine=self.quarantine,
             on_apply=on_apply,
             retention_classes=classes,
         )
@@ -135,6 +149,19 @@ class DuckDBStore:
         dedup.load(self._db)
         self._log_writer = LogWriter(self.ingest_log, self._durable, on_commit=on_commit, dedup=dedup)
         self._closed = False
+
+    def _replay(self, items: list[tuple[int, pa.Table]], known_tables: set[str], classes: frozenset[str]) -> None:
+        """Apply replayed batches; a batch that cannot be applied goes through the quarantine, as live."""
+        try:
+            apply_batches(self._db, items, known_tables, classes)
+        except Exception as exc:
+            if storage_failing(self._db, exc):
+                raise
+            apply_isolating(self._db, items, known_tables, classes, self.quarantine)
+
+    def quarantine_status(self) -> QuarantineStatus:
+        """Lines set aside in `<data_dir>/quarantine` because the hot store could not take them."""
+        return self.quarantine.status()
 
     # --- writing -------------------------------------------------------------------------
 
@@ -162,12 +189,14 @@ class DuckDBStore:
         return self._unapplied_bytes
 
     def _durable(self, items: list[tuple[int, pa.Table]]) -> None:
-        """Log-writer thread: batches are durable; make them visible, then hand them to the applier."""
+        """Log-writer thread: batches are durable; number their rows in arrival order (`seq`), make them
+        visible, then hand them to the applier."""
+        stored = [(seq, with_seq(seq, table)) for seq, table in items]
         with self._lock:
-            for seq, table in items:
-                self._unapplied[seq] = table.append_column(_SEQ, pa.repeat(pa.scalar(seq, pa.int64()), table.num_rows))
+            for seq, table in stored:
+                self._unapplied[seq] = table
                 self._unapplied_bytes += table.nbytes
-        self._applier.enqueue(items)
+        self._applier.enqueue(stored)
 
     def _applied(self, items: list[tuple[int, pa.Table]]) -> None:
         """Applier thread, after its commit: the in-memory copies and the log segments can go."""
@@ -207,7 +236,7 @@ class DuckDBStore:
         def attempt(cur: duckdb.DuckDBPyConnection) -> T:
             params: dict[str, Any] = {}
             # Taken before the DuckDB snapshot: a batch leaves this list only after its apply commits,
-            # so whatever the snapshot lacks is here, and `__seq > applied_seq` drops what it has.
+            # so whatever the snapshot lacks is here, and its batch seq > applied_seq drops what it has.
             with self._lock:
                 unapplied = list(self._unapplied.values())
             cur.execute("BEGIN TRANSACTION")
@@ -219,12 +248,11 @@ class DuckDBStore:
                 extra = None
                 if unapplied:
                     cur.register("_unapplied", pa.concat_tables(unapplied))
-                    params["tenant"] = tenant
                     extra = (
                         f"SELECT {SELECT_COLUMNS} FROM _unapplied WHERE tenant = $tenant "
-                        f"AND {_SEQ} > (SELECT applied_seq FROM {STATE_TABLE})"
+                        f"AND (seq >> {SEQ_ROW_BITS}) > (SELECT applied_seq FROM {STATE_TABLE})"
                     )
-                return fn(cur, source_sql(hot, files, params, extra, row_filters), params)
+                return fn(cur, source_sql(tenant, hot, files, params, extra, row_filters), params)
             finally:
                 cur.execute("ROLLBACK")
                 if unapplied:
@@ -360,7 +388,8 @@ class DuckDBStore:
                 lambda con: con.execute(f"INSERT OR IGNORE INTO {catalog.ARCHIVE_PENDING} VALUES (?)", [path])
             ).result()
             if rows:
-                reader = cur.sql(f"SELECT {SELECT_COLUMNS} FROM {name} ORDER BY ts, log_id").to_arrow_reader(64 * 1024)
+                ordered = f"SELECT {SELECT_COLUMNS} FROM {name} ORDER BY ts, seq NULLS FIRST, log_id"
+                reader = cur.sql(ordered).to_arrow_reader(64 * 1024)
                 self.archive.write(path, reader)
         finally:
             cur.close()
