@@ -1,7 +1,8 @@
 """Decode NDJSON (or a JSON array) request bodies into record tables, sorting out bad lines.
 
 Fast path: pyarrow's multithreaded JSON reader over the whole body, after a vectorized pre-scan
-(valid UTF-8, every line an object) that keeps inputs the reader mishandles away from it. Only when
+(valid UTF-8, every line an object, no line nested deeper than max_json_depth) that keeps inputs the
+reader mishandles away from it. Too deep a line goes to the dead letter before any parser sees it. Only when
 the pre-scan or the reader refuses the body (a malformed line, a line that is not an object, a field
 whose type changes between lines) do we look at lines one by one, and then only to sort good from bad.
 """
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from logwarden.ingest.json_depth import DEFAULT_MAX_JSON_DEPTH, depth_reason, depth_upper_bounds, json_depths, too_deep
 from logwarden.model.normalize import PREBUILT_ATTRS, is_core_alias
 from logwarden.model.schema import FIELD_ALIASES
 
@@ -27,6 +29,10 @@ _LARGE_BODY = 4 << 20
 _TS_ALIASES = frozenset(FIELD_ALIASES["ts"])
 
 
+class LineTooLongError(ValueError):
+    """A record (NDJSON line or JSON-array element) longer than ingest.max_line_bytes: the request is refused."""
+
+
 @dataclass(slots=True)
 class DecodedBody:
     """Records that decoded (as one table) and the raw text + reason of each line that did not."""
@@ -35,61 +41,140 @@ class DecodedBody:
     rejected: list[tuple[str, str]] = field(default_factory=list)
 
 
-def decode_json_body(body: bytes) -> DecodedBody:
-    """Decode an NDJSON body, or a JSON array of objects when the body starts with '['."""
+def decode_json_body(
+    body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH, max_line_bytes: int | None = None
+) -> DecodedBody:
+    """Decode an NDJSON body, or a JSON array of objects when the body starts with '['.
+
+    Lines (or array elements) nested deeper than `max_depth` are rejected one by one; an array element
+    longer than `max_line_bytes` raises LineTooLongError (NDJSON lines are measured by the caller).
+    """
     stripped = body.lstrip()
     if stripped.startswith(b"["):
-        decoded = _decode_array(stripped)
+        decoded = _decode_array(stripped, max_depth, max_line_bytes)
         if decoded is not None:
             return decoded
         # Not a valid array: treat it as lines so that nothing is lost.
-    return _decode_ndjson(body)
+    return _decode_ndjson(body, max_depth)
 
 
-def _decode_array(body: bytes) -> DecodedBody | None:
+def _decode_array(body: bytes, max_depth: int, max_line_bytes: int | None) -> DecodedBody | None:
     try:
+        # orjson stops at 1024 levels (then the body is judged line by line); deeper elements than
+        # max_depth are dead letters of the NDJSON decoder below.
         items = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(items, list):
         return None
     good = [orjson.dumps(item) for item in items if isinstance(item, dict)]
+    if max_line_bytes is not None and good:
+        longest = max(map(len, good))
+        if longest > max_line_bytes:
+            raise LineTooLongError(
+                f"an array element of {longest} bytes exceeds the limit of {max_line_bytes} (ingest.max_line_bytes)"
+            )
     bad = [
         (orjson.dumps(item).decode(), "array element is not a JSON object")
         for item in items
         if not isinstance(item, dict)
     ]
-    result = _decode_ndjson(b"\n".join(good)) if good else DecodedBody(None)
+    result = _decode_ndjson(b"\n".join(good), max_depth) if good else DecodedBody(None)
     result.rejected.extend(bad)
     return result
 
 
-def parse_object_line(line: bytes, noun: str = "line") -> tuple[dict[str, object] | None, str | None]:
-    """(the JSON object on `line`, None) or (None, why it is not one): the per-line check of slow paths."""
+def parse_object_line(
+    line: bytes, noun: str = "line", max_depth: int = DEFAULT_MAX_JSON_DEPTH
+) -> tuple[dict[str, object] | None, str | None]:
+    """(the JSON object on `line`, None) or (None, why it is not one, in words a person understands).
+
+    The per-line check of every slow path: too deep, not UTF-8, not JSON at all ("not a JSON object:
+    starts with 't'"), malformed ("invalid JSON at column 9: …"), or JSON but not an object.
+    """
+    if too_deep(line, max_depth):
+        return None, depth_reason(max_depth)
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        return None, f"invalid JSON: {exc}"
+        return None, why_not_json(line, exc)
     if not isinstance(value, dict):
         return None, f"{noun} is JSON but not an object"
     return value, None
 
 
-def _all_lines_are_objects(body: bytes) -> bool:
-    """Valid UTF-8 and every non-blank line starts with '{' (pyarrow crashes on a leading `null`)."""
+def why_not_json(line: bytes, exc: orjson.JSONDecodeError) -> str:
+    """A dead-letter reason for a line orjson refused: what it starts with, or where the JSON breaks."""
     try:
-        text = pa.array([body], pa.binary()).cast(pa.string())
+        line.decode()
+    except UnicodeDecodeError as bad:
+        return f"invalid JSON: not valid UTF-8 at byte {bad.start}"
+    text = line.lstrip().decode()
+    if not text.startswith(("{", "[")):
+        return f"not a JSON object: starts with {text[:1]!r}"
+    return f"invalid JSON at column {exc.colno}: {exc.msg}"
+
+
+@dataclass(slots=True)
+class _Prescan:
+    """What the vectorized pre-scan found: the body without its too-deep lines, and whether it is all objects."""
+
+    body: bytes
+    all_objects: bool
+    too_deep: list[tuple[str, str]]
+
+
+def _prescan(body: bytes, max_depth: int) -> _Prescan:
+    """Valid UTF-8? Every non-blank line starts with '{' (pyarrow crashes on a leading `null`)? Any too deep?"""
+    raw = pa.array([body], pa.binary())
+    try:
+        text: pa.Array = raw.cast(pa.string())
     except pa.ArrowInvalid:
-        return False
-    lines = pc.utf8_ltrim_whitespace(pc.split_pattern(text, "\n").flatten())
-    first = pc.utf8_slice_codeunits(lines, 0, 1)
+        text = raw
+    lines = pc.split_pattern(text, "\n").flatten()
+    deep: list[tuple[str, str]] = []
+    bounds = depth_upper_bounds(lines, "{[" if b"[" in body else "{")
+    if (pc.max(bounds).as_py() or 0) > max_depth:
+        # Only lines with more brackets than the limit get the exact (string-aware) depth, all at once.
+        suspects = pc.indices_nonzero(pc.greater(bounds, max_depth))
+        deep_rows = suspects.filter(pc.greater(json_depths(lines.take(suspects)), max_depth))
+        if len(deep_rows):
+            reason = depth_reason(max_depth)
+            texts = lines.take(deep_rows).cast(pa.binary()).to_pylist()
+            deep = [(text.strip().decode("utf-8", "replace"), reason) for text in texts]
+            lines = lines.filter(pc.invert(pc.is_in(pa.array(range(len(lines)), pa.uint64()), value_set=deep_rows)))
+            body = _join_lines(lines)
+    if text is raw:
+        return _Prescan(body, False, deep)
+    if not pc.any(pc.invert(pc.or_(pc.starts_with(lines, "{"), pc.equal(pc.binary_length(lines), 0)))).as_py():
+        return _Prescan(body, True, deep)  # the common case, without trimming every line
+    first = pc.utf8_slice_codeunits(pc.utf8_ltrim_whitespace(lines), 0, 1)
     stray = pc.and_(pc.not_equal(first, "{"), pc.not_equal(first, ""))
-    return not pc.any(stray).as_py()
+    return _Prescan(body, not pc.any(stray).as_py(), deep)
+
+
+def _join_lines(lines: pa.Array) -> bytes:
+    if len(lines) == 0:
+        return b""
+    as_list = pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines.cast(pa.binary()))
+    joined: bytes = pc.binary_join(as_list, b"\n")[0].as_py()
+    return joined
+
+
+def read_json_table(
+    body: bytes, read_options: pj.ReadOptions, parse_options: pj.ParseOptions | None = None
+) -> pa.Table:
+    """pyarrow's JSON reader, with its output checked: for a field that is null on one line and a list of
+    nulls on another it builds a list array whose offsets overrun its values (ArrowInvalid here, like any
+    other input the reader cannot take, instead of a crash further on)."""
+    table = pj.read_json(io.BytesIO(body), read_options=read_options, parse_options=parse_options)
+    table.validate()
+    return table
 
 
 def _read_json(body: bytes) -> pa.Table:
     options = _READ_OPTIONS_LARGE if len(body) >= _LARGE_BODY else _READ_OPTIONS
-    table = pj.read_json(io.BytesIO(body), read_options=options)
+    table = read_json_table(body, options)
     # The reader turns timestamp-looking strings into timestamps; outside the ts fields that rewrites
     # user text (offsets folded, formatting lost), so read those columns again as plain strings.
     patched = [
@@ -99,7 +184,7 @@ def _read_json(body: bytes) -> pa.Table:
     ]
     if patched:
         parse_options = pj.ParseOptions(explicit_schema=pa.schema(patched), unexpected_field_behavior="infer")
-        table = pj.read_json(io.BytesIO(body), read_options=options, parse_options=parse_options)
+        table = read_json_table(body, options, parse_options)
     return table
 
 
@@ -127,22 +212,24 @@ def timestamps_as_strings(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def _decode_ndjson(body: bytes) -> DecodedBody:
+def _decode_ndjson(body: bytes, max_depth: int) -> DecodedBody:
     if not body.strip():
         return DecodedBody(None)
-    if _all_lines_are_objects(body):
+    scan = _prescan(body, max_depth)
+    body = scan.body
+    if scan.all_objects:
         try:
-            return DecodedBody(_read_json(body))
+            return DecodedBody(_read_json(body), scan.too_deep)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
     good_lines: list[bytes] = []
     good_objects: list[dict[str, object]] = []
-    rejected: list[tuple[str, str]] = []
+    rejected: list[tuple[str, str]] = scan.too_deep
     for raw in body.split(b"\n"):
         line = raw.strip()
         if not line:
             continue
-        value, reason = parse_object_line(line)
+        value, reason = parse_object_line(line, max_depth=max_depth)
         if value is None:
             rejected.append((line.decode("utf-8", "replace"), str(reason)))
             continue

@@ -4,13 +4,15 @@
         result = await store_batch(request, ROUTE, lambda: decode(body), batch_context(request, "loki"), len(body))
 
 `admitted_body` enforces ingest.max_body_bytes and max_decompressed_bytes (413), the in-flight byte
-budget (429 + Retry-After), and Content-Encoding gzip/zstd (415 otherwise). `store_batch` sends the
+budget (429 + Retry-After, charged as bytes arrive and inflate), and Content-Encoding gzip/deflate/zstd
+(415 otherwise; truncated or trailing bytes 400). `store_batch` sends the
 decoded batch through the shared sink and maps store errors to 429/503. Refusals are counted per
 route and status in /metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -19,8 +21,9 @@ from starlette.requests import Request
 
 from logwarden.api.errors import ApiError
 from logwarden.api.runtime import runtime_of
-from logwarden.ingest.http.body import decompress, read_limited
-from logwarden.ingest.ndjson import DecodedBody
+from logwarden.ingest.backpressure import Reservation
+from logwarden.ingest.http.body import decompress, is_encoded, read_limited
+from logwarden.ingest.ndjson import DecodedBody, LineTooLongError
 from logwarden.ingest.sink import IngestResult
 from logwarden.model.normalize import BatchContext
 from logwarden.store.duckdb.store import StoreBusyError
@@ -42,11 +45,23 @@ def batch_context(
 
 @contextlib.asynccontextmanager
 async def admitted_body(request: Request, route: str) -> AsyncIterator[bytes]:
-    """The decompressed body, within the limits and the in-flight budget, held until the block ends."""
+    """The decompressed body, within the limits and the in-flight budget, held until the block ends.
+
+    The budget is charged before the bytes exist: the declared Content-Length up front, a chunked body
+    chunk by chunk as it streams in, and a compressed body step by step as it inflates (in the decode
+    pool, off the event loop). What does not fit is refused with 429 + Retry-After.
+    """
     rt = runtime_of(request)
     rt.require_store()
     cfg = rt.config.ingest
-    held = 0
+    held = Reservation(rt.budget)
+
+    def reserve(total: int) -> None:
+        if not held.grow_to(total):
+            rt.metrics.throttled_requests.labels(route).inc()
+            raise _throttled(cfg.retry_after_seconds)
+        rt.metrics.inflight_bytes.set(rt.budget.used)
+
     try:
         declared = request.headers.get("content-length")
         if declared is not None:
@@ -56,20 +71,22 @@ async def admitted_body(request: Request, route: str) -> AsyncIterator[bytes]:
                 raise ApiError(
                     413, f"request body exceeds the limit of {cfg.max_body_bytes} bytes (ingest.max_body_bytes)"
                 )
-        wanted = int(declared) if declared else 0
-        if not rt.budget.try_acquire(wanted):
-            rt.metrics.throttled_requests.labels(route).inc()
-            raise _throttled(cfg.retry_after_seconds)
-        held = wanted
-        raw = await read_limited(request.stream(), cfg.max_body_bytes)
-        body = decompress(raw, request.headers.get("content-encoding", ""), cfg.max_decompressed_bytes)
-        # Hold the decompressed size (the decoded tables are of the same order) instead of the wire size.
-        extra = len(body) - held
-        if extra > 0:
-            if not rt.budget.try_acquire(extra):
-                rt.metrics.throttled_requests.labels(route).inc()
-                raise _throttled(cfg.retry_after_seconds)
-            held += extra
+        reserve(int(declared) if declared else 0)
+        raw = await read_limited(request.stream(), cfg.max_body_bytes, reserve)
+        encoding = request.headers.get("content-encoding", "")
+        if is_encoded(encoding) and raw:
+            wire = len(raw)
+
+            def inflate() -> bytes:
+                # Both the compressed and the inflated bytes are alive while it runs.
+                return decompress(raw, encoding, cfg.max_decompressed_bytes, lambda total: reserve(wire + total))
+
+            body = await asyncio.get_running_loop().run_in_executor(rt.decode_pool, inflate)
+            del raw
+        else:
+            body = decompress(raw, encoding, cfg.max_decompressed_bytes)  # identity; 415 for unknown names
+        # From here on the body (and the tables decoded from it, of the same order) is what is held.
+        held.shrink_to(len(body))
         rt.metrics.inflight_bytes.set(rt.budget.used)
         yield body
     except ApiError as exc:
@@ -77,7 +94,7 @@ async def admitted_body(request: Request, route: str) -> AsyncIterator[bytes]:
             rt.metrics.refused_requests.labels(route, str(exc.status)).inc()
         raise
     finally:
-        rt.budget.release(held)
+        held.close()
         rt.metrics.inflight_bytes.set(rt.budget.used)
 
 
@@ -110,6 +127,14 @@ async def store_batch(
     except StoreBusyError as exc:
         rt.metrics.throttled_requests.labels(route).inc()
         raise ApiError(429, str(exc), retry_after) from None
+    except LineTooLongError as exc:
+        raise ApiError(413, str(exc)) from None
+    except RecursionError:
+        # Depth limits stop nesting before any recursive code sees it; this is the net under them. A
+        # RecursionError is a RuntimeError, which must not read as "store unavailable, retry" (503).
+        raise ApiError(
+            400, "input nested too deeply to decode (ingest.max_json_depth bounds the nesting of a line)"
+        ) from None
     except (RuntimeError, OSError) as exc:
         # Closed store, disk full, I/O error: nothing was acknowledged; the client may retry.
         raise ApiError(503, f"store unavailable: {exc}", retry_after) from None

@@ -18,6 +18,7 @@ from logwarden.api.errors import ApiError
 from logwarden.ingest.http.columns import RecordColumns, check_line_lengths, json_text
 from logwarden.ingest.http.loki_labels import CoreLabels, LabelSyntaxError, parse_labels
 from logwarden.ingest.http.proto import loki_push_pb2, loki_push_raw_pb2
+from logwarden.ingest.json_depth import DEFAULT_MAX_JSON_DEPTH, depth_reason, too_deep
 from logwarden.ingest.ndjson import DecodedBody
 
 _PROTO_HINT = "Loki pushes are a logproto.PushRequest, snappy block-compressed"
@@ -153,8 +154,10 @@ def _labels(text: str, number: int) -> dict[str, str]:
         raise ApiError(400, f"streams[{number}].labels: {exc}") from None
 
 
-def decode_json_push(body: bytes, max_line_bytes: int) -> DecodedBody:
+def decode_json_push(body: bytes, max_line_bytes: int, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> DecodedBody:
     """`{"streams": [{"stream": {labels}, "values": [["<unix ns>", "line", {metadata}?], ...]}]}` → records."""
+    if too_deep(body, max_depth):
+        raise ApiError(400, f"body is {depth_reason(max_depth)}")
     try:
         request = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

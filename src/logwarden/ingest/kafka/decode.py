@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from logwarden.ingest.json_depth import DEFAULT_MAX_JSON_DEPTH
 from logwarden.ingest.ndjson import DecodedBody, decode_json_body, parse_object_line
 from logwarden.model.normalize import flatten_structs
 from logwarden.model.schema import FIELD_ALIASES
@@ -63,7 +64,14 @@ class FetchedBatch:
         return f"kafka {self.topics[i]}[{self.partitions[i]}]@{self.offsets[i]}"
 
 
-def decode_messages(batch: FetchedBatch, fmt: str, *, metadata: bool, max_message_bytes: int) -> DecodedBody:
+def decode_messages(
+    batch: FetchedBatch,
+    fmt: str,
+    *,
+    metadata: bool,
+    max_message_bytes: int,
+    max_depth: int = DEFAULT_MAX_JSON_DEPTH,
+) -> DecodedBody:
     """Records of every line of `batch` (fmt `json` or `raw`) and the dead letters of the bad ones."""
     rejected: list[tuple[str, str]] = []
     keep: list[int] = []
@@ -82,7 +90,7 @@ def decode_messages(batch: FetchedBatch, fmt: str, *, metadata: bool, max_messag
     if fmt == "raw":
         decoded, line_msg = _decode_raw(batch)
     else:
-        decoded, line_msg = _decode_json(batch)
+        decoded, line_msg = _decode_json(batch, max_depth)
     decoded.rejected[:0] = rejected
     if decoded.records is not None and line_msg is not None:
         decoded.records = _with_kafka_columns(decoded.records, batch, line_msg, metadata=metadata)
@@ -120,17 +128,17 @@ def _decode_raw(batch: FetchedBatch) -> tuple[DecodedBody, pa.Array | None]:
     return DecodedBody(pa.table({"message": text}), rejected), positions
 
 
-def _decode_json(batch: FetchedBatch) -> tuple[DecodedBody, pa.Array | None]:
+def _decode_json(batch: FetchedBatch, max_depth: int) -> tuple[DecodedBody, pa.Array | None]:
     values = pa.array(batch.values, pa.binary())
     line_msg = _non_blank_line_positions(values)
     body = b"\n".join(v for v in batch.values if v is not None)
     # A body that starts with '[' would be read as one JSON array; message arrays are not log records.
     if not body.lstrip().startswith(b"["):
-        decoded = decode_json_body(body)
+        decoded = decode_json_body(body, max_depth)
         rows = decoded.records.num_rows if decoded.records is not None else 0
         if not decoded.rejected and rows == len(line_msg):
             return decoded, line_msg if rows else None
-    return _decode_json_line_by_line(batch)
+    return _decode_json_line_by_line(batch, max_depth)
 
 
 def _non_blank_line_positions(values: pa.Array) -> pa.Array:
@@ -144,7 +152,7 @@ def _non_blank_line_positions(values: pa.Array) -> pa.Array:
     return parents.filter(pc.invert(blank)).cast(pa.int32())
 
 
-def _decode_json_line_by_line(batch: FetchedBatch) -> tuple[DecodedBody, pa.Array | None]:
+def _decode_json_line_by_line(batch: FetchedBatch, max_depth: int) -> tuple[DecodedBody, pa.Array | None]:
     """The slow path for a batch with a bad line: the same checks as the NDJSON decoder, line by line."""
     good: list[bytes] = []
     positions: list[int] = []
@@ -155,7 +163,7 @@ def _decode_json_line_by_line(batch: FetchedBatch) -> tuple[DecodedBody, pa.Arra
             line = raw.strip()
             if not line:
                 continue
-            parsed, reason = parse_object_line(line, "message")
+            parsed, reason = parse_object_line(line, "message", max_depth)
             if parsed is None:
                 rejected.append((line.decode("utf-8", "replace"), f"{reason} ({batch.where(i)})"))
                 continue
@@ -163,7 +171,7 @@ def _decode_json_line_by_line(batch: FetchedBatch) -> tuple[DecodedBody, pa.Arra
             positions.append(i)
     if not good:
         return DecodedBody(None, rejected), None
-    decoded = decode_json_body(b"\n".join(good))
+    decoded = decode_json_body(b"\n".join(good), max_depth)
     decoded.rejected.extend(rejected)
     rows = decoded.records.num_rows if decoded.records is not None else 0
     if rows != len(positions):

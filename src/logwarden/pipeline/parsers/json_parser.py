@@ -7,7 +7,6 @@ one, to tell the bad ones from the good ones and to build columns of mixed types
 
 from __future__ import annotations
 
-import io
 from typing import Any, Literal
 
 import orjson
@@ -15,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from logwarden.ingest.ndjson import has_timestamp, timestamps_as_strings
+from logwarden.ingest.ndjson import has_timestamp, read_json_table, timestamps_as_strings
 from logwarden.model.normalize import flatten_record, flatten_structs, records_table
 from logwarden.pipeline.base import BuildEnv, Processed, Processor
 from logwarden.pipeline.parsers.common import (
@@ -109,7 +108,7 @@ def _joined_lines(texts: pa.Array) -> bytes:
 
 def _read_lines(body: bytes, rows: int) -> pa.Table | None:
     try:
-        table = pj.read_json(io.BytesIO(body), read_options=_READ)
+        table = read_json_table(body, _READ)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if table.num_rows != rows:
@@ -119,7 +118,7 @@ def _read_lines(body: bytes, rows: int) -> pa.Table | None:
         schema = pa.schema([f.with_type(timestamps_as_strings(f.type)) for f in table.schema])
         options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
         try:
-            table = pj.read_json(io.BytesIO(body), read_options=_READ, parse_options=options)
+            table = read_json_table(body, _READ, options)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
     return flatten_structs(table)
