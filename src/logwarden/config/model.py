@@ -26,6 +26,17 @@ class HttpConfig(_Frozen):
     """Address the HTTP API binds to. Loopback by default; use 0.0.0.0 to accept remote clients."""
     port: int = Field(8080, ge=0, le=65535)
     """TCP port of the HTTP API (0 picks a free port)."""
+    header_timeout: Duration = Field(timedelta(seconds=10), gt=timedelta(0))
+    """Time a client has to send a request's headers, from the connection (or the end of the previous
+    response) until the headers are complete; past it the connection is closed (408 if part of a request came)."""
+    body_timeout: Duration = Field(timedelta(seconds=30), gt=timedelta(0))
+    """Longest pause between two pieces of a request body; past it the connection is closed (408 if no
+    response has started). A pause the server causes itself (the app is busy) does not count."""
+    keep_alive_timeout: Duration = Field(timedelta(seconds=5), ge=timedelta(seconds=1))
+    """How long an idle keep-alive connection stays open waiting for the next request."""
+    max_connections: int = Field(4096, ge=1)
+    """Most open HTTP connections; further connections get 503 with Retry-After and are closed. The server
+    raises its open files limit to the hard limit at start and warns when that is below this plus 256."""
 
 
 class IngestConfig(_Frozen):
@@ -34,7 +45,12 @@ class IngestConfig(_Frozen):
     max_decompressed_bytes: ByteSize = 128 * 1024**2
     """Largest body after gzip/zstd decompression; larger bodies get 413 (guards against zip bombs)."""
     max_line_bytes: ByteSize = 1024**2
-    """Longest single line (record) accepted; a body containing a longer line gets 413."""
+    """Longest single line (record) accepted, NDJSON line or JSON-array element; a body containing a longer
+    line gets 413."""
+    max_json_depth: int = Field(64, ge=1, le=512)
+    """Deepest nesting of objects and arrays in one line (record); a deeper line goes to the dead letter
+    (the rest of the body is stored), and a Loki or OTLP JSON body nested deeper gets 400. 64 is far above
+    real logs (Elasticsearch's mapping depth limit is 20) and far below what recursive decoders survive."""
     max_inflight_bytes: ByteSize = 256 * 1024**2
     """Memory budget for requests being decoded or waiting for their commit; beyond it, 429."""
     retry_after_seconds: int = Field(1, ge=1)
@@ -43,6 +59,11 @@ class IngestConfig(_Frozen):
     """Tenant used when a request names none (header X-Scope-OrgID)."""
     decode_threads: int = Field(2, ge=1, le=64)
     """Threads that decode and normalize request bodies (pyarrow and polars release the GIL)."""
+    future_grace: Duration = timedelta(hours=2)
+    """How far ahead of the time it is received a line's timestamp may be (like Loki's creation grace period).
+    A line stamped later than that is stored as a dead letter at its receive time, the time it claimed in
+    `attrs.error` (a clock running ahead must not hide lines from searches of the last hour); lines older than
+    their tenant's retention are refused and reported to the client, never stored and deleted later."""
 
     @field_validator("default_tenant")
     @classmethod
@@ -119,6 +140,29 @@ class ArchiveConfig(_Frozen):
     """Options passed to the fsspec filesystem (e.g. endpoint_url, key, secret for S3)."""
 
 
+class SqlConfig(_Frozen):
+    workers: int = Field(2, ge=1, le=64)
+    """User SQL statements (`POST /api/v1/sql`) run at once, each in its own sandboxed worker process;
+    beyond it, 503 with Retry-After."""
+    max_memory: ByteSize = Field(1024**3, ge=64 * 1024**2)
+    """Memory one SQL statement may use: its worker's DuckDB memory_limit and its operating-system memory cap.
+    A statement that needs more is refused with 400."""
+    threads: int = Field(1, ge=1, le=64)
+    """DuckDB threads of each SQL worker."""
+    max_result_bytes: ByteSize = Field(64 * 1024**2, ge=1024**2)
+    """Largest answer (its rows as JSON) a statement may return; a larger one is refused with 400."""
+    default_timeout: Duration = Field(timedelta(seconds=30), gt=timedelta(0))
+    """Time limit of a statement that sets no `timeout`; its worker is killed after it (408)."""
+    max_timeout: Duration = Field(timedelta(minutes=5), gt=timedelta(0))
+    """Largest `timeout` a statement may ask for."""
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> SqlConfig:
+        if self.default_timeout > self.max_timeout:
+            raise ValueError("sql.default_timeout must not be longer than sql.max_timeout")
+        return self
+
+
 class Config(_Frozen):
     """The whole server configuration."""
 
@@ -133,6 +177,7 @@ class Config(_Frozen):
     archive: ArchiveConfig = ArchiveConfig()
     kafka: KafkaConfig = KafkaConfig()
     syslog: SyslogConfig = SyslogConfig()
+    sql: SqlConfig = SqlConfig()
     log_level: str = "info"
     """logwarden's own log level (debug, info, warning, error)."""
     pipelines: list[PipelineConfig] = Field(default_factory=list)

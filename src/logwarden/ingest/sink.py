@@ -9,6 +9,7 @@ RuntimeError (store closed), OSError (storage failure).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,17 +17,24 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from logwarden.ingest.ndjson import DecodedBody
+from logwarden.ingest.time_window import FUTURE, TOO_OLD, TimeWindow, apply_window
 from logwarden.model.normalize import BatchContext, dead_letter, normalize, pack, widen
 from logwarden.pipeline.runner import PipelineSet, StepStats, concat_wide
 from logwarden.store.duckdb.store import DuckDBStore
 from logwarden.telemetry.metrics import Metrics
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     accepted: int  # good lines now safely stored, re-sent duplicates included
-    rejected: int  # lines stored in the dead-letter stream
+    rejected: int  # lines stored in the dead-letter stream (undecodable, or stamped too far ahead)
     duplicates: int = 0  # accepted lines that were re-sends of lines already stored
+    refused: int = 0  # lines not stored at all: older than their tenant's retention
+    refused_reason: str | None = None  # what to tell the client about them
+    refused_items: tuple[int, ...] = ()  # their positions in the request, when the decoder numbered records
+    refused_line_reason: str | None = None  # why one of them was refused (per-item answers)
 
 
 @dataclass(slots=True)
@@ -34,16 +42,29 @@ class CoreBatch:
     """What the sink stores for one decoded body, and how it got there."""
 
     table: pa.Table  # core schema: processed good records, then dead letters
-    accepted: int  # good records received (the client's lines, before pipelines dropped any)
-    rejected: int  # undecodable lines, stored as dead letters
+    accepted: int  # good records received and kept (the client's lines, before pipelines dropped any)
+    rejected: int  # dead letters: undecodable lines and lines stamped too far ahead
     stats: list[StepStats] = field(default_factory=list)
+    refused: int = 0  # records older than retention, left out
+    refused_reason: str | None = None
+    refused_items: tuple[int, ...] = ()
+    refused_line_reason: str | None = None
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
 
-def to_core_batch(decoded: DecodedBody, ctx: BatchContext, pipelines: PipelineSet | None = None) -> CoreBatch:
-    """Normalize, run the pipelines, and add dead letters: one core-schema table."""
+def to_core_batch(
+    decoded: DecodedBody, ctx: BatchContext, pipelines: PipelineSet | None = None, window: TimeWindow | None = None
+) -> CoreBatch:
+    """Normalize, run the pipelines, apply the time window (when given), and add dead letters: one
+    core-schema table."""
     tables = []
     accepted = 0
     stats: list[StepStats] = []
+    refused = 0
+    reason: str | None = None
+    line_reason: str | None = None
+    items: tuple[int, ...] = ()
+    by_reason: dict[str, int] = {}
     if decoded.records is not None and decoded.records.num_rows:
         accepted = decoded.records.num_rows
         wide = widen(decoded.records, ctx)
@@ -51,22 +72,45 @@ def to_core_batch(decoded: DecodedBody, ctx: BatchContext, pipelines: PipelineSe
             out = pipelines.run(wide)
             stats = out.stats
             wide = concat_wide([out.batch, *out.dead_letters]) if out.dead_letters else out.batch
+        if window is not None:
+            outcome = apply_window(wide, window, ctx.received)
+            refused, reason, items = outcome.refused, outcome.reason, tuple(outcome.refused_items)
+            line_reason = outcome.line_reason
+            wide = concat_wide([outcome.kept, outcome.future]) if outcome.future is not None else outcome.kept
+            if refused:
+                by_reason[TOO_OLD] = refused
+            if outcome.future_count:
+                by_reason[FUTURE] = outcome.future_count
+            accepted -= refused + outcome.future_count
         tables.append(pack(wide))
     if decoded.rejected:
         tables.append(dead_letter(decoded.rejected, ctx))
+        by_reason[INVALID] = len(decoded.rejected)
     if not tables:
         return CoreBatch(normalize(pa.table({}), ctx), 0, 0)
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-    return CoreBatch(table, accepted, len(decoded.rejected), stats)
+    rejected = len(decoded.rejected) + by_reason.get(FUTURE, 0)
+    return CoreBatch(table, accepted, rejected, stats, refused, reason, items, line_reason, by_reason)
+
+
+INVALID = "invalid"  # the reason label of lines that could not be decoded
 
 
 class IngestSink:
     """Shared by all sources of one server."""
 
-    def __init__(self, store: DuckDBStore, metrics: Metrics, pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        store: DuckDBStore,
+        metrics: Metrics,
+        pool: ThreadPoolExecutor,
+        window_for: Callable[[str], TimeWindow] | None = None,
+    ) -> None:
         self.store = store
         self.metrics = metrics
         self.pool = pool
+        # tenant → which event times its lines may have (None: any time the store can hold).
+        self.window_for = window_for
         # Called on the event loop with each core-schema batch once it is durable (live tail, rules).
         self.listeners: list[Callable[[pa.Table], None]] = []
         # Replaced whole on reload; each batch reads it once, so it meets exactly one version.
@@ -76,9 +120,10 @@ class IngestSink:
         """Run `decode` and the normalization in the decode pool, store durably, count."""
 
         pipelines = self.pipelines
+        window = self.window_for(ctx.tenant) if self.window_for is not None else None
 
         def work() -> CoreBatch:
-            return to_core_batch(decode(), ctx, pipelines)
+            return to_core_batch(decode(), ctx, pipelines, window)
 
         batch = await asyncio.get_running_loop().run_in_executor(self.pool, work)
         table, accepted, rejected = batch.table, batch.accepted, batch.rejected
@@ -91,8 +136,18 @@ class IngestSink:
         stored = table.num_rows - rejected
         self.metrics.ingested_lines.labels(ctx.source, ctx.tenant).inc(stored - duplicates)
         self.metrics.ingested_bytes.labels(ctx.source, ctx.tenant).inc(raw_bytes)
-        if rejected:
-            self.metrics.rejected_lines.labels(ctx.source, ctx.tenant).inc(rejected)
+        for reason, count in batch.rejected_by_reason.items():
+            self.metrics.rejected_lines.labels(ctx.source, ctx.tenant, reason).inc(count)
         if duplicates:
             self.metrics.duplicate_lines.labels(ctx.source, ctx.tenant).inc(duplicates)
-        return IngestResult(accepted, rejected, duplicates)
+        if batch.refused:
+            log.info("%s (source %s)", batch.refused_reason, ctx.source)
+        return IngestResult(
+            accepted,
+            rejected,
+            duplicates,
+            batch.refused,
+            batch.refused_reason,
+            batch.refused_items,
+            batch.refused_line_reason,
+        )

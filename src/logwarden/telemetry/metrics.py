@@ -13,9 +13,10 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 if TYPE_CHECKING:
+    from logwarden.ingest.kafka.source import KafkaSourceStats
     from logwarden.pipeline.runner import PipelineSet, StepStats
 
 # `*_created` series double the exposition size and no dashboard uses them.
@@ -44,8 +45,9 @@ class Metrics:
         )
         self.rejected_lines = Counter(
             "logwarden_rejected_lines",
-            "Lines that could not be decoded and went to the dead-letter stream.",
-            ["source", "tenant"],
+            "Lines not stored as sent, by reason: invalid (undecodable) and future (stamped more than "
+            "ingest.future_grace ahead) went to the dead-letter stream; too_old (older than retention) was refused.",
+            ["source", "tenant", "reason"],
             registry=r,
         )
         self.duplicate_lines = Counter(
@@ -93,6 +95,12 @@ class Metrics:
         self.unapplied_bytes = Gauge(
             "logwarden_store_unapplied_bytes",
             "Bytes of acknowledged batches (durable in the ingest log) not yet written to DuckDB.",
+            registry=r,
+        )
+        self.quarantined_lines = Gauge(
+            "logwarden_quarantined_lines",
+            "Acknowledged lines the hot store could not take, set aside in <data_dir>/quarantine (each one is "
+            "also a source:dead_letter line saying why).",
             registry=r,
         )
         self.inflight_bytes = Gauge(
@@ -173,6 +181,10 @@ class Metrics:
         """Export the counters processors keep themselves (redactions, copies) at scrape time."""
         self.registry.register(_ProcessorCounters(current))
 
+    def watch_kafka(self, stats: KafkaSourceStats) -> None:
+        """Export the Kafka source's counters and consumer lag (kept by the source itself) at scrape time."""
+        self.registry.register(_KafkaCounters(stats))
+
     def observe_pipeline(self, stats: Iterable[StepStats]) -> None:
         for s in stats:
             labels = (s.pipeline, s.step)
@@ -228,3 +240,32 @@ class _ProcessorCounters:
                         copies.add_metric([pipeline.name, step.id, outcome], getattr(processor, outcome))
         yield redactions
         yield copies
+
+
+class _KafkaCounters:
+    """Collector over one Kafka source's stats."""
+
+    _COUNTERS = (
+        ("batches", "Batches the Kafka source consumed and stored."),
+        ("messages", "Messages the Kafka source consumed and stored."),
+        ("commits", "Synchronous offset commits the Kafka source made (after storing a batch)."),
+        ("commit_failures", "Offset commits (or partitions of one) that failed; retried with the next batch."),
+        ("store_retries", "Times the Kafka source held a batch (partitions paused) because the store refused it."),
+        ("bisections", "Times a Kafka batch was split to isolate a message the decoder could not take."),
+    )
+
+    def __init__(self, stats: KafkaSourceStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        for name, help_text in self._COUNTERS:
+            yield CounterMetricFamily(f"logwarden_kafka_{name}", help_text, value=getattr(self._stats, name))
+        lag = GaugeMetricFamily(
+            "logwarden_kafka_consumer_lag",
+            "Messages in a partition after the offset last committed (or fetched, before the first commit), "
+            "by topic and partition, from the high watermarks of the consumer's latest fetches.",
+            labels=["topic", "partition"],
+        )
+        for (topic, partition), n in sorted(self._stats.lag.items()):
+            lag.add_metric([topic, str(partition)], n)
+        yield lag

@@ -86,7 +86,8 @@ def test_invalid_lines_go_to_dead_letter_with_reason(client: TestClient) -> None
     assert dead["total"] == 3
     by_message = {h["message"]: h for h in dead["hits"]}
     assert set(by_message) == {"this is not json", '{"unterminated":', "[1,2,3]"}
-    assert by_message["this is not json"]["attrs"]["error"].startswith("invalid JSON")
+    assert by_message["this is not json"]["attrs"]["error"] == "not a JSON object: starts with 't'"
+    assert by_message['{"unterminated":']["attrs"]["error"] == "invalid JSON at column 17: unexpected end of data"
     assert by_message["[1,2,3]"]["attrs"]["error"] == "line is JSON but not an object"
     assert all(h["source"] == "dead_letter" for h in dead["hits"])
     assert all(h["attrs"]["original_source"] == "http" for h in dead["hits"])
@@ -188,9 +189,14 @@ def test_metrics_count_lines_and_bytes(client: TestClient) -> None:
     assert "logwarden_store_apply_rows_sum 3.0" in text
     assert 'logwarden_ingested_lines_total{source="http",tenant="default"} 2.0' in text
     assert f'logwarden_ingested_bytes_total{{source="http",tenant="default"}} {float(len(NDJSON) + 8)}' in text
-    assert 'logwarden_rejected_lines_total{source="http",tenant="default"} 1.0' in text
+    assert 'logwarden_rejected_lines_total{reason="invalid",source="http",tenant="default"} 1.0' in text
     assert "logwarden_batch_commit_seconds_bucket" in text
-    assert 'logwarden_store_partitions{tier="hot"} 1.0' in text
+    # The two lines' day, and the day the dead letter was received (stamped with its receive time).
+    hot, _ = store.partitions()
+    dead = client.post("/api/v1/query", json={"q": "source:dead_letter", "start": "2d"}).json()["hits"]
+    days = {"2026-11-21", dead[0]["ts"][:10]}
+    assert sorted(k.day.isoformat() for k in hot) == sorted(days)
+    assert f'logwarden_store_partitions{{tier="hot"}} {float(len(days))}' in text
     assert "logwarden_store_size_bytes" in text
 
 
@@ -224,7 +230,7 @@ def test_archived_data_is_found_by_the_search_api(tmp_path: Path) -> None:
     import asyncio
     from datetime import UTC, datetime
 
-    cfg = make_config(tmp_path, **{"archive.archive_after_days": 1, "store.retention_days": 30})
+    cfg = make_config(tmp_path, **{"archive.archive_after_days": 1})
     with TestClient(create_app(cfg, run_maintenance=False)) as c:
         old = b'{"ts":"2026-11-10T08:00:00Z","msg":"ancient disk failure","service":"storage"}\n'
         new = b'{"ts":"2026-11-21T08:00:00Z","msg":"recent disk failure","service":"storage"}\n'

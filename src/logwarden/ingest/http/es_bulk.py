@@ -36,15 +36,19 @@ async def bulk(request: Request) -> Response:
         raise unsupported_media_type(request, ROUTE, "NDJSON action/source lines (application/x-ndjson)")
     default_index = request.path_params.get("index") or None
     ctx = batch_context(request, SOURCE)
-    max_line = runtime_of(request).config.ingest.max_line_bytes
+    cfg = runtime_of(request).config.ingest
     decoded: list[DecodedBulk] = []
 
     def decode(body: bytes) -> DecodedBody:
-        result = decode_bulk(body, default_index, max_line)
+        result = decode_bulk(body, default_index, cfg.max_line_bytes, cfg.max_json_depth)
         decoded.append(result)
         return result.body
 
     async with admitted_body(request, ROUTE) as body:
-        await store_batch(request, ROUTE, lambda: decode(body), ctx, len(body))
+        result = await store_batch(request, ROUTE, lambda: decode(body), ctx, len(body))
+    outcome = decoded[0].outcome
+    for item in result.refused_items:
+        # Older than retention: a 400 the shipper drops (never retries), with the reason.
+        outcome.errors[item] = ("illegal_argument_exception", result.refused_line_reason or "refused")
     took = int((time.monotonic() - started) * 1000)
-    return elastic_json(render_bulk_response(decoded[0].outcome, took))
+    return elastic_json(render_bulk_response(outcome, took))

@@ -12,7 +12,6 @@ A malformed action line fails the whole request (400), as in Elasticsearch.
 
 from __future__ import annotations
 
-import io
 import secrets
 from dataclasses import dataclass, field
 
@@ -22,7 +21,9 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from logwarden.api.errors import ApiError
-from logwarden.ingest.ndjson import DecodedBody, decode_json_body, records_to_table
+from logwarden.ingest.json_depth import DEFAULT_MAX_JSON_DEPTH, depth_upper_bounds
+from logwarden.ingest.ndjson import DecodedBody, decode_json_body, parse_object_line, read_json_table, records_to_table
+from logwarden.ingest.time_window import ITEM_COLUMN
 from logwarden.model.attrs_json import json_values
 from logwarden.model.normalize import PREBUILT_ATTRS, flatten_record, flatten_structs
 
@@ -110,17 +111,19 @@ def _all_objects(lines: pa.Array) -> bool:
     return bool(pc.all(pc.equal(first, "{")).as_py())
 
 
-def parse_pairs(lines: pa.Array, default_index: str | None) -> BulkItems | None:
+def parse_pairs(
+    lines: pa.Array, default_index: str | None, max_depth: int = DEFAULT_MAX_JSON_DEPTH
+) -> BulkItems | None:
     """The fast path: None unless lines alternate action/source and every action is index/create."""
     n = len(lines) // 2
     if n == 0 or len(lines) % 2:
         return None
     pairs = pa.FixedSizeListArray.from_arrays(lines, 2)
     actions = pc.list_element(pairs, 0)
-    if not _all_objects(actions):
-        return None
+    if not _all_objects(actions) or pc.max(depth_upper_bounds(actions)).as_py() > max_depth:
+        return None  # deep action lines never reach the Arrow reader; the sequential path refuses them
     try:
-        table = pj.read_json(io.BytesIO(_join(actions)), read_options=_READ)
+        table = read_json_table(_join(actions), _READ)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if table.num_rows != n or not set(table.column_names) <= set(STORED_ACTIONS):
@@ -232,10 +235,12 @@ def _map_ecs_record(record: dict[str, object]) -> dict[str, object]:
     return flat
 
 
-def _decode_sources(lines: pa.Array) -> tuple[pa.Table | None, pa.Array, list[tuple[str, str]]]:
+def _decode_sources(
+    lines: pa.Array, max_depth: int = DEFAULT_MAX_JSON_DEPTH
+) -> tuple[pa.Table | None, pa.Array, list[tuple[str, str]]]:
     """(record table of the good sources, which sources were good, raw text + reason of the bad ones)."""
     joined = _join(lines)
-    decoded = decode_json_body(joined)
+    decoded = decode_json_body(joined, max_depth)
     good = pa.repeat(pa.scalar(True), len(lines))
     rejected: list[tuple[str, str]] = []
     records = decoded.records
@@ -245,17 +250,12 @@ def _decode_sources(lines: pa.Array) -> tuple[pa.Table | None, pa.Array, list[tu
         # Some source is not a JSON object: find which ones (only on this error path, line by line).
         flags: list[bool] = []
         for raw in lines.to_pylist():
-            try:
-                value = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                rejected.append((raw.decode("utf-8", "replace"), f"invalid JSON: {exc}"))
-                flags.append(False)
-                continue
-            if not isinstance(value, dict):
-                rejected.append((raw.decode("utf-8", "replace"), "document source is JSON but not an object"))
-            flags.append(isinstance(value, dict))
+            value, reason = parse_object_line(raw, "document source", max_depth)
+            if value is None:
+                rejected.append((raw.decode("utf-8", "replace"), str(reason)))
+            flags.append(value is not None)
         good = pa.array(flags, pa.bool_())
-        records = decode_json_body(_join(lines.filter(good))).records if any(flags) else None
+        records = decode_json_body(_join(lines.filter(good)), max_depth).records if any(flags) else None
     if records is not None and PREBUILT_ATTRS in records.column_names:
         # The decoder fell back to one record at a time; do the ECS mapping the same way.
         objects = [_map_ecs_record(orjson.loads(raw)) for raw in lines.filter(good).to_pylist()]
@@ -305,12 +305,14 @@ def _with_bulk_columns(records: pa.Table, indexes: pa.Array, ids: pa.Array) -> t
     return pa.table(columns), ids
 
 
-def decode_bulk(body: bytes, default_index: str | None, max_line_bytes: int) -> DecodedBulk:
+def decode_bulk(
+    body: bytes, default_index: str | None, max_line_bytes: int, max_depth: int = DEFAULT_MAX_JSON_DEPTH
+) -> DecodedBulk:
     """Decode a `_bulk` body; raises ApiError for a malformed action line (400) or a too long line (413)."""
     lines = split_lines(body)
     if len(lines) == 0:
         raise ApiError(400, "request body is required: send action and source lines (NDJSON)")
-    items = parse_pairs(lines, default_index)
+    items = parse_pairs(lines, default_index, max_depth)
     if items is None:
         items = parse_sequential(body, default_index)
     storable = pc.and_(pc.is_in(items.ops, pa.array(STORED_ACTIONS)), pc.is_valid(items.sources))
@@ -321,13 +323,17 @@ def decode_bulk(body: bytes, default_index: str | None, max_line_bytes: int) -> 
             413, f"a document of {longest} bytes exceeds the limit of {max_line_bytes} (ingest.max_line_bytes)"
         )
 
-    records, good, rejected = _decode_sources(sources) if len(sources) else (None, pa.array([], pa.bool_()), [])
+    records, good, rejected = (
+        _decode_sources(sources, max_depth) if len(sources) else (None, pa.array([], pa.bool_()), [])
+    )
     # Positions of the stored items among all items, in order.
     stored_mask = pc.replace_with_mask(storable, storable, good) if len(sources) else storable
     ids = items.ids
     if records is not None:
         stored_indexes = items.indexes.filter(stored_mask)
         records, stored_ids = _with_bulk_columns(records, stored_indexes, items.ids.filter(stored_mask))
+        # Each record's item position, so lines refused later (older than retention) get their own 400.
+        records = records.append_column(ITEM_COLUMN, pc.indices_nonzero(stored_mask).cast(pa.int64()))
         ids = pc.replace_with_mask(items.ids, stored_mask, stored_ids)
     status = pc.if_else(stored_mask, pa.scalar(201, pa.int16()), pa.scalar(400, pa.int16()))
 

@@ -36,14 +36,18 @@ async def push(request: Request) -> Response:
 
     def decode(body: bytes) -> DecodedBody:
         if "json" in kind:
-            return decode_json_push(body, cfg.max_line_bytes)
+            return decode_json_push(body, cfg.max_line_bytes, cfg.max_json_depth)
         return decode_protobuf_push(body, cfg.max_line_bytes, cfg.max_decompressed_bytes)
 
     async with admitted_body(request, ROUTE) as body:
         # Snappy inflates inside the decoder: charge its declared size to the in-flight budget first.
         inflated = 0 if "json" in kind else declared_snappy_size(body)
         async with extra_budget(request, ROUTE, inflated):
-            await store_batch(request, ROUTE, lambda: decode(body), ctx, len(body))
+            result = await store_batch(request, ROUTE, lambda: decode(body), ctx, len(body))
+    if result.refused:
+        # As Loki answers entries older than its reject_old_samples_max_age: 400 naming them (the other
+        # entries are stored; clients log it and do not retry).
+        return PlainTextResponse(f"{result.refused_reason}\n", status_code=400)
     return Response(status_code=204)
 
 

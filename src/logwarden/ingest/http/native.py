@@ -29,15 +29,21 @@ async def ingest(request: Request) -> Response:
         default_host=request.query_params.get("host") or None,
     )
     async with admitted_body(request, ROUTE) as body:
-        max_line = runtime_of(request).config.ingest.max_line_bytes
+        cfg = runtime_of(request).config.ingest
+        max_line = cfg.max_line_bytes
         if len(body) > max_line and not body.lstrip().startswith(b"["):
             longest = longest_line(body)
             if longest > max_line:
                 raise ApiError(
                     413, f"a line of {longest} bytes exceeds the limit of {max_line} (ingest.max_line_bytes)"
                 )
-        result = await store_batch(request, ROUTE, lambda: decode_json_body(body), ctx, len(body))
-    answer = {"accepted": result.accepted, "rejected": result.rejected}
+        result = await store_batch(
+            request, ROUTE, lambda: decode_json_body(body, cfg.max_json_depth, max_line), ctx, len(body)
+        )
+    answer: dict[str, int | str] = {"accepted": result.accepted, "rejected": result.rejected}
     if result.duplicates:
         answer["duplicates"] = result.duplicates
+    if result.refused:
+        answer["refused"] = result.refused
+        answer["refused_reason"] = result.refused_reason or ""
     return JSONResponse(answer)

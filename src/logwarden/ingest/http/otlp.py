@@ -68,11 +68,14 @@ async def export_logs(request: Request) -> Response:
         as_json = True
     else:
         return _error_response(unsupported_media_type(request, ROUTE, f"{PROTOBUF} or {JSON}"), as_json=True)
-    max_line = runtime_of(request).config.ingest.max_line_bytes
+    cfg = runtime_of(request).config.ingest
+    max_line = cfg.max_line_bytes
     decoded: list[DecodedLogs] = []
 
     def decode(body: bytes) -> DecodedBody:
-        result = decode_json_logs(body, max_line) if as_json else decode_protobuf_logs(body, max_line)
+        result = (
+            decode_json_logs(body, max_line, cfg.max_json_depth) if as_json else decode_protobuf_logs(body, max_line)
+        )
         decoded.append(result)
         return result.body
 
@@ -83,12 +86,17 @@ async def export_logs(request: Request) -> Response:
     except ApiError as exc:
         return _error_response(exc, as_json)
     answer = ExportLogsServiceResponse()
-    if stored.rejected:
+    if stored.rejected or stored.refused:
         first = decoded[0].first_error if decoded else None
+        messages = []
+        if stored.rejected:
+            why = f": {first}" if first else " (see attrs.error there)"
+            messages.append(f"{stored.rejected} log record(s) rejected (kept in the dead-letter stream){why}")
+        if stored.refused:
+            messages.append(stored.refused_reason or f"{stored.refused} log record(s) refused")
         answer.partial_success.CopyFrom(
             ExportLogsPartialSuccess(
-                rejected_log_records=stored.rejected,
-                error_message=f"{stored.rejected} log record(s) rejected (kept in the dead-letter stream): {first}",
+                rejected_log_records=stored.rejected + stored.refused, error_message="; ".join(messages)
             )
         )
     if as_json:

@@ -33,6 +33,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 
 from logwarden.api.errors import ApiError
 from logwarden.ingest.http.columns import RecordColumns, check_line_lengths, json_text
+from logwarden.ingest.json_depth import DEFAULT_MAX_JSON_DEPTH, depth_reason, too_deep
 from logwarden.ingest.ndjson import DecodedBody
 from logwarden.model.levels import level_from_otel_severity, normalize_level_text
 
@@ -271,10 +272,10 @@ def _nanos(record: dict[str, Any], camel: str, snake: str) -> int:
     if value is None:
         return 0
     if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise _BadRecordError(f"{camel} {str(value)[:40]!r} is not unix epoch nanoseconds")
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64:
+        return value  # a fixed64, as in the protobuf encoding
+    raise _BadRecordError(f"{camel} {str(value)[:40]!r} is not unix epoch nanoseconds (an unsigned 64-bit number)")
 
 
 def _hex_id(record: dict[str, Any], camel: str, snake: str, size: int) -> str | None:
@@ -306,8 +307,10 @@ def _severity_number(record: dict[str, Any]) -> int | None:
     raise _BadRecordError(f"severityNumber {str(value)[:40]!r} is not a SeverityNumber")
 
 
-def decode_json_logs(body: bytes, max_line_bytes: int) -> DecodedLogs:
+def decode_json_logs(body: bytes, max_line_bytes: int, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> DecodedLogs:
     """An OTLP/JSON ExportLogsServiceRequest (hex ids, camelCase or snake_case keys) → records."""
+    if too_deep(body, max_depth):  # the envelope included: a log body nests about 4 levels per map
+        raise ApiError(400, f"body is {depth_reason(max_depth)}")
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

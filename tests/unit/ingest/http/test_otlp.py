@@ -359,7 +359,7 @@ def test_json_records_of_the_wrong_shape_are_rejected_one_by_one(client: TestCli
     reasons = sorted(h["attrs"]["error"] for h in stored(client, source="dead_letter"))
     assert reasons == sorted(
         [
-            "timeUnixNano 'soon' is not unix epoch nanoseconds",
+            "timeUnixNano 'soon' is not unix epoch nanoseconds (an unsigned 64-bit number)",
             "intValue 'many' is not an integer",
             "attributes must be a list",
             "severityNumber 'SEVERITY_NUMBER_LOUD' is not a SeverityNumber",
