@@ -1,21 +1,25 @@
-"""The `logwarden` command: serve, query."""
+"""The `logwarden` command: serve, query, tail, agent, pipeline.
+
+Only click is imported at module load: `--version` and `--help` must answer at once, so each command
+imports what it needs (httpx, the config models, the server) when it runs.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-import httpx
 
 from logwarden import __version__
-from logwarden.config import ConfigError, load_config
+
+if TYPE_CHECKING:
+    from logwarden.config.model import Config
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 T = TypeVar("T")
@@ -27,8 +31,27 @@ def main() -> None:
     """logwarden: ship logs from anywhere, search them, be told when something goes wrong."""
 
 
+class _EarlySignals:
+    """SIGTERM and SIGINT that come while the server starts, before uvicorn installs its own handlers:
+    remembered, so that they stop the server cleanly (exit 0) instead of killing the process half-way."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._record)
+
+    def _record(self, sig: int, frame: Any) -> None:
+        self.received.append(sig)
+
+
+def _fail(message: str) -> NoReturn:
+    """A problem the user can fix: one line on stderr, exit status 2, no traceback."""
+    click.echo(f"logwarden: {message}", err=True)
+    sys.exit(2)
+
+
 @main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file (docs/config.md).")
+@click.option("--config", "config_path", type=click.Path(), help="YAML config file (docs/config.md).")
 @click.option("--data-dir", help="Directory for the store and archive (default ./data).")
 @click.option("--http-host", help="Address to bind (default 127.0.0.1).")
 @click.option("--http-port", type=int, help="Port to bind (default 8080).")
@@ -42,61 +65,98 @@ def serve(
     syslog_udp_port: int | None,
     syslog_tcp_port: int | None,
 ) -> None:
-    """Run the server with everything embedded (HTTP ingest, DuckDB store, archive, search)."""
-    try:
-        config = load_config(
-            config_path,
-            overrides={
-                "data_dir": data_dir,
-                "http.host": http_host,
-                "http.port": http_port,
-                "syslog.udp.port": syslog_udp_port,
-                "syslog.tcp.port": syslog_tcp_port,
-            },
-        )
-    except ConfigError as exc:
-        click.echo(f"logwarden: {exc}", err=True)
-        sys.exit(2)
-    import uvicorn
+    """Run the server with everything embedded (HTTP ingest, DuckDB store, archive, search).
 
-    from logwarden.api.app import create_app
+    Exit status 2 when it cannot start (invalid or unreadable config, data dir in use, port taken).
+    """
+    early = _EarlySignals()  # a SIGTERM while starting stops the server cleanly, exit 0
+    config = _load_server_config(
+        config_path,
+        {
+            "data_dir": data_dir,
+            "http.host": http_host,
+            "http.port": http_port,
+            "syslog.udp.port": syslog_udp_port,
+            "syslog.tcp.port": syslog_tcp_port,
+        },
+    )
+    from logwarden.store.datadir_lock import DataDirLock, DataDirLockedError
+
+    lock = DataDirLock(config.data_dir)
+    try:
+        lock.acquire()
+    except DataDirLockedError as exc:
+        _fail(f"{exc}; stop it first or use another --data-dir")
+    except OSError as exc:
+        _fail(f"cannot use data dir {config.data_dir}: {exc.strerror or exc}")
+    try:
+        _serve_locked(config, config_path, early)
+    finally:
+        lock.release()
+
+
+def _load_server_config(config_path: str | None, overrides: dict[str, Any]) -> Config:
+    from logwarden.config.loader import ConfigError, load_config
+
+    try:
+        config = load_config(config_path, overrides=overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+    except UnicodeDecodeError as exc:
+        _fail(f"{config_path}: cannot read config file: not UTF-8 text (byte {exc.start})")
+    # Absolute from here on: the banner, the lock and every log line name the same directory.
+    return config.model_copy(update={"data_dir": config.data_dir.resolve()})
+
+
+def _serve_locked(config: Config, config_path: str | None, early: _EarlySignals) -> None:
+    import errno
+    import logging
+    from pathlib import Path
+
+    from logwarden.api.server import bind_socket, build_server, raise_open_files_limit
+    from logwarden.config.loader import ConfigError
 
     logging.basicConfig(
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if config.kafka.enabled:
+        from logwarden.ingest.kafka.source import KafkaSourceError, check_consumer_settings
+
+        try:
+            check_consumer_settings(config.kafka)
+        except KafkaSourceError as exc:
+            _fail(f"{exc} (kafka.consumer in {config_path or 'the configuration'})")
+    raise_open_files_limit(config.http.max_connections + 256)
+    host, port = config.http.host, config.http.port
     try:
-        app = create_app(config, config_path=Path(config_path) if config_path else None)
-    except ConfigError as exc:
-        click.echo(f"logwarden: {exc}", err=True)
-        sys.exit(2)
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        hint = "; another process listens there: stop it or choose --http-port" if exc.errno == errno.EADDRINUSE else ""
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}")
+    with sock:
+        from logwarden.api.app import create_app  # the whole server stack: imported once the port is ours
 
-    class _Server(uvicorn.Server):
-        # uvicorn re-raises SIGTERM after its graceful shutdown; a clean shutdown should exit 0.
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            super().handle_exit(sig, frame)
-            self._captured_signals.clear()
-            # Open live-tail streams would otherwise hold the graceful shutdown for its whole timeout.
-            app.state.runtime.tail.close_threadsafe()
-
-    click.echo(
-        f"logwarden {__version__} listening on http://{config.http.host}:{config.http.port} "
-        f"(data in {config.data_dir})",
-        err=True,
-    )
-    server = _Server(
-        uvicorn.Config(
-            app,
-            host=config.http.host,
-            port=config.http.port,
-            log_level=config.log_level.lower(),
-            access_log=False,
-            timeout_graceful_shutdown=30,
-            lifespan="on",
+        try:
+            app = create_app(config, config_path=Path(config_path) if config_path else None)
+        except ConfigError as exc:
+            _fail(str(exc))
+        bound_port = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(
+            f"logwarden {__version__} listening on http://{shown}:{bound_port} (data in {config.data_dir})", err=True
         )
-    )
-    server.run()
+        server = build_server(
+            app,
+            config.http,
+            log_level=config.log_level.lower(),
+            # Open live-tail streams would otherwise hold the graceful shutdown for its whole timeout.
+            on_exit=[app.state.runtime.tail.close_threadsafe],
+            # A signal that came while starting: start (the lifespan opens and closes the store), then stop.
+            stop_requested=lambda: bool(early.received),
+        )
+        server.run(sockets=[sock])
     if not server.started:
         sys.exit(1)
 
@@ -143,6 +203,8 @@ def query(
     if until:
         body["end"] = until
     headers = {"X-Scope-OrgID": tenant} if tenant else {}
+    import httpx
+
     try:
         resp = httpx.post(f"{server.rstrip('/')}/api/v1/query", json=body, headers=headers, timeout=60)
     except httpx.HTTPError as exc:
@@ -220,6 +282,8 @@ def _format_hit(hit: dict[str, Any]) -> str:
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def tail(text: str, server: str, tenant: str | None, output: str) -> None:
     """Follow new lines that match the query TEXT as they arrive (live tail), until Ctrl-C."""
+    import httpx
+
     headers = {"Accept": "text/event-stream", **({"X-Scope-OrgID": tenant} if tenant else {})}
     url = f"{server.rstrip('/')}/api/v1/tail"
     try:
@@ -304,6 +368,7 @@ def _sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
 def agent(config_path: str, check: bool) -> None:
     """Tail log files and ship them to a logwarden server (like Filebeat or Promtail)."""
     from logwarden.agent.config import load_agent_config
+    from logwarden.config.loader import ConfigError
 
     try:
         config = load_agent_config(config_path)

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from logwarden.config.loader import ConfigError
-from logwarden.pipeline.loader import load_pipelines
-from logwarden.pipeline.testing import hit_json, records_from_lines, run_cases, run_records
+# The pipeline machinery (pyarrow, polars, every processor) is imported when the command runs, so that
+# `logwarden --help` does not pay for it.
 
 
 @click.group()
@@ -34,6 +33,10 @@ def test(config_path: str, input_path: str | None, defaults: tuple[str, ...], so
 
     Exit status: 0 when every test passes, 1 when one fails, 2 for an invalid config.
     """
+    from logwarden.config.loader import ConfigError
+    from logwarden.pipeline.loader import load_pipelines
+    from logwarden.pipeline.testing import hit_json, records_from_lines, run_cases, run_records
+
     try:
         config, pipelines = load_pipelines(Path(config_path))
     except ConfigError as exc:

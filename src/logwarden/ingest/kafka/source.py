@@ -38,6 +38,13 @@ T = TypeVar("T")
 SOURCE = "kafka"
 # The same librdkafka complaint (broker down, unknown topic) is logged at most this often.
 _REPEAT_LOG_SECONDS = 60.0
+_LIBRDKAFKA_LOG = logging.getLogger("logwarden.ingest.kafka.librdkafka")
+# The start-up check's own consumer: a broker that is down is reported by the running source, not twice.
+_QUIET_LOG = logging.getLogger("logwarden.ingest.kafka.check")
+_QUIET_LOG.addHandler(logging.NullHandler())
+_QUIET_LOG.propagate = False
+# Consumer lag is recomputed at most this often (from cached watermarks: no broker round trip).
+_LAG_INTERVAL_SECONDS = 1.0
 
 
 class KafkaSourceError(Exception):
@@ -54,6 +61,9 @@ class KafkaSourceStats:
     commit_failures: int = 0
     store_retries: int = 0
     bisections: int = 0
+    # (topic, partition) → messages in the partition after the last committed (else fetched) offset;
+    # replaced whole by the consumer thread, read at scrape time.
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -96,6 +106,7 @@ class KafkaSource:
         self.tenant = config.tenant or ingest.default_tenant
         self.stats = KafkaSourceStats()
         self._max_message_bytes = ingest.max_line_bytes
+        self._max_depth = ingest.max_json_depth
         self._thread = ThreadPoolExecutor(
             1, thread_name_prefix="logwarden-kafka", initializer=name_current_thread, initargs=("lw-kafka",)
         )
@@ -108,6 +119,8 @@ class KafkaSource:
         self._holding = False  # a batch waits for the store, its partitions paused
         self._log = _RateLimitedLog()
         self._want_headers = config.metadata or config.tenant_header is not None
+        self._committed: dict[TopicPartition, int] = {}  # last committed next-offset per owned partition
+        self._next_lag_at = 0.0
 
     # --- lifecycle (event loop) ----------------------------------------------------------
 
@@ -268,33 +281,21 @@ class KafkaSource:
                 self.config.format,
                 metadata=self.config.metadata,
                 max_message_bytes=self._max_message_bytes,
+                max_depth=self._max_depth,
             )
         await self._sink.ingest(decode, ctx, unit.raw_bytes)
 
     # --- librdkafka calls (consumer thread) ----------------------------------------------
 
     def _create_consumer(self) -> Any:
-        if not kafka_client_installed():
-            raise KafkaSourceError("the Kafka source needs the confluent-kafka package: pip install 'logwarden[kafka]'")
-        from confluent_kafka import Consumer, KafkaException
-
-        settings: dict[str, Any] = dict(self.config.librdkafka_settings())
-        settings["error_cb"] = self._on_client_error
+        consumer = _new_consumer(self.config, _LIBRDKAFKA_LOG, error_cb=self._on_client_error)
         try:
-            consumer = Consumer(settings, logger=logging.getLogger("logwarden.ingest.kafka.librdkafka"))
-        except KafkaException as exc:
-            raise KafkaSourceError(f"invalid kafka settings: {exc.args[0].str()}") from None
-        except (TypeError, ValueError) as exc:
-            raise KafkaSourceError(f"invalid kafka settings: {exc}") from None
-        try:
-            consumer.subscribe(
-                list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+            _subscribe(
+                consumer, self.config, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
             )
-        except KafkaException as exc:
+        except KafkaSourceError:
             consumer.close()
-            raise KafkaSourceError(
-                f"cannot subscribe to kafka.topics {self.config.topics}: {exc.args[0].str()}"
-            ) from None
+            raise
         return consumer
 
     def _close_consumer(self) -> None:
@@ -303,6 +304,7 @@ class KafkaSource:
 
     def _fetch(self, wait: float) -> _Batch | None:
         messages = self._consumer.consume(self.config.batch_max_messages, wait)
+        self._update_lag()
         if not messages:
             if self._tracker.to_commit():
                 self._commit()  # an earlier commit failed: try again while idle
@@ -354,6 +356,7 @@ class KafkaSource:
         for tp in result or ():
             if tp.error is None:
                 done[(tp.topic, tp.partition)] = offsets[(tp.topic, tp.partition)]
+                self._committed[(tp.topic, tp.partition)] = offsets[(tp.topic, tp.partition)]
             else:
                 self.stats.commit_failures += 1
                 self._log.warning(
@@ -382,10 +385,38 @@ class KafkaSource:
         """Call consume while paused (the group drops a member that stops calling it); whatever arrives
         (a partition assigned meanwhile) is kept for later and its partition paused too."""
         messages = self._consumer.consume(self.config.batch_max_messages, wait)
+        self._update_lag()
         batch = self._collect(messages) if messages else None
         if batch is not None:
             self._carried.append(batch)
             self._pause(list(batch.positions))
+
+    def _update_lag(self) -> None:
+        """Recompute `stats.lag` for the owned partitions: high watermark minus the committed offset (the
+        fetch position before the first commit), from the watermarks librdkafka caches from its fetches."""
+        now = time.monotonic()
+        if now < self._next_lag_at:
+            return
+        self._next_lag_at = now + _LAG_INTERVAL_SECONDS
+        from confluent_kafka import KafkaException, TopicPartition
+
+        owned = self._tracker.owned
+        lag: dict[tuple[str, int], int] = {}
+        try:
+            positions = self._consumer.position([TopicPartition(t, p) for t, p in owned]) if owned else []
+        except KafkaException as exc:
+            self._log.warning("lag", "kafka source: cannot compute consumer lag: %s", exc)
+            return
+        for tp in positions:
+            key = (tp.topic, tp.partition)
+            done = self._committed.get(key, tp.offset)
+            try:
+                marks = self._consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), cached=True)
+            except KafkaException:
+                continue  # nothing fetched from this partition yet
+            if marks is not None and done >= 0 and marks[1] >= 0:  # negative: librdkafka knows no offset yet
+                lag[key] = max(0, marks[1] - done)
+        self.stats.lag = lag
 
     # --- librdkafka callbacks (consumer thread, inside consume/close) ---------------------
 
@@ -399,6 +430,7 @@ class KafkaSource:
         if any(tp in self._tracker.to_commit() for tp in revoked):
             self._commit()
         self._tracker.revoked(revoked)
+        self._forget(revoked)
         if self._holding:
             log.info(
                 "kafka source revoked %s while holding a batch for the store: its offsets will not be committed, "
@@ -410,7 +442,13 @@ class KafkaSource:
 
     def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
         self._tracker.revoked((tp.topic, tp.partition) for tp in partitions)
+        self._forget([(tp.topic, tp.partition) for tp in partitions])
         log.warning("kafka source lost %s (the group moved on without us)", _describe(partitions))
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._committed.pop(tp, None)
+        self.stats.lag = {tp: n for tp, n in self.stats.lag.items() if tp not in partitions}
 
     def _on_client_error(self, err: Any) -> None:
         if err.fatal():
@@ -420,6 +458,41 @@ class KafkaSource:
 
     def _on_message_error(self, err: Any) -> None:
         self._log.warning(f"message:{err.code()}", "kafka source: %s", err.str())
+
+
+def check_consumer_settings(config: KafkaConfig) -> None:
+    """KafkaSourceError with librdkafka's own message when it refuses `config`'s consumer settings (an
+    unknown property, an invalid value, a topic pattern that is not a regular expression). Nothing waits
+    for a broker, so this is cheap and runs at start, before the server binds its port."""
+    consumer = _new_consumer(config, _QUIET_LOG)
+    try:
+        _subscribe(consumer, config)
+    finally:
+        consumer.close()
+
+
+def _new_consumer(config: KafkaConfig, logger: logging.Logger, **callbacks: Any) -> Any:
+    if not kafka_client_installed():
+        raise KafkaSourceError("the Kafka source needs the confluent-kafka package: pip install 'logwarden[kafka]'")
+    from confluent_kafka import Consumer, KafkaException
+
+    settings: dict[str, Any] = {**config.librdkafka_settings(), **callbacks}
+    try:
+        return Consumer(settings, logger=logger)
+    except KafkaException as exc:
+        raise KafkaSourceError(f"invalid kafka settings: {exc.args[0].str()}") from None
+    except (TypeError, ValueError) as exc:
+        raise KafkaSourceError(f"invalid kafka settings: {exc}") from None
+
+
+def _subscribe(consumer: Any, config: KafkaConfig, **callbacks: Any) -> None:
+    """Subscribe to `config.topics`; KafkaSourceError with librdkafka's reason when it refuses."""
+    from confluent_kafka import KafkaException
+
+    try:
+        consumer.subscribe(list(config.topics), **callbacks)
+    except KafkaException as exc:
+        raise KafkaSourceError(f"cannot subscribe to kafka.topics {config.topics}: {exc.args[0].str()}") from None
 
 
 def _describe(partitions: list[Any]) -> str:
