@@ -5,9 +5,10 @@ SELECT (CTEs, set operations and subqueries allowed), no parameters, and every t
 `logs` or a CTE in scope. CTEs are renamed to fresh `lw_cte_<n>` names, so a reference we resolve
 differently from DuckDB can only fail, never reach a real table. Then DuckDB's own parser
 (`json_serialize_sql`) reads the SQL we generated and we walk its tree: only SELECT nodes, only the
-allowed tables, table functions and ordinary scalar functions (nothing that touches files, settings, the
-environment, sequences or the catalog). Finally `logs` is replaced in the AST by a subquery over the
-tenant's snapshot, and the result is checked once more to read nothing but that snapshot and the CTEs.
+allowed tables and table functions, and only functions on the reviewed allow-list of `sql_functions`
+(nothing that touches files, settings, the environment, sequences, the catalog, plans or SQL text).
+`bind_logs` can replace `logs` by a subquery over a snapshot and check the result once more; the API
+instead runs the statement in the sandbox of `sql_sandbox`, where `logs` is the only table there is.
 """
 
 from __future__ import annotations
@@ -27,85 +28,12 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 
 from logwarden.model.schema import DUCKDB_COLUMNS
+from logwarden.query.sql_functions import ALLOWED_FUNCTIONS, ALLOWED_TABLE_FUNCTIONS
 
 DIALECT = "duckdb"
 LOGS = "logs"
 CTE_PREFIX = "lw_cte_"
 
-# Table functions a query may read from: they generate rows from values, never from files or the catalog.
-ALLOWED_TABLE_FUNCTIONS = frozenset({"unnest", "range", "generate_series"})
-# Scalar functions that read files, settings, the environment, the catalog or change state.
-DENIED_FUNCTIONS = frozenset(
-    {
-        "getenv",
-        "getvariable",
-        "current_setting",
-        "current_query",
-        "current_database",
-        "current_catalog",
-        "current_schema",
-        "current_schemas",
-        "current_user",
-        "current_role",
-        "nextval",
-        "currval",
-        "setval",
-        "write_log",
-        "glob",
-        "query",
-        "query_table",
-        "json_execute_serialized_sql",
-        "col_description",
-        "obj_description",
-        "shobj_description",
-        "format_pg_type",
-        "format_type",
-        "in_search_path",
-        "txid_current",
-        "user",
-        "session_user",
-        "sniff_csv",
-        "which_secret",
-        "checkpoint",
-        "force_checkpoint",
-        "import_database",
-        "copy_database",
-        "database_size",
-        "database_list",
-        "storage_info",
-        "metadata_info",
-        "table_info",
-        "show",
-        "show_tables",
-        "show_tables_expanded",
-        "show_databases",
-        "functions",
-        "collations",
-    }
-)
-DENIED_PREFIXES = (
-    "read_",
-    "parquet_",
-    "duckdb_",
-    "pragma_",
-    "pg_",
-    "has_",
-    "enable_",
-    "disable_",
-    "inet_",
-    "python_",
-    "arrow_",
-    "pandas_",
-    "seq_",
-    "test_",
-    "register_",
-    "create_",
-    "destroy_",
-    "deregister_",
-    "truncate_",
-    "icu_",
-    "add_",
-)
 # DuckDB TableRef types a statement may use; anything else (SHOW, DESCRIBE, column data) is refused.
 ALLOWED_TABLE_REFS = frozenset(
     {"BASE_TABLE", "SUBQUERY", "JOIN", "TABLE_FUNCTION", "EXPRESSION_LIST", "EMPTY", "PIVOT"}
@@ -138,6 +66,11 @@ class ReadOnlyQuery:
     def sql(self) -> str:
         return self.expression.sql(dialect=DIALECT)
 
+    @property
+    def reads_logs(self) -> bool:
+        """Whether the statement names `logs` at all (CTE references were renamed by the parser)."""
+        return any(t.name.lower() == LOGS for t in self.expression.find_all(exp.Table))
+
 
 def parse_read_only(text: str) -> ReadOnlyQuery:
     """Parse and validate one read-only SELECT over `logs`; raises SqlError with a position when it can."""
@@ -162,6 +95,33 @@ def parse_read_only(text: str) -> ReadOnlyQuery:
         raise SqlError("SQL is nested too deeply") from None
     _check_with_duckdb(sql, text, allowed_tables=frozenset({LOGS}) | query.cte_names, extra_functions=frozenset())
     return query
+
+
+def referenced_columns(query: ReadOnlyQuery) -> tuple[str, ...]:
+    """The `logs` columns the statement may read, in schema order (all of them when it cannot tell).
+
+    Any identifier that names a column counts (a CTE column of the same name only costs a column sent);
+    `*`, COLUMNS(...), `#n` or a table alias used as a value (the whole row as a struct) need every column.
+    """
+    names = [name for name, _ in DUCKDB_COLUMNS]
+    tree = query.expression
+    logs_aliases = {LOGS} | {
+        t.alias_or_name.lower() for t in tree.find_all(exp.Table) if t.name.lower() == LOGS or t.alias
+    }
+    identifiers: set[str] = set()
+    for node in tree.walk():
+        if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
+            return tuple(names)
+        if isinstance(node, exp.PositionalColumn):  # `#2` counts the table's columns
+            return tuple(names)
+        if isinstance(node, exp.Func) and _function_name(node) in {"columns", "struct_pack", "row"}:
+            return tuple(names)
+        if isinstance(node, exp.Column) and not node.table and node.name.lower() in logs_aliases:
+            return tuple(names)
+        if isinstance(node, exp.Identifier):
+            identifiers.add(node.name.lower())
+    # `ts` at least: a batch needs a column to carry its row count.
+    return tuple(n for n in names if n in identifiers or n == "ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +396,8 @@ def _check_expression(origin: str, d: dict[str, Any], parameters: bool, extra: f
             raise SqlError(f"function {d.get('schema')}.{name} is not allowed", *_name_position(origin, name))
         if name in extra:
             return  # our own source's table functions (read_parquet of the tenant's archive files)
-        if name in DENIED_FUNCTIONS or name.startswith(DENIED_PREFIXES):
+        if name not in ALLOWED_FUNCTIONS and name not in ALLOWED_TABLE_FUNCTIONS:
+            # An allow-list: what DuckDB adds in a new version stays refused until it is reviewed.
             raise SqlError(f"function {name}() is not allowed in read-only SQL", *_name_position(origin, name))
 
 

@@ -18,12 +18,19 @@ from logwarden.api.app import create_app
 from logwarden.api.runtime import runtime_of
 from tests.conftest import make_config
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+pytestmark = pytest.mark.slow  # statements run in SQL worker processes
+
 SECRET = "zq9-secret-payload"  # only in the other tenant's lines
 
 
-def _ts(delta: timedelta) -> str:
-    return (NOW - delta).isoformat().replace("+00:00", "Z")
+def _ts(now: datetime, delta: timedelta) -> str:
+    return (now - delta).isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def now() -> datetime:
+    """The test's own clock: lines are stamped relative to it, taken when the test starts (not at import)."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def ingest(client: TestClient, lines: list[dict[str, Any]], tenant: str) -> None:
@@ -38,7 +45,7 @@ def sql(client: TestClient, text: str, tenant: str = "alpha", **extra: Any) -> A
 
 
 @pytest.fixture
-def loaded(tmp_path: Path) -> Iterator[TestClient]:
+def loaded(tmp_path: Path, now: datetime) -> Iterator[TestClient]:
     """alpha and bravo lines: archived (3 days old), applied to DuckDB, and still only in memory."""
     config = make_config(tmp_path, **{"store.apply_interval": "1h"})
     with TestClient(create_app(config, run_maintenance=False)) as client:
@@ -46,7 +53,8 @@ def loaded(tmp_path: Path) -> Iterator[TestClient]:
         assert store is not None
         for tenant, marker in (("alpha", "public"), ("bravo", SECRET)):
             old = [
-                {"ts": _ts(timedelta(days=3, minutes=i)), "msg": f"old {marker}", "service": "api"} for i in range(3)
+                {"ts": _ts(now, timedelta(days=3, minutes=i)), "msg": f"old {marker}", "service": "api"}
+                for i in range(3)
             ]
             ingest(client, old, tenant)
         client.portal.call(store.maintain)  # archives the 3-day-old partitions to Parquet
@@ -54,7 +62,7 @@ def loaded(tmp_path: Path) -> Iterator[TestClient]:
         for tenant, marker in (("alpha", "public"), ("bravo", SECRET)):
             lines = [
                 {
-                    "ts": _ts(timedelta(minutes=10 + i)),
+                    "ts": _ts(now, timedelta(minutes=10 + i)),
                     "msg": f"applied {marker} {i}",
                     "service": "api" if i % 2 else "web",
                     "level": "error" if i % 3 == 0 else "info",
@@ -65,7 +73,7 @@ def loaded(tmp_path: Path) -> Iterator[TestClient]:
             ingest(client, lines, tenant)
         store.flush_blocking()
         for tenant, marker in (("alpha", "public"), ("bravo", SECRET)):
-            ingest(client, [{"ts": _ts(timedelta(minutes=1)), "msg": f"fresh {marker}", "service": "api"}], tenant)
+            ingest(client, [{"ts": _ts(now, timedelta(minutes=1)), "msg": f"fresh {marker}", "service": "api"}], tenant)
         assert store.unapplied_bytes > 0, "expected lines that are only in memory"
         yield client
 
@@ -88,7 +96,7 @@ def test_a_tenant_sees_only_its_own_lines(loaded: TestClient) -> None:
     assert SECRET not in everything and "bravo" not in everything
 
 
-def test_attrs_values_and_types(loaded: TestClient) -> None:
+def test_attrs_values_and_types(loaded: TestClient, now: datetime) -> None:
     body = sql(
         loaded,
         "SELECT json_extract_string(attrs, '$.user_id')::INT AS u, ts, level FROM logs "
@@ -96,15 +104,20 @@ def test_attrs_values_and_types(loaded: TestClient) -> None:
     ).json()
     assert [c["type"] for c in body["columns"]] == ["INTEGER", "TIMESTAMP WITH TIME ZONE", "VARCHAR"]
     assert body["rows"][0][0] == 0
-    assert body["rows"][0][1] == _ts(timedelta(minutes=10))
+    assert body["rows"][0][1] == _ts(now, timedelta(minutes=10))
     assert body["rows"][0][2] == "ERROR"
 
 
-def test_start_and_end_limit_the_rows(loaded: TestClient) -> None:
-    body = sql(loaded, "SELECT count(*) FROM logs", start="now-5m").json()
+def test_start_and_end_limit_the_rows(loaded: TestClient, now: datetime) -> None:
+    # Absolute bounds from the test's clock: the answer cannot depend on when the module was imported.
+    body = sql(loaded, "SELECT count(*) FROM logs", start=_ts(now, timedelta(minutes=5))).json()
     assert body["rows"] == [[1]]
-    body = sql(loaded, "SELECT count(*) FROM logs", start="now-4d", end="now-2d").json()
+    body = sql(
+        loaded, "SELECT count(*) FROM logs", start=_ts(now, timedelta(days=4)), end=_ts(now, timedelta(days=2))
+    ).json()
     assert body["rows"] == [[3]]
+    # Relative bounds are taken at the request; an hour of margin around lines 1-15 minutes old.
+    assert sql(loaded, "SELECT count(*) FROM logs", start="now-1h").json()["rows"] == [[7]]
 
 
 def test_row_limit_truncates(loaded: TestClient) -> None:
@@ -202,7 +215,7 @@ PIECES = [
     ",",
     ";",
     "UNION ALL SELECT * FROM",
-    '"logs$bravo$' + NOW.strftime("%Y%m%d") + '"',
+    '"logs$bravo$20261206"',
     "_unapplied",
     "_archive_files",
     "read_parquet('" + "**/*.parquet')",

@@ -1,121 +1,57 @@
 """POST /api/v1/sql: one read-only SELECT over the caller's `logs` (hot store, archive and unapplied rows).
 
-The statement is validated and rewritten by `logwarden.query.sql`; it runs inside one store snapshot,
-returns at most `limit` rows (and says when it cut the result), and is interrupted after `timeout`
-seconds.
+The statement is validated by `logwarden.query.sql` (an allow-list of functions, `logs` the only table)
+and runs in a sandboxed worker process (`logwarden.query.sql_sandbox`) over the caller's rows in
+[start, end) read from one store snapshot. It returns at most `limit` rows (and says when it cut the
+result), is killed after `timeout` seconds (408), and is refused with 400 when it needs more memory than
+`sql.max_memory`. Values JSON cannot hold (out-of-range dates, infinity, NaN, huge numbers) come back as
+strings.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 import duckdb
 import orjson
-import pyarrow as pa
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import json_response, read_snapshot, retained_range
 from logwarden.api.runtime import runtime_of
-from logwarden.query.sql import ReadOnlyQuery, SqlError, bind_logs, logs_source, parse_read_only
+from logwarden.config.model import SqlConfig
+from logwarden.query.sql import SqlError, parse_read_only
+from logwarden.query.sql_sandbox import (
+    SandboxBusyError,
+    SandboxUnavailableError,
+    SqlFailedError,
+    SqlMemoryError,
+    SqlSandbox,
+    SqlTimeoutError,
+)
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
-DEFAULT_TIMEOUT = 30.0
-MAX_TIMEOUT = 300.0
-_BATCH_ROWS = 2048
+BUSY_RETRY_AFTER_SECONDS = 1
 
 
-@dataclass(slots=True)
-class SqlResult:
-    """Columns (name and DuckDB type), rows as lists, and whether rows were cut at the limit."""
-
-    columns: list[dict[str, str]]
-    rows: list[list[Any]]
-    truncated: bool
-
-
-class SqlTimeoutError(Exception):
-    """The statement ran longer than its time limit and was interrupted."""
+def sandbox_of(request: Request, config: SqlConfig) -> SqlSandbox:
+    """The app's SQL sandbox, made on first use (it holds the worker slots shared by every request)."""
+    sandbox: SqlSandbox | None = getattr(request.app.state, "sql_sandbox", None)
+    if sandbox is None:
+        sandbox = SqlSandbox(config)
+        request.app.state.sql_sandbox = sandbox
+    return sandbox
 
 
-class Deadline:
-    """Interrupt a DuckDB cursor from a timer thread once `seconds` have passed, unless finished first."""
-
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, seconds: float) -> None:
-        self._cursor = cursor
-        self._lock = threading.Lock()
-        self._done = False
-        self.fired = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def _fire(self) -> None:
-        with self._lock:
-            # Only while the statement runs: an interrupt after it would hit the snapshot's ROLLBACK.
-            if not self._done:
-                self.fired = True
-                self._cursor.interrupt()
-
-    def __enter__(self) -> Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        with self._lock:
-            self._done = True
-        self._timer.cancel()
-
-
-def run_sql(
-    cur: duckdb.DuckDBPyConnection,
-    query: ReadOnlyQuery,
-    from_sql: str | None,
-    params: dict[str, Any],
-    *,
-    start: datetime,
-    end: datetime,
-    limit: int,
-    timeout: float,
-) -> SqlResult:
-    """Bind `logs` to this snapshot's rows in [start, end) and run the statement within the limits."""
-    source, source_sql = logs_source(from_sql, "lw_start", "lw_end")
-    bound = bind_logs(query, source, source_sql)
-    values = {**params, "lw_start": start, "lw_end": end}
-    # DuckDB refuses values for parameters a statement does not use (a query that never reads logs).
-    values = {k: v for k, v in values.items() if k in bound.parameters}
-    # Unknown names must never resolve to Python objects of this process (DuckDB's replacement scans).
-    cur.execute("SET python_enable_replacements = false")
-    batches: list[pa.RecordBatch] = []
-    count = 0
-    with Deadline(cur, timeout) as deadline:
-        try:
-            relation = cur.sql(bound.sql, params=values)
-            columns = [{"name": n, "type": str(t)} for n, t in zip(relation.columns, relation.types, strict=True)]
-            reader = relation.to_arrow_reader(_BATCH_ROWS)
-            for batch in reader:
-                batches.append(batch)
-                count += batch.num_rows
-                if count > limit:
-                    break
-        except Exception:
-            # Interrupted mid-statement or mid-fetch: the error class depends on where it landed.
-            if deadline.fired:
-                raise SqlTimeoutError from None
-            raise
-    table = pa.Table.from_batches(batches, schema=reader.schema)
-    truncated = table.num_rows > limit
-    table = table.slice(0, limit)
-    cells = [col.to_pylist() for col in table.columns]
-    return SqlResult(columns, [list(row) for row in zip(*cells, strict=True)] if cells else [], truncated)
+def close_sandbox(app: Starlette) -> None:
+    """Stop the app's spare SQL workers (at shutdown)."""
+    sandbox: SqlSandbox | None = getattr(app.state, "sql_sandbox", None)
+    if sandbox is not None:
+        sandbox.close()
 
 
 def _body_field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -146,6 +82,7 @@ async def sql(request: Request) -> Response:
     rt = runtime_of(request)
     store = rt.require_store()
     tenant = rt.tenant(request)
+    config = rt.config.sql
     body = await _json_body(request)
     text = _body_field(body, "sql", str, "a string with one SELECT statement")
     if text is None:
@@ -157,37 +94,41 @@ async def sql(request: Request) -> Response:
     limit = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, f"invalid 'limit' {limit}: use an integer from 1 to {MAX_LIMIT}")
-    timeout = _body_field(body, "timeout", (int, float), f"seconds, more than 0 and at most {MAX_TIMEOUT:g}")
-    timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
-    if not 0 < timeout <= MAX_TIMEOUT:
-        raise ApiError(400, f"invalid 'timeout' {timeout:g}: use seconds, more than 0 and at most {MAX_TIMEOUT:g}")
+    max_timeout = config.max_timeout.total_seconds()
+    timeout = _body_field(body, "timeout", (int, float), f"seconds, more than 0 and at most {max_timeout:g}")
+    timeout = config.default_timeout.total_seconds() if timeout is None else float(timeout)
+    if not 0 < timeout <= max_timeout:
+        raise ApiError(400, f"invalid 'timeout' {timeout:g}: use seconds, more than 0 and at most {max_timeout:g}")
     try:
         query = parse_read_only(text)
     except SqlError as exc:
         return json_response({"error": str(exc), "line": exc.line, "column": exc.column}, status=400)
 
-    def run(cur: duckdb.DuckDBPyConnection, from_sql: str | None, params: dict[str, Any]) -> SqlResult:
-        return run_sql(cur, query, from_sql, params, start=start, end=end, limit=limit, timeout=timeout)
+    async def read_rows(fn: Any) -> None:
+        await read_snapshot(store, tenant, start, end, fn)
 
     began = time.perf_counter()
     try:
-        result = await read_snapshot(store, tenant, start, end, run)
-    except SqlTimeoutError:
-        raise ApiError(408, f"the query ran longer than its time limit of {timeout:g} s and was stopped") from None
-    except SqlError as exc:
-        raise ApiError(400, str(exc)) from None
-    except duckdb.InterruptException:
-        raise ApiError(503, "the query was interrupted; retry", {"Retry-After": "1"}) from None
-    except (duckdb.OutOfMemoryException, duckdb.IOException) as exc:
-        raise ApiError(503, f"the query could not run: {_duckdb_message(exc)}", {"Retry-After": "5"}) from None
-    except duckdb.Error as exc:
-        raise ApiError(400, f"query failed: {_duckdb_message(exc)}") from None
+        result = await sandbox_of(request, config).run(
+            query, read_rows, start=start, end=end, limit=limit, timeout=timeout
+        )
+    except SqlTimeoutError as exc:
+        raise ApiError(408, exc.message) from None
+    except (SqlMemoryError, SqlFailedError) as exc:
+        raise ApiError(400, exc.message) from None
+    except (SandboxBusyError, SandboxUnavailableError) as exc:
+        raise ApiError(503, exc.message, {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}) from None
+    except (duckdb.OutOfMemoryException, duckdb.IOException, duckdb.InterruptException) as exc:
+        # Reading the snapshot itself failed: the server's trouble, and worth a retry.
+        raise ApiError(
+            503, f"the query could not read its rows: {_duckdb_message(exc)}", {"Retry-After": "5"}
+        ) from None
     took_ms = round((time.perf_counter() - began) * 1000, 1)
     return json_response(
         {
             "columns": result.columns,
             "rows": result.rows,
-            "row_count": len(result.rows),
+            "row_count": result.row_count,
             "truncated": result.truncated,
             "limit": limit,
             "start": start,
