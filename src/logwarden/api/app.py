@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
+from logwarden.api import openapi
 from logwarden.api.errors import ApiError, api_error_handler, http_exception_handler, unexpected_error_handler
 from logwarden.api.routes import context, health, saved_searches, search, trace
 from logwarden.api.routes import pipelines as pipeline_routes
@@ -27,6 +29,7 @@ from logwarden.ingest.base import BackgroundSource
 from logwarden.ingest.http import routes as ingest_routes
 from logwarden.ingest.sink import IngestSink
 from logwarden.ingest.sources import build_sources
+from logwarden.ingest.time_window import window_for
 from logwarden.meta.db import MetaDB, default_url
 from logwarden.pipeline.loader import build_pipelines, load_root
 from logwarden.pipeline.reload import PipelineReloader, ReloadStatus
@@ -76,7 +79,9 @@ def create_app(
         runtime.store = await loop.run_in_executor(
             None, lambda: DuckDBStore(config, on_commit=metrics.observe_commit, on_apply=metrics.observe_apply)
         )
-        runtime.sink = IngestSink(runtime.store, metrics, runtime.decode_pool)
+        runtime.sink = IngestSink(
+            runtime.store, metrics, runtime.decode_pool, window_for=functools.partial(window_for, config)
+        )
         runtime.sink.pipelines = pipelines
         sink = runtime.sink
         metrics.watch_pipelines(lambda: sink.pipelines)
@@ -103,6 +108,11 @@ def create_app(
         hot, archived = runtime.store.partitions()
         log.info("store open: %d hot and %d archived partitions in %s", len(hot), len(archived), config.data_dir)
         sources = build_sources(config)
+        for source in sources:
+            from logwarden.ingest.kafka.source import KafkaSource  # here: only a Kafka config needs it
+
+            if isinstance(source, KafkaSource):
+                metrics.watch_kafka(source.stats)
         started: list[BackgroundSource] = []
         try:
             for source in sources:
@@ -116,20 +126,25 @@ def create_app(
             runtime.meta.close()
             raise
         runtime.ready = True
-        task = asyncio.create_task(_maintenance_loop(runtime)) if run_maintenance else None
+        stop_maintenance = asyncio.Event()
+        task = asyncio.create_task(_maintenance_loop(runtime, stop_maintenance)) if run_maintenance else None
         try:
             yield
         finally:
             runtime.shutting_down = True
             runtime.tail.close()  # live-tail streams end first, so they never hold up shutdown
+            sql_routes.close_sandbox(app)  # spare SQL worker processes
             for source in reversed(started):
                 # Stop receiving first; what a source already received still goes through the sink.
                 await source.stop()
-            for background in (task, reload_task):
-                if background:
-                    background.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await background
+            # A maintenance pass in flight finishes (it holds the writer); only the wait between passes ends.
+            stop_maintenance.set()
+            if task is not None:
+                await task
+            if reload_task is not None:
+                reload_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reload_task
             await runtime.store.close()
             if runtime.meta is not None:
                 runtime.meta.close()
@@ -158,6 +173,7 @@ def create_app(
             Route("/api/v1/tail", tail_routes.tail, methods=["GET"]),
             Route("/api/v1/saved-searches", saved_searches.list_or_create, methods=["GET", "POST"]),
             Route("/api/v1/saved-searches/{search_id}", saved_searches.item, methods=["GET", "PUT", "DELETE"]),
+            Route(openapi.OPENAPI_PATH, openapi.openapi_json, methods=["GET"]),
             # Last: the Elasticsearch emulation answers single-segment paths such as HEAD /{index}.
             *ingest_routes(),
         ],
@@ -172,9 +188,9 @@ def create_app(
     return app
 
 
-async def _maintenance_loop(runtime: Runtime) -> None:
+async def _maintenance_loop(runtime: Runtime, stop: asyncio.Event) -> None:
     interval = runtime.config.store.maintenance_interval.total_seconds()
-    while True:
+    while not stop.is_set():
         try:
             assert runtime.store is not None
             report = await runtime.store.maintain()
@@ -191,4 +207,5 @@ async def _maintenance_loop(runtime: Runtime) -> None:
         except Exception:
             log.exception("maintenance pass failed; retrying next interval")
             runtime.metrics.maintenance_runs.labels("error").inc()
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

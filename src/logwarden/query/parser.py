@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.lexer import PatternStr
 
 from logwarden.model.levels import normalize_level_text
 from logwarden.query import ast
@@ -20,7 +21,10 @@ from logwarden.query.errors import QuerySyntaxError
 MAX_QUERY_CHARS = 16_384
 MAX_DEPTH = 64
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION_RE = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
+_DURATION_RE = re.compile(r"^([0-9]+)(ms|s|m|h|d|w)$")
+# The widest bucket a timechart span or histogram interval may ask for (about 100 years).
+MAX_DURATION_DAYS = 36_600
+MAX_DURATION_SECONDS = MAX_DURATION_DAYS * 86_400
 _UNESCAPE_RE = re.compile(r"\\(.)", re.DOTALL)
 _CIDR_RE = re.compile(r"^[0-9A-Fa-f.:]+/\d{1,3}$")
 _TIME_FIELDS = frozenset({"_time", "ts"})
@@ -32,6 +36,27 @@ _PARSER = Lark(
     propagate_positions=True,
     maybe_placeholders=False,
 )
+
+
+def _pipe_keywords(parser: Lark) -> dict[str, str]:
+    """Terminal name → pipe keyword (`STATS` → `stats`, `HEAD` → `head`), read from the grammar's `command` rule."""
+    commands = [rule.expansion[0].name for rule in parser.rules if rule.origin.name == "command"]
+    patterns = {terminal.name: terminal.pattern for terminal in parser.terminals}
+    keywords: dict[str, str] = {}
+    for command in commands:  # in the order `command` lists them
+        for rule in parser.rules:
+            if rule.origin.name != command or not rule.expansion or not rule.expansion[0].is_term:
+                continue
+            terminal = rule.expansion[0].name
+            pattern = patterns.get(terminal)
+            if isinstance(pattern, PatternStr):
+                keywords.setdefault(terminal, pattern.value)
+    return keywords
+
+
+_PIPE_KEYWORDS = _pipe_keywords(_PARSER)
+# Every pipe command of the language, in grammar order: what a parse error after `|` lists.
+PIPE_NAMES: tuple[str, ...] = tuple(_PIPE_KEYWORDS.values())
 
 # Names users see in "expected …" messages instead of grammar terminal names.
 _TERMINAL_NAMES = {
@@ -118,6 +143,8 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> QuerySyntaxError:
         return QuerySyntaxError(f"unexpected character {char!r}{hint}", column, char)
     if isinstance(exc, UnexpectedToken | UnexpectedEOF):
         token = getattr(exc, "token", None)
+        if set(getattr(exc, "expected", ())) & _PIPE_KEYWORDS.keys():
+            return _unknown_pipe(token, text)
         expected = sorted({_TERMINAL_NAMES.get(t, t.strip('"').lower()) for t in getattr(exc, "expected", ())})
         wanted = f"; expected {', '.join(expected[:6])}" if expected else ""
         if token is None or token.type == "$END":
@@ -126,15 +153,34 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> QuerySyntaxError:
     return QuerySyntaxError(str(exc).splitlines()[0], column or 1)
 
 
+def _unknown_pipe(token: Token | None, text: str) -> QuerySyntaxError:
+    pipes = ", ".join(PIPE_NAMES)
+    if token is None or token.type == "$END":
+        return QuerySyntaxError(f"a pipe command must follow |: use one of {pipes}", len(text) + 1, "")
+    return QuerySyntaxError(f"unknown pipe {str(token)!r}: use one of {pipes}", int(token.column or 1), str(token))
+
+
 def _unquote(token: Token) -> str:
     return _UNESCAPE_RE.sub(r"\1", str(token)[1:-1])
 
 
+def parse_duration(text: str, *, name: str = "span", column: int = 1) -> float:
+    """Seconds in a bucket width like `30s`, `5m`, `1d`: positive and at most MAX_DURATION_SECONDS.
+
+    QuerySyntaxError naming `name` (the pipe argument or the API parameter) otherwise.
+    """
+    m = _DURATION_RE.match(text.strip())
+    # int() of thousands of digits is refused by Python; no real span has more than a dozen.
+    shown = text if len(text) <= 64 else text[:64] + "…"
+    if not m or m.group(1).strip("0") == "":
+        raise QuerySyntaxError(f"invalid duration for {name} {shown!r}: use 30s, 1m, 5m, 1h, 1d", column, text)
+    if len(m.group(1)) > 12 or (seconds := float(int(m.group(1)) * DURATION_UNITS[m.group(2)])) > MAX_DURATION_SECONDS:
+        raise QuerySyntaxError(f"{name} {shown!r} is too long: at most {MAX_DURATION_DAYS}d", column, text)
+    return seconds
+
+
 def _duration(token: Token) -> float:
-    m = _DURATION_RE.match(str(token))
-    if not m or int(m.group(1)) == 0:
-        raise QuerySyntaxError(f"invalid duration {str(token)!r}: use 30s, 1m, 5m, 1h, 1d", token.column or 1, token)
-    return float(int(m.group(1)) * DURATION_UNITS[m.group(2)])
+    return parse_duration(str(token), name="span", column=int(token.column or 1))
 
 
 _regex_check = threading.local()

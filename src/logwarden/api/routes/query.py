@@ -14,8 +14,9 @@ from logwarden.api.errors import ApiError
 from logwarden.api.runtime import runtime_of
 from logwarden.query.engine import field_summary, histogram, run_query
 from logwarden.query.errors import QuerySyntaxError
-from logwarden.query.parser import DURATION_UNITS
-from logwarden.query.timerange import TimeRangeError, parse_range
+from logwarden.query.parser import parse_duration
+from logwarden.query.planner import check_span, pick_span
+from logwarden.query.timerange import TimeRangeError, parse_range, shown
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
@@ -62,11 +63,14 @@ def _range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
 def _int(raw: Any, name: str, default: int, maximum: int) -> int:
     if raw is None or raw == "":
         return default
-    if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit())):
-        raise ApiError(400, f"invalid {name} {raw!r}: use an integer from 1 to {maximum}")
+    wrong = ApiError(400, f"invalid {name} {shown(str(raw))}: use an integer from 1 to {maximum}")
+    # isascii: str.isdigit() is also true for '²', which int() refuses; the length keeps int() cheap.
+    is_digits = isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 18
+    if isinstance(raw, bool) or not (isinstance(raw, int) or is_digits):
+        raise wrong
     value = int(raw)
     if not 1 <= value <= maximum:
-        raise ApiError(400, f"invalid {name} {raw!r}: use an integer from 1 to {maximum}")
+        raise wrong
     return value
 
 
@@ -115,12 +119,10 @@ async def query(request: Request) -> Response:
 def _interval(raw: str | None) -> float | None:
     if raw is None or raw == "":
         return None
-    text = raw.strip()
-    for unit in sorted(DURATION_UNITS, key=len, reverse=True):
-        number = text.removesuffix(unit)
-        if number != text and number.isdigit() and int(number) > 0:
-            return int(number) * DURATION_UNITS[unit]
-    raise ApiError(400, f"invalid interval {raw!r}: use 10s, 1m, 5m, 1h, 1d")
+    try:
+        return parse_duration(raw, name="interval")
+    except QuerySyntaxError as exc:
+        raise ApiError(400, exc.message) from None
 
 
 async def histogram_route(request: Request) -> Response:
@@ -130,7 +132,10 @@ async def histogram_route(request: Request) -> Response:
     qp = request.query_params
     start, end = _range(qp.get("start"), qp.get("end"))
     buckets = _int(qp.get("buckets"), "buckets", 60, MAX_BUCKETS)
+    interval = _interval(qp.get("interval"))
     try:
+        # On the request's range: a `_time` clause only narrows it, and a narrower range never picks a wider bucket.
+        check_span(start, end, interval or pick_span(start, end, buckets), name="interval")
         result = await histogram(
             store,
             qp.get("q") or "",
@@ -138,7 +143,7 @@ async def histogram_route(request: Request) -> Response:
             start=start,
             end=end,
             buckets=buckets,
-            interval=_interval(qp.get("interval")),
+            interval=interval,
             by=qp.get("by") or None,
         )
     except QuerySyntaxError as exc:

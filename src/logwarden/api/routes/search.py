@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from logwarden.api.errors import ApiError
 from logwarden.api.runtime import runtime_of
 from logwarden.model.levels import normalize_level_text
-from logwarden.query.timerange import TimeRangeError, parse_range
+from logwarden.query.timerange import TimeRangeError, parse_range, shown
 from logwarden.store.base import CountQuery, SearchQuery
 
 MAX_LIMIT = 10_000
@@ -39,8 +39,8 @@ def _limit(request: Request, default: int) -> int:
     raw = request.query_params.get("limit")
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ApiError(400, f"invalid limit {raw!r}: use an integer from 1 to {MAX_LIMIT}")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(400, f"invalid limit {shown(raw)}: use an integer from 1 to {MAX_LIMIT}")
     return int(raw)
 
 
@@ -51,6 +51,8 @@ def _filters(request: Request) -> dict[str, tuple[str, ...]]:
         if not raw:
             continue
         values = tuple(v.strip() for v in raw.split(",") if v.strip())
+        if not values:
+            continue  # only blanks and commas: no filter, as if the parameter were absent
         if name == "level":
             normalized = normalize_level_text(pa.array(values, pa.string())).to_pylist()
             bad = [v for v, n in zip(values, normalized, strict=True) if n is None]

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from logwarden.api.errors import ApiError
 from logwarden.api.runtime import Runtime
-from logwarden.query.timerange import TimeRangeError, parse_range
+from logwarden.query.timerange import TimeRangeError, parse_range, shown
 from logwarden.store.duckdb import DuckDBStore
 
 T = TypeVar("T")
@@ -39,8 +39,9 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(400, f"invalid {name} {raw!r}: use an integer from {low} to {high}")
+    # isascii: str.isdigit() is also true for '²', which int() refuses; the length keeps int() cheap.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or not low <= int(raw) <= high:
+        raise ApiError(400, f"invalid {name} {shown(raw)}: use an integer from {low} to {high}")
     return int(raw)
 
 
