@@ -46,7 +46,7 @@ def rows_json(table: pa.Table, integer_text: frozenset[int] = frozenset()) -> by
     # Row by row: orjson reserves several times a string's length while writing it, so one document of
     # every row would need that for the whole answer at once.
     option = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
-    rows = (orjson.dumps(list(row), default=_fallback, option=option) for row in zip(*columns, strict=True))
+    rows = (orjson.dumps(list(row), default=json_fallback, option=option) for row in zip(*columns, strict=True))
     return b"[" + b",".join(rows) + b"]"
 
 
@@ -224,7 +224,7 @@ def _map(arr: pa.Array) -> list[Any]:
     ]
 
 
-def _fallback(value: Any) -> Any:
+def json_fallback(value: Any) -> Any:
     """orjson's fallback for the values Arrow gives as Python objects JSON has no type for."""
     if isinstance(value, timedelta):
         return value.total_seconds()

@@ -132,7 +132,7 @@ class IngestLog:
         path = self.directory / f"seg-{self.next_seq:020d}.log"
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._size = os.fstat(self._fd).st_size
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         with self._lock:
             if not self._segments or self._segments[-1].path != path:
                 self._segments.append(_Segment(self.next_seq, path))
@@ -175,7 +175,8 @@ def _advance(views: list[memoryview], n: int) -> list[memoryview]:
     return out
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a directory's entries (a created or renamed file) durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from logwarden.api.errors import ApiError
 from logwarden.api.runtime import Runtime
+from logwarden.query.sql_values import json_fallback
 from logwarden.query.timerange import TimeRangeError, parse_range, shown
 from logwarden.store.duckdb import DuckDBStore
 
@@ -49,13 +50,7 @@ def json_default(value: Any) -> Any:
     """orjson fallback for DuckDB values it does not know (decimals, intervals, blobs)."""
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
+    return json_fallback(value)
 
 
 def json_response(payload: Any, status: int = 200) -> Response:

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logwarden.model.schema import LOG_SCHEMA, SEQ_COLUMN, TS_TYPE
+from logwarden.store.wal import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class Quarantine:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         return path
 
     def _scan(self) -> None:
@@ -247,11 +248,3 @@ def is_storage_failure(error: BaseException) -> bool:
         | duckdb.InternalException
         | duckdb.TransactionException,
     )
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
