@@ -27,11 +27,11 @@ TEST_RETENTION_DAYS = 36_500
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """LOGWARDEN_TEST_DAYS_AHEAD=N runs the tests with the clock N days ahead (CI runs the fast tests a month
+    """TEST_CLOCK_DAYS_AHEAD=N runs the tests with the clock N days ahead (CI runs the fast tests a month
     ahead, so no test may depend on today's date). time-machine moves Python's wall clock in every thread
     (time.time, datetime.now), not time.monotonic, so timeouts keep working; DuckDB's own now() is not moved
     (the server never reads it for anything a test sees)."""
-    days = os.environ.get("LOGWARDEN_TEST_DAYS_AHEAD")
+    days = os.environ.get("TEST_CLOCK_DAYS_AHEAD")  # not LOGWARDEN_*: those are config overrides
     if days:
         import time_machine
 

@@ -1,4 +1,4 @@
-"""The test clock: LOGWARDEN_TEST_DAYS_AHEAD moves Python's wall clock (tests/conftest.py), or nothing does."""
+"""The test clock: TEST_CLOCK_DAYS_AHEAD moves Python's wall clock (tests/conftest.py), or nothing does."""
 
 from __future__ import annotations
 
@@ -12,6 +12,6 @@ def test_wall_clock_is_moved_exactly_as_asked(tmp_path: Path) -> None:
     marker = tmp_path / "now"
     marker.write_text("")
     kernel_now = marker.stat().st_mtime  # the file system's clock is never moved
-    ahead = float(os.environ.get("LOGWARDEN_TEST_DAYS_AHEAD") or 0) * 86400
+    ahead = float(os.environ.get("TEST_CLOCK_DAYS_AHEAD") or 0) * 86400
     assert abs(time.time() - kernel_now - ahead) < 120
     assert abs(datetime.now(UTC).timestamp() - kernel_now - ahead) < 120
