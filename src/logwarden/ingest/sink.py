@@ -2,8 +2,8 @@
 
 Sources differ only in how they turn bytes into a record table (and a list of rejected lines); the
 sink does the rest the same way for all of them, in the decode thread pool, and counts it per source
-and tenant. Errors the caller maps to its protocol: StoreBusyError (push back and retry later),
-RuntimeError (store closed), OSError (storage failure).
+and tenant. Errors the caller maps to its protocol (store/base.py): StoreBusyError (push back and retry
+later), StoreClosedError (stopping), StorageFailureError (nothing acknowledged; retry later).
 """
 
 from __future__ import annotations

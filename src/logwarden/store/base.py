@@ -9,6 +9,23 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 
+class StoreError(Exception):
+    """A store refused or failed an operation. Callers map the subclasses, never built-in exceptions: a
+    RuntimeError or OSError raised while decoding input is a decoder fault, not a store that is down."""
+
+
+class StoreBusyError(StoreError):
+    """The store is behind: too much acknowledged data waits to be applied. Retry later (429)."""
+
+
+class StoreClosedError(StoreError):
+    """The store is closed (the server is stopping): nothing more can be stored."""
+
+
+class StorageFailureError(StoreError):
+    """Writing failed (disk full, I/O error); nothing of the batch was acknowledged. Retry later (503)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PartitionKey:
     """One day of one tenant's logs (of one retention class): the unit of pruning, retention and archiving."""

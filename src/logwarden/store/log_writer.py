@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from logwarden.store.arrival import split_rows
+from logwarden.store.base import StorageFailureError, StoreClosedError
 from logwarden.store.dedup import StreamDedup
 from logwarden.store.wal import IngestLog, encode_table
 from logwarden.telemetry.threads import name_current_thread
@@ -65,7 +66,7 @@ class LogWriter:
     def submit(self, table: pa.Table) -> Future[AppendResult]:
         fut: Future[AppendResult] = Future()
         if self._stopped.is_set():
-            fut.set_exception(RuntimeError("store is closed"))
+            fut.set_exception(StoreClosedError("store is closed"))
         else:
             self._queue.put(_Submit(table, fut))
         return fut
@@ -118,7 +119,12 @@ class LogWriter:
                 if table.num_rows:
                     # Each batch numbers its rows within one seq block (store/arrival.py).
                     tables.extend(split_rows(table))
-            seqs = self._log.append([encode_table(t) for t in tables]) if tables else []
+            payloads = [encode_table(t) for t in tables]
+            try:
+                seqs = self._log.append(payloads) if payloads else []
+            except OSError as exc:
+                # The disk, not the batch: callers answer "retry later" (503) for this and only this.
+                raise StorageFailureError(f"writing to the ingest log failed: {exc}") from exc
             self._on_durable(list(zip(seqs, tables, strict=True)))
         except Exception as exc:
             log.exception("writing %d batches to the ingest log failed", len(group))

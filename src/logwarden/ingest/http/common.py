@@ -26,7 +26,7 @@ from logwarden.ingest.http.body import decompress, is_encoded, read_limited
 from logwarden.ingest.ndjson import DecodedBody, LineTooLongError
 from logwarden.ingest.sink import IngestResult
 from logwarden.model.normalize import BatchContext
-from logwarden.store.duckdb.store import StoreBusyError
+from logwarden.store.base import StorageFailureError, StoreBusyError, StoreClosedError
 
 
 def batch_context(
@@ -135,8 +135,9 @@ async def store_batch(
         raise ApiError(
             400, "input nested too deeply to decode (ingest.max_json_depth bounds the nesting of a line)"
         ) from None
-    except (RuntimeError, OSError) as exc:
-        # Closed store, disk full, I/O error: nothing was acknowledged; the client may retry.
+    except (StoreClosedError, StorageFailureError) as exc:
+        # Stopping, disk full, I/O error: nothing was acknowledged; the client may retry. Any other error is
+        # a fault of ours (logged, 500), never a "retry later" that would have the sender retry forever.
         raise ApiError(503, f"store unavailable: {exc}", retry_after) from None
 
 

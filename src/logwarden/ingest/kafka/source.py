@@ -29,7 +29,7 @@ from logwarden.ingest.kafka.offsets import OffsetTracker, TopicPartition
 from logwarden.ingest.ndjson import DecodedBody
 from logwarden.ingest.sink import IngestSink
 from logwarden.model.normalize import BatchContext
-from logwarden.store.duckdb.store import StoreBusyError
+from logwarden.store.base import StoreError
 from logwarden.telemetry.threads import name_current_thread
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ class KafkaSource:
                     await self._ingest(unit)
                     units.popleft()
                     continue
-                except (StoreBusyError, RuntimeError, OSError) as exc:
+                except StoreError as exc:
                     refused: Exception = exc
                 except Exception as exc:
                     if unit.dead_letters is None:

@@ -18,7 +18,7 @@ from logwarden.ingest.sink import IngestSink
 from logwarden.ingest.syslog.config import SyslogConfig
 from logwarden.ingest.syslog.parser import decode_frames
 from logwarden.model.normalize import BatchContext
-from logwarden.store.duckdb.store import StoreBusyError
+from logwarden.store.base import StorageFailureError, StoreBusyError, StoreClosedError
 
 SOURCE = "syslog"
 log = logging.getLogger(__name__)
@@ -92,12 +92,12 @@ class BatchWriter:
                 return True
             except StoreBusyError:
                 reason = "store_busy"
-            except RuntimeError:
+            except StoreClosedError:
                 # The store is closed: the server is stopping and nothing more can be stored.
                 log.warning("syslog %s: store closed, %d frames not stored", self.listener, len(batch))
                 metrics.syslog_dropped_frames.labels(self.listener, "store_closed").inc(len(batch))
                 return False
-            except OSError as exc:
+            except StorageFailureError as exc:
                 log.error("syslog %s: storing a batch failed: %s", self.listener, exc)
                 reason = "store_error"
             if not wait_when_busy:

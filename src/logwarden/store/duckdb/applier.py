@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from logwarden.model.schema import SEQ_COLUMN, STORED_COLUMNS
 from logwarden.store.arrival import with_seq
-from logwarden.store.base import PartitionKey
+from logwarden.store.base import PartitionKey, StoreClosedError
 from logwarden.store.dedup import HWM_DDL, upsert_sql
 from logwarden.store.duckdb import tokens
 from logwarden.store.duckdb.partitions import create_table_sql, quote_ident, split_by_partition, table_name
@@ -236,7 +236,7 @@ class Applier:
         """Apply what is queued, then run `fn(connection)` on this thread."""
         fut: Future[Any] = Future()
         if self._stopped.is_set():
-            fut.set_exception(RuntimeError("store is closed"))
+            fut.set_exception(StoreClosedError("store is closed"))
         else:
             self._queue.put(_Task(fn, fut))
         return fut
@@ -296,7 +296,7 @@ class Applier:
             except queue.Empty:
                 return
             if isinstance(item, _Task) and item.future.set_running_or_notify_cancel():
-                item.future.set_exception(RuntimeError("store is closed"))
+                item.future.set_exception(StoreClosedError("store is closed"))
 
     def _apply(self, batch: list[tuple[int, pa.Table]]) -> None:
         if self._held:

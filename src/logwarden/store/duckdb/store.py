@@ -35,6 +35,7 @@ from logwarden.store.base import (
     PartitionKey,
     SearchQuery,
     SearchResult,
+    StoreBusyError,
 )
 from logwarden.store.dedup import HWM_TABLE, StreamDedup
 from logwarden.store.duckdb import catalog
@@ -64,10 +65,6 @@ LOG_DIR = "ingest-log"
 # Shorter ranges skip the token index: ts zone maps already limit them to a few row groups, and reading
 # the bloom filters (~8 ms per word and day table) costs more than it saves (bench/query.py).
 INDEX_MIN_RANGE = timedelta(hours=3)
-
-
-class StoreBusyError(Exception):
-    """The hot store is behind: too many acknowledged bytes wait to be applied. Retry later."""
 
 
 class DuckDBStore:
