@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -30,13 +31,20 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Prometheus exposition. Collected on a worker thread: the catalog query and the walk of the archive's
+    files for its size can take a while on a large store, and the event loop serves ingest meanwhile."""
     rt = runtime_of(request)
-    if rt.store is not None and rt.ready:
-        hot, archived = rt.store.partitions()
-        rt.metrics.partitions.labels("hot").set(len(hot))
-        rt.metrics.partitions.labels("archive").set(len(archived))
-        rt.metrics.store_size.set(rt.store.size_bytes())
-        rt.metrics.unapplied_bytes.set(rt.store.unapplied_bytes)
-        rt.metrics.quarantined_lines.set(rt.store.quarantine_status().lines)
-    rt.metrics.inflight_bytes.set(rt.budget.used)
-    return Response(rt.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    def collect() -> bytes:
+        if rt.store is not None and rt.ready:
+            hot, archived = rt.store.partitions()
+            rt.metrics.partitions.labels("hot").set(len(hot))
+            rt.metrics.partitions.labels("archive").set(len(archived))
+            rt.metrics.store_size.set(rt.store.size_bytes())
+            rt.metrics.unapplied_bytes.set(rt.store.unapplied_bytes)
+            rt.metrics.quarantined_lines.set(rt.store.quarantine_status().lines)
+        rt.metrics.inflight_bytes.set(rt.budget.used)
+        return rt.metrics.render()
+
+    body = await asyncio.get_running_loop().run_in_executor(None, collect)
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
