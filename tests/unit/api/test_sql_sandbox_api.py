@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +22,7 @@ from starlette.testclient import TestClient
 from logwarden.api.app import create_app
 from logwarden.config.model import SqlConfig
 from tests.conftest import make_config
+from tests.memory import peak_rss_during
 
 pytestmark = pytest.mark.slow  # starts SQL worker processes
 
@@ -59,25 +59,10 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 def _server_rss_peak(fn: Any) -> tuple[int, Any]:
     """How far this process's RSS (the server runs in-process) rose above its start while fn ran."""
-    me = psutil.Process()
-    before = me.memory_info().rss
-    peak = before
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, me.memory_info().rss)
-            time.sleep(0.005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        result = fn()
-    finally:
-        done.set()
-        sampler.join()
-    return peak - before, result
+    before, peak, outcome = peak_rss_during(fn)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return peak - before, outcome
 
 
 @pytest.mark.parametrize("text", ["SELECT len(range(100000000))", "SELECT list_resize([1],100000000)"])

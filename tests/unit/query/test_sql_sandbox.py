@@ -8,7 +8,6 @@ they show what the worker itself allows when a statement gets past validation.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -32,6 +31,7 @@ from logwarden.query.sql_sandbox import (
     SqlSandbox,
     SqlTimeoutError,
 )
+from tests.memory import peak_rss_during
 
 pytestmark = pytest.mark.slow  # starts worker processes
 
@@ -137,31 +137,6 @@ def test_even_unguarded_statements_reach_no_other_table_or_file(
     assert expected in text or "does not exist" in text or "disabled" in text
 
 
-def _peak_rss_during(fn: Callable[[], Any]) -> tuple[int, int, Any]:
-    """(RSS before, the highest RSS seen while fn ran, fn's outcome) of this process."""
-    me = psutil.Process()
-    before = me.memory_info().rss
-    peak = before
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, me.memory_info().rss)
-            time.sleep(0.005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        outcome: Any = fn()
-    except Exception as exc:
-        outcome = exc
-    finally:
-        done.set()
-        sampler.join()
-    return before, peak, outcome
-
-
 @pytest.mark.parametrize(
     "sql",
     [
@@ -174,7 +149,7 @@ def _peak_rss_during(fn: Callable[[], Any]) -> tuple[int, int, Any]:
 def test_memory_probes_hit_the_workers_cap_not_the_server(
     sandbox: SqlSandbox, store: duckdb.DuckDBPyConnection, sql: str
 ) -> None:
-    before, peak, outcome = _peak_rss_during(lambda: run(sandbox, store, sql))
+    before, peak, outcome = peak_rss_during(lambda: run(sandbox, store, sql))
     assert isinstance(outcome, SqlMemoryError), outcome
     assert "more memory than sql.max_memory allows (256 MiB)" in outcome.message
     assert peak - before < 64 * MiB, f"server RSS grew by {(peak - before) / MiB:.0f} MiB"
