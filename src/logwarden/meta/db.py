@@ -1,4 +1,4 @@
-"""The metadata database: an engine, its schema created at startup, and a thread to run calls in."""
+"""The metadata database: an engine, its schema migrated at startup, and a thread to run calls in."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from logwarden.meta.tables import metadata
+from logwarden.meta.migrate import UpgradeResult, upgrade
 
 T = TypeVar("T")
 DB_FILE = "meta.sqlite"
@@ -24,24 +24,39 @@ def default_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / DB_FILE).resolve()}"
 
 
+def open_engine(url: str) -> Engine:
+    """An engine for the metadata database; a SQLite file's directory is created, and SQLite connections get
+    WAL, a busy timeout and real transactions (DDL included, so a migration is all or nothing)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+    else:
+        # One shared connection, or each pool thread would see its own empty in-memory database.
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
 class MetaDB:
-    """One engine for the server's metadata; blocking calls run in a small pool, off the event loop."""
+    """One engine for the server's metadata, its schema migrated to the newest revision when opened (see
+    `meta.migrate`); blocking calls run in a small pool, off the event loop."""
 
     def __init__(self, url: str) -> None:
-        parsed = make_url(url)
         self.url = url
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        if self.is_sqlite and parsed.database in (None, "", ":memory:"):
-            # One shared connection, or each pool thread would see its own empty in-memory database.
-            self.engine: Engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
-        else:
-            self.engine = create_engine(url)
-        if self.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="logwarden-meta")
+        self.engine: Engine = open_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        try:
+            self.migration: UpgradeResult = upgrade(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
+        # In-memory SQLite is one shared connection: one thread, or two transactions would interleave on it.
+        workers = 1 if isinstance(self.engine.pool, StaticPool) else 2
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="logwarden-meta")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking repository call in the metadata pool."""
@@ -52,7 +67,10 @@ class MetaDB:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite opens transactions itself, only before DML, so DDL would run outside them: SQLAlchemy's recipe
+    # is to switch that off here and emit BEGIN in _sqlite_begin.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the writer; busy_timeout waits for a lock instead of failing at once.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -60,3 +78,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")

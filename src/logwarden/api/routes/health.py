@@ -12,7 +12,7 @@ from logwarden.api.runtime import runtime_of
 
 
 async def healthz(request: Request) -> Response:
-    """The process is up and serving HTTP."""
+    """The process is up and serving HTTP: answered on the event loop, touching nothing else."""
     return JSONResponse({"status": "ok"})
 
 
@@ -20,14 +20,15 @@ async def readyz(request: Request) -> Response:
     """The store is open and accepting writes; 503 while starting or shutting down. Lines set aside in
     quarantine (the store went on without them) are reported, without making the server unready."""
     rt = runtime_of(request)
-    if rt.ready and not rt.shutting_down:
-        body: dict[str, Any] = {"status": "ready"}
-        if rt.store is not None:
-            quarantined = rt.store.quarantine_status()
-            if quarantined.lines:
-                body["quarantined"] = {"lines": quarantined.lines, "last": quarantined.last}
-        return JSONResponse(body)
-    return JSONResponse({"status": "stopping" if rt.shutting_down else "starting"}, status_code=503)
+    if not rt.ready or rt.shutting_down:
+        return JSONResponse({"status": "stopping" if rt.shutting_down else "starting"}, status_code=503)
+    body: dict[str, Any] = {"status": "ready"}
+    if rt.store is not None:
+        # Asked on a worker thread: the store may wait for a lock or a disk, and the loop serves ingest meanwhile.
+        quarantined = await asyncio.get_running_loop().run_in_executor(None, rt.store.quarantine_status)
+        if quarantined.lines:
+            body["quarantined"] = {"lines": quarantined.lines, "last": quarantined.last}
+    return JSONResponse(body)
 
 
 async def metrics(request: Request) -> Response:

@@ -1,0 +1,1 @@
+"""Alembic migration scripts of the metadata database (run by `logwarden.meta.migrate`, no alembic.ini)."""
