@@ -244,17 +244,11 @@ def build_cases(b: Bench) -> list[Case]:
     retained = b.ds.end - timedelta(days=7)
 
     async def context_ours() -> Any:
-        from logwarden.api.routes.context import context_lines
+        from logwarden.plan.nodes import ContextPlan
 
-        def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> Any:
-            assert src is not None
-            found = context_lines(
-                cur, src, {**params, "c_start": retained, "c_end": e}, anchor_id, CONTEXT_LINES, CONTEXT_LINES
-            )
-            assert found is not None
-            return [line["log_id"] for line in found[0]]
-
-        return await b.read(retained, run)
+        table = await b.store.execute(ContextPlan(TENANT, retained, e, anchor_id, CONTEXT_LINES, CONTEXT_LINES))
+        assert table.num_rows
+        return table.column("log_id").to_pylist()
 
     def context_hand() -> Any:
         src = b.src(retained)
@@ -285,21 +279,15 @@ def build_cases(b: Bench) -> list[Case]:
             f"{CONTEXT_LINES} lines before and after one line, same host and service (log_id lookup over all data)",
             context_ours,
             context_hand,
-            engine="logwarden.api.routes.context.context_lines (GET /api/v1/context)",
+            engine="store.execute(ContextPlan) (GET /api/v1/context)",
         )
     )
 
     async def trace_ours() -> Any:
-        from logwarden.api.routes.trace import trace_lines
+        from logwarden.plan.nodes import TracePlan
 
-        def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> Any:
-            assert src is not None
-            lines, _summary = trace_lines(
-                cur, src, {**params, "t_trace_id": trace, "t_start": retained, "t_end": e}, 1000
-            )
-            return [line["log_id"] for line in lines]
-
-        return await b.read(retained, run)
+        table = await b.store.execute(TracePlan(TENANT, retained, e, trace, 1000))
+        return table.column("log_id").to_pylist()
 
     cases.append(
         Case(
@@ -316,7 +304,7 @@ def build_cases(b: Bench) -> list[Case]:
                     e=e,
                 )
             ],
-            engine="logwarden.api.routes.trace.trace_lines (GET /api/v1/trace)",
+            engine="store.execute(TracePlan) (GET /api/v1/trace)",
         )
     )
     return cases

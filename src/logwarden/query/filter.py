@@ -2,7 +2,7 @@
 
 Used by the live tail (core-schema batches, attrs as JSON text) and by pipeline `if:` conditions (wide
 batches: core columns without attrs, one column per attribute, maybe a `__attrs__` JSON column). The
-filter compiles to the same DuckDB expression as a store query (compiler.compile_node); only how fields
+filter compiles to the same DuckDB expression as a store query (plan.duckdb_filter.compile_node); only how fields
 are found differs, so a line matches live exactly when it would match in the store.
 """
 
@@ -17,11 +17,12 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from logwarden.model.normalize import PREBUILT_ATTRS, attr_column
+from logwarden.model.scratch_db import scratch_connection
+from logwarden.plan.duckdb_filter import StoreFields, as_number, attr_path, compile_node, lit
+from logwarden.plan.words import bounded_regex
 from logwarden.query import ast
-from logwarden.query.compiler import StoreFields, as_number, attr_path, compile_node, lit
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.parser import parse_filter
-from logwarden.store.duckdb.tokens import bounded_regex
 
 _DOUBLE = exp.DataType.build("DOUBLE")
 _VARCHAR = exp.DataType.build("VARCHAR")
@@ -29,7 +30,7 @@ _TABLE = "__lw_batch"
 _CACHE_SIZE = 64
 
 # One in-memory database; each thread evaluates on its own cursor (DuckDB cursors are not thread-safe).
-_db = duckdb.connect(config={"threads": 1})
+_db = scratch_connection()
 _db_lock = threading.Lock()
 _local = threading.local()
 

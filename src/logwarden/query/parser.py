@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import threading
 from importlib import resources
 from typing import Any
 
@@ -15,6 +14,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.lexer import PatternStr
 
 from logwarden.model.levels import normalize_level_text
+from logwarden.model.scratch_db import thread_scratch_connection
 from logwarden.query import ast
 from logwarden.query.errors import QuerySyntaxError
 
@@ -183,16 +183,10 @@ def _duration(token: Token) -> float:
     return parse_duration(str(token), name="span", column=int(token.column or 1))
 
 
-_regex_check = threading.local()
-
-
 def check_regex(pattern: str, column: int) -> None:
     """Reject a pattern RE2 (DuckDB's regex engine) cannot compile, before it reaches a query."""
-    con = getattr(_regex_check, "con", None)
-    if con is None:
-        con = _regex_check.con = duckdb.connect()
     try:
-        con.execute("SELECT regexp_matches('', $p)", {"p": pattern})
+        thread_scratch_connection().execute("SELECT regexp_matches('', $p)", {"p": pattern})
     except duckdb.Error as exc:
         reason = str(exc).split(":", 1)[-1].strip().splitlines()[0]
         raise QuerySyntaxError(f"invalid regex /{pattern}/: {reason}", column, pattern) from None

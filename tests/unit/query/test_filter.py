@@ -10,11 +10,11 @@ import pyarrow as pa
 import pytest
 
 from logwarden.model.normalize import BatchContext, pack, widen
-from logwarden.query.engine import bind_sql
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.filter import compile_filter
 from logwarden.query.parser import parse
 from logwarden.query.planner import plan
+from logwarden.store.duckdb.plan_sql import bind_sql, query_statements
 
 RECORDS = [
     {
@@ -114,7 +114,7 @@ def store_mask(core: pa.Table, text: str) -> list[bool]:
         for r in con.sql(
             bind_sql(
                 "(SELECT *, CAST(NULL AS BIGINT) AS seq FROM core_rows) AS logs",
-                the_plan.select.select("log_id", append=False),
+                query_statements(the_plan.plan)[0].select("log_id", append=False),
             )
         ).fetchall()
     }

@@ -1,4 +1,4 @@
-"""Golden files: query text → AST → SQL for every construct of the language.
+"""Golden files: query text → AST → plan → DuckDB SQL (store/duckdb/plan_sql.py) for every construct.
 
 Regenerate after an intended change with `LOGWARDEN_UPDATE_GOLDEN=1 pytest tests/unit/query/test_golden.py`
 and review the diff.
@@ -15,6 +15,7 @@ import sqlglot
 
 from logwarden.query.parser import parse
 from logwarden.query.planner import plan
+from logwarden.store.duckdb.plan_sql import query_statements
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -78,9 +79,11 @@ def render(text: str) -> str:
     query = parse(text)
     the_plan = plan(query, tenant="acme", start=START, end=END, limit=100, now=NOW)
     lines = [f"query: {text}", f"ast: {query!r}", f"range: {the_plan.start.isoformat()} .. {the_plan.end.isoformat()}"]
-    lines.append("sql: " + sqlglot.transpile(the_plan.sql(), read="duckdb", write="duckdb", pretty=True)[0])
-    if the_plan.count is not None:
-        lines.append("count: " + the_plan.count.sql(dialect="duckdb"))
+    select, count = query_statements(the_plan.plan)
+    pretty = sqlglot.transpile(select.sql(dialect="duckdb"), read="duckdb", write="duckdb", pretty=True)[0]
+    lines.append("sql: " + pretty)
+    if count is not None:
+        lines.append("count: " + count.sql(dialect="duckdb"))
     return "\n".join(lines) + "\n"
 
 

@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from logwarden.query.engine import _run, bind_sql
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.filter import compile_filter
 from logwarden.query.parser import parse
 from logwarden.query.planner import plan
+from logwarden.store.duckdb.execute import run_sql
+from logwarden.store.duckdb.plan_sql import bind_sql, query_statements
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 12, 1, tzinfo=UTC)
@@ -92,10 +93,10 @@ def con() -> duckdb.DuckDBPyConnection:
 
 def check(con: duckdb.DuckDBPyConnection, text: str) -> None:
     try:
-        the_plan = plan(parse(text), tenant="acme", start=START, end=END, limit=50)
+        main, count = query_statements(plan(parse(text), tenant="acme", start=START, end=END, limit=50).plan)
     except QuerySyntaxError:
         return
-    for select in (the_plan.select, the_plan.count):
+    for select in (main, count):
         if select is None:
             continue
         statements = sqlglot.parse(select.sql(dialect="duckdb"), read="duckdb")
@@ -104,14 +105,14 @@ def check(con: duckdb.DuckDBPyConnection, text: str) -> None:
         assert {t.name for t in statements[0].find_all(exp.Table)} <= {"logs"}
         sql = bind_sql("(SELECT * FROM fuzz_rows) AS logs", select)
         try:
-            table = _run(con.cursor(), sql, {})
+            table = run_sql(con.cursor(), sql, {})
         except QuerySyntaxError:
             continue
         if "tenant" in table.column_names:
             assert set(table.column("tenant").to_pylist()) <= {"acme"}
         if "log_id" in table.column_names:
             assert set(table.column("log_id").to_pylist()) <= {"a1", "a2"}
-        if select is the_plan.count:
+        if select is count:
             assert table.column(0)[0].as_py() <= 2
 
 

@@ -8,9 +8,10 @@ import duckdb
 import pytest
 
 from logwarden.model.schema import DUCKDB_COLUMNS
-from logwarden.query.sql import SqlError, parse_read_only, referenced_columns
-from logwarden.query.sql_functions import ALLOWED_FUNCTIONS, ALLOWED_TABLE_FUNCTIONS
-from logwarden.query.sql_functions_gen import allowed
+from logwarden.store.base import SqlError
+from logwarden.store.duckdb.sql import parse_read_only, referenced_columns
+from logwarden.store.duckdb.sql_functions import ALLOWED_FUNCTIONS, ALLOWED_TABLE_FUNCTIONS
+from logwarden.store.duckdb.sql_functions_gen import allowed
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logwarden.query.sql import SqlError, bind_logs, logs_source, parse_read_only, reads_of
+from logwarden.store.base import SqlError
+from logwarden.store.duckdb.sql import bind_logs, logs_source, parse_read_only, reads_of
 
 ACCEPTED = [
     "SELECT count(*) FROM logs",

@@ -22,8 +22,8 @@ from sqlglot import exp
 
 from logwarden.config.model import SqlConfig
 from logwarden.model.schema import DUCKDB_COLUMNS
-from logwarden.query.sql import ReadOnlyQuery, parse_read_only
-from logwarden.query.sql_sandbox import (
+from logwarden.store.duckdb.sql import ReadOnlyQuery, parse_read_only
+from logwarden.store.duckdb.sql_sandbox import (
     SandboxBusyError,
     SqlFailedError,
     SqlMemoryError,

@@ -6,7 +6,7 @@ import duckdb
 import orjson
 import pytest
 
-from logwarden.query.sql_values import rows_json
+from logwarden.store.duckdb.sql_values import rows_json
 
 
 def _one(sql: str) -> object:

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from logwarden.model.schema import LOG_SCHEMA
+from logwarden.plan import words
 from logwarden.store.duckdb import tokens
 from logwarden.store.duckdb.applier import apply_batches, read_applied_seq
 from logwarden.store.duckdb.partitions import quote_ident
@@ -100,7 +101,7 @@ def test_query_tokens_are_ascii_lowercase_and_unique() -> None:
     ],
 )
 def test_bounded_regex(term: str, text: str, expected: bool) -> None:
-    pattern = tokens.bounded_regex(term)
+    pattern = words.bounded_regex(term)
     got = duckdb.sql("SELECT regexp_matches($t, $p)", params={"t": text, "p": pattern}).fetchall()[0][0]
     assert got is expected
 
@@ -123,7 +124,7 @@ def test_pruning_has_no_false_negatives(con: duckdb.DuckDBPyConnection) -> None:
         if ranges is None:  # nothing to prune on: the whole table is read
             assert word == "Ünïcode"
             continue
-        pattern = re.compile(tokens.bounded_regex(word).replace(r"\x{80}-\x{10ffff}", "\u0080-\U0010ffff"))
+        pattern = re.compile(words.bounded_regex(word).replace(r"\x{80}-\x{10ffff}", "\u0080-\U0010ffff"))
         for rowid, message in stored.items():
             if message is not None and pattern.search(message):
                 assert in_ranges(rowid, ranges), (word, rowid, message)
@@ -143,7 +144,7 @@ def test_rare_token_reads_only_its_block(con: duckdb.DuckDBPyConnection) -> None
     where = tokens.rowid_filter_sql(ranges, params := {}, "r")
     found = con.sql(
         f"SELECT message FROM {quote_ident(TABLE)} WHERE {where} AND regexp_matches(message, $p)",
-        params={**params, "p": tokens.bounded_regex("needlex42")},
+        params={**params, "p": words.bounded_regex("needlex42")},
     ).fetchall()
     assert found == [(messages[620],)]
 

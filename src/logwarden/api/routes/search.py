@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pyarrow as pa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,8 +14,9 @@ from starlette.responses import JSONResponse, Response
 from logwarden.api.errors import ApiError
 from logwarden.api.runtime import runtime_of
 from logwarden.model.levels import normalize_level_text
+from logwarden.plan.filter import terms_filter
+from logwarden.plan.nodes import META_TOTAL, CountPlan, SearchPlan, meta_int
 from logwarden.query.timerange import TimeRangeError, parse_range, shown
-from logwarden.store.base import CountQuery, SearchQuery
 
 MAX_LIMIT = 10_000
 _TERM_RE = re.compile(r'"([^"]*)"|(\S+)')
@@ -75,16 +77,19 @@ async def search(request: Request) -> Response:
     rt = runtime_of(request)
     store = rt.require_store()
     start, end = _range(request)
-    query = SearchQuery(
-        tenant=rt.tenant(request),
-        start=start,
-        end=end,
-        terms=parse_terms(request.query_params.get("q")),
-        equals=_filters(request),
+    plan = SearchPlan(
+        rt.tenant(request),
+        start,
+        end,
+        terms_filter(parse_terms(request.query_params.get("q")), _filters(request)),
         limit=_limit(request, 100),
     )
-    result = await store.search(query)
-    return JSONResponse({"total": result.total, "hits": [_hit_json(h) for h in result.hits]})
+    table = await store.execute(plan)
+    hits = table.to_pylist()
+    for hit in hits:
+        attrs = hit.get("attrs")
+        hit["attrs"] = orjson.loads(attrs) if attrs else {}
+    return JSONResponse({"total": meta_int(table, META_TOTAL), "hits": [_hit_json(h) for h in hits]})
 
 
 async def count(request: Request) -> Response:
@@ -95,14 +100,13 @@ async def count(request: Request) -> Response:
     for name in by:
         if name in ("ts", "observed_ts", "message", "attrs", "tenant", "log_id") or name == "attrs.":
             raise ApiError(400, f"cannot group by {name!r}: use service, host, level, source or an attrs field")
-    query = CountQuery(
-        tenant=rt.tenant(request),
-        start=start,
-        end=end,
+    plan = CountPlan(
+        rt.tenant(request),
+        start,
+        end,
+        terms_filter(parse_terms(request.query_params.get("q")), _filters(request)),
         by=by,
-        terms=parse_terms(request.query_params.get("q")),
-        equals=_filters(request),
         limit=_limit(request, 1000),
     )
-    result = await store.count(query)
-    return JSONResponse({"by": list(by), "counts": result.rows, "total": result.total})
+    table = await store.execute(plan)
+    return JSONResponse({"by": list(by), "counts": table.to_pylist(), "total": meta_int(table, META_TOTAL)})

@@ -1,30 +1,18 @@
-"""Helpers shared by the read routes (SQL, context, trace): one store snapshot, time ranges, JSON lines."""
+"""Helpers shared by the read routes (SQL, context, trace): time ranges, bounded integers, JSON lines."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
-import duckdb
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from logwarden.api.errors import ApiError
 from logwarden.api.runtime import Runtime
-from logwarden.query.sql_values import json_fallback
 from logwarden.query.timerange import TimeRangeError, parse_range, shown
-from logwarden.store.duckdb import DuckDBStore
-
-T = TypeVar("T")
-SnapshotFn = Callable[[duckdb.DuckDBPyConnection, str | None, dict[str, Any]], T]
-
-
-async def read_snapshot(store: DuckDBStore, tenant: str, start: datetime, end: datetime, fn: SnapshotFn[T]) -> T:
-    """Run `fn(cursor, from_sql, params)` inside one snapshot of the tenant's data overlapping [start, end)."""
-    return await store.read(tenant, start, end, fn)
 
 
 def retained_range(rt: Runtime, tenant: str, start: str | None, end: str | None) -> tuple[datetime, datetime]:
@@ -47,10 +35,12 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
 
 
 def json_default(value: Any) -> Any:
-    """orjson fallback for DuckDB values it does not know (decimals, intervals, blobs)."""
+    """orjson fallback for values it does not know: decimals as numbers, anything else as text.
+
+    SQL rows arrive as JSON already (the store converts them); lines hold only core-schema values."""
     if isinstance(value, Decimal):
         return float(value)
-    return json_fallback(value)
+    return str(value)
 
 
 def json_response(payload: Any, status: int = 200) -> Response:

@@ -4,49 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 from starlette.requests import Request
 from starlette.responses import Response
 
 from logwarden.api.errors import ApiError
-from logwarden.api.routes.snapshot import int_param, json_response, line_json, read_snapshot, retained_range
+from logwarden.api.routes.snapshot import int_param, json_response, line_json, retained_range
 from logwarden.api.runtime import runtime_of
-from logwarden.store.duckdb.search import SELECT_COLUMNS
+from logwarden.plan.nodes import META_SPANS, META_TRUNCATED, TracePlan, TraceSummaryPlan, meta_int
+from logwarden.store.base import Store
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
-_MATCH = "trace_id = $t_trace_id AND ts >= $t_start AND ts < $t_end"
-_ERROR = "level IN ('ERROR', 'FATAL')"
 
 
-def trace_lines(
-    cur: duckdb.DuckDBPyConnection, src: str, params: dict[str, Any], limit: int
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(first `limit` lines in stored order, (ts, seq, log_id), summary over all the trace's lines); params bind
-    the trace."""
-    lines = (
-        cur.sql(
-            f"SELECT {SELECT_COLUMNS} FROM {src} WHERE {_MATCH} ORDER BY ts, seq NULLS FIRST, log_id LIMIT $t_limit",
-            params={**params, "t_limit": limit + 1},
-        )
-        .to_arrow_table()
-        .to_pylist()
-    )
-    if len(lines) <= limit:
-        # The whole trace is in hand (the usual case): summarize it here instead of scanning again.
-        return lines, _summarize(lines)
-    lines = lines[:limit]
-    per_service = (
-        cur.sql(
-            f"SELECT service, count(*) AS lines, count(*) FILTER (WHERE {_ERROR}) AS errors, "
-            "count(DISTINCT span_id) AS spans, min(ts) AS first_ts, max(ts) AS last_ts "
-            f"FROM {src} WHERE {_MATCH} GROUP BY service ORDER BY first_ts, service NULLS LAST",
-            params=params,
-        )
-        .to_arrow_table()
-        .to_pylist()
-    )
-    spans = cur.sql(f"SELECT count(DISTINCT span_id) FROM {src} WHERE {_MATCH}", params=params).fetchall()[0][0]
+async def _stored_summary(store: Store, plan: TraceSummaryPlan) -> dict[str, Any]:
+    """The summary of a trace too long to hold, computed by the store over all its lines."""
+    table = await store.execute(plan)
+    per_service: list[dict[str, Any]] = table.to_pylist()
     summary: dict[str, Any] = {"lines": 0, "services": per_service}
     if per_service:
         first = min(s["first_ts"] for s in per_service)
@@ -54,12 +28,12 @@ def trace_lines(
         summary.update(
             lines=sum(s["lines"] for s in per_service),
             errors=sum(s["errors"] for s in per_service),
-            spans=int(spans),
+            spans=meta_int(table, META_SPANS),
             first_ts=first,
             last_ts=last,
             duration_ms=(last - first).total_seconds() * 1000,
         )
-    return lines, summary
+    return summary
 
 
 def _summarize(lines: list[dict[str, Any]]) -> dict[str, Any]:
@@ -102,15 +76,13 @@ async def trace(request: Request) -> Response:
     limit = int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     start, end = retained_range(rt, tenant, request.query_params.get("start"), request.query_params.get("end"))
 
-    def run(
-        cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        if src is None:
-            return [], {"lines": 0}
-        bound = {**params, "t_trace_id": trace_id, "t_start": start, "t_end": end}
-        return trace_lines(cur, src, bound, limit)
-
-    lines, summary = await read_snapshot(store, tenant, start, end, run)
+    table = await store.execute(TracePlan(tenant, start, end, trace_id, limit))
+    lines: list[dict[str, Any]] = table.to_pylist()
+    if meta_int(table, META_TRUNCATED):
+        summary = await _stored_summary(store, TraceSummaryPlan(tenant, start, end, trace_id))
+    else:
+        # The whole trace is in hand (the usual case): summarize it here instead of scanning again.
+        summary = _summarize(lines)
     if not summary["lines"]:
         raise ApiError(404, f"no lines with trace_id {trace_id!r} between {start.isoformat()} and {end.isoformat()}")
     return json_response(

@@ -18,13 +18,13 @@ was reset) are always read; the covered range only grows by appends to the same 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from logwarden.plan.words import WORD_RE
 from logwarden.store.duckdb.partitions import quote_ident
 
 BLOCK_ROWS = 122_880  # DuckDB's row group size: a candidate block costs one row group read
@@ -51,8 +51,8 @@ _WORD_ASCII = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 _TRANSLATE = bytes(
     (b | 0x20 if chr(b).isalpha() else b) if b in _WORD_ASCII else (b if b >= 0x80 else 0x20) for b in range(256)
 )
-_WORD_RE = re.compile(r"[A-Za-z0-9_\u0080-\U0010ffff]+")
-_NON_WORD = r"[^A-Za-z0-9_\x{80}-\x{10ffff}]"
+# One rule for what a word is, shared with the query language (plan/words.py): pruning never hides a match.
+_WORD_RE = WORD_RE
 
 
 def _bit_positions_sql(h: str) -> str:
@@ -158,41 +158,6 @@ def query_tokens(text: str) -> list[str]:
             if low not in out:
                 out.append(low)
     return out
-
-
-def bounded_regex(text: str) -> str:
-    """An RE2 pattern matching `text`, ignoring case, where it is not glued to more word characters.
-
-    `timeout` matches `read timeout: 5s` but not `timeouts`; `"connection refused"` matches the phrase.
-    Use it (alone or after a cheaper `contains(lower(message), ...)`) as the row predicate of a term
-    whose rows are pruned with `query_tokens`.
-    """
-    body = "".join(_char_pattern(c) for c in text)
-    left = f"(?:^|{_NON_WORD})" if text[:1] and _WORD_RE.match(text[:1]) else ""
-    right = f"(?:{_NON_WORD}|$)" if text[-1:] and _WORD_RE.match(text[-1:]) else ""
-    return f"{left}{body}{right}"
-
-
-_WORD_CLASS = r"[A-Za-z0-9_\x{80}-\x{10ffff}]"
-
-
-def wildcard_regex(text: str) -> str:
-    """An RE2 pattern for a word pattern where `*` is any run of word characters and `?` one of them.
-
-    `conn*` matches words starting with `conn` (`connection`, not `disconnect`); `*conn*` any word
-    containing it. Like `bounded_regex`, a word-character end must not be glued to more of them.
-    """
-    body = "".join(f"{_WORD_CLASS}*" if c == "*" else _WORD_CLASS if c == "?" else _char_pattern(c) for c in text)
-    left = f"(?:^|{_NON_WORD})" if text[:1] not in ("*", "?") and _WORD_RE.match(text[:1]) else ""
-    right = f"(?:{_NON_WORD}|$)" if text[-1:] not in ("*", "?") and _WORD_RE.match(text[-1:]) else ""
-    return f"{left}{body}{right}"
-
-
-def _char_pattern(c: str) -> str:
-    # ASCII letters fold to ASCII only, as in the index: a global (?i) would let `k` match the Kelvin sign.
-    if c.isascii():
-        return f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c)
-    return f"(?i:{re.escape(c)})"
 
 
 def candidate_ranges(cur: duckdb.DuckDBPyConnection, table: str, tokens: Sequence[str]) -> list[tuple[int, int]] | None:

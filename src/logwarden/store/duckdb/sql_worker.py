@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 import duckdb
 import pyarrow as pa
 
-from logwarden.query.sql_values import rows_json
+from logwarden.store.duckdb.sql_values import rows_json
 
 _BATCH_ROWS = 2048
 INPUT = "lw_input"

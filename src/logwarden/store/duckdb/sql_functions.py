@@ -1,7 +1,7 @@
 """Functions user SQL may call: from DuckDB 2.0.1 by sql_functions_gen.py, then reviewed.
 
 Anything not listed (a function a newer DuckDB adds, a file reader, a catalog or settings function) is
-refused. Regenerate with `python -m logwarden.query.sql_functions_gen` and review the diff."""
+refused. Regenerate with `python -m logwarden.store.duckdb.sql_functions_gen` and review the diff."""
 
 from __future__ import annotations
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 
 from logwarden.model.schema import DUCKDB_COLUMNS
-from logwarden.query.sql_functions import ALLOWED_FUNCTIONS, ALLOWED_TABLE_FUNCTIONS
+from logwarden.model.scratch_db import thread_scratch_connection
+from logwarden.store.base import SqlError
+from logwarden.store.duckdb.sql_functions import ALLOWED_FUNCTIONS, ALLOWED_TABLE_FUNCTIONS
 
 DIALECT = "duckdb"
 LOGS = "logs"
@@ -44,15 +45,10 @@ _TOKEN_CONTEXT_RE = re.compile(r"^Error tokenizing '(.*)'$", re.DOTALL)
 MAX_SQL_CHARS = 100_000
 
 
-class SqlError(ValueError):
-    """A statement we refuse or cannot parse; line and column (1-based) point at the problem when known."""
-
-    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
-        where = f" (line {line}, column {column})" if line is not None and column is not None else ""
-        super().__init__(message + where)
-        self.message = message
-        self.line = line
-        self.column = column
+def duckdb_message(exc: duckdb.Error) -> str:
+    """DuckDB's message without the echo of the rewritten SQL (which the user never wrote)."""
+    text = str(exc)
+    return text.split("\n\nLINE ", maxsplit=1)[0].split("\nLINE ", maxsplit=1)[0].strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,15 +312,9 @@ def _function_name(node: exp.Expr) -> str:
 
 # --- DuckDB parser checks ----------------------------------------------------------------------
 
-_parser = threading.local()
-
 
 def _serialize(sql: str) -> dict[str, Any]:
-    con = getattr(_parser, "con", None)
-    if con is None:
-        con = duckdb.connect(":memory:")
-        _parser.con = con
-    text = con.execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchall()[0][0]
+    text = thread_scratch_connection().execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchall()[0][0]
     try:
         tree = orjson.loads(text)
     except orjson.JSONDecodeError:

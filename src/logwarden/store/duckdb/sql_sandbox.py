@@ -22,21 +22,28 @@ import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from logwarden.config.model import SqlConfig
 from logwarden.model.schema import DUCKDB_COLUMNS
-from logwarden.query.sql import ReadOnlyQuery, referenced_columns
-from logwarden.query.sql_forkserver import ForkServerError, SqlForkServer
-from logwarden.query.sql_worker import WorkerJob, WorkerLimits, WorkerReply
+from logwarden.store.base import (
+    SandboxBusyError,
+    SandboxError,
+    SandboxUnavailableError,
+    SqlAnswer,
+    SqlFailedError,
+    SqlMemoryError,
+    SqlTimeoutError,
+)
+from logwarden.store.duckdb.sql import ReadOnlyQuery, referenced_columns
+from logwarden.store.duckdb.sql_forkserver import ForkServerError, SqlForkServer
+from logwarden.store.duckdb.sql_worker import WorkerJob, WorkerLimits, WorkerReply
 
 _FEED_BATCH_ROWS = 65_536
 # One forkserver per server process, shared by every sandbox; stopped when the process exits.
@@ -48,47 +55,18 @@ RowReader = Callable[[Callable[[duckdb.DuckDBPyConnection, str | None, dict[str,
 """Runs `fn(cursor, from_sql, params)` inside one snapshot of the caller's rows (e.g. `store.read`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SqlResult:
-    """Columns (name and DuckDB type), the rows as a JSON array of arrays, and whether rows were cut."""
+SqlResult = SqlAnswer  # the name the sandbox's callers and tests use
 
-    columns: list[dict[str, str]]
-    rows_json: bytes
-    row_count: int
-    truncated: bool
-
-    @property
-    def rows(self) -> orjson.Fragment:
-        """The rows, ready to embed in an orjson document without parsing them again."""
-        return orjson.Fragment(self.rows_json)
-
-
-class SandboxError(Exception):
-    """A statement the sandbox could not answer; `message` says why in words for the user."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class SqlTimeoutError(SandboxError):
-    """The statement ran longer than its time limit; its worker was killed."""
-
-
-class SqlMemoryError(SandboxError):
-    """The statement needed more memory than `sql.max_memory`; its worker failed or died."""
-
-
-class SqlFailedError(SandboxError):
-    """DuckDB refused or failed the statement (a binder, conversion or runtime error)."""
-
-
-class SandboxBusyError(SandboxError):
-    """Every worker slot is taken."""
-
-
-class SandboxUnavailableError(SandboxError):
-    """No worker could be started (the forkserver failed, or a spare died before its job)."""
+__all__ = [
+    "SandboxBusyError",
+    "SandboxError",
+    "SandboxUnavailableError",
+    "SqlFailedError",
+    "SqlMemoryError",
+    "SqlResult",
+    "SqlSandbox",
+    "SqlTimeoutError",
+]
 
 
 class SqlSandbox:
@@ -106,7 +84,7 @@ class SqlSandbox:
 
     async def run(
         self, query: ReadOnlyQuery, read_rows: RowReader, *, start: datetime, end: datetime, limit: int, timeout: float
-    ) -> SqlResult:
+    ) -> SqlAnswer:
         """Run `query` over the rows `read_rows` gives in [start, end); raises a SandboxError subclass."""
         if not self._slots.acquire(blocking=False):
             raise SandboxBusyError(f"all {self.config.workers} SQL workers are busy; retry shortly")
@@ -164,7 +142,7 @@ class SqlSandbox:
 
     async def _run(
         self, query: ReadOnlyQuery, read_rows: RowReader, *, start: datetime, end: datetime, limit: int, timeout: float
-    ) -> SqlResult:
+    ) -> SqlAnswer:
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + timeout
         try:
@@ -204,7 +182,7 @@ class SqlSandbox:
             self._refill_task = loop.run_in_executor(None, self._refill)  # kept: a future needs an owner
         return self._result(reply, worker, timeout)
 
-    def _result(self, reply: WorkerReply | None, worker: _Worker, timeout: float) -> SqlResult:
+    def _result(self, reply: WorkerReply | None, worker: _Worker, timeout: float) -> SqlAnswer:
         if worker.timed_out:
             raise SqlTimeoutError(f"the query ran longer than its time limit of {timeout:g} s and was stopped")
         memory = f"the query needed more memory than sql.max_memory allows ({_size(self.config.max_memory)})"
@@ -216,7 +194,7 @@ class SqlSandbox:
         if reply.kind != "ok":
             raise SqlFailedError(f"query failed: {reply.message}")
         columns = [{"name": name, "type": kind} for name, kind in reply.columns]
-        return SqlResult(columns, reply.rows_json, reply.row_count, reply.truncated)
+        return SqlAnswer(columns, reply.rows_json, reply.row_count, reply.truncated)
 
 
 class _Worker:

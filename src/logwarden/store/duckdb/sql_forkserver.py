@@ -10,7 +10,7 @@ its end (or dies).
 
 The helper exits when the server's end of the socket closes (also when the server is killed), and each
 worker asks the kernel to kill it when the helper exits (PR_SET_PDEATHSIG), so a statement never
-outlives its server. Run as `python -m logwarden.query.sql_forkserver <fd>`.
+outlives its server. Run as `python -m logwarden.store.duckdb.sql_forkserver <fd>`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from multiprocessing.connection import Connection
 
 import orjson
 
-from logwarden.query import sql_worker
-from logwarden.query.sql_worker import WorkerLimits
+from logwarden.store.duckdb import sql_worker
+from logwarden.store.duckdb.sql_worker import WorkerLimits
 
 # Read once when Arrow and glibc malloc start, so set for the helper (workers inherit them): Arrow's
 # default mimalloc pool reserves a large region at once, which the worker's data-size cap counts in full

@@ -1,6 +1,6 @@
 """Regenerate `sql_functions.py`, the allow-list of functions user SQL may call, from DuckDB's catalog.
 
-Run `python -m logwarden.query.sql_functions_gen > src/logwarden/query/sql_functions.py` after a DuckDB
+Run `python -m logwarden.store.duckdb.sql_functions_gen > src/logwarden/store/duckdb/sql_functions.py` after a DuckDB
 upgrade, then review the diff: the list is committed so that whatever a new DuckDB adds stays refused
 until a person has looked at it. Only functions over values are kept; anything that reads files, the
 catalog, settings, the environment, sequences, query plans or SQL text is left out by the rules below.
@@ -80,7 +80,7 @@ def generate() -> str:
     return (
         f'"""Functions user SQL may call: from DuckDB {duckdb.__version__} by sql_functions_gen.py, then reviewed.\n\n'
         "Anything not listed (a function a newer DuckDB adds, a file reader, a catalog or settings function) is\n"
-        'refused. Regenerate with `python -m logwarden.query.sql_functions_gen` and review the diff."""\n\n'
+        'refused. Regenerate with `python -m logwarden.store.duckdb.sql_functions_gen` and review the diff."""\n\n'
         "from __future__ import annotations\n\n"
         "# Scalar, aggregate, window functions and macros over values (operators such as + and ~~ included).\n"
         f"ALLOWED_FUNCTIONS = frozenset(\n    {{\n{body}    }}\n)\n\n"

@@ -1,8 +1,8 @@
-"""Row filters (`ast.Node`) → DuckDB boolean expressions, built as sqlglot expressions.
+"""Row filters (`plan.filter.Node`) → DuckDB boolean expressions, built as sqlglot expressions.
 
 User text only ever becomes a sqlglot `Literal` or a quoted `Identifier`, so it cannot change the shape
 of the SQL. How a field is read is up to a `FieldResolver`: the store reads attributes from the attrs JSON
-text, the stream filter from typed columns of wide batches (see filter.py); the rest is shared, so both
+text, the stream filter from typed columns of wide batches (query/filter.py); the rest is shared, so both
 give the same answer for the same data.
 """
 
@@ -18,9 +18,9 @@ import sqlglot
 from sqlglot import exp
 
 from logwarden.model.levels import LEVELS
-from logwarden.query import ast
-from logwarden.query.errors import QuerySyntaxError
-from logwarden.store.duckdb.tokens import bounded_regex, wildcard_regex
+from logwarden.plan import filter as ast
+from logwarden.plan.errors import QuerySyntaxError
+from logwarden.plan.words import bounded_regex, wildcard_regex
 
 DIALECT = "duckdb"
 _NUMBER_RE = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")

@@ -1,0 +1,240 @@
+"""Run a plan node in one store snapshot: compile it (plan_sql.py), then answer with an Arrow table.
+
+`prepare` compiles on the caller's thread, so a query the user has to fix fails before any read;
+the returned function runs on a store read thread with the snapshot's cursor and its `logs` source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logwarden.model.schema import CORE_COLUMNS
+from logwarden.plan.errors import QuerySyntaxError
+from logwarden.plan.filter import QUERY_CORE
+from logwarden.plan.nodes import (
+    META_SAMPLED,
+    META_TOTAL,
+    AggregatePlan,
+    ContextPlan,
+    CountPlan,
+    FieldsPlan,
+    HistogramPlan,
+    Plan,
+    SearchPlan,
+    TracePlan,
+    TraceSummaryPlan,
+)
+from logwarden.store.duckdb import lines, plan_sql
+from logwarden.store.duckdb.plan_sql import bind_sql
+
+# Data errors a query can hit on user data (a text compared with a number in `| where`): the user's to fix.
+_DATA_ERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException)
+
+Runner = Callable[[duckdb.DuckDBPyConnection, str | None, dict[str, Any]], pa.Table]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A compiled plan: the words the token index may prune by, and the function that answers it."""
+
+    tokens: tuple[str, ...]
+    run: Runner
+
+
+def run_sql(cur: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pa.Table:
+    """Run one compiled statement; a data error on the user's data becomes a QuerySyntaxError."""
+    try:
+        return cur.sql(sql, params=params).to_arrow_table()
+    except _DATA_ERRORS as exc:
+        reason = str(exc).splitlines()[0]
+        raise QuerySyntaxError(f"the query cannot be evaluated on this data: {reason}", 1) from None
+
+
+def with_meta(table: pa.Table, key: bytes, value: int) -> pa.Table:
+    """`table` with one integer figure added to its schema metadata."""
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), key: str(value).encode()})
+
+
+def empty(columns: tuple[str, ...]) -> pa.Table:
+    """No rows, the given columns typed null (no partition overlaps the range)."""
+    return pa.table({name: pa.array([], pa.null()) for name in columns})
+
+
+def prepare(plan: Plan) -> Prepared:
+    """Compile `plan` (raising QuerySyntaxError for a query the user has to fix) into a snapshot runner."""
+    if isinstance(plan, SearchPlan):
+        return _search(plan)
+    if isinstance(plan, AggregatePlan):
+        table = plan_sql.compile_aggregate(plan)
+        return Prepared(table.tokens, lambda cur, src, params: _table(cur, src, params, table))
+    if isinstance(plan, CountPlan):
+        return _count(plan)
+    if isinstance(plan, HistogramPlan):
+        hist = plan_sql.compile_histogram(plan)
+        return Prepared(hist.tokens, lambda cur, src, params: _histogram(cur, src, params, plan, hist))
+    if isinstance(plan, FieldsPlan):
+        sample = plan_sql.compile_fields_sample(plan)
+        return Prepared((), lambda cur, src, params: _fields(cur, src, params, plan, sample))
+    if isinstance(plan, ContextPlan):
+        return Prepared((), lambda cur, src, params: lines.context_lines(cur, src, params, plan))
+    if isinstance(plan, TracePlan):
+        return Prepared((), lambda cur, src, params: lines.trace_lines(cur, src, params, plan))
+    if isinstance(plan, TraceSummaryPlan):
+        return Prepared((), lambda cur, src, params: lines.trace_summary(cur, src, params, plan))
+    raise TypeError(f"unknown plan {plan!r}")
+
+
+def _search(plan: SearchPlan) -> Prepared:
+    compiled = plan_sql.compile_search(plan)
+
+    def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> pa.Table:
+        if src is None or plan.start >= plan.end:
+            return with_meta(lines.empty_lines(), META_TOTAL, 0)
+        table = run_sql(cur, bind_sql(src, compiled.select), params)
+        # Fewer hits than the limit: they are all the matches, so the count scan is not needed.
+        if table.num_rows < plan.limit:
+            total = table.num_rows
+        else:
+            total = int(run_sql(cur, bind_sql(src, compiled.count), params).column(0)[0].as_py())
+        return with_meta(table, META_TOTAL, total)
+
+    return Prepared(compiled.tokens, run)
+
+
+def _table(
+    cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any], compiled: plan_sql.CompiledTable
+) -> pa.Table:
+    if src is None:
+        return empty(compiled.columns)
+    return run_sql(cur, bind_sql(src, compiled.select), params)
+
+
+def _count(plan: CountPlan) -> Prepared:
+    compiled = plan_sql.compile_count(plan)
+
+    def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> pa.Table:
+        if src is None:
+            return with_meta(empty(compiled.columns), META_TOTAL, 0)
+        table = run_sql(cur, bind_sql(src, compiled.select), params)
+        total = int(table.column("_total")[0].as_py() or 0) if table.num_rows else 0
+        table = table.drop_columns(["_total"])
+        # No group at all (count(*) over no rows) is one row with count 0: not a group.
+        table = table.filter(pc.greater(table.column("count"), 0))
+        return with_meta(table, META_TOTAL, total)
+
+    return Prepared(compiled.tokens, run)
+
+
+def _histogram(
+    cur: duckdb.DuckDBPyConnection,
+    src: str | None,
+    params: dict[str, Any],
+    plan: HistogramPlan,
+    compiled: plan_sql.CompiledTable,
+) -> pa.Table:
+    if src is None or plan.start >= plan.end:
+        return empty(compiled.columns)
+    return run_sql(cur, bind_sql(src, compiled.select), params)
+
+
+# --- field summary -------------------------------------------------------------------------
+
+_CORE_SUMMARY = tuple(c for c in CORE_COLUMNS if c not in ("attrs", "tenant", "ts", "observed_ts", "log_id"))
+_CORE_TYPES = {"severity": "integer"}
+_JSON_TYPES = {
+    "UBIGINT": "integer",
+    "BIGINT": "integer",
+    "DOUBLE": "number",
+    "VARCHAR": "string",
+    "BOOLEAN": "boolean",
+    "ARRAY": "array",
+    "OBJECT": "object",
+    "NULL": "null",
+}
+_ATTR_FIELDS_SQL = """
+WITH kv AS (
+  SELECT e.key AS name, e.value AS value
+  FROM (SELECT unnest(map_entries(json_transform(attrs, '"MAP(VARCHAR, JSON)"'))) AS e
+        FROM _sample WHERE attrs IS NOT NULL)
+), counted AS (
+  SELECT name, json_extract_string(value, '$') AS v, json_type(value) AS t, count(*) AS c FROM kv GROUP BY ALL
+)
+SELECT name, CAST(sum(c) AS BIGINT) AS count, arg_max(t, c) AS type, count(DISTINCT v) AS distinct_values,
+       list({'value': v, 'count': c} ORDER BY c DESC, v) AS top
+FROM (SELECT name, v, any_value(t) AS t, CAST(sum(c) AS BIGINT) AS c FROM counted GROUP BY name, v)
+GROUP BY name ORDER BY count DESC, name LIMIT 500
+"""
+_TOP = pa.list_(pa.struct([("value", pa.string()), ("count", pa.int64())]))
+FIELDS_SCHEMA = pa.schema(
+    [
+        ("name", pa.string()),
+        ("core", pa.bool_()),
+        ("type", pa.string()),
+        ("count", pa.int64()),
+        ("distinct", pa.int64()),
+        ("top", _TOP),
+    ]
+)
+
+
+def _fields(
+    cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any], plan: FieldsPlan, sample: Any
+) -> pa.Table:
+    if src is None or plan.start >= plan.end:
+        return with_meta(FIELDS_SCHEMA.empty_table(), META_SAMPLED, 0)
+    rows = run_sql(cur, bind_sql(src, sample), params)
+    if rows.num_rows == 0:
+        return with_meta(FIELDS_SCHEMA.empty_table(), META_SAMPLED, 0)
+    cur.register("_sample", rows)
+    try:
+        fields = _core_fields(cur, plan.top)
+        for row in cur.sql(_ATTR_FIELDS_SQL).to_arrow_table().to_pylist():
+            fields.append(
+                {
+                    "name": row["name"] if row["name"] not in QUERY_CORE else f"attrs.{row['name']}",
+                    "core": False,
+                    "type": _JSON_TYPES.get(row["type"], str(row["type"]).lower()),
+                    "count": int(row["count"]),
+                    "distinct": int(row["distinct_values"]),
+                    "top": [t for t in row["top"] if t["value"] is not None][: plan.top],
+                }
+            )
+    finally:
+        cur.unregister("_sample")
+    return with_meta(pa.Table.from_pylist(fields, schema=FIELDS_SCHEMA), META_SAMPLED, rows.num_rows)
+
+
+def _core_fields(cur: duckdb.DuckDBPyConnection, top_n: int) -> list[dict[str, Any]]:
+    fields: list[dict[str, Any]] = []
+    for name in _CORE_SUMMARY:
+        # Column names come from our schema, never from the request.
+        col = f'"{name}"'
+        row = cur.sql(f"SELECT count({col}), count(DISTINCT {col}) FROM _sample").fetchall()[0]
+        if not row[0]:
+            continue
+        top: list[dict[str, Any]] = []
+        if name != "message":
+            top = [
+                {"value": str(v), "count": int(c)}
+                for v, c in cur.sql(
+                    f"SELECT {col}, count(*) AS c FROM _sample WHERE {col} IS NOT NULL "
+                    f"GROUP BY 1 ORDER BY c DESC, 1 LIMIT {int(top_n)}"
+                ).fetchall()
+            ]
+        fields.append(
+            {
+                "name": name,
+                "core": True,
+                "type": _CORE_TYPES.get(name, "string"),
+                "count": int(row[0]),
+                "distinct": int(row[1]),
+                "top": top,
+            }
+        )
+    return fields

@@ -1,0 +1,39 @@
+"""The token index and the query language agree on what a word is.
+
+`plan/words.py` (the regexes a term matches with) and `store/duckdb/tokens.py` (the index built from
+messages) must split text the same way, or pruning by the index could hide a match.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from logwarden.plan import words
+from logwarden.store.duckdb import tokens
+
+TEXTS = [
+    "timeout",
+    "connection refused",
+    "marker=Zq7/x",
+    "conn*",
+    "*conn*",
+    "a?c",
+    "Kelvin \u212a",
+    "héllo wörld",
+    "_id",
+    "x.y-z",
+    "",
+]
+
+
+def test_the_index_splits_words_by_the_query_languages_rule() -> None:
+    assert tokens._WORD_RE is words.WORD_RE
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_every_indexed_word_is_found_by_its_term_regex(text: str) -> None:
+    import re
+
+    for token in tokens.query_tokens(text):
+        pattern = words.bounded_regex(token).replace(r"\x{80}-\x{10ffff}", "\u0080-\U0010ffff")
+        assert re.search(pattern, text.lower()), (token, pattern)
