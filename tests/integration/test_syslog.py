@@ -434,3 +434,37 @@ def test_syslog_ng_forwards_rfc5424(
         {"service": "payments", "host": "ng-host", "level": "FATAL", "message": "payment gateway timeout",
          "attrs": {"syslog.facility": "user", "syslog.severity": "crit"}, "source": "syslog", "tenant": "default"},
     ]  # fmt: skip
+
+
+def test_several_syslog_sources_run_at_once(tmp_path: Path) -> None:
+    """The deprecated section and two `sources:` entries, each on its own ports and tenant, all listening."""
+    edge_udp, edge_tcp, core_tcp, legacy_tcp = (free_udp_and_tcp_port() for _ in range(4))
+    overrides = {
+        "syslog.tcp.port": legacy_tcp,
+        "sources": [
+            {"type": "syslog", "name": "edge", "udp": {"port": edge_udp, "tenant": "edge"},
+             "tcp": {"port": edge_tcp, "tenant": "edge"}},
+            {"type": "syslog", "name": "core", "tcp": {"port": core_tcp, "tenant": "core"}, "max_connections": 1},
+        ],
+    }  # fmt: skip
+    with app_client(tmp_path, **overrides) as client:
+        conns = [socket.create_connection(("127.0.0.1", port)) for port in (edge_tcp, core_tcp, legacy_tcp)]
+        deadline = time.monotonic() + 5
+        while metric(client, "logwarden_syslog_connections") != 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert metric(client, "logwarden_syslog_connections") == 3  # summed over the listeners of one kind
+        # Each source keeps its own limits: "core" allows one connection, so a second is closed at once.
+        extra = socket.create_connection(("127.0.0.1", core_tcp))
+        extra.settimeout(5)
+        with contextlib.suppress(ConnectionResetError):
+            assert extra.recv(10) == b""
+        extra.close()
+        for conn, text in zip(conns, (b"edge tcp", b"core tcp", b"legacy tcp"), strict=True):
+            conn.sendall(b"<13>" + text + b"\n")
+            conn.close()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.sendto(b"<13>edge udp", ("127.0.0.1", edge_udp))
+        assert sorted(h["message"] for h in wait_for_hits(client_search(client, "edge"), 2)) == ["edge tcp", "edge udp"]
+        assert [h["message"] for h in wait_for_hits(client_search(client, "core"), 1)] == ["core tcp"]
+        assert [h["message"] for h in wait_for_hits(client_search(client), 1)] == ["legacy tcp"]
+        assert metric(client, "logwarden_syslog_refused_connections_total") == 1

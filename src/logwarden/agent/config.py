@@ -25,9 +25,9 @@ from pydantic import (
 )
 
 from logwarden.config.loader import ConfigError, read_yaml_mapping, validation_problems
-from logwarden.config.model import TENANT_RE
-from logwarden.config.units import ByteSize, Duration
 from logwarden.model.schema import ALIAS_TO_FIELD
+from logwarden.model.tenants import check_optional_tenant
+from logwarden.model.units import ByteSize, Duration
 
 # POSIX bracket classes (Filebeat and Go regexps accept them; Python's re does not).
 _POSIX_CLASSES = {
@@ -208,9 +208,7 @@ class OutputConfig(_Frozen):
     @field_validator("tenant")
     @classmethod
     def _tenant_name(cls, v: str | None) -> str | None:
-        if v is not None and not TENANT_RE.match(v):
-            raise ValueError("tenant names are 1-64 characters of letters, digits, '_', '.', '-'")
-        return v
+        return check_optional_tenant(v)
 
 
 class SpoolConfig(_Frozen):

@@ -1,7 +1,11 @@
 """Server configuration: frozen pydantic models loaded from YAML with environment overrides.
 
-Names are loaded on first use, so processor modules can import `logwarden.config.units` while the
-config model (which lists every processor type) is itself being imported.
+Names are loaded on first use, so importing a submodule (say `config.loader` for ConfigError) does not
+import the whole model, which lists every processor type.
+
+Layering: `config` imports `pipeline` (the processors' config shapes live beside their processors, and
+`config.pipelines` / `config.reload` build pipeline sets from config files); `pipeline` never imports
+`config`. Generic value types (Duration, ByteSize) live in `model.units`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from logwarden.config.model import Config
-from logwarden.config.units import parse_size
+from logwarden.config.sources import SOURCE_CONFIGS
+from logwarden.model.units import parse_size
 
 HEADER = """# Configuration reference
 
@@ -53,13 +54,13 @@ def _default(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
-def _section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
+def _section(model: type[BaseModel], prefix: str, out: list[str], intro: str = "") -> None:
     rows: list[str] = []
-    nested: list[tuple[str, type[BaseModel]]] = []
+    nested: list[tuple[str, type[BaseModel], str]] = []
     for name, field in model.model_fields.items():
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            nested.append((name, annotation))
+            nested.append((name, annotation, f"{field.description}\n\n" if field.description else ""))
             continue
         default = field.get_default(call_default_factory=True)
         doc = (field.description or "").replace("\n", " ").replace("|", "\\|")
@@ -67,15 +68,19 @@ def _section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
         rows.append(f"| `{prefix}{name}` | `{shown}` | {doc} |")
     if rows:
         title = prefix.rstrip(".") or "top level"
-        out.append(f"\n## {title}\n\n| setting | default | meaning |\n|---|---|---|")
+        out.append(f"\n## {title}\n\n{intro}| setting | default | meaning |\n|---|---|---|")
         out.extend(rows)
-    for name, sub in nested:
-        _section(sub, f"{prefix}{name}.", out)
+    for name, sub, sub_intro in nested:
+        _section(sub, f"{prefix}{name}.", out, sub_intro)
 
 
 def render() -> str:
     out = [HEADER]
     _section(Config, "", out)
+    for source in SOURCE_CONFIGS:
+        kind = source.model_fields["type"].default
+        intro = f"An entry of `sources` with `type: {kind}`. {(source.__doc__ or '').strip()}\n\n"
+        _section(source, f"sources[{kind}].", out, intro)
     out.append(
         """
 ## Example

@@ -14,6 +14,12 @@ from logwarden.config.model import Config
 
 ENV_PREFIX = "LOGWARDEN_"
 
+# Deprecated single-source sections → what replaces them (both still work; see Config.all_sources).
+_DEPRECATED_SECTIONS = {
+    "kafka": "an entry of `sources:` with `type: kafka`",
+    "syslog": "an entry of `sources:` with `type: syslog`",
+}
+
 
 class ConfigError(Exception):
     """Invalid configuration; the message names where and what."""
@@ -36,6 +42,7 @@ def load_config(
     if path is not None:
         source = str(path)
         data, root = read_yaml_mapping(path, "the config file")
+    file_keys = set(data)
     env_keys: dict[tuple[str, ...], str] = {}
     for key, value in (os.environ if env is None else env).items():
         if not key.startswith(ENV_PREFIX):
@@ -47,9 +54,25 @@ def load_config(
         if value is not None:
             _set_path(data, tuple(dotted.split(".")), value)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source, root, env_keys)) from None
+    return config.with_deprecations(_deprecations(source, file_keys, env_keys))
+
+
+def _deprecations(source: str, file_keys: set[str], env_keys: dict[tuple[str, ...], str]) -> tuple[str, ...]:
+    """One notice per deprecated section the file or the environment sets (command-line flags are not
+    deprecated: `serve --syslog-udp-port` stays the quick way to open a listener)."""
+    notices = []
+    for section, replacement in _DEPRECATED_SECTIONS.items():
+        env_key = next((k for parts, k in sorted(env_keys.items()) if parts[0] == section), None)
+        where = source if section in file_keys else f"environment variable {env_key}" if env_key else None
+        if where is not None:
+            notices.append(
+                f"{where}: the `{section}:` section is deprecated and runs as the source named {section!r}; "
+                f"replace it with {replacement} (docs/ingest.md)"
+            )
+    return tuple(notices)
 
 
 def read_yaml_mapping(path: str | Path, what: str) -> tuple[dict[str, Any], yaml.Node | None]:

@@ -1,4 +1,8 @@
-"""Configuration models. Each field's docstring is its reference documentation (docs/config.md)."""
+"""Configuration models. Each field's docstring is its reference documentation (docs/config.md).
+
+`config` depends on nothing that runs (no `ingest`, `api`, `store` imports): the components build
+themselves from these shapes. Source settings live in `config.sources`.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,22 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from logwarden.config.units import ByteSize, Duration
-from logwarden.ingest.kafka.config import KafkaConfig
-from logwarden.ingest.syslog.config import SyslogConfig
-from logwarden.model.schema import TENANT_PATTERN
+from logwarden.config.bus import BusConfig
+from logwarden.config.sources import (
+    KafkaConfig,
+    SourceSpec,
+    SyslogConfig,
+    check_unique_source_names,
+    legacy_sources,
+    named_sources,
+)
+from logwarden.model.tenants import check_tenant
+from logwarden.model.units import ByteSize, Duration
 from logwarden.pipeline.config import PipelineConfig, check_unique_names
 
-TENANT_RE = re.compile(TENANT_PATTERN)
+# Kept for callers not yet on `model.tenants.check_tenant` (api.runtime, store.duckdb.partitions).
 
 
 class _Frozen(BaseModel):
@@ -68,9 +79,7 @@ class IngestConfig(_Frozen):
     @field_validator("default_tenant")
     @classmethod
     def _tenant_name(cls, v: str) -> str:
-        if not TENANT_RE.match(v):
-            raise ValueError("tenant names are 1-64 characters of letters, digits, '_', '.', '-'")
-        return v
+        return check_tenant(v)
 
 
 class TenantOverride(_Frozen):
@@ -122,8 +131,7 @@ class StoreConfig(_Frozen):
     @classmethod
     def _tenant_names(cls, v: dict[str, TenantOverride]) -> dict[str, TenantOverride]:
         for name in v:
-            if not TENANT_RE.match(name):
-                raise ValueError(f"invalid tenant name {name!r}")
+            check_tenant(name)
         return v
 
 
@@ -176,8 +184,17 @@ class Config(_Frozen):
     store: StoreConfig = StoreConfig()
     archive: ArchiveConfig = ArchiveConfig()
     kafka: KafkaConfig = KafkaConfig()
+    """Deprecated: one Kafka consumer, run as the source named `kafka`; use an entry of `sources` with
+    `type: kafka` instead. Both may be used at once: the sources add up."""
     syslog: SyslogConfig = SyslogConfig()
+    """Deprecated: one set of syslog listeners, run as the source named `syslog`; use an entry of `sources`
+    with `type: syslog` instead. Both may be used at once: the sources add up."""
+    sources: list[SourceSpec] = Field(default_factory=list)
+    """Background sources, each selected by `type` (`syslog`, `kafka`) with a unique `name`; several of
+    each kind may run at once (two Kafka consumers on different topics, syslog on two port sets). Each type's
+    settings are listed below under `sources[syslog]` and `sources[kafka]`; see also docs/ingest.md."""
     sql: SqlConfig = SqlConfig()
+    bus: BusConfig = BusConfig()
     log_level: str = "info"
     """logwarden's own log level (debug, info, warning, error)."""
     pipelines: list[PipelineConfig] = Field(default_factory=list)
@@ -187,6 +204,33 @@ class Config(_Frozen):
     and the running pipelines stay."""
     reload_interval: Duration = timedelta(seconds=2)
     """How often the config file is checked for pipeline changes."""
+
+    _deprecations: tuple[str, ...] = PrivateAttr(default=())
+
+    @field_validator("sources")
+    @classmethod
+    def _named_sources(cls, v: list[SourceSpec], info: ValidationInfo) -> list[SourceSpec]:
+        named = named_sources(v)
+        kafka, syslog = info.data.get("kafka"), info.data.get("syslog")
+        if isinstance(kafka, KafkaConfig) and isinstance(syslog, SyslogConfig):
+            check_unique_source_names([*legacy_sources(kafka, syslog), *named])
+        return named
+
+    def all_sources(self) -> list[SourceSpec]:
+        """Every source to run: the deprecated `syslog:` and `kafka:` sections (when they enable anything)
+        as the sources named `syslog` and `kafka`, then the entries of `sources`, all named."""
+        return [*legacy_sources(self.kafka, self.syslog), *self.sources]
+
+    @property
+    def deprecations(self) -> tuple[str, ...]:
+        """Deprecated settings the loaded file or environment uses, each with its replacement (logged at start)."""
+        return self._deprecations
+
+    def with_deprecations(self, notices: tuple[str, ...]) -> Config:
+        """This config carrying `notices` (set by the loader, which knows where each setting came from)."""
+        copy = self.model_copy()
+        copy._deprecations = notices
+        return copy
 
     @field_validator("pipelines")
     @classmethod

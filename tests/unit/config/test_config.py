@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from logwarden.config import ConfigError, load_config
-from logwarden.config.units import parse_duration, parse_size
+from logwarden.model.units import parse_duration, parse_size
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from logwarden.config import ConfigError, load_config
-from logwarden.ingest.kafka import config as kafka_config
-from logwarden.ingest.kafka.config import KafkaConfig
+from logwarden.config.sources import kafka as kafka_config
+from logwarden.config.sources.kafka import KafkaConfig
 
 
 def test_off_by_default_and_needs_nothing_then() -> None:

@@ -1,14 +1,20 @@
-"""Settings of the Kafka source (`kafka:` in the config file); importable without confluent-kafka."""
+"""Settings of a Kafka source (`type: kafka` in `sources:`, or the deprecated `kafka:` section).
+
+Importable without confluent-kafka. The settings live in `config` (not beside the consumer in
+`ingest.kafka`) so that `config` never imports `ingest`: ingest builds sources from these shapes.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 from datetime import timedelta
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from logwarden.config.units import Duration
+from logwarden.config.sources.base import FrozenSettings, SourceIdentity
+from logwarden.model.tenants import check_optional_tenant
+from logwarden.model.units import Duration
 
 # librdkafka settings the source sets itself; letting `consumer` override them would break the
 # commit-after-store guarantee or contradict a dedicated setting.
@@ -26,12 +32,11 @@ def kafka_client_installed() -> bool:
     return importlib.util.find_spec("confluent_kafka") is not None
 
 
-class KafkaConfig(BaseModel):
-    """Consume log lines from Kafka topics (off unless enabled)."""
+class KafkaConfig(FrozenSettings):
+    """Consume log lines from Kafka topics (the deprecated `kafka:` section; off unless enabled)."""
 
-    # Same conventions as logwarden.config.model._Frozen, which cannot be imported here (that module
-    # imports this one).
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    # How errors name this model's settings: `kafka.topics` in the old section, `topics` in a source entry.
+    _where: ClassVar[str] = "kafka."
 
     enabled: bool = False
     """Run the Kafka consumer. Needs the `kafka` extra: `pip install 'logwarden[kafka]'`."""
@@ -76,28 +81,25 @@ class KafkaConfig(BaseModel):
     @field_validator("tenant")
     @classmethod
     def _tenant_name(cls, v: str | None) -> str | None:
-        from logwarden.config.model import TENANT_RE  # imported here: that module imports this one
-
-        if v is not None and not TENANT_RE.match(v):
-            raise ValueError("tenant names are 1-64 characters of letters, digits, '_', '.', '-'")
-        return v
+        return check_optional_tenant(v)
 
     @field_validator("consumer")
     @classmethod
     def _not_owned(cls, v: dict[str, str | int | float | bool]) -> dict[str, str | int | float | bool]:
         for key in v:
             if key in _OWNED_SETTINGS:
-                raise ValueError(f"{key!r} cannot be set in kafka.consumer; use {_OWNED_SETTINGS[key]}")
+                raise ValueError(f"{key!r} cannot be set in {cls._where}consumer; use {_OWNED_SETTINGS[key]}")
         return v
 
     @model_validator(mode="after")
     def _usable_when_enabled(self) -> KafkaConfig:
         if not self.enabled:
             return self
+        where = self._where
         if not self.topics:
-            raise ValueError("kafka.enabled needs at least one topic in kafka.topics")
+            raise ValueError(f"a Kafka source needs at least one topic in {where}topics")
         if not self.bootstrap_servers.strip():
-            raise ValueError("kafka.enabled needs kafka.bootstrap_servers")
+            raise ValueError(f"a Kafka source needs {where}bootstrap_servers")
         if not kafka_client_installed():
             raise ValueError("the Kafka source needs the confluent-kafka package: pip install 'logwarden[kafka]'")
         return self
@@ -116,3 +118,15 @@ class KafkaConfig(BaseModel):
         if self.sasl_password is not None:
             settings["sasl.password"] = self.sasl_password.get_secret_value()
         return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in settings.items()}
+
+
+class KafkaSourceConfig(KafkaConfig, SourceIdentity):
+    """A Kafka consumer (`type: kafka`): one consumer group member reading its own topics."""
+
+    _where: ClassVar[str] = ""
+
+    type: Literal["kafka"] = "kafka"
+    """Selects this kind of source."""
+    enabled: bool = True
+    """Run this consumer; false keeps the entry without consuming. Needs the `kafka` extra:
+    `pip install 'logwarden[kafka]'`."""

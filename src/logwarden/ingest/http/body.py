@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import zstandard
 
-from logwarden.api.errors import ApiError
+from logwarden.ingest.http.errors import RequestRefused
 
 Reserve = Callable[[int], None]
-"""Called with a total byte count the caller is about to hold; raises ApiError when it cannot."""
+"""Called with a total byte count the caller is about to hold; raises RequestRefused when it cannot."""
 
 # Deflate cannot expand more than 1032:1 (258 bytes per 2-bit code): a bound on a lying gzip ISIZE.
 DEFLATE_MAX_RATIO = 1032
@@ -52,7 +52,7 @@ async def read_limited(stream: AsyncIterator[bytes], limit: int, reserve: Reserv
     async for chunk in stream:
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, f"request body exceeds the limit of {limit} bytes (ingest.max_body_bytes)")
+            raise RequestRefused(413, f"request body exceeds the limit of {limit} bytes (ingest.max_body_bytes)")
         reserve(size)
         chunks.append(chunk)
     return b"".join(chunks)
@@ -69,7 +69,7 @@ def decompress(body: bytes, encoding: str, limit: int, reserve: Reserve = _unbud
     if encoding in ("", "identity"):
         return body
     if encoding not in ("gzip", "x-gzip", "deflate", "zstd"):
-        raise ApiError(415, f"unsupported Content-Encoding {encoding!r}: use gzip, zstd or none")
+        raise RequestRefused(415, f"unsupported Content-Encoding {encoding!r}: use gzip, zstd or none")
     if not body:
         return body
     out = _Output(limit, reserve)
@@ -164,7 +164,7 @@ def _inflate(body: bytes, name: str, wbits: int, out: _Output) -> None:
             try:
                 chunk = d.decompress(data, out.room())
             except zlib.error as exc:
-                raise ApiError(400, f"body is not valid {name} (stream at byte {start}): {exc}") from None
+                raise RequestRefused(400, f"body is not valid {name} (stream at byte {start}): {exc}") from None
             out.add(chunk)
             data = d.unconsumed_tail
             if not data and not d.eof:
@@ -192,7 +192,7 @@ def _unzstd(body: bytes, out: _Output) -> None:
         head = body[start : start + 18]  # a frame header is at most 18 bytes
         if head[:4] != _ZSTD_MAGIC and not (head[1:4] == _ZSTD_SKIPPABLE and head[0] & 0xF0 == 0x50):
             if start == 0:
-                raise ApiError(400, "body is not valid zstd: it does not start with a zstd frame")
+                raise RequestRefused(400, "body is not valid zstd: it does not start with a zstd frame")
             raise _trailing("zstd", len(body) - start, start)
         try:
             declared = zstandard.frame_content_size(head) if head[:4] == _ZSTD_MAGIC else 0
@@ -215,7 +215,7 @@ def _unzstd(body: bytes, out: _Output) -> None:
                     room = out.room(2 * _ZSTD_BLOCK)
                     out.add(d.decompress(feed.take(4 * (room // _ZSTD_BLOCK - 1))))
         except zstandard.ZstdError as exc:
-            raise ApiError(400, f"body is not valid zstd (frame at byte {start}): {exc}") from None
+            raise RequestRefused(400, f"body is not valid zstd (frame at byte {start}): {exc}") from None
         if not d.eof:
             raise _truncated("zstd", start, len(body))
         start = feed.pos - len(d.unused_data)
@@ -227,17 +227,21 @@ def longest_line(body: bytes) -> int:
     return int(pc.max(pc.binary_length(lines)).as_py() or 0)
 
 
-def _truncated(name: str, start: int, end: int) -> ApiError:
-    return ApiError(400, f"body is not valid {name}: truncated (the stream at byte {start} ends early, at byte {end})")
+def _truncated(name: str, start: int, end: int) -> RequestRefused:
+    return RequestRefused(
+        400, f"body is not valid {name}: truncated (the stream at byte {start} ends early, at byte {end})"
+    )
 
 
-def _too_many(name: str, at: int) -> ApiError:
-    return ApiError(400, f"body is not valid {name}: more than {MAX_STREAMS} concatenated streams (at byte {at})")
+def _too_many(name: str, at: int) -> RequestRefused:
+    return RequestRefused(400, f"body is not valid {name}: more than {MAX_STREAMS} concatenated streams (at byte {at})")
 
 
-def _trailing(name: str, size: int, at: int) -> ApiError:
-    return ApiError(400, f"body is not valid {name}: {size} bytes of trailing data at byte {at}, after the last stream")
+def _trailing(name: str, size: int, at: int) -> RequestRefused:
+    return RequestRefused(
+        400, f"body is not valid {name}: {size} bytes of trailing data at byte {at}, after the last stream"
+    )
 
 
-def _too_big(limit: int) -> ApiError:
-    return ApiError(413, f"decompressed body exceeds the limit of {limit} bytes (ingest.max_decompressed_bytes)")
+def _too_big(limit: int) -> RequestRefused:
+    return RequestRefused(413, f"decompressed body exceeds the limit of {limit} bytes (ingest.max_decompressed_bytes)")

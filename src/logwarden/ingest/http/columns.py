@@ -14,7 +14,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logwarden.api.errors import ApiError
+from logwarden.ingest.http.errors import RequestRefused
 from logwarden.model.normalize import PREBUILT_ATTRS
 from logwarden.model.schema import TS_TYPE
 
@@ -32,7 +32,9 @@ def check_line_lengths(table: pa.Table | None, max_line_bytes: int) -> None:
         return
     longest = pc.max(pc.binary_length(table.column("message"))).as_py() or 0
     if longest > max_line_bytes:
-        raise ApiError(413, f"a line of {longest} bytes exceeds the limit of {max_line_bytes} (ingest.max_line_bytes)")
+        raise RequestRefused(
+            413, f"a line of {longest} bytes exceeds the limit of {max_line_bytes} (ingest.max_line_bytes)"
+        )
 
 
 class RecordColumns:

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 
-from logwarden.api.errors import ApiError
-from logwarden.api.runtime import runtime_of
 from logwarden.ingest.backpressure import Reservation
 from logwarden.ingest.http.body import decompress, is_encoded, read_limited
+from logwarden.ingest.http.context import context_of, request_tenant, require_sink
+from logwarden.ingest.http.errors import RequestRefused
 from logwarden.ingest.ndjson import DecodedBody, LineTooLongError
 from logwarden.ingest.sink import IngestResult
 from logwarden.model.normalize import BatchContext
@@ -33,9 +33,9 @@ def batch_context(
     request: Request, source: str, *, default_service: str | None = None, default_host: str | None = None
 ) -> BatchContext:
     """The request's tenant (X-Scope-OrgID), the source name, the receive time and batch defaults."""
-    rt = runtime_of(request)
+    rt = context_of(request)
     return BatchContext(
-        tenant=rt.tenant(request),
+        tenant=request_tenant(rt, request),
         source=source,
         received=datetime.now(UTC),
         default_service=default_service,
@@ -51,8 +51,8 @@ async def admitted_body(request: Request, route: str) -> AsyncIterator[bytes]:
     chunk by chunk as it streams in, and a compressed body step by step as it inflates (in the decode
     pool, off the event loop). What does not fit is refused with 429 + Retry-After.
     """
-    rt = runtime_of(request)
-    rt.require_store()
+    rt = context_of(request)
+    require_sink(rt)  # 503 while starting or stopping, before any byte is read
     cfg = rt.config.ingest
     held = Reservation(rt.budget)
 
@@ -66,9 +66,9 @@ async def admitted_body(request: Request, route: str) -> AsyncIterator[bytes]:
         declared = request.headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
-                raise ApiError(400, "invalid Content-Length")
+                raise RequestRefused(400, "invalid Content-Length")
             if int(declared) > cfg.max_body_bytes:
-                raise ApiError(
+                raise RequestRefused(
                     413, f"request body exceeds the limit of {cfg.max_body_bytes} bytes (ingest.max_body_bytes)"
                 )
         reserve(int(declared) if declared else 0)
@@ -89,7 +89,7 @@ async def admitted_body(request: Request, route: str) -> AsyncIterator[bytes]:
         held.shrink_to(len(body))
         rt.metrics.inflight_bytes.set(rt.budget.used)
         yield body
-    except ApiError as exc:
+    except RequestRefused as exc:
         if exc.status != 429:
             rt.metrics.refused_requests.labels(route, str(exc.status)).inc()
         raise
@@ -101,7 +101,7 @@ async def admitted_body(request: Request, route: str) -> AsyncIterator[bytes]:
 @contextlib.asynccontextmanager
 async def extra_budget(request: Request, route: str, nbytes: int) -> AsyncIterator[None]:
     """Hold `nbytes` more of the in-flight budget (a body that inflates while decoding, e.g. snappy)."""
-    rt = runtime_of(request)
+    rt = context_of(request)
     if nbytes <= 0:
         yield
         return
@@ -120,29 +120,29 @@ async def store_batch(
     request: Request, route: str, decode: Callable[[], DecodedBody], ctx: BatchContext, raw_bytes: int
 ) -> IngestResult:
     """Decode (in the pool), normalize and store durably; 429 when the store is behind, 503 when it fails."""
-    rt = runtime_of(request)
+    rt = context_of(request)
     retry_after = {"Retry-After": str(rt.config.ingest.retry_after_seconds)}
     try:
-        return await rt.require_sink().ingest(decode, ctx, raw_bytes)
+        return await require_sink(rt).ingest(decode, ctx, raw_bytes)
     except StoreBusyError as exc:
         rt.metrics.throttled_requests.labels(route).inc()
-        raise ApiError(429, str(exc), retry_after) from None
+        raise RequestRefused(429, str(exc), retry_after) from None
     except LineTooLongError as exc:
-        raise ApiError(413, str(exc)) from None
+        raise RequestRefused(413, str(exc)) from None
     except RecursionError:
         # Depth limits stop nesting before any recursive code sees it; this is the net under them. A
         # RecursionError is a RuntimeError, which must not read as "store unavailable, retry" (503).
-        raise ApiError(
+        raise RequestRefused(
             400, "input nested too deeply to decode (ingest.max_json_depth bounds the nesting of a line)"
         ) from None
     except (StoreClosedError, StorageFailureError) as exc:
         # Stopping, disk full, I/O error: nothing was acknowledged; the client may retry. Any other error is
         # a fault of ours (logged, 500), never a "retry later" that would have the sender retry forever.
-        raise ApiError(503, f"store unavailable: {exc}", retry_after) from None
+        raise RequestRefused(503, f"store unavailable: {exc}", retry_after) from None
 
 
-def _throttled(retry_after: int) -> ApiError:
-    return ApiError(
+def _throttled(retry_after: int) -> RequestRefused:
+    return RequestRefused(
         429,
         "too many bytes in flight (ingest.max_inflight_bytes); retry after the Retry-After delay",
         {"Retry-After": str(retry_after)},

@@ -13,8 +13,8 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
-from logwarden.api.runtime import runtime_of
 from logwarden.ingest.http.common import admitted_body, batch_context, store_batch
+from logwarden.ingest.http.context import context_of
 from logwarden.ingest.http.es_bulk_decode import DecodedBulk, decode_bulk, render_bulk_response
 from logwarden.ingest.http.es_responses import elastic_api, elastic_json
 from logwarden.ingest.http.media import media_type, unsupported_media_type
@@ -36,7 +36,7 @@ async def bulk(request: Request) -> Response:
         raise unsupported_media_type(request, ROUTE, "NDJSON action/source lines (application/x-ndjson)")
     default_index = request.path_params.get("index") or None
     ctx = batch_context(request, SOURCE)
-    cfg = runtime_of(request).config.ingest
+    cfg = context_of(request).config.ingest
     decoded: list[DecodedBulk] = []
 
     def decode(body: bytes) -> DecodedBody:

@@ -20,12 +20,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from logwarden.api.errors import ApiError
+from logwarden.ingest.http.errors import RequestRefused
 from logwarden.ingest.json_depth import DEFAULT_MAX_JSON_DEPTH, depth_upper_bounds
-from logwarden.ingest.ndjson import DecodedBody, decode_json_body, parse_object_line, read_json_table, records_to_table
+from logwarden.ingest.ndjson import DecodedBody, decode_json_body, parse_object_line
 from logwarden.ingest.time_window import ITEM_COLUMN
 from logwarden.model.attrs_json import json_values
-from logwarden.model.normalize import PREBUILT_ATTRS, flatten_record, flatten_structs
+from logwarden.model.flatten import flatten_record, flatten_structs
+from logwarden.model.json_table import read_json_table, records_to_table
+from logwarden.model.normalize import PREBUILT_ATTRS
 
 STORED_ACTIONS = ("index", "create")
 KNOWN_ACTIONS = ("index", "create", "update", "delete")
@@ -202,16 +204,16 @@ def _action(line: bytes, number: int) -> tuple[str, dict[str, object]]:
     try:
         action = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"Malformed action/metadata line [{number}]: invalid JSON ({exc})") from None
+        raise RequestRefused(400, f"Malformed action/metadata line [{number}]: invalid JSON ({exc})") from None
     if not isinstance(action, dict) or len(action) != 1:
-        raise ApiError(
+        raise RequestRefused(
             400, f"Malformed action/metadata line [{number}]: expected an object with one key (index, create, …)"
         )
     ((op, meta),) = action.items()
     if op not in KNOWN_ACTIONS:
-        raise ApiError(400, f"Malformed action/metadata line [{number}]: unknown action [{op}]")
+        raise RequestRefused(400, f"Malformed action/metadata line [{number}]: unknown action [{op}]")
     if not isinstance(meta, dict):
-        raise ApiError(400, f"Malformed action/metadata line [{number}]: the [{op}] action needs an object")
+        raise RequestRefused(400, f"Malformed action/metadata line [{number}]: the [{op}] action needs an object")
     return op, meta
 
 
@@ -308,10 +310,10 @@ def _with_bulk_columns(records: pa.Table, indexes: pa.Array, ids: pa.Array) -> t
 def decode_bulk(
     body: bytes, default_index: str | None, max_line_bytes: int, max_depth: int = DEFAULT_MAX_JSON_DEPTH
 ) -> DecodedBulk:
-    """Decode a `_bulk` body; raises ApiError for a malformed action line (400) or a too long line (413)."""
+    """Decode a `_bulk` body; raises RequestRefused for a malformed action line (400) or a too long line (413)."""
     lines = split_lines(body)
     if len(lines) == 0:
-        raise ApiError(400, "request body is required: send action and source lines (NDJSON)")
+        raise RequestRefused(400, "request body is required: send action and source lines (NDJSON)")
     items = parse_pairs(lines, default_index, max_depth)
     if items is None:
         items = parse_sequential(body, default_index)
@@ -319,7 +321,7 @@ def decode_bulk(
     sources = items.sources.filter(storable)
     longest = pc.max(pc.binary_length(sources)).as_py() if len(sources) else 0
     if longest and longest > max_line_bytes:
-        raise ApiError(
+        raise RequestRefused(
             413, f"a document of {longest} bytes exceeds the limit of {max_line_bytes} (ingest.max_line_bytes)"
         )
 

@@ -2,7 +2,7 @@
 
 The official clients (Python, Go, Java) refuse a server whose 2xx answers lack `X-Elastic-Product:
 Elasticsearch`; Beats and Logstash read `error.type` and `error.reason`. Every Elasticsearch-compatible
-endpoint is wrapped in `elastic_api`, which adds the header and turns an ApiError into such a body.
+endpoint is wrapped in `elastic_api`, which adds the header and turns an RequestRefused into such a body.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from logwarden.api.errors import ApiError
+from logwarden.ingest.http.errors import RequestRefused
 
 PRODUCT_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 _JSON = "application/json"
@@ -49,14 +49,14 @@ def elastic_error(
 
 
 def elastic_api(handler: Handler) -> Handler:
-    """Wrap an endpoint: product header on every answer, ApiError → Elasticsearch error body."""
+    """Wrap an endpoint: product header on every answer, RequestRefused → Elasticsearch error body."""
 
     @functools.wraps(handler)
     async def wrapped(request: Request) -> Response:
         try:
             response = await handler(request)
-        except ApiError as exc:
-            return elastic_error(exc.status, exc.message, headers=exc.headers)
+        except RequestRefused as exc:
+            return elastic_error(exc.status, exc.message, headers=dict(exc.headers or {}))
         response.headers.update(PRODUCT_HEADERS)
         return response
 

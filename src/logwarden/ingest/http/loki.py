@@ -10,8 +10,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from logwarden.api.runtime import runtime_of
 from logwarden.ingest.http.common import admitted_body, batch_context, extra_budget, store_batch
+from logwarden.ingest.http.context import context_of
 from logwarden.ingest.http.loki_decode import declared_snappy_size, decode_json_push, decode_protobuf_push
 from logwarden.ingest.http.media import media_type, unsupported_media_type
 from logwarden.ingest.ndjson import DecodedBody
@@ -31,7 +31,7 @@ async def push(request: Request) -> Response:
         # Some clients label Loki's snappy framing as a Content-Encoding; it is what we decode anyway.
         headers = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"content-encoding"]
         request = Request({**request.scope, "headers": headers}, request.receive)
-    cfg = runtime_of(request).config.ingest
+    cfg = context_of(request).config.ingest
     ctx = batch_context(request, SOURCE)
 
     def decode(body: bytes) -> DecodedBody:
@@ -53,7 +53,7 @@ async def push(request: Request) -> Response:
 
 async def ready(request: Request) -> Response:
     """Loki's readiness probe: 200 "ready" while the store accepts writes."""
-    rt = runtime_of(request)
+    rt = context_of(request)
     if rt.ready and not rt.shutting_down:
         return PlainTextResponse("ready\n")
     return PlainTextResponse("Ingester not ready: " + ("stopping" if rt.shutting_down else "starting") + "\n", 503)

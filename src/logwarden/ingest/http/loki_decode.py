@@ -14,8 +14,8 @@ import cramjam
 import orjson
 from google.protobuf.message import DecodeError
 
-from logwarden.api.errors import ApiError
 from logwarden.ingest.http.columns import RecordColumns, check_line_lengths, json_text
+from logwarden.ingest.http.errors import RequestRefused
 from logwarden.ingest.http.loki_labels import CoreLabels, LabelSyntaxError, parse_labels
 from logwarden.ingest.http.proto import loki_push_pb2, loki_push_raw_pb2
 from logwarden.ingest.json_depth import DEFAULT_MAX_JSON_DEPTH, depth_reason, too_deep
@@ -77,16 +77,16 @@ def unsnappy(body: bytes, max_decompressed_bytes: int) -> bytes:
     try:
         size = cramjam.snappy.decompress_raw_len(body)
     except cramjam.DecompressionError as exc:
-        raise ApiError(400, f"body is not valid snappy ({_PROTO_HINT}): {exc}") from None
+        raise RequestRefused(400, f"body is not valid snappy ({_PROTO_HINT}): {exc}") from None
     if size > max_decompressed_bytes:
-        raise ApiError(
+        raise RequestRefused(
             413,
             f"decompressed body exceeds the limit of {max_decompressed_bytes} bytes (ingest.max_decompressed_bytes)",
         )
     try:
         return bytes(cramjam.snappy.decompress_raw(body))
     except cramjam.DecompressionError as exc:
-        raise ApiError(400, f"body is not valid snappy ({_PROTO_HINT}): {exc}") from None
+        raise RequestRefused(400, f"body is not valid snappy ({_PROTO_HINT}): {exc}") from None
 
 
 def decode_protobuf_push(body: bytes, max_line_bytes: int, max_decompressed_bytes: int) -> DecodedBody:
@@ -119,7 +119,7 @@ def _decode_protobuf_lenient(raw: bytes, max_line_bytes: int) -> DecodedBody:
     try:
         request = loki_push_raw_pb2.PushRequest.FromString(raw)
     except DecodeError as exc:
-        raise ApiError(400, f"body is not a valid push request ({_PROTO_HINT}; truncated?): {exc}") from None
+        raise RequestRefused(400, f"body is not a valid push request ({_PROTO_HINT}; truncated?): {exc}") from None
     batch = _Batch()
     for number, stream in enumerate(request.streams):
         labels = _labels(stream.labels.decode("utf-8", "replace"), number)
@@ -151,29 +151,29 @@ def _labels(text: str, number: int) -> dict[str, str]:
     try:
         return dict(parse_labels(text))
     except LabelSyntaxError as exc:
-        raise ApiError(400, f"streams[{number}].labels: {exc}") from None
+        raise RequestRefused(400, f"streams[{number}].labels: {exc}") from None
 
 
 def decode_json_push(body: bytes, max_line_bytes: int, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> DecodedBody:
     """`{"streams": [{"stream": {labels}, "values": [["<unix ns>", "line", {metadata}?], ...]}]}` → records."""
     if too_deep(body, max_depth):
-        raise ApiError(400, f"body is {depth_reason(max_depth)}")
+        raise RequestRefused(400, f"body is {depth_reason(max_depth)}")
     try:
         request = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+        raise RequestRefused(400, f"body is not valid JSON: {exc}") from None
     streams = request.get("streams") if isinstance(request, dict) else None
     if not isinstance(streams, list):
-        raise ApiError(400, 'body must be {"streams": [{"stream": {labels}, "values": [[ts, line], ...]}]}')
+        raise RequestRefused(400, 'body must be {"streams": [{"stream": {labels}, "values": [[ts, line], ...]}]}')
     batch = _Batch()
     for number, stream in enumerate(streams):
         where = f"streams[{number}]"
         if not isinstance(stream, dict):
-            raise ApiError(400, f"{where} must be an object with 'stream' and 'values'")
+            raise RequestRefused(400, f"{where} must be an object with 'stream' and 'values'")
         labels = _json_labels(stream.get("stream", {}), where + ".stream")
         values = stream.get("values", [])
         if not isinstance(values, list):
-            raise ApiError(400, f"{where}.values must be a list of [timestamp, line] pairs")
+            raise RequestRefused(400, f"{where}.values must be a list of [timestamp, line] pairs")
         core = CoreLabels(labels)
         start = len(batch.columns.message)
         overrides = _json_entries(batch, labels, values, where)
@@ -183,7 +183,7 @@ def decode_json_push(body: bytes, max_line_bytes: int, max_depth: int = DEFAULT_
 
 def _json_labels(value: object, where: str) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise ApiError(400, f"{where} must be an object of label names to values")
+        raise RequestRefused(400, f"{where} must be an object of label names to values")
     return {str(k): v if isinstance(v, str) else json_text(v) for k, v in value.items()}
 
 
@@ -195,7 +195,9 @@ def _json_entries(
     messages = batch.columns.message
     for i, value in enumerate(values):
         if not isinstance(value, list) or len(value) not in (2, 3) or not isinstance(value[1], str):
-            raise ApiError(400, f'{where}.values[{i}] must be ["<unix epoch ns>", "<line>"] or with a metadata object')
+            raise RequestRefused(
+                400, f'{where}.values[{i}] must be ["<unix epoch ns>", "<line>"] or with a metadata object'
+            )
         ts, line = value[0], value[1]
         us = _ns_to_us(ts)
         if us is None:

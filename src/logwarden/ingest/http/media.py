@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from logwarden.api.errors import ApiError
-from logwarden.api.runtime import runtime_of
+from logwarden.ingest.http.context import context_of
+from logwarden.ingest.http.errors import RequestRefused
 
 
 def media_type(request: Request) -> str:
@@ -13,7 +13,7 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def unsupported_media_type(request: Request, route: str, expected: str) -> ApiError:
+def unsupported_media_type(request: Request, route: str, expected: str) -> RequestRefused:
     """A 415 naming what the endpoint accepts, counted as a refusal of `route`."""
-    runtime_of(request).metrics.refused_requests.labels(route, "415").inc()
-    return ApiError(415, f"unsupported Content-Type {media_type(request)!r}: send {expected}")
+    context_of(request).metrics.refused_requests.labels(route, "415").inc()
+    return RequestRefused(415, f"unsupported Content-Type {media_type(request)!r}: send {expected}")

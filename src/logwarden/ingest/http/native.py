@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from logwarden.api.errors import ApiError
-from logwarden.api.runtime import runtime_of
 from logwarden.ingest.http.body import longest_line
 from logwarden.ingest.http.common import admitted_body, batch_context, store_batch
+from logwarden.ingest.http.context import context_of
+from logwarden.ingest.http.errors import RequestRefused
 from logwarden.ingest.ndjson import decode_json_body
 
 SOURCE = "http"
@@ -20,8 +20,8 @@ _ACCEPTED_TYPES = ("", "text/plain", "application/octet-stream", "application/x-
 async def ingest(request: Request) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in _ACCEPTED_TYPES and "json" not in content_type:
-        runtime_of(request).metrics.refused_requests.labels(ROUTE, "415").inc()
-        raise ApiError(415, f"unsupported Content-Type {content_type!r}: send NDJSON or a JSON array")
+        context_of(request).metrics.refused_requests.labels(ROUTE, "415").inc()
+        raise RequestRefused(415, f"unsupported Content-Type {content_type!r}: send NDJSON or a JSON array")
     ctx = batch_context(
         request,
         SOURCE,
@@ -29,12 +29,12 @@ async def ingest(request: Request) -> Response:
         default_host=request.query_params.get("host") or None,
     )
     async with admitted_body(request, ROUTE) as body:
-        cfg = runtime_of(request).config.ingest
+        cfg = context_of(request).config.ingest
         max_line = cfg.max_line_bytes
         if len(body) > max_line and not body.lstrip().startswith(b"["):
             longest = longest_line(body)
             if longest > max_line:
-                raise ApiError(
+                raise RequestRefused(
                     413, f"a line of {longest} bytes exceeds the limit of {max_line} (ingest.max_line_bytes)"
                 )
         result = await store_batch(

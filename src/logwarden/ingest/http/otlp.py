@@ -15,10 +15,10 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-from logwarden.api.errors import ApiError
-from logwarden.api.runtime import runtime_of
 from logwarden.ingest.http.columns import json_text
 from logwarden.ingest.http.common import admitted_body, batch_context, store_batch
+from logwarden.ingest.http.context import context_of
+from logwarden.ingest.http.errors import RequestRefused
 from logwarden.ingest.http.media import media_type, unsupported_media_type
 from logwarden.ingest.http.otlp_decode import DecodedLogs, decode_json_logs, decode_protobuf_logs
 from logwarden.ingest.ndjson import DecodedBody
@@ -50,7 +50,7 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _error_response(exc: ApiError, as_json: bool) -> Response:
+def _error_response(exc: RequestRefused, as_json: bool) -> Response:
     code = _RPC_CODES.get(exc.status, 2)
     if as_json:
         content = json_text({"code": code, "message": exc.message}).encode()
@@ -68,7 +68,7 @@ async def export_logs(request: Request) -> Response:
         as_json = True
     else:
         return _error_response(unsupported_media_type(request, ROUTE, f"{PROTOBUF} or {JSON}"), as_json=True)
-    cfg = runtime_of(request).config.ingest
+    cfg = context_of(request).config.ingest
     max_line = cfg.max_line_bytes
     decoded: list[DecodedLogs] = []
 
@@ -83,7 +83,7 @@ async def export_logs(request: Request) -> Response:
         ctx = batch_context(request, SOURCE)
         async with admitted_body(request, ROUTE) as body:
             stored = await store_batch(request, ROUTE, lambda: decode(body), ctx, len(body))
-    except ApiError as exc:
+    except RequestRefused as exc:
         return _error_response(exc, as_json)
     answer = ExportLogsServiceResponse()
     if stored.rejected or stored.refused:

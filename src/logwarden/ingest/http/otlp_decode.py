@@ -31,10 +31,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 
-from logwarden.api.errors import ApiError
 from logwarden.ingest.http.columns import RecordColumns, check_line_lengths, json_text
+from logwarden.ingest.http.errors import RequestRefused
 from logwarden.ingest.json_depth import DEFAULT_MAX_JSON_DEPTH, depth_reason, too_deep
 from logwarden.ingest.ndjson import DecodedBody
+from logwarden.model.flatten import flatten_record
 from logwarden.model.levels import level_from_otel_severity, normalize_level_text
 
 _TRACE_ID_BYTES = 16
@@ -87,14 +88,6 @@ def _text(value: Any) -> str | None:
     return json_text(value)
 
 
-def _flatten_into(out: dict[str, Any], key: str, value: Any) -> None:
-    if isinstance(value, dict):
-        for sub, inner in value.items():
-            _flatten_into(out, f"{key}.{sub}", inner)
-    elif value is not None:
-        out[key] = value
-
-
 def _scope_base(resource: dict[str, Any], name: Any, version: Any, scope_attrs: dict[str, Any]) -> dict[str, Any]:
     base = {"resource." + k: v for k, v in resource.items()}
     if name:
@@ -133,11 +126,8 @@ def attributes(kvs: Iterable[KeyValue]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in kvs:
         value = kv.value
-        if value.WhichOneof("value") == "string_value":
-            out[kv.key] = value.string_value
-        else:
-            _flatten_into(out, kv.key, any_value(value))
-    return out
+        out[kv.key] = value.string_value if value.WhichOneof("value") == "string_value" else any_value(value)
+    return flatten_record(out)
 
 
 def decode_protobuf_logs(body: bytes, max_line_bytes: int) -> DecodedLogs:
@@ -145,7 +135,7 @@ def decode_protobuf_logs(body: bytes, max_line_bytes: int) -> DecodedLogs:
     try:
         request = ExportLogsServiceRequest.FromString(body)
     except DecodeError as exc:
-        raise ApiError(400, f"body is not a valid OTLP ExportLogsServiceRequest (truncated?): {exc}") from None
+        raise RequestRefused(400, f"body is not a valid OTLP ExportLogsServiceRequest (truncated?): {exc}") from None
     out = _LogColumns()
     cols = out.columns
     for resource_logs in request.resource_logs:
@@ -205,12 +195,12 @@ def _field(obj: dict[str, Any], camel: str, snake: str) -> Any:
 
 def _list(obj: Any, camel: str, snake: str, where: str) -> list[Any]:
     if not isinstance(obj, dict):
-        raise ApiError(400, f"{where} must be an object")
+        raise RequestRefused(400, f"{where} must be an object")
     value = _field(obj, camel, snake)
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ApiError(400, f"{where}.{camel} must be a list")
+        raise RequestRefused(400, f"{where}.{camel} must be a list")
     return value
 
 
@@ -261,10 +251,7 @@ def json_attributes(kvs: Any) -> dict[str, Any]:
         return {}
     if not isinstance(kvs, list):
         raise _BadRecordError("attributes must be a list")
-    out: dict[str, Any] = {}
-    for kv in kvs:
-        _flatten_into(out, _key(kv), json_any_value(kv.get("value") or {}))
-    return out
+    return flatten_record({_key(kv): json_any_value(kv.get("value") or {}) for kv in kvs})
 
 
 def _nanos(record: dict[str, Any], camel: str, snake: str) -> int:
@@ -310,21 +297,21 @@ def _severity_number(record: dict[str, Any]) -> int | None:
 def decode_json_logs(body: bytes, max_line_bytes: int, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> DecodedLogs:
     """An OTLP/JSON ExportLogsServiceRequest (hex ids, camelCase or snake_case keys) → records."""
     if too_deep(body, max_depth):  # the envelope included: a log body nests about 4 levels per map
-        raise ApiError(400, f"body is {depth_reason(max_depth)}")
+        raise RequestRefused(400, f"body is {depth_reason(max_depth)}")
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+        raise RequestRefused(400, f"body is not valid JSON: {exc}") from None
     out = _LogColumns()
     for r, resource_logs in enumerate(_list(data, "resourceLogs", "resource_logs", "body")):
         where = f"resourceLogs[{r}]"
         resource_obj = resource_logs.get("resource") if isinstance(resource_logs, dict) else None
         if resource_obj is not None and not isinstance(resource_obj, dict):
-            raise ApiError(400, f"{where}.resource must be an object")
+            raise RequestRefused(400, f"{where}.resource must be an object")
         try:
             resource = json_attributes(resource_obj.get("attributes") if resource_obj else None)
         except _BadRecordError as exc:
-            raise ApiError(400, f"{where}.resource: {exc}") from None
+            raise RequestRefused(400, f"{where}.resource: {exc}") from None
         service = _text(resource.pop("service.name", None))
         host = _text(resource.pop("host.name", None))
         for s, scope_logs in enumerate(_list(resource_logs, "scopeLogs", "scope_logs", where)):
@@ -332,11 +319,11 @@ def decode_json_logs(body: bytes, max_line_bytes: int, max_depth: int = DEFAULT_
             records = _list(scope_logs, "logRecords", "log_records", scope_where)
             scope = _field(scope_logs, "scope", "scope") or {}
             if not isinstance(scope, dict):
-                raise ApiError(400, f"{scope_where}.scope must be an object")
+                raise RequestRefused(400, f"{scope_where}.scope must be an object")
             try:
                 scope_attrs = json_attributes(scope.get("attributes"))
             except _BadRecordError as exc:
-                raise ApiError(400, f"{scope_where}.scope: {exc}") from None
+                raise RequestRefused(400, f"{scope_where}.scope: {exc}") from None
             context = _scope_base(resource, scope.get("name"), scope.get("version"), scope_attrs)
             base = json_text(context) if context else None
             for record in records:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from logwarden.ingest.json_depth import DEFAULT_MAX_JSON_DEPTH
 from logwarden.ingest.ndjson import DecodedBody, decode_json_body, parse_object_line
-from logwarden.model.normalize import flatten_structs
+from logwarden.model.flatten import flatten_structs
 from logwarden.model.schema import FIELD_ALIASES
 
 log = logging.getLogger(__name__)

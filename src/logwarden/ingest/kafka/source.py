@@ -22,15 +22,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from logwarden.config.model import TENANT_RE, IngestConfig
-from logwarden.ingest.kafka.config import KafkaConfig, kafka_client_installed
+from logwarden.config.model import IngestConfig
+from logwarden.config.sources.kafka import KafkaConfig, kafka_client_installed
 from logwarden.ingest.kafka.decode import FetchedBatch, decode_messages
 from logwarden.ingest.kafka.offsets import OffsetTracker, TopicPartition
 from logwarden.ingest.ndjson import DecodedBody
 from logwarden.ingest.sink import IngestSink
 from logwarden.model.normalize import BatchContext
+from logwarden.model.tenants import is_tenant
 from logwarden.store.base import StoreError
-from logwarden.telemetry.threads import name_current_thread
+from logwarden.threads import name_current_thread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -99,9 +100,8 @@ class _RateLimitedLog:
 class KafkaSource:
     """The `kafka` background source (see the module docstring for the guarantees)."""
 
-    name = SOURCE
-
-    def __init__(self, config: KafkaConfig, ingest: IngestConfig) -> None:
+    def __init__(self, config: KafkaConfig, ingest: IngestConfig, *, name: str = SOURCE) -> None:
+        self.name = name
         self.config = config
         self.tenant = config.tenant or ingest.default_tenant
         self.stats = KafkaSourceStats()
@@ -130,12 +130,13 @@ class KafkaSource:
         try:
             self._consumer = await self._call(self._create_consumer)
         except KafkaSourceError as exc:
-            log.error("kafka source cannot start: %s", exc)
+            log.error("kafka source %s cannot start: %s", self.name, exc)
             self._thread.shutdown(wait=False)
             raise
-        self._task = asyncio.create_task(self._run(), name="logwarden-kafka")
+        self._task = asyncio.create_task(self._run(), name=f"logwarden-kafka-{self.name}")
         log.info(
-            "kafka source consuming %s from %s as group %s",
+            "kafka source %s consuming %s from %s as group %s",
+            self.name,
             ", ".join(self.config.topics),
             self.config.bootstrap_servers,
             self.config.group_id,
@@ -172,7 +173,7 @@ class KafkaSource:
                 raise
             except Exception:
                 # Nothing was committed for the batch at hand; it is read again after a restart.
-                log.exception("kafka source: unexpected error; continuing in %.1fs", backoff)
+                log.exception("kafka source %s: unexpected error; continuing in %.1fs", self.name, backoff)
                 await asyncio.sleep(backoff)
 
     async def _store(self, batch: _Batch) -> bool:
@@ -197,11 +198,15 @@ class KafkaSource:
                     refused = exc  # not even a dead letter goes in: the store is at fault, not a message
                 # The store is behind or failing: keep the batch, hold the partitions, try again.
                 if self._stopping:
-                    log.info("kafka source stopping with a batch the store did not take: %s", refused)
+                    log.info("kafka source %s stopping with a batch the store did not take: %s", self.name, refused)
                     return False
                 self.stats.store_retries += 1
                 self._log.warning(
-                    "store", "kafka source: store refused a batch (%s); paused, retrying every %.1fs", refused, backoff
+                    "store",
+                    "kafka source %s: store refused a batch (%s); paused, retrying every %.1fs",
+                    self.name,
+                    refused,
+                    backoff,
                 )
                 if not paused:
                     await self._call(self._pause_owned)
@@ -227,7 +232,7 @@ class KafkaSource:
             tenant = self.tenant
             if value:
                 text = value.decode("utf-8", "replace")
-                if not TENANT_RE.match(text):
+                if not is_tenant(text):
                     raw = messages.values[i] or b""
                     bad.append(
                         (
@@ -258,7 +263,9 @@ class KafkaSource:
                 _Unit(first, unit.tenant, raw_bytes=first.value_bytes),
                 _Unit(second, unit.tenant, raw_bytes=second.value_bytes),
             ]
-        log.warning("kafka source: %s could not be ingested (%r); stored as a dead letter", messages.where(0), exc)
+        log.warning(
+            "kafka source %s: %s could not be ingested (%r); stored as a dead letter", self.name, messages.where(0), exc
+        )
         raw = (messages.values[0] or b"").decode("utf-8", "replace")
         return [_Unit(messages, unit.tenant, [(raw, f"could not be ingested: {exc!r} ({messages.where(0)})")])]
 
@@ -350,7 +357,9 @@ class KafkaSource:
             )
         except KafkaException as exc:
             self.stats.commit_failures += 1
-            self._log.warning("commit", "kafka source: commit failed (%s); retrying with the next batch", exc)
+            self._log.warning(
+                "commit", "kafka source %s: commit failed (%s); retrying with the next batch", self.name, exc
+            )
             return
         done = {}
         for tp in result or ():
@@ -360,7 +369,12 @@ class KafkaSource:
             else:
                 self.stats.commit_failures += 1
                 self._log.warning(
-                    "commit", "kafka source: commit of %s[%d] failed: %s", tp.topic, tp.partition, tp.error
+                    "commit",
+                    "kafka source %s: commit of %s[%d] failed: %s",
+                    self.name,
+                    tp.topic,
+                    tp.partition,
+                    tp.error,
                 )
         self._tracker.committed(done)
         self.stats.commits += 1
@@ -405,7 +419,7 @@ class KafkaSource:
         try:
             positions = self._consumer.position([TopicPartition(t, p) for t, p in owned]) if owned else []
         except KafkaException as exc:
-            self._log.warning("lag", "kafka source: cannot compute consumer lag: %s", exc)
+            self._log.warning("lag", "kafka source %s: cannot compute consumer lag: %s", self.name, exc)
             return
         for tp in positions:
             key = (tp.topic, tp.partition)
@@ -422,7 +436,7 @@ class KafkaSource:
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         self._tracker.assigned((tp.topic, tp.partition) for tp in partitions)
-        log.info("kafka source assigned %s", _describe(partitions))
+        log.info("kafka source %s assigned %s", self.name, _describe(partitions))
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         revoked = [(tp.topic, tp.partition) for tp in partitions]
@@ -433,17 +447,18 @@ class KafkaSource:
         self._forget(revoked)
         if self._holding:
             log.info(
-                "kafka source revoked %s while holding a batch for the store: its offsets will not be committed, "
+                "kafka source %s revoked %s while holding a batch for the store: its offsets will not be committed, "
                 "whoever owns the partitions next reads it again",
+                self.name,
                 _describe(partitions),
             )
         else:
-            log.info("kafka source revoked %s", _describe(partitions))
+            log.info("kafka source %s revoked %s", self.name, _describe(partitions))
 
     def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
         self._tracker.revoked((tp.topic, tp.partition) for tp in partitions)
         self._forget([(tp.topic, tp.partition) for tp in partitions])
-        log.warning("kafka source lost %s (the group moved on without us)", _describe(partitions))
+        log.warning("kafka source %s lost %s (the group moved on without us)", self.name, _describe(partitions))
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -452,12 +467,12 @@ class KafkaSource:
 
     def _on_client_error(self, err: Any) -> None:
         if err.fatal():
-            log.error("kafka source: fatal consumer error: %s", err.str())
+            log.error("kafka source %s: fatal consumer error: %s", self.name, err.str())
         else:
-            self._log.warning(f"client:{err.code()}", "kafka source: %s", err.str())
+            self._log.warning(f"client:{err.code()}", "kafka source %s: %s", self.name, err.str())
 
     def _on_message_error(self, err: Any) -> None:
-        self._log.warning(f"message:{err.code()}", "kafka source: %s", err.str())
+        self._log.warning(f"message:{err.code()}", "kafka source %s: %s", self.name, err.str())
 
 
 def check_consumer_settings(config: KafkaConfig) -> None:

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from logwarden.config.sources.syslog import SyslogConfig
 from logwarden.ingest.sink import IngestSink
-from logwarden.ingest.syslog.config import SyslogConfig
 from logwarden.ingest.syslog.parser import decode_frames
 from logwarden.model.normalize import BatchContext
 from logwarden.store.base import StorageFailureError, StoreBusyError, StoreClosedError

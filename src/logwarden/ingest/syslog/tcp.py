@@ -16,9 +16,9 @@ import socket
 import ssl
 import time
 
+from logwarden.config.sources.syslog import SyslogConfig, SyslogTcpConfig, SyslogTlsConfig
 from logwarden.ingest.sink import IngestSink
 from logwarden.ingest.syslog.batcher import BatchWriter, FrameBatch
-from logwarden.ingest.syslog.config import SyslogConfig, SyslogTcpConfig, SyslogTlsConfig
 from logwarden.ingest.syslog.framing import FrameDecoder
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,10 @@ class SyslogTcpSource:
         tenant: str,
         *,
         tls: ssl.SSLContext | None = None,
+        name: str | None = None,
     ) -> None:
         kind = "tls" if tls is not None else "tcp"
-        self.name = f"syslog-{kind}"
+        self.name = name or f"syslog-{kind}"
         self.kind = kind
         self.settings = settings
         self.listener = listener
@@ -93,7 +94,8 @@ class SyslogTcpSource:
 
     async def start(self, sink: IngestSink) -> None:
         self.writer.sink = sink
-        sink.metrics.syslog_connections.labels(self.kind).set(0)
+        # Create the series at 0 (not set(0): other listeners of this kind may have connections open).
+        sink.metrics.syslog_connections.labels(self.kind)
         self._server = await asyncio.start_server(
             self._accept,
             self.listener.host,
@@ -103,7 +105,7 @@ class SyslogTcpSource:
             limit=READ_SIZE,
             reuse_address=True,
         )
-        log.info("syslog %s listening on %s:%d", self.kind, self.listener.host, self.port)
+        log.info("%s: syslog %s listening on %s:%d", self.name, self.kind, self.listener.host, self.port)
 
     async def stop(self) -> None:
         self._stopping = True

@@ -14,9 +14,9 @@ import logging
 import socket
 import time
 
+from logwarden.config.sources.syslog import SyslogConfig, SyslogUdpConfig
 from logwarden.ingest.sink import IngestSink
 from logwarden.ingest.syslog.batcher import BatchWriter, FrameBatch
-from logwarden.ingest.syslog.config import SyslogConfig, SyslogUdpConfig
 from logwarden.ingest.syslog.tcp import STOP_GRACE_SECONDS, format_peer
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,10 @@ RECEIVE_BUFFER_BYTES = 8 * 1024**2
 class SyslogUdpSource:
     """The UDP syslog listener."""
 
-    name = "syslog-udp"
-
-    def __init__(self, settings: SyslogConfig, listener: SyslogUdpConfig, tenant: str) -> None:
+    def __init__(
+        self, settings: SyslogConfig, listener: SyslogUdpConfig, tenant: str, *, name: str = "syslog-udp"
+    ) -> None:
+        self.name = name
         self.settings = settings
         self.listener = listener
         self.writer = BatchWriter(settings, tenant, "udp")
@@ -45,7 +46,7 @@ class SyslogUdpSource:
     def port(self) -> int:
         """The bound port (useful when the config asked for port 0)."""
         if self._transport is None:
-            raise RuntimeError("syslog-udp is not listening")
+            raise RuntimeError(f"{self.name} is not listening")
         return int(self._transport.get_extra_info("sockname")[1])
 
     async def start(self, sink: IngestSink) -> None:
@@ -60,8 +61,8 @@ class SyslogUdpSource:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
-        self._task = asyncio.create_task(self._flush_loop(), name="syslog-udp-flush")
-        log.info("syslog udp listening on %s:%d", self.listener.host, self.port)
+        self._task = asyncio.create_task(self._flush_loop(), name=f"{self.name}-flush")
+        log.info("%s: syslog udp listening on %s:%d", self.name, self.listener.host, self.port)
 
     async def stop(self) -> None:
         self._stopping = True

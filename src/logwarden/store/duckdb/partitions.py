@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logwarden.model.schema import DUCKDB_COLUMNS
+from logwarden.model.tenants import is_tenant
 from logwarden.store.base import PartitionKey
 
 TABLE_PREFIX = "logs$"
@@ -35,7 +36,8 @@ def decode_tenant(encoded: str) -> str | None:
     """The tenant an encoded name stands for, or None when it is not one `encode_tenant` makes."""
     if not _ENCODED_TENANT.match(encoded):
         return None
-    return _ESCAPED.sub(lambda m: m.group(1).upper(), encoded)
+    tenant = _ESCAPED.sub(lambda m: m.group(1).upper(), encoded)
+    return tenant if is_tenant(tenant) else None
 
 
 def table_name(key: PartitionKey) -> str:

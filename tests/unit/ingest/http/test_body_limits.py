@@ -22,9 +22,9 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from logwarden.api.app import create_app
-from logwarden.api.errors import ApiError
 from logwarden.api.runtime import Runtime
 from logwarden.ingest.http.body import MAX_STREAMS, decompress, read_limited
+from logwarden.ingest.http.errors import RequestRefused
 from tests.conftest import make_config
 
 LINE = b'{"msg":"hello from the body tests"}\n'
@@ -103,7 +103,7 @@ def test_zstd_frames_without_a_declared_size_and_skippable_frames() -> None:
     ],
 )
 def test_truncated_body_is_400(encoding: str, body: bytes) -> None:
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(RequestRefused) as caught:
         decompress(body, encoding, MiB)
     assert caught.value.status == 400
     assert "truncated" in caught.value.message
@@ -119,7 +119,7 @@ def test_truncated_body_is_400(encoding: str, body: bytes) -> None:
     ],
 )
 def test_trailing_garbage_is_400_naming_the_byte(encoding: str, stream: bytes) -> None:
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(RequestRefused) as caught:
         decompress(stream + b"garbage!", encoding, MiB)
     assert caught.value.status == 400
     assert f"8 bytes of trailing data at byte {len(stream)}" in caught.value.message
@@ -127,7 +127,7 @@ def test_trailing_garbage_is_400_naming_the_byte(encoding: str, stream: bytes) -
 
 def test_too_many_members_is_400() -> None:
     body = gzip.compress(b"") * (MAX_STREAMS + 1)
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(RequestRefused) as caught:
         decompress(body, "gzip", MiB)
     assert caught.value.status == 400
     assert "concatenated streams" in caught.value.message
@@ -155,7 +155,7 @@ def test_bomb_is_refused_without_inflating_past_the_limit(encoding: str) -> None
     body = bomb(encoding)
     assert len(body) < 1 * MiB
     asked, reserve = grants()
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(RequestRefused) as caught:
         decompress(body, encoding.removesuffix("-streamed"), 10 * MiB, reserve)
     assert caught.value.status == 413
     assert "max_decompressed_bytes" in caught.value.message
@@ -179,10 +179,10 @@ def test_refused_reservation_stops_decompression() -> None:
     def reserve(total: int) -> None:
         asked.append(total)
         if total > MiB:
-            raise ApiError(429, "budget full")
+            raise RequestRefused(429, "budget full")
 
     cobj = zstandard.ZstdCompressor().compressobj()  # no declared size: grows step by step
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(RequestRefused) as caught:
         decompress(cobj.compress(data) + cobj.flush(), "zstd", 128 * MiB, reserve)
     assert caught.value.status == 429
     assert asked[-1] > MiB

@@ -59,7 +59,7 @@ def test_unusable_certificate_fails_with_a_message(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"syslog.tcp.tenant": "bad tenant!"}, "syslog.tcp.tenant: Value error, tenant names are"),
+        ({"syslog.tcp.tenant": "bad tenant!"}, "syslog.tcp.tenant: Value error, invalid tenant name 'bad tenant!'"),
         ({"syslog.rfc3164_timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
         ({"syslog.max_frame_bytes": "100"}, "syslog.max_frame_bytes: Input should be greater than or equal to 480"),
         ({"syslog.udp.port": 70000}, "syslog.udp.port: Input should be less than or equal to 65535"),

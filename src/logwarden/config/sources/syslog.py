@@ -1,34 +1,26 @@
-"""Settings of the syslog listeners (`syslog:` in the config file; docs/config.md is generated from these)."""
+"""Settings of a syslog source (`type: syslog` in `sources:`, or the deprecated `syslog:` section).
+
+One source is a set of listeners (UDP, TCP, TLS) sharing limits and batching; list several sources to
+listen on several port sets. docs/config.md is generated from these docstrings.
+"""
 
 from __future__ import annotations
 
 import zoneinfo
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from logwarden.config.units import ByteSize, Duration
+from logwarden.config.sources.base import FrozenSettings, SourceIdentity
+from logwarden.model.tenants import check_optional_tenant
+from logwarden.model.units import ByteSize, Duration
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
-
-
-def _check_tenant(value: str | None) -> str | None:
-    # Imported here: config.model imports this module.
-    from logwarden.config.model import TENANT_RE
-
-    if value is not None and not TENANT_RE.match(value):
-        raise ValueError("tenant names are 1-64 characters of letters, digits, '_', '.', '-'")
-    return value
+TenantName = Annotated[str | None, AfterValidator(check_optional_tenant)]
 
 
-TenantName = Annotated[str | None, AfterValidator(_check_tenant)]
-
-
-class SyslogUdpConfig(_Frozen):
+class SyslogUdpConfig(FrozenSettings):
     port: int | None = Field(None, ge=0, le=65535)
     """UDP port to receive syslog datagrams on (one message per datagram); unset means no UDP listener,
     0 picks a free port. `logwarden serve --syslog-udp-port P` sets it."""
@@ -38,7 +30,7 @@ class SyslogUdpConfig(_Frozen):
     """Tenant of every message received on this listener; unset means ingest.default_tenant."""
 
 
-class SyslogTcpConfig(_Frozen):
+class SyslogTcpConfig(FrozenSettings):
     port: int | None = Field(None, ge=0, le=65535)
     """TCP port of the plain-text syslog listener; unset means none, 0 picks a free port.
     `logwarden serve --syslog-tcp-port P` sets it. Frames are octet-counted (RFC 6587 `LEN SP MSG`) or end
@@ -50,7 +42,7 @@ class SyslogTcpConfig(_Frozen):
     """Tenant of every message received on this listener; unset means ingest.default_tenant."""
 
 
-class SyslogTlsConfig(_Frozen):
+class SyslogTlsConfig(FrozenSettings):
     port: int | None = Field(None, ge=0, le=65535)
     """TCP port of the syslog-over-TLS listener (RFC 5425; the standard port is 6514); unset means none.
     Needs cert_file and key_file. Framing as for the plain TCP listener."""
@@ -91,7 +83,7 @@ class SyslogTlsConfig(_Frozen):
         return self
 
 
-class SyslogConfig(_Frozen):
+class SyslogConfig(FrozenSettings):
     udp: SyslogUdpConfig = SyslogUdpConfig()
     tcp: SyslogTcpConfig = SyslogTcpConfig()
     tls: SyslogTlsConfig = SyslogTlsConfig()
@@ -136,3 +128,16 @@ class SyslogConfig(_Frozen):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r}: use an IANA name such as UTC or Europe/Berlin") from None
         return v
+
+
+class SyslogSourceConfig(SyslogConfig, SourceIdentity):
+    """A set of syslog listeners (`type: syslog`) sharing limits and batching; at least one port is set."""
+
+    type: Literal["syslog"] = "syslog"
+    """Selects this kind of source."""
+
+    @model_validator(mode="after")
+    def _listens_somewhere(self) -> SyslogSourceConfig:
+        if not self.enabled:
+            raise ValueError("a syslog source needs at least one of udp.port, tcp.port, tls.port")
+        return self
