@@ -37,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import log
 from logwarden.config import load_config
+from logwarden.config.pipelines import build_pipelines
 from logwarden.ingest.ndjson import decode_json_body
 from logwarden.model.normalize import BatchContext, pack, widen
-from logwarden.pipeline.loader import build_pipelines
 from logwarden.pipeline.runner import PipelineSet
 
 UAS = [

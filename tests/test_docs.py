@@ -62,7 +62,7 @@ def test_every_processor_setting_has_a_docstring() -> None:
 
 
 def test_pipeline_docs_example_passes_its_inline_tests(tmp_path: Path) -> None:
-    from logwarden.pipeline.loader import load_pipelines
+    from logwarden.config.pipelines import load_pipelines
     from logwarden.pipeline.testing import run_cases
 
     example = re.search(r"```yaml\n(.+?)```", (ROOT / "docs" / "pipeline.md").read_text(), re.S)

@@ -5,28 +5,19 @@ Fast path: pyarrow's multithreaded JSON reader over the whole body, after a vect
 reader mishandles away from it. Too deep a line goes to the dead letter before any parser sees it. Only when
 the pre-scan or the reader refuses the body (a malformed line, a line that is not an object, a field
 whose type changes between lines) do we look at lines one by one, and then only to sort good from bad.
+Both paths name nested fields by one rule (model.flatten), so a record is stored the same either way.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 
 from logwarden.ingest.json_depth import DEFAULT_MAX_JSON_DEPTH, depth_reason, depth_upper_bounds, json_depths, too_deep
-from logwarden.model.normalize import PREBUILT_ATTRS, is_core_alias
-from logwarden.model.schema import FIELD_ALIASES
-
-# Requests are already decoded in parallel (ingest.decode_threads); splitting a small body over
-# Arrow's thread pool as well only adds hand-offs. Large bodies still use it.
-_READ_OPTIONS = pj.ReadOptions(use_threads=False, block_size=1 << 20)
-_READ_OPTIONS_LARGE = pj.ReadOptions(use_threads=True, block_size=1 << 20)
-_LARGE_BODY = 4 << 20
-_TS_ALIASES = frozenset(FIELD_ALIASES["ts"])
+from logwarden.model.json_table import read_json_records, records_to_table
 
 
 class LineTooLongError(ValueError):
@@ -161,57 +152,6 @@ def _join_lines(lines: pa.Array) -> bytes:
     return joined
 
 
-def read_json_table(
-    body: bytes, read_options: pj.ReadOptions, parse_options: pj.ParseOptions | None = None
-) -> pa.Table:
-    """pyarrow's JSON reader, with its output checked: for a field that is null on one line and a list of
-    nulls on another it builds a list array whose offsets overrun its values (ArrowInvalid here, like any
-    other input the reader cannot take, instead of a crash further on)."""
-    table = pj.read_json(io.BytesIO(body), read_options=read_options, parse_options=parse_options)
-    table.validate()
-    return table
-
-
-def _read_json(body: bytes) -> pa.Table:
-    options = _READ_OPTIONS_LARGE if len(body) >= _LARGE_BODY else _READ_OPTIONS
-    table = read_json_table(body, options)
-    # The reader turns timestamp-looking strings into timestamps; outside the ts fields that rewrites
-    # user text (offsets folded, formatting lost), so read those columns again as plain strings.
-    patched = [
-        f.with_type(timestamps_as_strings(f.type))
-        for f in table.schema
-        if f.name not in _TS_ALIASES and has_timestamp(f.type)
-    ]
-    if patched:
-        parse_options = pj.ParseOptions(explicit_schema=pa.schema(patched), unexpected_field_behavior="infer")
-        table = read_json_table(body, options, parse_options)
-    return table
-
-
-def has_timestamp(t: pa.DataType) -> bool:
-    """Whether a (nested) type holds timestamps: the JSON reader infers them from ISO-looking strings."""
-    if pa.types.is_timestamp(t):
-        return True
-    if pa.types.is_struct(t):
-        return any(has_timestamp(t.field(i).type) for i in range(t.num_fields))
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return has_timestamp(t.value_type)
-    return False
-
-
-def timestamps_as_strings(t: pa.DataType) -> pa.DataType:
-    """The same type with every timestamp read as the string it was."""
-    if pa.types.is_timestamp(t):
-        return pa.string()
-    if pa.types.is_struct(t):
-        return pa.struct([t.field(i).with_type(timestamps_as_strings(t.field(i).type)) for i in range(t.num_fields)])
-    if pa.types.is_list(t):
-        return pa.list_(timestamps_as_strings(t.value_type))
-    if pa.types.is_large_list(t):
-        return pa.large_list(timestamps_as_strings(t.value_type))
-    return t
-
-
 def _decode_ndjson(body: bytes, max_depth: int) -> DecodedBody:
     if not body.strip():
         return DecodedBody(None)
@@ -219,7 +159,7 @@ def _decode_ndjson(body: bytes, max_depth: int) -> DecodedBody:
     body = scan.body
     if scan.all_objects:
         try:
-            return DecodedBody(_read_json(body), scan.too_deep)
+            return DecodedBody(read_json_records(body), scan.too_deep)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
     good_lines: list[bytes] = []
@@ -238,38 +178,8 @@ def _decode_ndjson(body: bytes, max_depth: int) -> DecodedBody:
     if not good_lines:
         return DecodedBody(None, rejected)
     try:
-        table = _read_json(b"\n".join(good_lines))
+        table = read_json_records(b"\n".join(good_lines))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         # Fields change type between lines: build the table record by record.
         table = records_to_table(good_objects)
     return DecodedBody(table, rejected)
-
-
-def records_to_table(records: list[dict[str, object]]) -> pa.Table:
-    """Per-record fallback: core-field aliases as text columns, everything else pre-encoded as JSON."""
-    core: dict[str, list[str | None]] = {}
-    attrs: list[str | None] = []
-    for i, record in enumerate(records):
-        flat: dict[str, object] = {}
-        _flatten(record, "", flat)
-        rest: dict[str, object] = {}
-        for key, value in flat.items():
-            if is_core_alias(key) and value is not None:
-                column = core.setdefault(key, [None] * len(records))
-                column[i] = value if isinstance(value, str) else orjson.dumps(value).decode()
-            elif value is not None:
-                rest[key] = value
-        attrs.append(orjson.dumps(rest).decode() if rest else None)
-    columns: dict[str, pa.Array] = {k: pa.array(v, pa.string()) for k, v in core.items()}
-    columns[PREBUILT_ATTRS] = pa.array(attrs, pa.string())
-    return pa.table(columns)
-
-
-def _flatten(obj: dict[str, object], prefix: str, out: dict[str, object]) -> None:
-    for key, value in obj.items():
-        name = prefix + key
-        if isinstance(value, dict):
-            # Empty objects carry nothing and vanish, as they do on the Arrow path.
-            _flatten(value, name + ".", out)
-        else:
-            out[name] = value

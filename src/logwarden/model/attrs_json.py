@@ -73,7 +73,34 @@ def _values_buffer(col: pa.Array) -> memoryview:
     return memoryview(buffer) if buffer is not None else memoryview(b"")
 
 
+def _duplicate_field_names(t: pa.DataType) -> bool:
+    """Whether a nested type has a struct with two fields polars would name alike: it cuts names at a NUL, so
+    `{"": 1, "\u0000x": 2}` has two fields named "" there, and polars panics on that instead of raising."""
+    if pa.types.is_struct(t):
+        names = [t.field(i).name for i in range(t.num_fields)]
+        if any("\x00" in name for name in names) or len(set(names)) < len(names):
+            return True
+        return any(_duplicate_field_names(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _duplicate_field_names(t.value_type)
+    if pa.types.is_map(t):
+        return _duplicate_field_names(t.item_type)
+    return False
+
+
+def _python_json(col: pa.Array) -> pa.Array:
+    """Per-value encoding, for the pathological types polars cannot take (never on ordinary input)."""
+    from logwarden.model.json_table import timestamps_as_strings  # json_table imports this module
+
+    col = col.cast(timestamps_as_strings(col.type))  # Python datetimes stop at year 1; the text does not
+    return pa.array(
+        [None if v is None else orjson.dumps(v, default=str).decode() for v in col.to_pylist()], pa.string()
+    )
+
+
 def _polars_json(col: pa.Array) -> pa.Array:
+    if _duplicate_field_names(col.type):
+        return _python_json(col)
     frame = pl.from_arrow(pa.table({"v": col}))
     assert isinstance(frame, pl.DataFrame)
     encoded = frame.select(

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logwarden.model.attrs_json import encode_objects, json_values
+from logwarden.model.flatten import flatten_structs
 from logwarden.model.levels import level_from_otel_severity, normalize_level_text, severity_for_level
 from logwarden.model.schema import ALIAS_TO_FIELD, FIELD_ALIASES, LOG_SCHEMA, TS_TYPE
 from logwarden.model.timestamps import parse_timestamps
@@ -36,22 +37,6 @@ class BatchContext:
     default_host: str | None = None
 
 
-def flatten_structs(table: pa.Table) -> pa.Table:
-    """Flatten nested struct columns into dotted names (`http.status`); first of duplicate names wins."""
-    while any(pa.types.is_struct(f.type) for f in table.schema):
-        table = table.flatten()
-    names = table.column_names
-    if len(set(names)) != len(names):
-        seen: set[str] = set()
-        keep = []
-        for i, name in enumerate(names):
-            if name not in seen:
-                seen.add(name)
-                keep.append(i)
-        table = table.select(keep)
-    return table
-
-
 # The core columns of a wide table: LOG_SCHEMA without attrs and pattern_id, which `pack` adds.
 WIDE_CORE: tuple[str, ...] = tuple(n for n in LOG_SCHEMA.names if n not in ("attrs", "pattern_id"))
 WIDE_CORE_SCHEMA = pa.schema([LOG_SCHEMA.field(n) for n in WIDE_CORE])
@@ -69,16 +54,6 @@ def attr_key(column: str) -> str:
     if column.startswith("attrs.") and column[6:] in RESERVED_KEYS:
         return column[6:]
     return column
-
-
-def flatten_record(obj: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
-    """A decoded JSON object's nested keys joined with dots into `out`; first of duplicate names wins
-    (as in `flatten_structs`), and empty objects vanish."""
-    for key, value in obj.items():
-        if isinstance(value, dict):
-            flatten_record(value, f"{prefix}{key}.", out)
-        else:
-            out.setdefault(prefix + key, value)
 
 
 def records_table(records: list[dict[str, Any]]) -> pa.Table:

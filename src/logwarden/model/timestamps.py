@@ -13,14 +13,13 @@ through one DuckDB expression over the whole column, so no path is per-line Pyth
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from logwarden.model.schema import TS_TYPE
+from logwarden.model.scratch_db import thread_scratch_connection
 
 # Magnitude thresholds that pick the epoch unit: below 1e11 seconds (until year 5138), below 1e14
 # milliseconds, below 1e17 microseconds, above that nanoseconds.
@@ -37,18 +36,6 @@ _MAX_US = 253_402_300_799_999_999  # SUPPORTED_MAX
 # further ahead of it than this (a sender's clock may run a little fast; a December stamp received in
 # January is last year's).
 SYSLOG_MAX_AHEAD = timedelta(days=1)
-
-_local = threading.local()
-
-
-def local_duckdb() -> duckdb.DuckDBPyConnection:
-    """This thread's in-memory DuckDB connection (UTC), for SQL fallbacks of vector parsing."""
-    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect(":memory:", config={"threads": 1})
-        con.execute("SET TimeZone='UTC'")
-        _local.con = con
-    return con
 
 
 def parse_timestamps(values: pa.Array | pa.ChunkedArray, received: datetime) -> pa.Array:
@@ -185,7 +172,7 @@ SELECT ts FROM parsed
 
 
 def _parse_strings_duckdb(values: pa.Array, received: datetime) -> pa.Array:
-    con = local_duckdb()
+    con = thread_scratch_connection()
     con.register("ts_values", pa.table({"s": values}))
     try:
         out = con.sql(_STRINGS_SQL, params={"received": received}).to_arrow_table()

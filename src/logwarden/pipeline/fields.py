@@ -14,7 +14,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logwarden.ingest.ndjson import decode_json_body
+from logwarden.model.json_table import table_from_records
 from logwarden.model.levels import LEVELS, severity_for_level
 from logwarden.model.normalize import (
     PREBUILT_ATTRS,
@@ -161,12 +161,7 @@ def wide_from_records(
 ) -> pa.Table:
     """A wide batch from records the way ingest builds one (for tests and `logwarden pipeline test`)."""
     ctx = BatchContext(tenant=tenant, source=source, received=received or datetime.now(UTC))
-    body = b"\n".join(orjson.dumps(r) for r in records)
-    decoded = decode_json_body(body)
-    if decoded.rejected:
-        raise ValueError(f"not a JSON object: {decoded.rejected[0]}")
-    assert decoded.records is not None
-    return expand_prebuilt(widen(decoded.records, ctx))
+    return expand_prebuilt(widen(table_from_records(records), ctx))
 
 
 def _blend(where: pa.Array, new: pa.Array, old: pa.Array) -> pa.Array:

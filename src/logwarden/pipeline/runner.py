@@ -1,16 +1,19 @@
 """Running pipelines over a wide batch: row selection, error handling, dead letters and per-step counts.
 
 A `PipelineSet` is immutable: hot reload builds a new one and swaps the reference, so every batch
-goes through exactly one version from start to end.
+goes through exactly one version from start to end. A batch holds a lease on its set while it runs;
+a replaced set is retired, and its processors close as soon as its last lease ends.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -76,15 +79,105 @@ class RunOutput:
         return sum(s.dropped for s in self.stats)
 
 
+class PipelineSetRetiredError(RuntimeError):
+    """A lease was asked of a pipeline set that has been retired or closed: use the current set."""
+
+
+class _Lifetime:
+    """Leases held on one pipeline set, and whether it is retired or closed (guarded by `lock`)."""
+
+    __slots__ = ("closed", "leases", "lock", "retired")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.leases = 0
+        self.retired = False
+        self.closed = False
+
+
+class PipelineLease:
+    """One batch's hold on a pipeline set, taken when created: the set's processors stay open until it
+    is released (`release()` or leaving its `with` block), even if the set is retired meanwhile.
+
+    Take it where the set's reference is read, and hand it to the thread that runs the batch: a
+    release that ends the last lease of a retired set closes the set's processors in that thread.
+    """
+
+    __slots__ = ("_released", "pipelines")
+
+    def __init__(self, pipelines: PipelineSet) -> None:
+        self.pipelines = pipelines
+        self._released = False
+        pipelines._acquire()
+
+    def release(self) -> None:
+        """End the lease (once; later calls do nothing)."""
+        if not self._released:
+            self._released = True
+            self.pipelines._release()
+
+    def __enter__(self) -> PipelineSet:
+        return self.pipelines
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
 @dataclass(frozen=True)
 class PipelineSet:
-    """Every pipeline of one configuration version, in order."""
+    """Every pipeline of one configuration version, in order.
+
+    Lifetime: batches run under `lease()`; `retire()` (when a reload replaces the set) refuses new
+    leases and closes the processors when the last lease ends, at once when none is held; `close()`
+    closes them now. Closing happens once.
+    """
 
     pipelines: tuple[Pipeline, ...] = ()
     version: str = ""
+    _life: _Lifetime = field(default_factory=_Lifetime, init=False, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.pipelines)
+
+    def lease(self) -> PipelineLease:
+        """Hold the processors open for one batch: `with pipelines.lease(): out = pipelines.run(batch)`.
+
+        Raises PipelineSetRetiredError once the set is retired or closed.
+        """
+        return PipelineLease(self)
+
+    def retire(self) -> None:
+        """No new leases; close the processors when the last lease ends (now, when none is held)."""
+        with self._life.lock:
+            self._life.retired = True
+            idle = self._life.leases == 0
+        if idle:
+            self.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the processors have been closed."""
+        return self._life.closed
+
+    @property
+    def leases(self) -> int:
+        """How many leases are held now."""
+        return self._life.leases
+
+    def _acquire(self) -> None:
+        with self._life.lock:
+            if self._life.retired or self._life.closed:
+                raise PipelineSetRetiredError(f"pipeline set {self.version or '(empty)'} is retired")
+            self._life.leases += 1
+
+    def _release(self) -> None:
+        with self._life.lock:
+            self._life.leases -= 1
+            last = self._life.retired and self._life.leases == 0
+        if last:
+            self.close()
 
     def run(self, batch: pa.Table) -> RunOutput:
         """Run all pipelines over a wide batch; line order is kept."""
@@ -105,9 +198,19 @@ class PipelineSet:
         return out
 
     def close(self) -> None:
+        """Close every processor now (once; later calls do nothing); a processor that fails to close is
+        logged and the others still close."""
+        with self._life.lock:
+            if self._life.closed:
+                return
+            self._life.closed = True
+            self._life.retired = True
         for pipeline in self.pipelines:
             for step in pipeline.steps:
-                step.processor.close()
+                try:
+                    step.processor.close()
+                except Exception:
+                    log.exception("pipeline %s step %s failed to close", pipeline.name, step.id)
 
 
 def _run_steps(pipeline: Pipeline, batch: pa.Table, *, out: RunOutput) -> pa.Table:
@@ -252,4 +355,13 @@ def _row_numbers(n: int) -> pa.Array:
     return _row_number_block(max(1024, 1 << max(n - 1, 0).bit_length())).slice(0, n)
 
 
-__all__ = ["ERROR_FIELD", "Pipeline", "PipelineSet", "RunOutput", "Step", "StepStats"]
+__all__ = [
+    "ERROR_FIELD",
+    "Pipeline",
+    "PipelineLease",
+    "PipelineSet",
+    "PipelineSetRetiredError",
+    "RunOutput",
+    "Step",
+    "StepStats",
+]

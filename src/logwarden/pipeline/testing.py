@@ -9,11 +9,10 @@ from typing import Any
 
 import orjson
 
-from logwarden.ingest.ndjson import decode_json_body
-from logwarden.ingest.sink import to_core_batch
-from logwarden.model.normalize import BatchContext
+from logwarden.model.json_table import table_from_records
+from logwarden.model.normalize import BatchContext, pack, widen
 from logwarden.pipeline.config import PipelineConfig
-from logwarden.pipeline.runner import PipelineSet, StepStats
+from logwarden.pipeline.runner import PipelineSet, StepStats, concat_wide
 
 
 @dataclass(slots=True)
@@ -65,12 +64,15 @@ def run_records(
     pipelines: PipelineSet, records: list[dict[str, Any]], *, tenant: str = "default", source: str = "http"
 ) -> RunResult:
     """Run records through the pipelines the way ingest does; returns them as search would show them."""
+    if not records:
+        return RunResult([], 0, 0)
     ctx = BatchContext(tenant=tenant, source=source, received=datetime.now(UTC))
-    decoded = decode_json_body(b"\n".join(orjson.dumps(r) for r in records))
-    batch = to_core_batch(decoded, ctx, pipelines)
-    dead = batch.rejected + sum(s.dead_lettered for s in batch.stats)
-    hits = [_as_hit(row) for row in batch.table.to_pylist()]
-    return RunResult(hits, len(records), dead, batch.stats)
+    with pipelines.lease():
+        out = pipelines.run(widen(table_from_records(records), ctx))
+    # As ingest stores them: the kept lines, then the pipelines' dead letters.
+    table = pack(concat_wide([out.batch, *out.dead_letters]) if out.dead_letters else out.batch)
+    hits = [_as_hit(row) for row in table.to_pylist()]
+    return RunResult(hits, len(records), sum(s.dead_lettered for s in out.stats), out.stats)
 
 
 def run_cases(configs: list[PipelineConfig], pipelines: PipelineSet) -> list[CaseResult]:

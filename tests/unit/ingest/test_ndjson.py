@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import pyarrow as pa
 import pytest
 
-from logwarden.ingest.ndjson import DecodedBody, decode_json_body, records_to_table
+from logwarden.ingest.ndjson import DecodedBody, decode_json_body
 from logwarden.model.normalize import PREBUILT_ATTRS, BatchContext, normalize
 from logwarden.model.schema import LOG_SCHEMA
 
@@ -320,28 +319,6 @@ def test_numeric_otel_severity_fast_path() -> None:
         {"level": "INFO", "severity": 10},
         {"level": "ERROR", "severity": 18},
     ]
-
-
-def test_records_to_table() -> None:
-    table = records_to_table(
-        [
-            {"msg": "a", "level": 10, "ts": 1.5, "http": {"s": 1, "h": {}}, "n": None, "host": None},
-            {"msg": None, "tags": [1]},
-            {"service": {"name": "x"}},
-        ]
-    )
-    assert table.schema.types == [pa.string()] * len(table.column_names)
-    assert table.to_pylist() == [
-        {"msg": "a", "level": "10", "ts": "1.5", PREBUILT_ATTRS: '{"http.s":1}'},
-        {"msg": None, "level": None, "ts": None, PREBUILT_ATTRS: '{"tags":[1]}'},
-        # a nested object under a core alias is flattened away from it: it is an attribute
-        {"msg": None, "level": None, "ts": None, PREBUILT_ATTRS: '{"service.name":"x"}'},
-    ]
-
-
-def test_records_to_table_core_values_as_text() -> None:
-    table = records_to_table([{"msg": True, "host": 5, "trace_id": [1, 2]}])
-    assert table.to_pylist() == [{"msg": "true", "host": "5", "trace_id": "[1,2]", PREBUILT_ATTRS: None}]
 
 
 # --- large input -------------------------------------------------------------------------------

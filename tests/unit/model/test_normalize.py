@@ -13,7 +13,6 @@ from logwarden.model.normalize import (
     PREBUILT_ATTRS,
     BatchContext,
     dead_letter,
-    flatten_structs,
     is_core_alias,
     normalize,
 )
@@ -369,20 +368,6 @@ def test_all_null_column_dropped_from_attrs() -> None:
 
 def test_homogeneous_attrs_keep_record_key_order() -> None:
     assert column([{"z": 1, "a": 2, "m": 3}], "attrs") == ['{"z":1,"a":2,"m":3}']
-
-
-def test_flatten_structs() -> None:
-    raw = pa.table({"a": pa.array([{"b": {"c": 1}, "d": "x"}]), "e": [2]})
-    flat = flatten_structs(raw)
-    assert flat.column_names == ["a.b.c", "a.d", "e"]
-    assert flat.to_pylist() == [{"a.b.c": 1, "a.d": "x", "e": 2}]
-
-
-def test_flatten_structs_first_duplicate_wins() -> None:
-    raw = pa.table({"a.b": [1], "a": pa.array([{"b": 2}])})
-    flat = flatten_structs(raw)
-    assert flat.column_names == ["a.b"]
-    assert flat.to_pylist() == [{"a.b": 1}]
 
 
 def test_prebuilt_attrs_merged() -> None:

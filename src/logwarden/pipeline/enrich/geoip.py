@@ -15,7 +15,7 @@ import maxminddb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logwarden.config.units import Duration
+from logwarden.model.units import Duration
 from logwarden.pipeline import fields
 from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorBuildError, ProcessorConfig
 from logwarden.pipeline.enrich.lru import LruCache

@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from pydantic import Field, model_validator
 
-from logwarden.config.units import Duration
 from logwarden.model.normalize import as_string
+from logwarden.model.units import Duration
 from logwarden.pipeline import fields
 from logwarden.pipeline.base import (
     BuildEnv,

@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from logwarden.ingest.ndjson import has_timestamp, read_json_table, timestamps_as_strings
-from logwarden.model.normalize import flatten_record, flatten_structs, records_table
+from logwarden.model.flatten import flatten_record, flatten_structs
+from logwarden.model.json_table import has_timestamp, read_json_table, timestamps_as_strings
+from logwarden.model.normalize import records_table
 from logwarden.pipeline.base import BuildEnv, Processed, Processor
 from logwarden.pipeline.parsers.common import (
     ExtractingParserConfig,
@@ -140,9 +141,7 @@ def _read_slowly(texts: pa.Array) -> tuple[pa.Table, pa.Array, pa.Array]:
             good.append(False)
             reasons.append("not a JSON object")
             continue
-        flat: dict[str, Any] = {}
-        flatten_record(value, "", flat)
-        records.append(flat)
+        records.append(flatten_record(value))
         good.append(True)
         reasons.append(None)
     return records_table(records), pa.array(good, pa.bool_()), pa.array(reasons, pa.string())

@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from logwarden.model.schema import TS_TYPE
-from logwarden.model.timestamps import local_duckdb, parse_timestamps
+from logwarden.model.scratch_db import thread_scratch_connection
+from logwarden.model.timestamps import parse_timestamps
 from logwarden.pipeline import fields
 from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorBuildError
 from logwarden.pipeline.parsers.common import (
@@ -82,7 +83,7 @@ class TimestampConfig(ParserConfig):
                     "formats", f"format {fmt!r} is neither a strptime pattern nor one of {', '.join(KEYWORDS)}"
                 )
             try:
-                local_duckdb().sql("SELECT try_strptime('x', $fmt)", params={"fmt": fmt}).fetchall()
+                thread_scratch_connection().sql("SELECT try_strptime('x', $fmt)", params={"fmt": fmt}).fetchall()
             except duckdb.Error as exc:
                 raise ProcessorBuildError("formats", f"invalid format {fmt!r}: {exc}") from None
         return TimestampParser(self)
@@ -159,7 +160,7 @@ def _strptime(text: pa.Array, fmt: str, timezone: str | None) -> pa.Array:
     if directives <= _ARROW_DIRECTIVES:
         out = pc.strptime(text, fmt, "us", error_is_null=True)
     else:
-        con = local_duckdb()
+        con = thread_scratch_connection()
         con.register("ts_text", pa.table({"s": text}))
         try:
             out = con.sql("SELECT try_strptime(s, $fmt) AS t FROM ts_text", params={"fmt": fmt}).to_arrow_table()
@@ -176,7 +177,7 @@ def _cast_or_duckdb(text: pa.Array, aware: bool) -> pa.Array:
         return pc.cast(text, TS_TYPE if aware else _NAIVE)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    con = local_duckdb()
+    con = thread_scratch_connection()
     con.register("ts_text", pa.table({"s": text}))
     sql_type = "TIMESTAMPTZ" if aware else "TIMESTAMP"
     try:

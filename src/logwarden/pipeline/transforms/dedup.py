@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from logwarden.config.units import Duration
+from logwarden.model.units import Duration
 from logwarden.pipeline import fields
 from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorConfig
 from logwarden.pipeline.transforms.names import check_writable
