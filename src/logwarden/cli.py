@@ -1,4 +1,4 @@
-"""The `logwarden` command: serve, query, tail, agent, pipeline.
+"""The `logwarden` command: serve, query, tail, agent, pipeline, meta.
 
 Only click is imported at module load: `--version` and `--help` must answer at once, so each command
 imports what it needs (httpx, the config models, the server) when it runs.
@@ -121,13 +121,17 @@ def _serve_locked(config: Config, config_path: str | None, early: _EarlySignals)
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if config.kafka.enabled:
+    kafka_entries = [e for e in config.all_sources() if e.type == "kafka" and e.enabled]
+    for index, entry in enumerate(kafka_entries):
         from logwarden.ingest.kafka.source import KafkaSourceError, check_consumer_settings
 
         try:
-            check_consumer_settings(config.kafka)
+            check_consumer_settings(entry)
         except KafkaSourceError as exc:
-            _fail(f"{exc} (kafka.consumer in {config_path or 'the configuration'})")
+            # The deprecated `kafka:` section, when set, is the first Kafka entry of all_sources().
+            legacy = config.kafka.enabled and index == 0
+            where = "kafka.consumer" if legacy else f"sources[{entry.name}].consumer"
+            _fail(f"{exc} ({where} in {config_path or 'the configuration'})")
     raise_open_files_limit(config.http.max_connections + 256)
     host, port = config.http.host, config.http.port
     try:
@@ -383,6 +387,8 @@ def agent(config_path: str, check: bool) -> None:
     sys.exit(run_agent(config))
 
 
-from logwarden.pipeline.cli import pipeline  # noqa: E402 - the group is defined beside its code
+from logwarden.config.pipeline_cli import pipeline  # noqa: E402 - the group is defined beside its code
+from logwarden.meta.cli import meta  # noqa: E402 - the group is defined beside its code
 
+main.add_command(meta)
 main.add_command(pipeline)

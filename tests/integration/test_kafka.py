@@ -54,6 +54,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 
 def kafka_config(tmp_path: Path, kafka: KafkaBroker, topic: str, group: str, **settings: Any) -> Config:
     store = settings.pop("store", {})
+    sources = settings.pop("sources", None)
     return make_config(
         tmp_path,
         kafka={
@@ -66,6 +67,7 @@ def kafka_config(tmp_path: Path, kafka: KafkaBroker, topic: str, group: str, **s
             **settings,
         },
         **({"store": store} if store else {}),
+        **({"sources": sources} if sources else {}),
     )
 
 
@@ -206,6 +208,30 @@ def test_a_topic_pattern_consumes_every_matching_topic(tmp_path: Path, kafka: Ka
         ]
         time.sleep(0.5)
         assert count(client)["total"] == 2  # other-<prefix> does not match
+
+
+def test_two_kafka_sources_consume_their_own_topics_at_once(tmp_path: Path, kafka: KafkaBroker) -> None:
+    """Two `sources:` entries, beside the deprecated section: each its own topic, group and tenant."""
+    topics = {name: unique(name) for name in ("apps", "audit", "legacy")}
+    for name, topic in topics.items():
+        kafka.create_topic(topic)
+        kafka.produce(topic, [(orjson.dumps({"msg": f"{name} {i}"}), {}) for i in range(3)])
+
+    def entry(name: str) -> dict[str, Any]:
+        return {"type": "kafka", "name": name, "bootstrap_servers": kafka.bootstrap, "topics": [topics[name]],
+                "group_id": unique(name), "tenant": name, "batch_wait": "100ms"}  # fmt: skip
+
+    config = kafka_config(
+        tmp_path, kafka, topics["legacy"], unique("group"), tenant="legacy", sources=[entry("apps"), entry("audit")]
+    )
+    with app_client(config) as client:
+        for name in topics:
+            wait_for(lambda name=name: count(client, name)["total"] == 3, 60, f"3 {name} lines")  # type: ignore[misc]
+            assert sorted(h["message"] for h in search(client, tenant=name)) == [f"{name} {i}" for i in range(3)]
+        exposition = client.get("/metrics").text
+        assert "logwarden_kafka_messages_total 9.0" in exposition  # the old series: the sum over the sources
+        for source in ("apps", "audit", "kafka"):  # the deprecated section runs as the source named "kafka"
+            assert f'logwarden_kafka_source_messages_total{{source="{source}"}} 3.0' in exposition
 
 
 def test_tenant_comes_from_the_configured_header(tmp_path: Path, kafka: KafkaBroker) -> None:
@@ -499,28 +525,38 @@ def test_sigterm_commits_the_batch_in_flight_so_nothing_is_read_twice(
     assert set(final.values()) == {BLOCK}, "a line was stored twice (or lost) across a graceful restart"
 
 
-def test_pipeline_copy_produces_matching_lines_to_a_topic(kafka: KafkaBroker) -> None:
-    """The `copy` processor's Kafka sink against the real broker: the exact JSON, keyed by log_id."""
+def test_pipeline_copy_produces_matching_lines_to_a_topic(kafka: KafkaBroker, tmp_path: Path) -> None:
+    """A `copy` step's Kafka output against the real broker: only stored lines the step saw, the exact JSON,
+    keyed by log_id."""
     from confluent_kafka import Consumer
+    from starlette.testclient import TestClient
 
-    from logwarden.pipeline import fields
-    from logwarden.pipeline.base import BuildEnv
-    from logwarden.pipeline.copy import CopyConfig
+    from logwarden.api.app import create_app
+    from logwarden.config import load_config
+    from tests.conftest import TEST_RETENTION_DAYS
 
     topic = unique("copies")
     kafka.create_topic(topic)
-    copy = CopyConfig.model_validate(
-        {"type": "copy", "to": {"type": "kafka", "topic": topic, "brokers": kafka.bootstrap}}
-    ).build(BuildEnv())
-    batch = fields.wide_from_records(
-        [
-            {"message": "card declined", "level": "error", "log_id": "a@1", "order": 7},
-            {"message": "retrying", "log_id": "a@2"},
-        ]
+    path = tmp_path / "logwarden.yaml"
+    path.write_text(
+        "pipelines:\n"
+        "  - name: to-kafka\n"
+        "    processors:\n"
+        "      - type: copy\n"
+        "        if: 'service:payments'\n"
+        f"        to: {{type: kafka, topic: {topic}, brokers: '{kafka.bootstrap}'}}\n"
     )
-    assert copy.process(batch).batch is batch
-    copy.close()
-    assert (copy.sent, copy.failed, copy.dropped) == (2, 0, 0)  # type: ignore[attr-defined]
+    overrides = {"data_dir": str(tmp_path / "data"), "store.retention_days": TEST_RETENTION_DAYS}
+    config = load_config(path, env={}, overrides=overrides)
+    records = [
+        {"message": "card declined", "level": "error", "log_id": "a-1", "order": 7, "service": "payments"},
+        {"message": "retrying", "log_id": "a-2", "service": "payments"},
+        {"message": "not copied", "log_id": "b-1", "service": "web"},
+    ]
+    with TestClient(create_app(config, run_maintenance=False, config_path=path)) as client:
+        r = client.post("/api/v1/ingest", content=b"\n".join(orjson.dumps(x) for x in records))
+        assert r.status_code == 200, r.text
+        assert client.app.state.runtime.bus.wait_caught_up(30)  # type: ignore[attr-defined]
 
     consumer = Consumer(
         {"bootstrap.servers": kafka.bootstrap, "group.id": unique("g"), "auto.offset.reset": "earliest"}
@@ -532,9 +568,13 @@ def test_pipeline_copy_produces_matching_lines_to_a_topic(kafka: KafkaBroker) ->
         msg = consumer.poll(0.5)
         if msg is not None and msg.error() is None:
             received[msg.key().decode()] = orjson.loads(msg.value())
+    time.sleep(1)
+    while (msg := consumer.poll(0.2)) is not None:
+        received[msg.key().decode()] = orjson.loads(msg.value())
     consumer.close()
-    assert received["a@1"]["message"] == "card declined"
-    assert received["a@1"]["level"] == "ERROR"
-    assert received["a@1"]["attrs"] == {"order": 7}
-    assert received["a@2"]["message"] == "retrying"
-    assert "attrs" not in received["a@2"]
+    assert sorted(received) == ["a-1", "a-2"]
+    assert received["a-1"]["message"] == "card declined"
+    assert received["a-1"]["level"] == "ERROR"
+    assert received["a-1"]["attrs"] == {"order": 7}
+    assert received["a-2"]["message"] == "retrying"
+    assert "attrs" not in received["a-2"]

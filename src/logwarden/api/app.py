@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,7 +23,13 @@ from logwarden.api.routes import query as query_routes
 from logwarden.api.routes import sql as sql_routes
 from logwarden.api.routes import tail as tail_routes
 from logwarden.api.runtime import Runtime
+from logwarden.bus.base import LosslessSubscriber
+from logwarden.bus.cursors import BUS_DIR, CursorFiles
+from logwarden.bus.embedded import BatchBus
+from logwarden.bus.metrics import BusCollector
 from logwarden.config.model import Config
+from logwarden.config.pipelines import build_pipelines, load_root
+from logwarden.config.reload import PipelineReloader
 from logwarden.ingest.backpressure import InflightBudget
 from logwarden.ingest.base import BackgroundSource
 from logwarden.ingest.http import routes as ingest_routes
@@ -31,12 +37,12 @@ from logwarden.ingest.sink import IngestSink
 from logwarden.ingest.sources import build_sources
 from logwarden.ingest.time_window import window_for
 from logwarden.meta.db import MetaDB, default_url
-from logwarden.pipeline.loader import build_pipelines, load_root
-from logwarden.pipeline.reload import PipelineReloader, ReloadStatus
+from logwarden.outputs.copy import CopyOutputs
 from logwarden.pipeline.runner import PipelineSet
+from logwarden.pipeline.status import ReloadStatus
 from logwarden.store.duckdb import DuckDBStore
 from logwarden.telemetry.metrics import Metrics
-from logwarden.telemetry.threads import name_current_thread
+from logwarden.threads import name_current_thread
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +53,13 @@ def create_app(
     run_maintenance: bool = True,
     config_path: Path | None = None,
     pipelines: PipelineSet | None = None,
+    subscribers: Sequence[LosslessSubscriber] = (),
 ) -> Starlette:
     """Build the app; the store opens in the lifespan, so /healthz answers while it replays its WAL.
 
     `config_path` is watched for pipeline changes; `pipelines` are the built `config.pipelines` (built
-    here when not given; ConfigError when they cannot be).
+    here when not given; ConfigError when they cannot be). `subscribers` are extra lossless bus subscribers
+    (embedding applications and tests; the server's own — copy outputs, later rules — are built here).
     """
     if pipelines is None:
         pipelines = build_pipelines(
@@ -76,8 +84,18 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
+        # The bus first: its cursors say which parts of the ingest log the store must keep while recovering.
+        bus = BatchBus(
+            CursorFiles(config.data_dir / BUS_DIR),
+            max_lag_bytes=config.bus.max_lag_bytes,
+            memory_bytes=config.bus.memory_bytes,
+        )
+        runtime.bus = bus
         runtime.store = await loop.run_in_executor(
-            None, lambda: DuckDBStore(config, on_commit=metrics.observe_commit, on_apply=metrics.observe_apply)
+            None,
+            lambda: DuckDBStore(
+                config, on_commit=metrics.observe_commit, on_apply=metrics.observe_apply, consumers=bus
+            ),
         )
         runtime.sink = IngestSink(
             runtime.store, metrics, runtime.decode_pool, window_for=functools.partial(window_for, config)
@@ -85,7 +103,22 @@ def create_app(
         runtime.sink.pipelines = pipelines
         sink = runtime.sink
         metrics.watch_pipelines(lambda: sink.pipelines)
-        runtime.sink.listeners.append(runtime.tail.publish)
+        # The bus: live tail (lossy), copy outputs and extra subscribers (lossless); lossless ones first
+        # replay what they missed while the server was down.
+        bus_collector = BusCollector(bus)
+        metrics.registry.register(bus_collector)
+        outputs = CopyOutputs(bus)
+        bus.add(runtime.tail, lossless=False)
+        outputs.sync(pipelines)
+        for subscriber in subscribers:
+            bus.add(subscriber, lossless=True)
+        bus.start()
+
+        def install(new: PipelineSet) -> None:
+            # Outputs first: a batch the new pipelines mark must find its output on the bus.
+            outputs.sync(new)
+            runtime.install_pipelines(new)
+
         runtime.meta = await loop.run_in_executor(None, MetaDB, config.meta_url or default_url(config.data_dir))
         reloader = None
         reload_task = None
@@ -93,7 +126,7 @@ def create_app(
             reloader = PipelineReloader(
                 config_path,
                 pipelines,
-                runtime.install_pipelines,
+                install,
                 interval=config.reload_interval.total_seconds(),
                 on_outcome=lambda outcome: metrics.pipeline_reloads.labels(outcome).inc(),
             )
@@ -112,7 +145,7 @@ def create_app(
             from logwarden.ingest.kafka.source import KafkaSource  # here: only a Kafka config needs it
 
             if isinstance(source, KafkaSource):
-                metrics.watch_kafka(source.stats)
+                metrics.watch_kafka(source.stats, source.name)
         started: list[BackgroundSource] = []
         try:
             for source in sources:

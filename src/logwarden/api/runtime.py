@@ -8,14 +8,16 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from logwarden.api.errors import ApiError
-from logwarden.config.model import TENANT_RE, Config
+from logwarden.bus.embedded import BatchBus
+from logwarden.config.model import Config
 from logwarden.ingest.backpressure import InflightBudget
 from logwarden.ingest.sink import IngestSink
 from logwarden.meta.db import MetaDB
-from logwarden.pipeline.reload import ReloadStatus
+from logwarden.model.tenants import is_tenant
+from logwarden.outputs.tail import TailHub
 from logwarden.pipeline.runner import PipelineSet
-from logwarden.query.tail import TailHub
-from logwarden.store.duckdb import DuckDBStore
+from logwarden.pipeline.status import ReloadStatus
+from logwarden.store.base import Store
 from logwarden.telemetry.metrics import Metrics
 
 TENANT_HEADER = "X-Scope-OrgID"
@@ -27,12 +29,13 @@ class Runtime:
     metrics: Metrics
     budget: InflightBudget
     decode_pool: ThreadPoolExecutor
-    store: DuckDBStore | None = None
+    store: Store | None = None
     sink: IngestSink | None = None
     ready: bool = False
     shutting_down: bool = False
     pipeline_status: ReloadStatus | None = None
-    tail: TailHub = field(default_factory=TailHub)  # live-tail subscribers, fed by the sink
+    tail: TailHub = field(default_factory=TailHub)  # live-tail subscribers: the bus's lossy subscriber
+    bus: BatchBus | None = None  # durable batches to subscribers (tail, copy outputs, later rules)
     meta: MetaDB | None = None  # saved searches (and later rules, alert state)
 
     def install_pipelines(self, pipelines: PipelineSet) -> None:
@@ -40,7 +43,8 @@ class Runtime:
         assert self.sink is not None
         self.sink.pipelines = pipelines
 
-    def require_store(self) -> DuckDBStore:
+    def require_store(self) -> Store:
+        """The store, or 503 while the server starts or stops."""
         if self.store is None or not self.ready:
             raise ApiError(503, "logwarden is starting or stopping; retry shortly", {"Retry-After": "1"})
         return self.store
@@ -55,7 +59,7 @@ class Runtime:
         value = request.headers.get(TENANT_HEADER)
         if value is None or value == "":
             return self.config.ingest.default_tenant
-        if not TENANT_RE.match(value):
+        if not is_tenant(value):
             raise ApiError(400, f"invalid tenant in {TENANT_HEADER}: use 1-64 letters, digits, '_', '.', '-'")
         return value
 

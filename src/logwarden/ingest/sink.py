@@ -3,7 +3,8 @@
 Sources differ only in how they turn bytes into a record table (and a list of rejected lines); the
 sink does the rest the same way for all of them, in the decode thread pool, and counts it per source
 and tenant. Errors the caller maps to its protocol (store/base.py): StoreBusyError (push back and retry
-later), StoreClosedError (stopping), StorageFailureError (nothing acknowledged; retry later).
+later), StoreClosedError (stopping), StorageFailureError (nothing acknowledged; retry later). A decoder
+that raises DecodeError has the lines it names stored as dead letters (the request succeeds).
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from logwarden.ingest.ndjson import DecodedBody
 from logwarden.ingest.time_window import FUTURE, TOO_OLD, TimeWindow, apply_window
 from logwarden.model.normalize import BatchContext, dead_letter, normalize, pack, widen
+from logwarden.pipeline.copy import MARK_COLUMN
 from logwarden.pipeline.runner import PipelineSet, StepStats, concat_wide
-from logwarden.store.duckdb.store import DuckDBStore
-from logwarden.telemetry.metrics import Metrics
+from logwarden.store.base import DecodeError, Store
+
+if TYPE_CHECKING:  # the facade over every package's metrics; ingest only uses it
+    from logwarden.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +87,13 @@ def to_core_batch(
             if outcome.future_count:
                 by_reason[FUTURE] = outcome.future_count
             accepted -= refused + outcome.future_count
-        tables.append(pack(wide))
+        tables.append(_with_marks(pack(wide), wide))
     if decoded.rejected:
         tables.append(dead_letter(decoded.rejected, ctx))
         by_reason[INVALID] = len(decoded.rejected)
     if not tables:
         return CoreBatch(normalize(pa.table({}), ctx), 0, 0)
-    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     rejected = len(decoded.rejected) + by_reason.get(FUTURE, 0)
     return CoreBatch(table, accepted, rejected, stats, refused, reason, items, line_reason, by_reason)
 
@@ -96,12 +101,24 @@ def to_core_batch(
 INVALID = "invalid"  # the reason label of lines that could not be decoded
 
 
+def _text(line: bytes) -> str:
+    return line.decode("utf-8", errors="replace")
+
+
+def _with_marks(core: pa.Table, wide: pa.Table) -> pa.Table:
+    """Carry the `copy` steps' output marks (an internal wide column) into the stored batch: the ingest log
+    keeps them, and the bus hands them to the outputs (the hot store does not store them)."""
+    if MARK_COLUMN not in wide.column_names:
+        return core
+    return core.append_column(MARK_COLUMN, wide.column(MARK_COLUMN).cast(pa.string()))
+
+
 class IngestSink:
     """Shared by all sources of one server."""
 
     def __init__(
         self,
-        store: DuckDBStore,
+        store: Store,
         metrics: Metrics,
         pool: ThreadPoolExecutor,
         window_for: Callable[[str], TimeWindow] | None = None,
@@ -111,8 +128,6 @@ class IngestSink:
         self.pool = pool
         # tenant → which event times its lines may have (None: any time the store can hold).
         self.window_for = window_for
-        # Called on the event loop with each core-schema batch once it is durable (live tail, rules).
-        self.listeners: list[Callable[[pa.Table], None]] = []
         # Replaced whole on reload; each batch reads it once, so it meets exactly one version.
         self.pipelines = PipelineSet()
 
@@ -120,19 +135,28 @@ class IngestSink:
         """Run `decode` and the normalization in the decode pool, store durably, count."""
 
         pipelines = self.pipelines
+        # Held until the batch has run through them: a reload closes the old pipelines after their last batch.
+        lease = pipelines.lease()
         window = self.window_for(ctx.tenant) if self.window_for is not None else None
 
         def work() -> CoreBatch:
-            return to_core_batch(decode(), ctx, pipelines, window)
+            try:
+                try:
+                    decoded = decode()
+                except DecodeError as exc:
+                    # The decoder could not make rows of these lines: they are kept as dead letters, never
+                    # mistaken for a store failure (503) or lost.
+                    rejected = [(_text(line), str(exc)) for line in exc.lines] or [("", str(exc))]
+                    decoded = DecodedBody(None, rejected)
+                return to_core_batch(decoded, ctx, pipelines, window)
+            finally:
+                lease.release()
 
         batch = await asyncio.get_running_loop().run_in_executor(self.pool, work)
         table, accepted, rejected = batch.table, batch.accepted, batch.rejected
         duplicates = (await self.store.append(table)).duplicates if table.num_rows else 0
         if batch.stats:
             self.metrics.observe_pipeline(batch.stats)
-        if table.num_rows:
-            for listener in self.listeners:
-                listener(table)
         stored = table.num_rows - rejected
         self.metrics.ingested_lines.labels(ctx.source, ctx.tenant).inc(stored - duplicates)
         self.metrics.ingested_bytes.labels(ctx.source, ctx.tenant).inc(raw_bytes)

@@ -1,19 +1,21 @@
 """Live tail: subscribers with filters, fed with each durable batch as it passes (never by polling the store).
 
-`TailHub.publish` is an ingest-sink listener: it runs on the event loop for every stored batch, so it
-only hands the batch to one worker thread (in order) and never raises or blocks. Per batch the worker
-splits rows by tenant once, evaluates each subscriber's vectorized mask (a filter on attributes may take
-milliseconds in DuckDB: kept off the event loop), and encodes only the matching rows to JSON (once per
-row, shared by all subscribers that match it); the lines are then queued on the event loop. Every
-subscriber has a bounded queue; a slow client loses its oldest lines, counted in `dropped`, and never
-slows ingest down. When the worker falls `MAX_PENDING_BATCHES` behind, new batches skip the tail and
-their lines count as dropped for every subscriber.
+`TailHub` is the bus's lossy subscriber `tail`: `offer` runs on the publishing thread for every durable,
+deduplicated batch, so it only hands the batch to one worker thread (in order) and never raises or blocks. Per
+batch the worker splits rows by tenant once, evaluates each subscriber's vectorized mask (a filter on
+attributes may take milliseconds in DuckDB: kept off the event loop), and encodes only the matching rows to
+JSON (once per row, shared by all subscribers that match it); the lines are then queued on the event loop.
+Every subscriber has a bounded queue; a slow client loses its oldest lines, counted in `dropped`, and never
+slows ingest down. When the worker falls `MAX_PENDING_BATCHES` behind, new batches skip the tail and their
+lines count as dropped for every subscriber.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +24,9 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from logwarden.bus.base import BusBatch
+from logwarden.model.schema import CORE_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +113,26 @@ class TailSubscription:
 
 
 class TailHub:
-    """All live-tail subscribers of one server; `publish` is the ingest sink's listener."""
+    """All live-tail subscribers of one server: the bus's lossy subscriber `tail`."""
 
-    def __init__(self, *, max_lines: int = DEFAULT_QUEUE_LINES, max_subscribers: int = DEFAULT_MAX_SUBSCRIBERS) -> None:
+    name = "tail"
+
+    def __init__(
+        self,
+        *,
+        max_lines: int = DEFAULT_QUEUE_LINES,
+        max_subscribers: int = DEFAULT_MAX_SUBSCRIBERS,
+        max_pending: int = MAX_PENDING_BATCHES,
+    ) -> None:
         self.max_lines = max_lines
         self.max_subscribers = max_subscribers
+        self.max_pending = max_pending
         self._subscribers: list[TailSubscription] = []
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="lw-tail")
         self._pending = 0
+        self._lock = threading.Lock()  # `_pending` changes on the publishing thread and the event loop
 
     @property
     def subscribers(self) -> int:
@@ -138,22 +153,36 @@ class TailHub:
         if sub in self._subscribers:
             self._subscribers.remove(sub)
 
-    def publish(self, table: pa.Table) -> None:
-        """Deliver the matching rows of a stored core-schema batch to every subscriber (event loop).
-
-        Never raises and never waits: the matching runs on the tail's worker thread.
-        """
-        if not self._subscribers or table.num_rows == 0 or self._closed:
-            return
+    def offer(self, batch: BusBatch) -> int:
+        """Hand a durable batch to the matching worker (any thread); returns the lines dropped (the worker is
+        `max_pending` batches behind). Never raises and never waits."""
+        table = batch.table
         subscribers = list(self._subscribers)
-        if self._pending >= MAX_PENDING_BATCHES:
-            for sub in subscribers:
-                sub.dropped += table.num_rows
-            return
-        loop = asyncio.get_running_loop()
-        self._pending += 1
-        future = self._worker.submit(self._match, table, subscribers)
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._deliver, f))
+        loop = self._loop
+        if not subscribers or table.num_rows == 0 or self._closed or loop is None or loop.is_closed():
+            return 0
+        with self._lock:
+            if self._pending >= self.max_pending:
+                for sub in subscribers:
+                    sub.dropped += table.num_rows
+                return int(table.num_rows)
+            self._pending += 1
+        if table.num_columns != len(CORE_COLUMNS):
+            table = table.select(list(CORE_COLUMNS))  # the stored `seq` and internal markers are not shown
+        try:
+            future = self._worker.submit(self._match, table, subscribers)
+        except RuntimeError:  # the worker is shut down: the server is stopping
+            with self._lock:
+                self._pending -= 1
+            return 0
+        future.add_done_callback(lambda f: _call_soon(loop, self._deliver, f))
+        return 0
+
+    def publish(self, table: pa.Table) -> None:
+        """`offer` for a bare table (tests and in-process callers on the event loop)."""
+        if self._subscribers:
+            self._loop = self._loop or asyncio.get_running_loop()
+        self.offer(BusBatch(0, table))
 
     async def drain(self) -> None:
         """Wait until every published batch has been matched and queued (tests, orderly shutdown)."""
@@ -161,7 +190,8 @@ class TailHub:
             await asyncio.sleep(0.001)
 
     def _deliver(self, future: Future[list[tuple[TailSubscription, list[bytes]]]]) -> None:
-        self._pending -= 1
+        with self._lock:
+            self._pending -= 1
         try:
             matches = future.result()
         except Exception:
@@ -213,6 +243,12 @@ class TailHub:
             loop.call_soon_threadsafe(self.close)
         else:
             self._closed = True
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    """Schedule `fn` on `loop` unless it has closed meanwhile (a batch finishing during shutdown)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(fn, *args)
 
 
 def encode_line(row: dict[str, Any]) -> bytes:

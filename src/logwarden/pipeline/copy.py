@@ -1,26 +1,29 @@
-"""`copy`: send a copy of lines to a second sink (an HTTP endpoint, or a Kafka topic) while they go on.
+"""`copy`: send the lines a pipeline step sees (usually with `if:`) to a second sink — an HTTP endpoint or a
+Kafka topic — once they are durable.
 
-Copies are best effort and never slow ingest: lines wait in a bounded queue for a sender thread;
-when the queue is full the newest copies are dropped and counted. The stored line is unaffected.
+The step itself only marks its rows (an internal `__copy_to` column naming its output). The batch bus
+hands every durable, deduplicated batch to the output of that name (`outputs/copy.py`, a lossless bus
+subscriber), which ships the marked rows as they were stored. So a line is copied only once it is
+acknowledged, a client's retry after a 429 or 503 is copied once, and a restart resumes at the output's
+cursor; each line carries its `log_id` (and Kafka messages are keyed by it) so a receiver can drop the
+few lines a crash may send twice.
 """
 
 from __future__ import annotations
 
-import collections
+import hashlib
 import logging
-import threading
-import time
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, SecretStr
 
-from logwarden.config.units import Duration
 from logwarden.model.attrs_json import encode_objects
 from logwarden.model.normalize import pack
+from logwarden.model.units import Duration
 from logwarden.pipeline.base import (
     BuildEnv,
     FrozenSettings,
@@ -58,20 +61,41 @@ class KafkaSinkConfig(FrozenSettings):
 SinkSpec = Annotated[HttpSinkConfig | KafkaSinkConfig, Field(discriminator="type")]
 
 
+MARK_COLUMN = "__copy_to"  # internal: `\x1f<output>\x1f<output>\x1f` for the outputs a row goes to
+_SEP = "\x1f"
+
+
 class CopyConfig(ProcessorConfig):
-    """Copy lines (usually with `if:`) to a second sink; the lines themselves continue unchanged."""
+    """Copy lines (usually with `if:`) to a second sink once they are stored; the lines themselves continue
+    unchanged. Delivery is lossless: a failing sink is retried with backoff, and if it stays down long
+    enough for its output to fall `bus.max_lag_bytes` behind, ingest pushes back (429) until it recovers."""
 
     type: Literal["copy"]
     to: SinkSpec
     """Where copies go: `{type: http, url: …}` or `{type: kafka, topic: …, brokers: …}`."""
-    queue_lines: int = Field(100_000, ge=1)
-    """Copies waiting to be sent at most; beyond it new copies are dropped and counted."""
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+    """Name of the output (its bus cursor, metrics label and `<data_dir>/bus/copy.<name>.cursor`); steps with
+    one name share one output. Default: derived from the destination, so reordering steps keeps the cursor."""
     batch_lines: int = Field(1_000, ge=1)
     """Copies sent per request or per producer flush."""
-    retries: int = Field(3, ge=0)
-    """Attempts after the first before a batch of copies is given up (and counted as failed)."""
+    queue_lines: int | None = Field(None, ge=1)
+    """Deprecated and ignored: copies no longer wait in a memory queue (they are read from the ingest log)."""
+    retries: int | None = Field(None, ge=0)
+    """Deprecated and ignored: a failed delivery is retried with backoff until it succeeds."""
+
+    @property
+    def output_name(self) -> str:
+        """The bus subscriber that ships this step's copies."""
+        if self.name:
+            return f"copy.{self.name}"
+        to = self.to
+        target = to.url if isinstance(to, HttpSinkConfig) else f"kafka:{to.brokers}/{to.topic}"
+        return "copy." + hashlib.sha256(target.encode()).hexdigest()[:12]
 
     def build(self, env: BuildEnv) -> Processor:
+        for old in ("queue_lines", "retries"):
+            if getattr(self, old) is not None:
+                log.warning("copy: `%s` is deprecated and ignored (copies are shipped from the ingest log)", old)
         if isinstance(self.to, KafkaSinkConfig):
             try:
                 import confluent_kafka  # noqa: F401
@@ -80,107 +104,72 @@ class CopyConfig(ProcessorConfig):
         return Copy(self)
 
 
+@dataclass(slots=True)
+class CopyStats:
+    """Lines an output shipped, and lines in deliveries that failed (each retried until it succeeds)."""
+
+    sent: int = 0
+    failed: int = 0
+    dropped: int = 0  # always 0: copies are lossless (kept for the metric's `dropped` outcome)
+
+
+_STATS: dict[str, CopyStats] = {}
+
+
+def stats_for(output: str) -> CopyStats:
+    """The counters of one output, shared by its steps and its bus subscriber (they outlive reloads)."""
+    return _STATS.setdefault(output, CopyStats())
+
+
 class Copy(Processor):
-    """Queues copies; a daemon thread delivers them."""
+    """Marks the rows it sees for its output; the output ships them once stored."""
 
     def __init__(self, config: CopyConfig) -> None:
         self.config = config
-        self.sent = 0
-        self.failed = 0
-        self.dropped = 0
-        self._queue: collections.deque[tuple[str, bytes]] = collections.deque()
-        self._cond = threading.Condition()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="lw-copy", daemon=True)
-        self._thread.start()
+        self.output = config.output_name
+        self.stats = stats_for(self.output)
+
+    @property
+    def sent(self) -> int:
+        return self.stats.sent
+
+    @property
+    def failed(self) -> int:
+        return self.stats.failed
+
+    @property
+    def dropped(self) -> int:
+        return self.stats.dropped
 
     def process(self, batch: pa.Table) -> Processed:
-        lines = list(zip(batch.column("log_id").to_pylist(), ndjson_lines(batch), strict=True))
-        with self._cond:
-            room = self.config.queue_lines - len(self._queue)
-            if room < len(lines):
-                self.dropped += len(lines) - max(room, 0)
-                lines = lines[: max(room, 0)]
-            self._queue.extend(lines)
-            self._cond.notify()
-        return Processed(batch)
+        return Processed(mark(batch, self.output))
 
-    def close(self) -> None:
-        """Deliver what is queued (for up to 5 s), then stop."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join(timeout=10)
 
-    def _run(self) -> None:
-        send = self._http_sender() if isinstance(self.config.to, HttpSinkConfig) else self._kafka_sender()
-        deadline: float | None = None
-        while True:
-            with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if self._closed and (not self._queue or (deadline and time.monotonic() > deadline)):
-                    self.dropped += len(self._queue)
-                    return
-                if self._closed and deadline is None:
-                    deadline = time.monotonic() + 5
-                chunk = [self._queue.popleft() for _ in range(min(self.config.batch_lines, len(self._queue)))]
-            for attempt in range(self.config.retries + 1):
-                try:
-                    send(chunk)
-                    self.sent += len(chunk)
-                    break
-                except Exception as exc:
-                    if attempt == self.config.retries:
-                        self.failed += len(chunk)
-                        log.warning("copy to %s failed, %d lines given up: %s", self._target(), len(chunk), exc)
-                    else:
-                        time.sleep(min(0.2 * 2**attempt, 2.0))
+def mark(batch: pa.Table, output: str) -> pa.Table:
+    """`batch` with every row marked for `output` (vectorized; other outputs' marks are kept)."""
+    token = f"{output}{_SEP}"
+    if MARK_COLUMN not in batch.column_names:
+        return batch.append_column(MARK_COLUMN, pa.repeat(pa.scalar(_SEP + token), batch.num_rows))
+    old = batch.column(MARK_COLUMN)
+    already = pc.fill_null(pc.match_substring(old, _SEP + token), False)
+    joined = pc.binary_join_element_wise(pc.coalesce(old, pa.scalar(_SEP)), pa.scalar(token), "")
+    i = batch.column_names.index(MARK_COLUMN)
+    return batch.set_column(i, MARK_COLUMN, pc.if_else(already, old, joined))
 
-    def _target(self) -> str:
-        to = self.config.to
-        return to.url if isinstance(to, HttpSinkConfig) else f"kafka topic {to.topic}"
 
-    def _http_sender(self) -> Any:
-        to = self.config.to
-        assert isinstance(to, HttpSinkConfig)
-        headers = {k: v.get_secret_value() for k, v in to.headers.items()}
-        headers.setdefault("Content-Type", "application/x-ndjson")
-        client = httpx.Client(timeout=to.timeout.total_seconds(), headers=headers)
-
-        def send(chunk: list[tuple[str, bytes]]) -> None:
-            response = client.post(to.url, content=b"\n".join(line for _, line in chunk) + b"\n")
-            if response.status_code >= 300:
-                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-
-        return send
-
-    def _kafka_sender(self) -> Any:
-        from confluent_kafka import Producer
-
-        to = self.config.to
-        assert isinstance(to, KafkaSinkConfig)
-        producer = Producer({"bootstrap.servers": to.brokers, "enable.idempotence": True, **to.settings})
-
-        def send(chunk: list[tuple[str, bytes]]) -> None:
-            errors: list[str] = []
-
-            def delivered(err: Any, _msg: Any) -> None:
-                if err is not None:
-                    errors.append(str(err))
-
-            for key, line in chunk:
-                producer.produce(to.topic, line, key=key, on_delivery=delivered)
-            remaining = producer.flush(30)
-            if remaining or errors:
-                raise RuntimeError(errors[0] if errors else f"{remaining} copies not delivered in 30 s")
-
-        return send
+def marked_for(table: pa.Table, output: str) -> pa.Array:
+    """Which rows of a stored batch are marked for `output`."""
+    if MARK_COLUMN not in table.column_names:
+        return pa.repeat(pa.scalar(False), table.num_rows)
+    return pc.fill_null(pc.match_substring(table.column(MARK_COLUMN).combine_chunks(), f"{_SEP}{output}{_SEP}"), False)
 
 
 def ndjson_lines(batch: pa.Table) -> list[bytes]:
-    """Each line of a wide batch as one JSON object (core fields, `attrs` as an object)."""
-    core = pack(batch.select([c for c in batch.column_names if c != "__row"]))
+    """Each line of a wide or stored batch as one JSON object (core fields, `attrs` as an object)."""
+    if "attrs" in batch.column_names and "pattern_id" in batch.column_names:
+        core = batch  # already the stored schema
+    else:
+        core = pack(batch.select([c for c in batch.column_names if c != "__row"]))
     iso = "%Y-%m-%dT%H:%M:%SZ"
     columns = {
         name: pc.strftime(core.column(name), iso) if name in ("ts", "observed_ts") else core.column(name)
@@ -194,6 +183,6 @@ def ndjson_lines(batch: pa.Table) -> list[bytes]:
     return [t.encode() for t in texts.to_pylist()]
 
 
-__all__ = ["CONFIGS", "Copy", "CopyConfig", "ndjson_lines"]
+__all__ = ["CONFIGS", "MARK_COLUMN", "Copy", "CopyConfig", "CopyStats", "mark", "marked_for", "ndjson_lines"]
 
 CONFIGS = (CopyConfig,)

@@ -13,6 +13,10 @@ rows they describe; after a crash, replaying the ingest log raises them again to
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -75,20 +79,37 @@ def migrate_hwm(con: duckdb.DuckDBPyConnection, stored_rows_sql: str | None) -> 
 class StreamDedup:
     """High-water marks by (tenant, stream); `filter` drops re-sent lines and raises the marks (one thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._marks: dict[str, int] = {}
+        self._seen: dict[str, datetime] = {}  # when each stream last sent a line (pruning)
+        self._clock = clock
+        self._lock = threading.Lock()  # `filter` runs on the log writer, `prune` on maintenance
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._marks = {
-            f"{tenant}{_SEP}{stream}": int(hwm)
-            for tenant, stream, hwm in con.execute(f"SELECT tenant, stream, hwm FROM {HWM_TABLE}").fetchall()
-        }
+        rows = con.execute(f"SELECT tenant, stream, hwm, updated FROM {HWM_TABLE}").fetchall()
+        with self._lock:
+            self._marks = {f"{tenant}{_SEP}{stream}": int(hwm) for tenant, stream, hwm, _ in rows}
+            self._seen = {f"{tenant}{_SEP}{stream}": updated for tenant, stream, _, updated in rows}
+
+    def prune(self, horizon: datetime) -> int:
+        """Forget streams silent since before `horizon` (as maintenance deletes their stored marks); returns
+        how many were forgotten. Their lines are older than any retention, so a re-send cannot be stored."""
+        with self._lock:
+            old = [key for key, seen in self._seen.items() if seen < horizon]
+            for key in old:
+                del self._seen[key]
+                self._marks.pop(key, None)
+        return len(old)
 
     def __len__(self) -> int:
         return len(self._marks)
 
     def filter(self, batch: pa.Table) -> tuple[pa.Table, int]:
         """(batch without re-sent lines, how many were dropped)."""
+        with self._lock:
+            return self._filter(batch)
+
+    def _filter(self, batch: pa.Table) -> tuple[pa.Table, int]:
         ids = batch.column("log_id").combine_chunks()
         # Only the native API's ids follow the convention (the agent ships there); an Elasticsearch `_id`
         # or a Kafka key that happens to look like `x@1` must never make a line vanish.
@@ -103,6 +124,7 @@ class StreamDedup:
         offsets = pc.cast(pc.struct_field(parts, "offset"), pa.int64())
         keep = pa.repeat(pa.scalar(True), batch.num_rows)
         dropped = 0
+        now = self._clock()
         for key in pc.unique(keys.drop_null()).to_pylist():
             in_stream = pc.fill_null(pc.equal(keys, key), False)
             offs = offsets.filter(in_stream)
@@ -115,6 +137,7 @@ class StreamDedup:
             dropped += len(offs) - pc.sum(pc.cast(fresh, pa.int64())).as_py()
             keep = pc.replace_with_mask(keep, in_stream, fresh)
             self._marks[key] = max(mark, int(pc.max(offs).as_py()))
+            self._seen[key] = now
         if dropped == 0:
             return batch, 0
         return batch.filter(keep), dropped

@@ -13,22 +13,14 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from logwarden.store.arrival import split_rows
-from logwarden.store.base import StorageFailureError, StoreClosedError
+from logwarden.store.base import AppendResult, StorageFailureError, StoreClosedError
 from logwarden.store.dedup import StreamDedup
 from logwarden.store.wal import IngestLog, encode_table
-from logwarden.telemetry.threads import name_current_thread
+from logwarden.threads import name_current_thread
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
-
-
-@dataclass(frozen=True, slots=True)
-class AppendResult:
-    """Rows now durable, and rows dropped as re-sends of lines already stored (see store/dedup.py)."""
-
-    stored: int
-    duplicates: int
 
 
 @dataclass(slots=True)

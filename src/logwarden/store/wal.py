@@ -13,6 +13,7 @@ mid-write, never acknowledged) is cut off on recovery.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import struct
@@ -61,11 +62,24 @@ class IngestLog:
         self._fd: int | None = None
         self._size = 0
         self.next_seq = 1
+        # Frame index for consumers' lag: seqs of the frames kept, and the log's byte count after each.
+        self._index_seqs: list[int] = []
+        self._index_ends: list[int] = []
+        self._index_base = 0  # byte count at the start of the first indexed frame
+        self._total = 0
+
+    @property
+    def last_seq(self) -> int:
+        """The newest durable batch's sequence number (0 when the log has never held one)."""
+        return self.next_seq - 1
 
     # --- recovery ----------------------------------------------------------------------------
 
-    def recover(self, applied_seq: int) -> Iterator[tuple[int, pa.Table]]:
-        """Yield (seq, table) for every intact frame after `applied_seq`, then open for appending."""
+    def recover(self, applied_seq: int, keep_after: int | None = None) -> Iterator[tuple[int, pa.Table]]:
+        """Yield (seq, table) for every intact frame after `applied_seq`, then open for appending.
+
+        Segments holding frames after `keep_after` (the slowest bus cursor) are kept even when applied.
+        """
         paths = sorted(self.directory.glob("seg-*.log"))
         self._segments = [_Segment(int(p.stem[4:]), p) for p in paths]
         last_seq = applied_seq
@@ -73,11 +87,55 @@ class IngestLog:
             is_last = i == len(self._segments) - 1
             for seq, payload in self._read_segment(seg.path, truncate_torn_tail=is_last):
                 last_seq = max(last_seq, seq)
+                self._index(seq, len(payload) + _HEADER.size)
                 if seq > applied_seq:
                     yield seq, decode_table(payload)
         self.next_seq = max(last_seq, applied_seq) + 1
         self._open_new_segment()
-        self.release(applied_seq)
+        self.release(applied_seq if keep_after is None else min(applied_seq, keep_after))
+
+    def _index(self, seq: int, size: int) -> None:
+        self._total += size
+        self._index_seqs.append(seq)
+        self._index_ends.append(self._total)
+
+    def bytes_after(self, seq: int) -> int:
+        """Bytes of the frames after `seq`: how far a consumer whose cursor is `seq` is behind."""
+        with self._lock:
+            i = bisect.bisect_right(self._index_seqs, seq)
+            start = self._index_ends[i - 1] if i else self._index_base
+            return self._total - start
+
+    def read_after(self, seq: int, until: int) -> Iterator[tuple[int, pa.Table]]:
+        """(seq, table) of the durable frames after `seq` up to `until`, in order, from the segment files.
+
+        Safe beside the appending thread: frames up to `until` are complete (it is at most the last durable
+        seq), and segments are only released once every consumer's cursor has passed them.
+        """
+        with self._lock:
+            segments = list(self._segments)
+        for i, seg in enumerate(segments):
+            if i + 1 < len(segments) and segments[i + 1].first_seq - 1 <= seq:
+                continue  # every frame of this segment is at or before `seq`
+            if seg.first_seq > until:
+                return
+            with seg.path.open("rb") as f:
+                while True:
+                    header = f.read(_HEADER.size)
+                    if len(header) < _HEADER.size:
+                        break
+                    magic, frame_seq, length, crc = _HEADER.unpack(header)
+                    if magic != _MAGIC or frame_seq > until:
+                        if magic != _MAGIC:
+                            raise RuntimeError(f"ingest log segment {seg.path} is corrupt before seq {until}")
+                        return
+                    if frame_seq <= seq:
+                        f.seek(length, os.SEEK_CUR)
+                        continue
+                    payload = f.read(length)
+                    if len(payload) < length or zlib.crc32(payload) != crc:
+                        raise RuntimeError(f"ingest log segment {seg.path} is corrupt at seq {frame_seq}")
+                    yield frame_seq, decode_table(payload)
 
     def _read_segment(self, path: Path, *, truncate_torn_tail: bool) -> Iterator[tuple[int, bytes]]:
         data = path.read_bytes()
@@ -124,6 +182,9 @@ class IngestLog:
             views = _advance(views, n)
         os.fdatasync(self._fd)
         self._size += total
+        with self._lock:
+            for seq, payload in zip(seqs, payloads, strict=True):
+                self._index(seq, payload.size + _HEADER.size)
         return seqs
 
     def _open_new_segment(self) -> None:
@@ -140,11 +201,18 @@ class IngestLog:
     # --- trimming (the applier thread) -------------------------------------------------------
 
     def release(self, applied_seq: int) -> None:
-        """Delete segments whose every frame is applied (never the segment being written)."""
+        """Delete segments whose every frame is consumed up to `applied_seq` (never the segment being
+        written); callers pass the lowest of the applier's and the bus cursors' positions."""
         with self._lock:
             while len(self._segments) > 1 and self._segments[1].first_seq - 1 <= applied_seq:
                 seg = self._segments.pop(0)
                 seg.path.unlink(missing_ok=True)
+            # The frame index keeps what no consumer has passed yet.
+            i = bisect.bisect_right(self._index_seqs, applied_seq)
+            if i:
+                self._index_base = self._index_ends[i - 1]
+                del self._index_seqs[:i]
+                del self._index_ends[:i]
 
     def size_bytes(self) -> int:
         with self._lock:

@@ -31,8 +31,8 @@ from starlette.testclient import TestClient
 
 from logwarden.api.app import create_app
 from logwarden.model.schema import LOG_SCHEMA
+from logwarden.outputs.tail import TailClosedError, TailHub
 from logwarden.query.filter import compile_filter
-from logwarden.query.tail import TailClosedError, TailHub
 from tests.conftest import free_port, make_config
 
 # --- the hub ---------------------------------------------------------------------------------
@@ -321,7 +321,7 @@ def runtime_of_app(app: Starlette) -> Any:
 async def test_matching_runs_off_the_event_loop_and_a_backlog_is_dropped_and_counted() -> None:
     import threading
 
-    from logwarden.query import tail as tail_module
+    from logwarden.outputs import tail as tail_module
 
     hub = TailHub()
     release = threading.Event()

@@ -70,3 +70,40 @@ def test_resent_batches_are_stored_once_across_restarts(tmp_path: Path) -> None:
         assert sorted(h["log_id"] for h in hits["hits"]) == [
             "file1@0", "file1@10", "file1@20", "file1@30", "file1@40", "file2@5"
         ]  # fmt: skip
+
+
+def test_marks_of_streams_silent_past_the_horizon_are_forgotten() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = [datetime(2026, 3, 1, tzinfo=UTC)]
+    dedup = StreamDedup(clock=lambda: now[0])
+    dedup.filter(ids("old@10"))
+    now[0] += timedelta(days=10)
+    dedup.filter(ids("fresh@10"))
+    assert len(dedup) == 2
+    assert dedup.prune(datetime(2026, 3, 5, tzinfo=UTC)) == 1
+    assert len(dedup) == 1
+    # The forgotten stream starts over; the kept one still drops its re-sends.
+    out, dropped = dedup.filter(ids("old@5", "fresh@5"))
+    assert out.column("log_id").to_pylist() == ["old@5"] and dropped == 1
+
+
+def test_maintenance_prunes_the_in_memory_marks_with_the_stored_ones(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from logwarden.store.duckdb import DuckDBStore
+
+    config = make_config(tmp_path, **{"store.retention_days": 30})
+    store = DuckDBStore(config)
+    try:
+        from tests.unit.store.test_duckdb_store import batch
+
+        asyncio.run(store.append(batch([{"msg": "x", "log_id": "agent-a@1"}])))
+        store.flush_blocking()
+        assert len(store._dedup) == 1
+        asyncio.run(store.maintain(now=datetime.now(UTC) + timedelta(days=31)))
+        assert len(store._dedup) == 0
+        assert store._db.execute("SELECT count(*) FROM _stream_hwm").fetchone() == (0,)
+    finally:
+        store.close_blocking()

@@ -16,9 +16,9 @@ from starlette.responses import Response, StreamingResponse
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import json_response
 from logwarden.api.runtime import runtime_of
+from logwarden.outputs.tail import MaskFn, TailClosedError, TailSubscription
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.filter import compile_filter
-from logwarden.query.tail import MaskFn, TailClosedError, TailSubscription
 
 HEARTBEAT_SECONDS = 15.0
 

@@ -29,7 +29,7 @@ from logwarden.store.dedup import HWM_DDL, upsert_sql
 from logwarden.store.duckdb import tokens
 from logwarden.store.duckdb.partitions import create_table_sql, quote_ident, split_by_partition, table_name
 from logwarden.store.duckdb.quarantine import Quarantine, is_storage_failure
-from logwarden.telemetry.threads import name_current_thread
+from logwarden.threads import name_current_thread
 
 log = logging.getLogger(__name__)
 

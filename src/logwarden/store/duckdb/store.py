@@ -26,16 +26,24 @@ import pyarrow as pa
 
 from logwarden.config.model import Config
 from logwarden.model.schema import SEQ_ROW_BITS
+from logwarden.plan.filter import terms_filter
+from logwarden.plan.nodes import META_TOTAL, CountPlan, Plan, SearchPlan, meta_int
 from logwarden.store.archive import ParquetArchive
 from logwarden.store.arrival import with_seq
 from logwarden.store.base import (
+    AppendResult,
     CountQuery,
     CountResult,
+    LogConsumers,
     MaintenanceReport,
     PartitionKey,
     SearchQuery,
     SearchResult,
+    SqlAnswer,
+    SqlReadError,
+    SqlRequest,
     StoreBusyError,
+    StoreClosedError,
 )
 from logwarden.store.dedup import HWM_TABLE, StreamDedup
 from logwarden.store.duckdb import catalog
@@ -48,11 +56,14 @@ from logwarden.store.duckdb.applier import (
     read_applied_seq,
     storage_failing,
 )
+from logwarden.store.duckdb.execute import prepare
 from logwarden.store.duckdb.migrate import migrate
 from logwarden.store.duckdb.partitions import quote_ident, table_name
 from logwarden.store.duckdb.quarantine import QUARANTINE_DIR, Quarantine, QuarantineStatus
 from logwarden.store.duckdb.search import SELECT_COLUMNS, source_sql
-from logwarden.store.log_writer import AppendResult, LogWriter
+from logwarden.store.duckdb.sql import duckdb_message, parse_read_only
+from logwarden.store.duckdb.sql_sandbox import SqlSandbox
+from logwarden.store.log_writer import LogWriter
 from logwarden.store.wal import IngestLog
 
 log = logging.getLogger(__name__)
@@ -70,6 +81,8 @@ INDEX_MIN_RANGE = timedelta(hours=3)
 class DuckDBStore:
     """The embedded store: durable appends, consistent reads, retention and archiving."""
 
+    _sql_sandbox: SqlSandbox | None = None  # made on the first SQL statement (its worker slots are shared)
+
     def __init__(
         self,
         config: Config,
@@ -77,6 +90,7 @@ class DuckDBStore:
         on_commit: Callable[[float, int], None] | None = None,
         on_apply: Callable[[float, int], None] | None = None,
         on_quarantine: Callable[[int], None] | None = None,
+        consumers: LogConsumers | None = None,
     ) -> None:
         self._config = config
         data_dir = Path(config.data_dir)
@@ -108,13 +122,15 @@ class DuckDBStore:
 
         # Replay acknowledged batches that had not reached DuckDB when the process stopped.
         self.ingest_log = IngestLog(data_dir / LOG_DIR, segment_bytes=config.store.wal_segment_bytes)
+        # The bus's subscribers may need batches the hot store already holds: their cursors keep the log.
+        self.consumers = consumers
         known_tables = {table_name(k) for k in catalog.hot_partitions(self._db)}
         applied = read_applied_seq(self._db)
         classes = frozenset(config.store.retention_classes)
         self.quarantine = Quarantine(data_dir / QUARANTINE_DIR, on_quarantine=on_quarantine)
         replay: list[tuple[int, pa.Table]] = []
         replayed = 0
-        for seq, table in self.ingest_log.recover(applied):
+        for seq, table in self.ingest_log.recover(applied, keep_after=self._consumers_floor()):
             replay.append((seq, with_seq(seq, table)))
             if sum(t.num_rows for _, t in replay) >= config.store.apply_max_rows:
                 self._replay(replay, known_tables, classes)
@@ -125,7 +141,10 @@ class DuckDBStore:
             replayed += sum(t.num_rows for _, t in replay)
         if replayed:
             log.info("replayed %d acknowledged lines from the ingest log", replayed)
-        self.ingest_log.release(read_applied_seq(self._db))
+        self._applied_seq = read_applied_seq(self._db)
+        self._release_log()
+        if consumers is not None:
+            consumers.attach(self.ingest_log, self._release_log)
 
         # Acknowledged batches not yet in DuckDB, visible to reads: seq → table with a __seq column.
         self._lock = threading.Lock()
@@ -142,9 +161,9 @@ class DuckDBStore:
             on_apply=on_apply,
             retention_classes=classes,
         )
-        dedup = StreamDedup()
-        dedup.load(self._db)
-        self._log_writer = LogWriter(self.ingest_log, self._durable, on_commit=on_commit, dedup=dedup)
+        self._dedup = StreamDedup()
+        self._dedup.load(self._db)
+        self._log_writer = LogWriter(self.ingest_log, self._durable, on_commit=on_commit, dedup=self._dedup)
         self._closed = False
 
     def _replay(self, items: list[tuple[int, pa.Table]], known_tables: set[str], classes: frozenset[str]) -> None:
@@ -155,6 +174,14 @@ class DuckDBStore:
             if storage_failing(self._db, exc):
                 raise
             apply_isolating(self._db, items, known_tables, classes, self.quarantine)
+
+    def _consumers_floor(self) -> int | None:
+        return self.consumers.floor() if self.consumers is not None else None
+
+    def _release_log(self) -> None:
+        """Let the ingest log drop segments both the hot store and every lossless bus subscriber have passed."""
+        floor = self._consumers_floor()
+        self.ingest_log.release(self._applied_seq if floor is None else min(self._applied_seq, floor))
 
     def quarantine_status(self) -> QuarantineStatus:
         """Lines set aside in `<data_dir>/quarantine` because the hot store could not take them."""
@@ -172,6 +199,9 @@ class DuckDBStore:
                 f"{self._unapplied_bytes} bytes wait to be applied to the hot store "
                 f"(store.max_unapplied_bytes = {self._config.store.max_unapplied_bytes})"
             )
+        behind = self.consumers.lagging() if self.consumers is not None else None
+        if behind is not None:
+            raise StoreBusyError(behind)
         return await asyncio.wrap_future(self._log_writer.submit(batch))
 
     async def flush(self) -> None:
@@ -186,14 +216,16 @@ class DuckDBStore:
         return self._unapplied_bytes
 
     def _durable(self, items: list[tuple[int, pa.Table]]) -> None:
-        """Log-writer thread: batches are durable; number their rows in arrival order (`seq`), make them
-        visible, then hand them to the applier."""
+        """Log-writer thread: batches are durable and deduplicated; number their rows in arrival order
+        (`seq`), make them visible, hand them to the applier and publish them on the bus."""
         stored = [(seq, with_seq(seq, table)) for seq, table in items]
         with self._lock:
             for seq, table in stored:
                 self._unapplied[seq] = table
                 self._unapplied_bytes += table.nbytes
         self._applier.enqueue(stored)
+        if self.consumers is not None:
+            self.consumers.publish(stored)
 
     def _applied(self, items: list[tuple[int, pa.Table]]) -> None:
         """Applier thread, after its commit: the in-memory copies and the log segments can go."""
@@ -201,7 +233,8 @@ class DuckDBStore:
             for seq, table in items:
                 if self._unapplied.pop(seq, None) is not None:
                     self._unapplied_bytes -= table.nbytes
-        self.ingest_log.release(max(seq for seq, _ in items))
+        self._applied_seq = max(self._applied_seq, *(seq for seq, _ in items))
+        self._release_log()
 
     # --- reading -------------------------------------------------------------------------
 
@@ -265,57 +298,69 @@ class DuckDBStore:
             finally:
                 cur.close()
 
-        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        if self._closed:
+            raise StoreClosedError("the store is closed: logwarden is stopping")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        except RuntimeError:
+            # The read pool refuses work once close() has shut it down (the race with the check above).
+            if self._closed:
+                raise StoreClosedError("the store is closed: logwarden is stopping") from None
+            raise
 
     # The name other modules used before `read` was public.
     _read = read
 
+    async def execute(self, plan: Plan) -> pa.Table:
+        """Answer a plan node with an Arrow table (shapes in logwarden.plan.nodes), in one snapshot.
+
+        Raises QuerySyntaxError for a plan the user has to fix (an unknown column after an aggregation,
+        a text compared with a number in the data).
+        """
+        prepared = prepare(plan)  # compiled here, so a bad query fails before any read
+        return await self.read(plan.tenant, plan.start, max(plan.end, plan.start), prepared.run, tokens=prepared.tokens)
+
     async def search(self, query: SearchQuery) -> SearchResult:
-        """Lines whose message holds every term, newest first; compiled by the query planner."""
-        from logwarden.query import ast
-        from logwarden.query.planner import bind_sql, plan, terms_filter
-
-        the_plan = plan(
-            ast.Query(terms_filter(query.terms, query.equals)),
-            tenant=query.tenant,
-            start=query.start,
-            end=query.end,
-            limit=query.limit,
+        """Lines whose message holds every term, newest first (a SearchPlan; attrs decoded)."""
+        table = await self.execute(
+            SearchPlan(query.tenant, query.start, query.end, terms_filter(query.terms, query.equals), query.limit)
         )
-        assert the_plan.count is not None
-        count_select = the_plan.count
-
-        def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> SearchResult:
-            if src is None:
-                return SearchResult(0, [])
-            total = cur.sql(bind_sql(src, count_select), params=params).fetchall()[0][0]
-            table = cur.sql(bind_sql(src, the_plan.select), params=params).to_arrow_table()
-            hits = table.to_pylist()
-            for hit in hits:
-                attrs = hit.get("attrs")
-                hit["attrs"] = orjson.loads(attrs) if attrs else {}
-            return SearchResult(int(total), hits)
-
-        return await self.read(query.tenant, query.start, query.end, run)
+        hits = table.to_pylist()
+        for hit in hits:
+            attrs = hit.get("attrs")
+            hit["attrs"] = orjson.loads(attrs) if attrs else {}
+        return SearchResult(meta_int(table, META_TOTAL), hits)
 
     async def count(self, query: CountQuery) -> CountResult:
-        """Matching lines counted per group (core columns or attrs keys), largest groups first."""
-        from logwarden.query import ast
-        from logwarden.query.planner import base_where, bind_sql, count_select, terms_filter
+        """Matching lines counted per group (core columns or attrs keys), largest groups first (a CountPlan)."""
+        plan = CountPlan(
+            query.tenant, query.start, query.end, terms_filter(query.terms, query.equals), query.by, query.limit
+        )
+        table = await self.execute(plan)
+        return CountResult(meta_int(table, META_TOTAL), table.to_pylist())
 
-        filter_query = ast.Query(terms_filter(query.terms, query.equals))
-        select = count_select(base_where(filter_query, query.tenant, query.start, query.end), query.by, query.limit)
+    async def run_sql(self, request: SqlRequest) -> SqlAnswer:
+        """Read-only user SQL (SqlCapability): validated, then run in a sandboxed worker over the tenant's rows
+        in [start, end) read from one snapshot."""
+        query = parse_read_only(request.statement)
+        if self._sql_sandbox is None:
+            self._sql_sandbox = SqlSandbox(self._config.sql)
 
-        def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> CountResult:
-            if src is None:
-                return CountResult(0, [])
-            rows = cur.sql(bind_sql(src, select), params=params).to_arrow_table().to_pylist()
-            total = int(rows[0]["_total"]) if rows else 0
-            for row in rows:
-                row.pop("_total")
-            return CountResult(total, [r for r in rows if r["count"]])
+        async def read_rows(fn: Any) -> None:
+            await self.read(request.tenant, request.start, request.end, fn)
 
-        return await self.read(query.tenant, query.start, query.end, run)
+        try:
+            return await self._sql_sandbox.run(
+                query, read_rows, start=request.start, end=request.end, limit=request.limit, timeout=request.timeout
+            )
+        except (duckdb.OutOfMemoryException, duckdb.IOException, duckdb.InterruptException) as exc:
+            # Reading the snapshot itself failed: the server's trouble, and worth a retry.
+            raise SqlReadError(f"the query could not read its rows: {duckdb_message(exc)}") from None
+
+    def close_sql(self) -> None:
+        """Stop the spare SQL worker processes (statements still running finish or time out)."""
+        if self._sql_sandbox is not None:
+            self._sql_sandbox.close()
 
     # --- retention and archiving ---------------------------------------------------------
 
@@ -353,6 +398,7 @@ class DuckDBStore:
         await asyncio.wrap_future(
             self._applier.run(lambda con: con.execute(f"DELETE FROM {HWM_TABLE} WHERE updated < ?", [horizon]))
         )
+        self._dedup.prune(horizon)
         return report
 
     def _drop_hot(self, con: duckdb.DuckDBPyConnection, *, key: PartitionKey) -> None:
@@ -455,10 +501,14 @@ class DuckDBStore:
             return
         self._closed = True
         self._log_writer.stop()
+        if self.consumers is not None:
+            self.consumers.close()
         self._applier.stop()
         self._readers.shutdown(wait=True)
         self._db.execute("CHECKPOINT")
-        self.ingest_log.close(read_applied_seq(self._db))
+        applied = read_applied_seq(self._db)
+        floor = self._consumers_floor()
+        self.ingest_log.close(applied if floor is None else min(applied, floor))
         self._db.close()
 
 

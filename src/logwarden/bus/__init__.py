@@ -1,0 +1,1 @@
+"""The batch bus: durable, deduplicated batches fanned out to named subscribers in sequence order."""

@@ -1,0 +1,407 @@
+"""The embedded batch bus: fans the ingest log's durable batches out to named subscribers.
+
+The log-writer thread calls `publish` after each group commit (batches already deduplicated, in sequence
+order). Recent batches stay in a shared in-memory ring (`bus.memory_bytes`); each lossless subscriber has
+its own thread that takes its next batch from the ring, or — when it is further behind than the ring
+reaches, or replaying after a restart — reads it back from the ingest log's segment files. Lossy
+subscribers are offered each batch on the publishing thread and must not block.
+
+Reloads add, replace and remove subscribers by name (Vector's fanout add/replace/remove): a replacement
+starts where its predecessor stopped, after the predecessor's thread has finished its last batch, so no
+line is lost or handed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import cast
+
+import pyarrow as pa
+
+from logwarden.bus.base import (
+    CURSOR_COMMIT_INTERVAL,
+    BusBatch,
+    LosslessSubscriber,
+    LossySubscriber,
+    StatefulSubscriber,
+)
+from logwarden.bus.cursors import CursorFiles, check_name
+from logwarden.store.arrival import with_seq
+from logwarden.store.base import DurableLog
+from logwarden.threads import name_current_thread
+
+log = logging.getLogger(__name__)
+
+_IDLE_WAIT = 0.2  # seconds a caught-up subscriber waits before looking again (and committing its cursor)
+_MAX_BACKOFF = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberStatus:
+    """What /metrics and the API say about one subscriber."""
+
+    name: str
+    lossless: bool
+    position: int  # last sequence number handled (lossless) or offered (lossy)
+    lag_bytes: int
+    batches: int  # handled (lossless) or offered (lossy) since start
+    lines: int
+    errors: int  # failed `handle` calls (each retried)
+    dropped_lines: int  # lossy only
+
+
+class _Follower:
+    """One lossless subscriber's thread: replay, then follow; retry a failing batch, never skip it."""
+
+    def __init__(self, bus: BatchBus, sub: LosslessSubscriber, start: int, after: _Follower | None) -> None:
+        self.bus = bus
+        self.sub = sub
+        self.name = sub.name
+        self.stateful = isinstance(sub, StatefulSubscriber)
+        self.position = start
+        self.committed = start
+        self.batches = 0
+        self.lines = 0
+        self.errors = 0
+        self.forget = False  # set by `remove`: drop the cursor file when the thread ends
+        self._stop = threading.Event()
+        self._after = after
+        self._disk: Iterator[tuple[int, pa.Table]] | None = None
+        self._last_commit = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"lw-bus-{self.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def pin(self) -> int:
+        """The lowest sequence a restart could replay from: the cursor file (never ahead of the subscriber's
+        own committed cursor), so the log keeps everything after it."""
+        return self.committed
+
+    def _run(self) -> None:
+        name_current_thread(f"lw-bus-{self.name}"[:15])
+        if self._after is not None:
+            # A replacement: begin exactly where the predecessor ended.
+            self._after.join()
+            self.position = self.committed = self._after.position
+            self._after = None
+        try:
+            while not self._stop.is_set():
+                batch = self._next()
+                if batch is None:
+                    self._commit(force=False, idle=True)
+                    continue
+                if not self._handle(batch):
+                    break  # stopped while retrying: the batch stays unhandled
+                self.position = batch.seq
+                self.batches += 1
+                self.lines += batch.table.num_rows
+                self._commit(force=False, idle=False)
+                self.bus._advanced()
+        except Exception:
+            log.exception("bus subscriber %s stopped unexpectedly at seq %d", self.name, self.position)
+        finally:
+            self._commit(force=True, idle=True)
+            if self.forget:
+                self.bus._cursors.forget(self.name)
+            try:
+                self.sub.close()
+            except Exception:
+                log.exception("closing bus subscriber %s failed", self.name)
+            self.bus._advanced()
+
+    def _handle(self, batch: BusBatch) -> bool:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                self.sub.handle(batch)
+                return True
+            except Exception:
+                self.errors += 1
+                log.exception("bus subscriber %s failed on batch %d; retrying in %.1fs", self.name, batch.seq, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, _MAX_BACKOFF)
+        return False
+
+    def _commit(self, *, force: bool, idle: bool) -> None:
+        """Write the cursor file: the cursor itself for a stateless subscriber; for a stateful one (whose
+        own state holds the real cursor) only what tells the next start which log segments to keep."""
+        if self.committed == self.position:
+            return
+        now = time.monotonic()
+        if force or idle or now - self._last_commit >= CURSOR_COMMIT_INTERVAL:
+            self.bus._cursors.write(self.name, self.position)
+            self.committed = self.position
+            self._last_commit = now
+            self.bus._advanced()  # the floor may have risen: the log can let segments go
+
+    def _next(self) -> BusBatch | None:
+        want = self.position + 1
+        bus = self.bus
+        with bus._cond:
+            if bus._head < want:
+                bus._cond.wait(_IDLE_WAIT)
+                if bus._head < want or self._stop.is_set():
+                    return None
+            ring = bus._ring
+            if ring and ring[0].seq <= want <= ring[-1].seq:
+                self._disk = None
+                return ring[want - ring[0].seq]
+            head = bus._head
+        # Further behind than memory reaches (or replaying after a start): read the log's files.
+        if self._disk is None:
+            self._disk = bus._log.read_after(self.position, head)
+        item = next(self._disk, None)
+        if item is None:
+            self._disk = None
+            return None
+        seq, table = item
+        if seq != want:
+            log.warning(
+                "bus subscriber %s missed batches %d-%d: the ingest log no longer holds them", self.name, want, seq - 1
+            )
+        return BusBatch(seq, with_seq(seq, table))
+
+
+class BatchBus:
+    """Durable, deduplicated batches to named lossless and lossy subscribers (see bus/base.py)."""
+
+    def __init__(self, cursors: CursorFiles, *, max_lag_bytes: int, memory_bytes: int) -> None:
+        self._log: DurableLog = _Detached()
+        self._cursors = cursors
+        self.max_lag_bytes = max_lag_bytes
+        self.memory_bytes = memory_bytes
+        self._cond = threading.Condition()
+        self._ring: deque[BusBatch] = deque()
+        self._ring_bytes = 0
+        self._head = 0
+        self._followers: dict[str, _Follower] = {}
+        self._lossy: dict[str, LossySubscriber] = {}
+        self._lossy_offered: dict[str, list[int]] = {}  # name → [batches, lines, dropped lines]
+        self._lossy_position: dict[str, int] = {}
+        # Cursors found on disk hold the log until their subscriber is added again or `start` gives up on them.
+        self._pins: dict[str, int] = cursors.all()
+        self._started = False
+        self._closed = False
+        self.on_floor: Callable[[], None] | None = None  # the store releases log segments behind the floor
+        self.backpressure_events = 0
+
+    # --- state the store asks for ----------------------------------------------------------------
+
+    def floor(self) -> int | None:
+        """The lowest sequence number some lossless subscriber may still need replayed (None: no one)."""
+        with self._cond:
+            pins = [f.pin for f in self._followers.values()] + list(self._pins.values())
+        return min(pins) if pins else None
+
+    def lagging(self) -> str | None:
+        """Why ingest must wait, when a lossless subscriber is more than `max_lag_bytes` behind; else None."""
+        with self._cond:
+            followers = list(self._followers.values())
+        for f in followers:
+            lag = self._log.bytes_after(f.position)
+            if lag > self.max_lag_bytes:
+                self.backpressure_events += 1
+                return (
+                    f"bus subscriber {f.name!r} is {lag} bytes behind (bus.max_lag_bytes = {self.max_lag_bytes}); "
+                    "retry when it has caught up"
+                )
+        return None
+
+    # --- publishing (the log-writer thread) -----------------------------------------------------
+
+    def attach(self, durable_log: DurableLog, release: Callable[[], None]) -> None:
+        """The store opened (and recovered) its log: batches up to its `last_seq` are durable; `release` lets
+        the log drop what no consumer needs any more."""
+        with self._cond:
+            self._log = durable_log
+            self._head = durable_log.last_seq
+        self.on_floor = release
+
+    def publish(self, items: list[tuple[int, pa.Table]]) -> None:
+        """Batches that just became durable (stored schema, with `seq`), in sequence order."""
+        if not items:
+            return
+        batches = [BusBatch(seq, table) for seq, table in items]
+        with self._cond:
+            for b in batches:
+                self._ring.append(b)
+                self._ring_bytes += b.table.nbytes
+            while self._ring and self._ring_bytes > self.memory_bytes:
+                self._ring_bytes -= self._ring.popleft().table.nbytes
+            self._head = batches[-1].seq
+            self._cond.notify_all()
+            lossy = list(self._lossy.values())
+        for sub in lossy:
+            counts = self._lossy_offered[sub.name]
+            for b in batches:
+                try:
+                    dropped = sub.offer(b)
+                except Exception:
+                    log.exception("lossy bus subscriber %s failed on batch %d", sub.name, b.seq)
+                    dropped = b.table.num_rows
+                counts[0] += 1
+                counts[1] += b.table.num_rows
+                counts[2] += dropped
+                self._lossy_position[sub.name] = b.seq
+
+    # --- subscribers --------------------------------------------------------------------------
+
+    def add(self, sub: LosslessSubscriber | LossySubscriber, *, lossless: bool) -> None:
+        """Start delivering to `sub` (a name not in use). A lossless one resumes from its cursor."""
+        check_name(sub.name)
+        with self._cond:
+            if sub.name in self._followers or sub.name in self._lossy:
+                raise ValueError(f"bus subscriber {sub.name!r} exists already")
+            if self._closed:
+                raise RuntimeError("the bus is closed")
+            if not lossless:
+                self._lossy[sub.name] = cast(LossySubscriber, sub)
+                self._lossy_offered[sub.name] = [0, 0, 0]
+                return
+        follower = _Follower(self, cast(LosslessSubscriber, sub), self._start_position(sub), None)
+        with self._cond:
+            self._followers[sub.name] = follower
+            self._pins.pop(sub.name, None)
+        follower.start()
+
+    def replace(self, sub: LosslessSubscriber) -> None:
+        """Swap the lossless subscriber of the same name for `sub`, which goes on from where it stops."""
+        with self._cond:
+            old = self._followers.get(sub.name)
+        if old is None:
+            self.add(sub, lossless=True)
+            return
+        old.stop()
+        follower = _Follower(self, sub, old.position, old)
+        with self._cond:
+            self._followers[sub.name] = follower
+        follower.start()
+
+    def remove(self, name: str) -> None:
+        """Stop delivering to `name`; a lossless subscriber's cursor is forgotten (it no longer holds the log)."""
+        with self._cond:
+            follower = self._followers.pop(name, None)
+            self._lossy.pop(name, None)
+            self._lossy_offered.pop(name, None)
+            self._lossy_position.pop(name, None)
+        if follower is not None:
+            follower.forget = True
+            follower.stop()
+
+    def names(self) -> list[str]:
+        with self._cond:
+            return [*self._followers, *self._lossy]
+
+    def start(self) -> None:
+        """Every subscriber configured at startup is added: cursors on disk that none claimed stop holding
+        the ingest log (their subscriber is gone from the config)."""
+        with self._cond:
+            self._started = True
+            unclaimed = dict(self._pins)
+            self._pins.clear()
+        for name, seq in unclaimed.items():
+            log.warning(
+                "bus cursor %r (at seq %d) belongs to no configured subscriber; it no longer holds the ingest log",
+                name,
+                seq,
+            )
+        self._advanced()
+
+    def _start_position(self, sub: LosslessSubscriber | LossySubscriber) -> int:
+        head = self._head
+        own = sub.cursor() if isinstance(sub, StatefulSubscriber) else None
+        kept = self._cursors.read(sub.name)
+        start = own if own is not None else kept
+        if start is None:
+            start = head  # a new subscriber begins with the next batch
+        if kept != start:
+            self._cursors.write(sub.name, start)
+        if start > head:
+            log.warning("bus subscriber %s is at seq %d, past the log's newest (%d)", sub.name, start, head)
+            start = head
+        return start
+
+    def _advanced(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+        if self.on_floor is not None:
+            self.on_floor()
+
+    # --- status and shutdown --------------------------------------------------------------------
+
+    def status(self) -> list[SubscriberStatus]:
+        with self._cond:
+            followers = list(self._followers.values())
+            lossy = {name: (list(c), self._lossy_position.get(name, 0)) for name, c in self._lossy_offered.items()}
+        out = [
+            SubscriberStatus(
+                f.name, True, f.position, self._log.bytes_after(f.position), f.batches, f.lines, f.errors, 0
+            )
+            for f in followers
+        ]
+        out += [
+            SubscriberStatus(name, False, pos, 0, counts[0], counts[1], 0, counts[2])
+            for name, (counts, pos) in lossy.items()
+        ]
+        return out
+
+    def wait_caught_up(self, timeout: float = 10.0) -> bool:
+        """Block until every lossless subscriber has handled the newest batch (tests, orderly shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                behind = [f for f in self._followers.values() if f.position < self._head and f.alive]
+                if not behind:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, _IDLE_WAIT))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop every subscriber after its current batch; lossless cursors are committed."""
+        with self._cond:
+            self._closed = True
+            followers = list(self._followers.values())
+            self._lossy.clear()
+            self._cond.notify_all()
+        for f in followers:
+            f.stop()
+        for f in followers:
+            f.join(timeout)
+
+
+class _Detached:
+    """The log before `attach`: empty."""
+
+    last_seq = 0
+
+    def read_after(self, seq: int, until: int) -> Iterator[tuple[int, pa.Table]]:
+        return iter(())
+
+    def release(self, seq: int) -> None:
+        pass
+
+    def bytes_after(self, seq: int) -> int:
+        return 0
+
+    def size_bytes(self) -> int:
+        return 0
