@@ -46,7 +46,9 @@ class LosslessSubscriber(Protocol):
 
     def handle(self, batch: BusBatch) -> None:
         """Process one batch; return only when it is done (the cursor then moves past it). Raising means
-        "not done": the same batch is handed again after a pause, never skipped."""
+        "not done": the same batch is handed again after a pause, never skipped. A subscriber with a
+        `coalesce_rows` attribute may be handed the batches that are waiting as one (its `seq` is the last
+        of them; every row keeps its own `seq` column)."""
         ...
 
     def close(self) -> None:
@@ -73,6 +75,15 @@ class LossySubscriber(Protocol):
         """Called on the publishing thread: queue the batch or drop it, without blocking. Returns the number
         of lines dropped (0 when queued)."""
         ...
+
+
+class RewindError(Exception):
+    """Raised by a stateful subscriber's `handle` after it went back to its committed state: the bus hands it
+    every batch again from `seq + 1` (after a pause), since the batches it handled after that are undone too."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(reason)
+        self.seq = seq
 
 
 class BusLagError(Exception):

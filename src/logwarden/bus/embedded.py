@@ -28,6 +28,7 @@ from logwarden.bus.base import (
     BusBatch,
     LosslessSubscriber,
     LossySubscriber,
+    RewindError,
     StatefulSubscriber,
 )
 from logwarden.bus.cursors import CursorFiles, check_name
@@ -63,6 +64,8 @@ class _Follower:
         self.sub = sub
         self.name = sub.name
         self.stateful = isinstance(sub, StatefulSubscriber)
+        # A subscriber may take the batches that are waiting together, up to this many rows (fewer, larger calls).
+        self.coalesce_rows = int(getattr(sub, "coalesce_rows", 0) or 0)
         self.position = start
         self.committed = start
         self.batches = 0
@@ -108,7 +111,10 @@ class _Follower:
                 if batch is None:
                     self._commit(force=False, idle=True)
                     continue
-                if not self._handle(batch):
+                handled = self._handle(batch)
+                if handled is None:
+                    continue  # rewound: the batches after the subscriber's committed cursor come again
+                if not handled:
                     break  # stopped while retrying: the batch stays unhandled
                 self.position = batch.seq
                 self.batches += 1
@@ -118,21 +124,29 @@ class _Follower:
         except Exception:
             log.exception("bus subscriber %s stopped unexpectedly at seq %d", self.name, self.position)
         finally:
+            try:
+                self.sub.close()  # a stateful subscriber commits what it holds, so its cursor is final
+            except Exception:
+                log.exception("closing bus subscriber %s failed", self.name)
             self._commit(force=True, idle=True)
             if self.forget:
                 self.bus._cursors.forget(self.name)
-            try:
-                self.sub.close()
-            except Exception:
-                log.exception("closing bus subscriber %s failed", self.name)
             self.bus._advanced()
 
-    def _handle(self, batch: BusBatch) -> bool:
+    def _handle(self, batch: BusBatch) -> bool | None:
+        """True once handled; False when stopped first; None when the subscriber rewound (position moved back)."""
         delay = 0.1
         while not self._stop.is_set():
             try:
                 self.sub.handle(batch)
                 return True
+            except RewindError as exc:
+                self.errors += 1
+                log.error("bus subscriber %s rewound to seq %d at batch %d: %s", self.name, exc.seq, batch.seq, exc)
+                self.position = exc.seq
+                self._disk = None
+                self._stop.wait(delay)
+                return None
             except Exception:
                 self.errors += 1
                 log.exception("bus subscriber %s failed on batch %d; retrying in %.1fs", self.name, batch.seq, delay)
@@ -142,13 +156,18 @@ class _Follower:
 
     def _commit(self, *, force: bool, idle: bool) -> None:
         """Write the cursor file: the cursor itself for a stateless subscriber; for a stateful one (whose
-        own state holds the real cursor) only what tells the next start which log segments to keep."""
-        if self.committed == self.position:
+        own state holds the real cursor, and may commit it less often than it handles batches) what it has
+        committed, which tells the next start which log segments to keep."""
+        target = self.position
+        if self.stateful:
+            own = cast(StatefulSubscriber, self.sub).cursor()
+            target = self.committed if own is None else min(own, self.position)
+        if self.committed == target:
             return
         now = time.monotonic()
         if force or idle or now - self._last_commit >= CURSOR_COMMIT_INTERVAL:
-            self.bus._cursors.write(self.name, self.position)
-            self.committed = self.position
+            self.bus._cursors.write(self.name, target)
+            self.committed = target
             self._last_commit = now
             self.bus._advanced()  # the floor may have risen: the log can let segments go
 
@@ -163,8 +182,25 @@ class _Follower:
             ring = bus._ring
             if ring and ring[0].seq <= want <= ring[-1].seq:
                 self._disk = None
-                return ring[want - ring[0].seq]
+                first = want - ring[0].seq
+                if self.coalesce_rows <= 0:
+                    return ring[first]
+                # Batches already waiting go together (one cursor step to the last of them).
+                taken = [ring[first]]
+                rows = taken[0].table.num_rows
+                for i in range(first + 1, len(ring)):
+                    if rows + ring[i].table.num_rows > self.coalesce_rows:
+                        break
+                    taken.append(ring[i])
+                    rows += ring[i].table.num_rows
+            else:
+                taken = []
             head = bus._head
+        if taken:
+            if len(taken) == 1:
+                return taken[0]
+            table = pa.concat_tables([b.table for b in taken], promote_options="default")
+            return BusBatch(taken[-1].seq, table)
         # Further behind than memory reaches (or replaying after a start): read the log's files.
         if self._disk is None:
             self._disk = bus._log.read_after(self.position, head)

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from logwarden.bus.base import BusBatch
+from logwarden.bus.base import BusBatch, RewindError
 from logwarden.bus.cursors import CursorFiles, check_name
 from logwarden.bus.embedded import BatchBus
 from logwarden.store.arrival import with_seq
@@ -352,3 +352,60 @@ def test_a_cursor_no_configured_subscriber_claims_stops_holding_the_log(tmp_path
 def test_subscriber_names_are_checked(name: str) -> None:
     with pytest.raises(ValueError, match="invalid bus subscriber name"):
         check_name(name)
+
+
+class Rewinding:
+    """A stateful subscriber that undoes its uncommitted work once, asking for a replay from its cursor."""
+
+    name = "rewinding"
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+        self.committed = 0
+        self.failed = False
+
+    def cursor(self) -> int | None:
+        return self.committed
+
+    def handle(self, batch: BusBatch) -> None:
+        if batch.seq == 3 and not self.failed:
+            self.failed = True
+            self.seen = [s for s in self.seen if s <= self.committed]
+            raise RewindError(self.committed, "state lost")
+        self.seen.append(batch.seq)
+        if batch.seq == 1:
+            self.committed = 1
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_rewinding_subscriber_is_handed_everything_after_its_committed_cursor_again(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    sub = Rewinding()
+    h.bus.add(sub, lossless=True)
+    h.bus.start()
+    for i in range(4):
+        h.append(messages(f"w{i}", 1))
+    assert h.bus.wait_caught_up()
+    assert sub.seen == [1, 2, 3, 4]
+    h.close()
+
+
+def test_a_coalescing_subscriber_takes_waiting_batches_together(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    gate = threading.Event()
+    rec = Recorder(gate=gate)
+    rec.coalesce_rows = 7  # type: ignore[attr-defined]
+    h.bus.add(rec, lossless=True)
+    h.bus.start()
+    for i in range(6):
+        h.append(messages(f"c{i}-", 3))
+    gate.set()
+    assert h.bus.wait_caught_up()
+    handed = [(seq, len(msgs)) for seq, msgs in rec.seen]
+    # The first call may come before the rest are waiting; after that at most 7 rows (two batches) per call.
+    assert sum(n for _, n in handed) == 18 and handed[-1][0] == 6
+    assert all(n <= 7 for _, n in handed) and len(handed) < 6
+    assert [m for _, ms in rec.seen for m in ms] == [f"c{i}-{j}" for i in range(6) for j in range(3)]
+    h.close()
