@@ -57,6 +57,7 @@ def _fail(message: str) -> NoReturn:
 @click.option("--http-port", type=int, help="Port to bind (default 8080).")
 @click.option("--syslog-udp-port", type=int, help="Receive syslog over UDP on this port (default off).")
 @click.option("--syslog-tcp-port", type=int, help="Receive syslog over TCP on this port (default off).")
+@click.option("--rules", "rules_dir", type=click.Path(), help="Directory of alert rule files (docs/rules.md).")
 def serve(
     config_path: str | None,
     data_dir: str | None,
@@ -64,6 +65,7 @@ def serve(
     http_port: int | None,
     syslog_udp_port: int | None,
     syslog_tcp_port: int | None,
+    rules_dir: str | None,
 ) -> None:
     """Run the server with everything embedded (HTTP ingest, DuckDB store, archive, search).
 
@@ -78,6 +80,7 @@ def serve(
             "http.port": http_port,
             "syslog.udp.port": syslog_udp_port,
             "syslog.tcp.port": syslog_tcp_port,
+            "rules.dir": rules_dir,
         },
     )
     from logwarden.store.datadir_lock import DataDirLock, DataDirLockedError
@@ -389,6 +392,8 @@ def agent(config_path: str, check: bool) -> None:
 
 from logwarden.config.pipeline_cli import pipeline  # noqa: E402 - the group is defined beside its code
 from logwarden.meta.cli import meta  # noqa: E402 - the group is defined beside its code
+from logwarden.rules.cli import rules  # noqa: E402 - the group is defined beside its code
 
 main.add_command(meta)
+main.add_command(rules)
 main.add_command(pipeline)

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from logwarden.api import openapi
 from logwarden.api.errors import ApiError, api_error_handler, http_exception_handler, unexpected_error_handler
+from logwarden.api.routes import alerts as alert_routes
 from logwarden.api.routes import context, health, saved_searches, search, trace
 from logwarden.api.routes import pipelines as pipeline_routes
 from logwarden.api.routes import query as query_routes
@@ -40,6 +41,8 @@ from logwarden.meta.db import MetaDB, default_url
 from logwarden.outputs.copy import CopyOutputs
 from logwarden.pipeline.runner import PipelineSet
 from logwarden.pipeline.status import ReloadStatus
+from logwarden.rules.metrics import RulesCollector
+from logwarden.rules.service import start_rules
 from logwarden.store.duckdb import DuckDBStore
 from logwarden.telemetry.metrics import Metrics
 from logwarden.threads import name_current_thread
@@ -112,6 +115,12 @@ def create_app(
         outputs.sync(pipelines)
         for subscriber in subscribers:
             bus.add(subscriber, lossless=True)
+        rules_task = None
+        rules_collector = None
+        if config.rules.dir is not None:
+            runtime.rules, rules_task = await start_rules(config, bus)
+            rules_collector = RulesCollector(runtime.rules)
+            metrics.registry.register(rules_collector)
         bus.start()
 
         def install(new: PipelineSet) -> None:
@@ -178,7 +187,14 @@ def create_app(
                 reload_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reload_task
-            await runtime.store.close()
+            if rules_task is not None:
+                rules_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await rules_task
+            await runtime.store.close()  # stops the bus: the rules engine commits and closes
+            metrics.registry.unregister(bus_collector)
+            if rules_collector is not None:
+                metrics.registry.unregister(rules_collector)
             if runtime.meta is not None:
                 runtime.meta.close()
             if reloader is not None:
@@ -204,6 +220,8 @@ def create_app(
             Route("/api/v1/context/{log_id}", context.context, methods=["GET"]),
             Route("/api/v1/trace/{trace_id}", trace.trace, methods=["GET"]),
             Route("/api/v1/tail", tail_routes.tail, methods=["GET"]),
+            Route("/api/v1/alerts", alert_routes.alerts, methods=["GET"]),
+            Route("/api/v1/alerts/history", alert_routes.history, methods=["GET"]),
             Route("/api/v1/saved-searches", saved_searches.list_or_create, methods=["GET", "POST"]),
             Route("/api/v1/saved-searches/{search_id}", saved_searches.item, methods=["GET", "PUT", "DELETE"]),
             Route(openapi.OPENAPI_PATH, openapi.openapi_json, methods=["GET"]),

@@ -416,6 +416,44 @@ def _paths() -> Schema:
                 },
             }
         },
+        "/api/v1/alerts": {
+            "get": {
+                "summary": "Pending and firing alerts of the streaming rules, with evidence",
+                "description": "The tenant's alerts (docs/rules.md), firing first; `rules` names the loaded rules.",
+                "tags": ["alerts"],
+                "parameters": [_TENANT],
+                "responses": _responses(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "alerts": {"type": "array", "items": {"type": "object"}},
+                            "rules": {"type": "array", "items": _STR},
+                        },
+                    },
+                    400,
+                ),
+            }
+        },
+        "/api/v1/alerts/history": {
+            "get": {
+                "summary": "Alert transitions (firing, resolved), newest first",
+                "tags": ["alerts"],
+                "parameters": [
+                    _TENANT,
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "description": "How many transitions (1-1000, default 100).",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                ],
+                "responses": _responses(
+                    {"type": "object", "properties": {"transitions": {"type": "array", "items": {"type": "object"}}}},
+                    400,
+                ),
+            }
+        },
         "/api/v1/saved-searches": {
             "get": {
                 "summary": "The tenant's saved searches, by name",

@@ -17,6 +17,7 @@ from logwarden.model.tenants import is_tenant
 from logwarden.outputs.tail import TailHub
 from logwarden.pipeline.runner import PipelineSet
 from logwarden.pipeline.status import ReloadStatus
+from logwarden.rules.engine import RulesEngine
 from logwarden.store.base import Store
 from logwarden.telemetry.metrics import Metrics
 
@@ -35,7 +36,8 @@ class Runtime:
     shutting_down: bool = False
     pipeline_status: ReloadStatus | None = None
     tail: TailHub = field(default_factory=TailHub)  # live-tail subscribers: the bus's lossy subscriber
-    bus: BatchBus | None = None  # durable batches to subscribers (tail, copy outputs, later rules)
+    bus: BatchBus | None = None  # durable batches to subscribers (tail, copy outputs, rules)
+    rules: RulesEngine | None = None  # the streaming rules, when `rules.dir` is set
     meta: MetaDB | None = None  # saved searches (and later rules, alert state)
 
     def install_pipelines(self, pipelines: PipelineSet) -> None:

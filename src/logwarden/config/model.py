@@ -171,6 +171,15 @@ class SqlConfig(_Frozen):
         return self
 
 
+class RulesConfig(_Frozen):
+    dir: Path | None = None
+    """Directory of alert rule files (`*.yaml`, docs/rules.md); rules are evaluated on every stored batch.
+    Unset: no rules. Changes to the files take effect without a restart (checked every `reload_interval`);
+    a file that fails to load keeps its previous rules."""
+    reload_interval: Duration = timedelta(seconds=2)
+    """How often the rule files are checked for changes."""
+
+
 class Config(_Frozen):
     """The whole server configuration."""
 
@@ -195,6 +204,7 @@ class Config(_Frozen):
     settings are listed below under `sources[syslog]` and `sources[kafka]`; see also docs/ingest.md."""
     sql: SqlConfig = SqlConfig()
     bus: BusConfig = BusConfig()
+    rules: RulesConfig = RulesConfig()
     log_level: str = "info"
     """logwarden's own log level (debug, info, warning, error)."""
     pipelines: list[PipelineConfig] = Field(default_factory=list)

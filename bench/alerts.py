@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Streaming rules benchmark: what 100 rules cost ingest, how fast an alert fires, and memory per group.
+
+    python bench/alerts.py [--rules 100] [--duration 15] [--alerts 200]
+
+1. **Throughput cost**: `bench/ingest.py` runs twice back to back against a real `logwarden serve`, without rules
+   and with `--rules` threshold rules (mixed queries over the bench's lines: levels, services, words, attribute
+   comparisons; grouped by service or host). `ingest_ratio` = lines/s with rules ÷ without (target ≥ 0.8).
+2. **Alert latency**: a server with one rule (`threshold: 0`, `for: 0s`, grouped by service); each of `--alerts`
+   requests sends one error line of a new service, and the time from its HTTP acknowledgement to the alert being
+   listed as firing at `GET /api/v1/alerts` (polled every 2 ms) is measured: p50/p99 (target p99 ≤ 500 ms).
+3. **Memory per group**: one rule fed 100,000 groups in memory (tracemalloc), bytes per group.
+
+Progress goes to stderr; the last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import orjson
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parent.parent
+QUERIES = [
+    "level:error",
+    "level:warn",
+    "timeout",
+    "refused",
+    "service:checkout",
+    "service:payments level:error",
+    "latency_ms:>500",
+    "http.status:>=500",
+    '"connection refused"',
+    "-level:debug level:error",
+]
+
+
+def rules_yaml(n: int) -> str:
+    lines = ["groups:", "  - name: bench", "    rules:"]
+    for i in range(n):
+        query = QUERIES[i % len(QUERIES)].replace("'", "''")
+        by = "service" if i % 2 == 0 else "host"
+        lines += [
+            f"      - name: rule-{i}",
+            "        type: threshold",
+            f"        query: '{query}'",
+            f"        group_by: [{by}]",
+            f"        window: {1 + i % 5}m",
+            f"        threshold: {100 + 10 * i}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def run_ingest(duration: float, extra: list[str]) -> dict[str, object]:
+    cmd = [sys.executable, str(ROOT / "bench" / "ingest.py"), "--duration", str(duration), "--baseline-seconds", "1"]
+    for arg in extra:
+        cmd += ["--server-arg", arg]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    result: dict[str, object] = json.loads(out)
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def alert_latency(work: Path, alerts: int) -> dict[str, float]:
+    rules = work / "latency-rules"
+    rules.mkdir()
+    (rules / "one.yaml").write_text(
+        "groups:\n  - name: latency\n    rules:\n      - name: first-error\n        type: threshold\n"
+        "        query: 'level:error'\n        group_by: [service]\n        window: 1m\n        threshold: 0\n"
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "logwarden",
+            "serve",
+            "--data-dir",
+            str(work / "latency-data"),
+            "--http-port",
+            str(port),
+            "--rules",
+            str(rules),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("server not ready")
+            time.sleep(0.05)
+        waits: list[float] = []
+        with httpx.Client(base_url=url, timeout=10) as http:
+            for i in range(alerts):
+                service = f"lat-{i}"
+                line = orjson.dumps({"level": "error", "service": service, "message": "boom"})
+                assert http.post("/api/v1/ingest", content=line).status_code == 200
+                acked = time.perf_counter()
+                while True:
+                    found = http.get("/api/v1/alerts").json()["alerts"]
+                    if any(a["labels"].get("service") == service and a["status"] == "firing" for a in found):
+                        break
+                    if time.perf_counter() - acked > 10:
+                        raise TimeoutError(f"alert {i} never fired")
+                    time.sleep(0.002)
+                waits.append((time.perf_counter() - acked) * 1000)
+                if i % 50 == 0:
+                    print(f"latency: {i}/{alerts}", file=sys.stderr)
+        waits.sort()
+        return {
+            "alerts": float(len(waits)),
+            "p50_ms": round(statistics.median(waits), 1),
+            "p99_ms": round(waits[min(len(waits) - 1, int(len(waits) * 0.99))], 1),
+            "max_ms": round(waits[-1], 1),
+        }
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+
+
+def memory_per_group(groups: int = 100_000) -> dict[str, float]:
+    from logwarden.model.normalize import BatchContext, normalize
+    from logwarden.rules.count import CountRule
+    from logwarden.rules.types.threshold import ThresholdRule
+
+    spec = ThresholdRule.model_validate(
+        {
+            "name": "mem",
+            "type": "threshold",
+            "query": "level:error",
+            "group_by": ["service"],
+            "window": "1m",
+            "threshold": 10,
+        }
+    )
+    now = datetime.now(UTC)
+    records = pa.table(
+        {
+            "ts": pa.array([now - timedelta(seconds=i % 50) for i in range(groups)], pa.timestamp("us", tz="UTC")),
+            "level": ["error"] * groups,
+            "service": [f"svc-{i}" for i in range(groups)],
+            "message": ["x"] * groups,
+        }
+    )
+    table = normalize(records, BatchContext("default", "http", now))
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    rule = CountRule(spec)
+    rule.observe(table)
+    rule.evaluate(now)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return {"groups": float(rule.window.groups), "bytes_per_group": round((after - before) / groups, 1)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rules", type=int, default=100)
+    p.add_argument("--duration", type=float, default=15.0)
+    p.add_argument("--alerts", type=int, default=200)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lw-bench-alerts-") as tmp:
+        work = Path(tmp)
+        rules = work / "rules"
+        rules.mkdir()
+        (rules / "bench.yaml").write_text(rules_yaml(args.rules))
+        print("ingest without rules…", file=sys.stderr)
+        plain = run_ingest(args.duration, [])
+        print(f"ingest with {args.rules} rules…", file=sys.stderr)
+        ruled = run_ingest(args.duration, [f"--rules {shlex.quote(str(rules))}"])
+        print("alert latency…", file=sys.stderr)
+        latency = alert_latency(work, args.alerts)
+    memory = memory_per_group()
+    plain_lps = float(plain["lines_per_s"])  # type: ignore[arg-type]
+    ruled_lps = float(ruled["lines_per_s"])  # type: ignore[arg-type]
+    ratio = round(ruled_lps / plain_lps, 3)
+    result = {
+        "rules": args.rules,
+        "lines_per_s_without_rules": plain_lps,
+        "lines_per_s_with_rules": ruled_lps,
+        "ingest_ratio": ratio,
+        "ingest_ratio_target": 0.8,
+        "ingest_ratio_met": ratio >= 0.8,
+        "alert_latency": latency,
+        "alert_latency_p99_target_ms": 500,
+        "alert_latency_met": latency["p99_ms"] <= 500,
+        "memory": memory,
+        "cores": os.cpu_count(),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,38 @@
+"""Prometheus metrics of the rules engine, read from its state at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from logwarden.rules.engine import RulesEngine
+
+
+class RulesCollector(Collector):
+    """Per rule: matched and late lines, groups held in its window, alerts pending and firing."""
+
+    def __init__(self, engine: RulesEngine) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        matched = CounterMetricFamily("logwarden_rule_matched_lines", "Lines a rule's query matched.", labels=["rule"])
+        late = CounterMetricFamily(
+            "logwarden_rule_late_lines",
+            "Lines too late for a rule's window (more than max_delay behind its start); still stored.",
+            labels=["rule"],
+        )
+        groups = GaugeMetricFamily("logwarden_rule_groups", "Groups a rule holds in its window.", labels=["rule"])
+        alerts = GaugeMetricFamily("logwarden_alerts", "Alerts by rule and state.", labels=["rule", "state"])
+        for s in self._engine.status():
+            matched.add_metric([s["rule"]], s["matched"])
+            late.add_metric([s["rule"]], s["late"])
+            groups.add_metric([s["rule"]], s["groups"])
+            alerts.add_metric([s["rule"], "pending"], s["pending"])
+            alerts.add_metric([s["rule"], "firing"], s["firing"])
+        transitions = CounterMetricFamily(
+            "logwarden_alert_transitions", "Alert transitions committed (firing and resolved) since start."
+        )
+        transitions.add_metric([], self._engine.transitions)
+        yield from (matched, late, groups, alerts, transitions)
