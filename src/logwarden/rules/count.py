@@ -51,6 +51,9 @@ class CountRuleSpec(Protocol):
     def resolve_below(self) -> float | None: ...
 
 
+_Grouped = tuple[list[str], list[int], list[int]]  # keys, whole seconds, line counts
+
+
 class BatchCache:
     """Work rules share on one batch: the lines each distinct query matches, and their group keys."""
 
@@ -58,11 +61,26 @@ class BatchCache:
         self.table = table
         self._matched: dict[str, pa.Table] = {}
         self._keys: dict[tuple[str, tuple[str, ...]], pa.Array] = {}
+        self._seconds: dict[tuple[str, tuple[str, ...]], _Grouped] = {}
 
     def matched(self, query: str, mask: Callable[[pa.Table], pa.Array]) -> pa.Table:
         found = self._matched.get(query)
         if found is None:
             found = self._matched[query] = self.table.filter(mask(self.table))
+        return found
+
+    def seconds(self, query: str, matched: pa.Table, names: Sequence[str], keys: pa.Array) -> _Grouped:
+        """(keys, whole seconds, counts) of the matched lines grouped by key and second, once per query/group_by."""
+        cache_key = (query, tuple(names))
+        found = self._seconds.get(cache_key)
+        if found is None:
+            secs = pc.divide(pc.cast(matched.column("ts"), pa.int64()), 1_000_000)
+            grouped = pa.table({"k": keys, "s": secs}).group_by(["k", "s"]).aggregate([("s", "count")])
+            found = self._seconds[cache_key] = (
+                grouped.column("k").to_pylist(),
+                grouped.column("s").to_pylist(),
+                grouped.column("s_count").to_pylist(),
+            )
         return found
 
     def keys(self, query: str, matched: pa.Table, names: Sequence[str]) -> pa.Array:
@@ -109,7 +127,10 @@ class CountRule:
             return
         self.matched_lines += matched.num_rows
         keys = shared.keys(self.filter.text, matched, self.label_names)
-        self.window.add(keys, matched.column("ts"))
+        if self.window.whole_seconds:
+            self.window.add_seconds(*shared.seconds(self.filter.text, matched, self.label_names, keys))
+        else:
+            self.window.add(keys, matched.column("ts"))
         if self.spec.samples > 0:
             # Evidence is picked only for the groups that alert, at evaluation: no per-group work per batch.
             cols = [c for c in _EVIDENCE_COLUMNS if c in matched.column_names]

@@ -15,7 +15,7 @@ and a window's value is the sum of the buckets in `(head - window, head]`, exact
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -104,6 +104,25 @@ class CountWindow:
         ):
             per_group = self._counts.setdefault(key, {})
             per_group[bucket] = per_group.get(bucket, 0) + count
+
+    def add_seconds(self, keys: Sequence[str], seconds: Sequence[int], counts: Sequence[int]) -> None:
+        """Count lines already grouped by (key, whole second since 1970): rules with the same query and
+        `group_by` share one group-by per batch and each folds it into its own buckets (whole seconds)."""
+        assert self._bucket_us % _US == 0, "only for buckets of whole seconds"
+        per_bucket = self._bucket_us // _US
+        horizon = self._horizon
+        for key, second, count in zip(keys, seconds, counts, strict=True):
+            bucket = second // per_bucket
+            if horizon is not None and bucket < horizon:
+                self.late_lines += count
+                continue
+            per_group = self._counts.setdefault(key, {})
+            per_group[bucket] = per_group.get(bucket, 0) + count
+
+    @property
+    def whole_seconds(self) -> bool:
+        """Whether buckets are whole seconds (every window of a second or more)."""
+        return self._bucket_us % _US == 0
 
     def values(self, head: datetime) -> dict[str, int]:
         """Each group's count in `(head - window, head]`; buckets too old for any later window are dropped."""

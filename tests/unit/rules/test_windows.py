@@ -82,3 +82,27 @@ def test_group_keys_join_fields_and_missing_ones_are_empty() -> None:
     assert group_keys(table, ["service", "host"]).to_pylist() == ["api\x1fh1", "\x1fh2", "web\x1f"]
     assert group_keys(table, []).to_pylist() == ["", "", ""]
     assert group_keys(table, ["absent"]).to_pylist() == ["", "", ""]
+
+
+def test_counts_grouped_by_second_fold_into_the_same_buckets_as_lines() -> None:
+    import pyarrow.compute as pc
+
+    keys = pa.array(["a", "b", "a", "a", "b", "a"])
+    ts = times(0.2, 1.5, 7.9, 64, 65.5, 130)
+    secs = pc.divide(pc.cast(ts, pa.int64()), 1_000_000)
+    grouped = pa.table({"k": keys, "s": secs}).group_by(["k", "s"]).aggregate([("s", "count")])
+    folded = grouped.column("k").to_pylist(), grouped.column("s").to_pylist(), grouped.column("s_count").to_pylist()
+    for window in (timedelta(minutes=1), timedelta(minutes=5), timedelta(hours=2)):
+        by_line, by_second = CountWindow(window, lateness=timedelta(seconds=5)), CountWindow(window)
+        by_second.lateness = timedelta(seconds=5)
+        assert by_second.whole_seconds
+        by_line.add(keys, ts)
+        by_second.add_seconds(*folded)
+        for head in (10, 70, 200, 9000):
+            at = T0 + timedelta(seconds=head)
+            assert by_line.values(at) == by_second.values(at), (window, head)
+        # Late lines are counted alike too.
+        by_line.add(pa.array(["a"]), times(-1000))
+        by_second.add_seconds(["a"], [int((T0 + timedelta(seconds=-1000)).timestamp())], [1])
+        assert by_line.late_lines == by_second.late_lines == 1
+    assert not CountWindow(timedelta(milliseconds=500)).whole_seconds
