@@ -47,9 +47,7 @@ class CursorFiles:
     def read(self, name: str) -> int | None:
         try:
             return int(self._path(name).read_text().strip())
-        except FileNotFoundError:
-            return None
-        except ValueError:
+        except (FileNotFoundError, ValueError):
             return None
 
     def write(self, name: str, seq: int) -> None:

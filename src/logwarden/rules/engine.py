@@ -142,11 +142,7 @@ class RulesEngine:
         row = self._db.execute("SELECT state FROM checkpoint WHERE id = 1").fetchone()
         saved = orjson.loads(row[0]) if row is not None else {}
         for name, (digest, rule) in list(self._rules.items()):
-            fresh = CountRule(rule.spec)
-            state = saved.get(name)
-            if state is not None and state.get("hash") == digest:
-                fresh.restore(state["state"])
-            self._rules[name] = (digest, fresh)
+            self._rules[name] = (digest, _restored(rule.spec, digest, saved))
 
     def close(self) -> None:
         self._stop.set()
@@ -172,11 +168,7 @@ class RulesEngine:
                     kept[1].spec = spec  # labels, annotations and the like may change freely
                     rules[spec.name] = kept
                     continue
-                rule = CountRule(spec)
-                state = saved.get(spec.name)
-                if state is not None and state.get("hash") == digest:
-                    rule.restore(state["state"])
-                rules[spec.name] = (digest, rule)
+                rules[spec.name] = (digest, _restored(spec, digest, saved))
             self._rules = rules
             self._saved = {}
 
@@ -278,3 +270,12 @@ class RulesEngine:
         if self._on_transition is not None:
             for rule, t in transitions:
                 self._on_transition(t, {"rule": rule.name})
+
+
+def _restored(spec: CountRuleSpec, digest: str, saved: dict[str, Any]) -> CountRule:
+    """A rule with its saved state when the state is for these evaluation settings, else empty."""
+    rule = CountRule(spec)
+    state = saved.get(spec.name)
+    if state is not None and state.get("hash") == digest:
+        rule.restore(state["state"])
+    return rule

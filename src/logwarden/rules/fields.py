@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from logwarden.model.schema import CORE_COLUMNS
 from logwarden.model.scratch_db import thread_scratch_connection
+from logwarden.plan.duckdb_filter import attr_path
 
 _TABLE = "__lw_rule_fields"
 
@@ -39,7 +40,7 @@ def field_values(table: pa.Table, names: Sequence[str]) -> dict[str, pa.Array]:
         return out
     con = thread_scratch_connection()
     selects = ", ".join(f"json_extract_string(attrs, ?) AS c{i}" for i in range(len(wanted)))
-    params = ["$." + _json_path(_attr_key(name)) for name in wanted]
+    params = [attr_path(_attr_key(name)) for name in wanted]
     con.register(_TABLE, table.select(["attrs"]))
     try:
         result = con.sql(f"SELECT {selects} FROM {_TABLE}", params=params).to_arrow_table()
@@ -48,8 +49,3 @@ def field_values(table: pa.Table, names: Sequence[str]) -> dict[str, pa.Array]:
     for i, name in enumerate(wanted):
         out[name] = result.column(f"c{i}").combine_chunks()
     return out
-
-
-def _json_path(key: str) -> str:
-    """A JSON path step for a flat attrs key (keys may hold dots: `http.status` is one key)."""
-    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -262,7 +262,6 @@ class SlowTail:
     def __init__(self) -> None:
         self.name = "tail"
         self.queued: list[int] = []
-        self.release = threading.Event()
 
     def offer(self, batch: BusBatch) -> int:
         if self.queued:

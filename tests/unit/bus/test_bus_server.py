@@ -19,6 +19,7 @@ from logwarden.api.app import create_app
 from logwarden.bus.base import BusBatch
 from logwarden.config import load_config
 from tests.conftest import TEST_RETENTION_DAYS, make_config
+from tests.unit.bus.test_bus import wait_for
 from tests.unit.pipeline.test_copy import Capture
 
 
@@ -51,14 +52,6 @@ def body(ids: list[str]) -> bytes:
 
 def bus_of(client: TestClient) -> Any:
     return client.app.state.runtime.bus  # type: ignore[attr-defined]
-
-
-def wait_for(condition: Any, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_a_resent_batch_reaches_no_subscriber_twice(tmp_path: Path) -> None:
