@@ -19,7 +19,6 @@ rule starts empty and sees lines from then on.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sqlite3
 import threading
@@ -32,7 +31,7 @@ from typing import Any
 import orjson
 
 from logwarden.bus.base import BusBatch, RewindError
-from logwarden.rules.count import BatchCache, CountRule, CountRuleSpec
+from logwarden.rules.base import BatchCache, Evaluator, HistoryReader, settings_hash
 from logwarden.rules.state import Alert, AlertStatus, Transition
 
 log = logging.getLogger(__name__)
@@ -46,21 +45,6 @@ _DDL = (
 )
 
 
-def settings_hash(spec: CountRuleSpec) -> str:
-    """What a rule's state depends on: a rule whose hash changes starts over."""
-    key = [
-        spec.query,
-        list(spec.group_by),
-        spec.window.total_seconds(),
-        spec.threshold,
-        spec.resolve_below,
-        spec.for_.total_seconds(),
-        spec.keep_firing_for.total_seconds(),
-        spec.max_delay.total_seconds(),
-    ]
-    return hashlib.sha256(orjson.dumps(key)).hexdigest()[:16]
-
-
 class RulesEngine:
     """All rules of a server; the bus's lossless subscriber `rules` (bus/base.py: StatefulSubscriber)."""
 
@@ -70,14 +54,15 @@ class RulesEngine:
     def __init__(
         self,
         directory: Path,
-        specs: Sequence[CountRuleSpec] = (),
+        specs: Sequence[Any] = (),
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         idle: timedelta = timedelta(seconds=2),
         tick: float | None = 1.0,
         on_transition: Callable[[Transition, dict[str, str]], None] | None = None,
-        annotate: Callable[[CountRuleSpec, Alert], dict[str, str]] | None = None,
+        annotate: Callable[[Any, Alert], dict[str, str]] | None = None,
         commit_interval: timedelta = timedelta(seconds=1),
+        history: HistoryReader | None = None,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(directory / STATE_FILE, check_same_thread=False, isolation_level=None)
@@ -89,8 +74,9 @@ class RulesEngine:
         self._idle = idle.total_seconds()
         self._on_transition = on_transition
         self._annotate = annotate
+        self._history = history
         self._lock = threading.RLock()
-        self._rules: dict[str, tuple[str, CountRule]] = {}
+        self._rules: dict[str, tuple[str, Evaluator]] = {}
         self._seq: int | None = None
         self._last_batch = time.monotonic()
         self._last_commit = 0.0
@@ -118,6 +104,7 @@ class RulesEngine:
     def handle(self, batch: BusBatch) -> None:
         with self._lock:
             try:
+                self._seed(self._clock())
                 shared = BatchCache(batch.table)
                 for _, rule in self._rules.values():
                     rule.observe(batch.table, shared)
@@ -155,12 +142,12 @@ class RulesEngine:
 
     # --- rules -----------------------------------------------------------------------------------
 
-    def set_rules(self, specs: Sequence[CountRuleSpec]) -> None:
+    def set_rules(self, specs: Sequence[Any]) -> None:
         """Install a rule set: unchanged rules keep their state, others start empty."""
         with self._lock:
             current = {name: entry for name, entry in self._rules.items()}
             saved = self._saved
-            rules: dict[str, tuple[str, CountRule]] = {}
+            rules: dict[str, tuple[str, Evaluator]] = {}
             for spec in specs:
                 digest = settings_hash(spec)
                 kept = current.get(spec.name)
@@ -205,7 +192,7 @@ class RulesEngine:
                         "rule": name,
                         "matched": rule.matched_lines,
                         "late": rule.late_lines,
-                        "groups": rule.window.groups,
+                        "groups": rule.groups,
                         "pending": by_status[AlertStatus.PENDING],
                         "firing": by_status[AlertStatus.FIRING],
                     }
@@ -222,6 +209,7 @@ class RulesEngine:
             if self._seq is None or time.monotonic() - self._last_batch < self._idle:
                 return
             now = self._clock()
+            self._seed(now)
             transitions = [
                 (rule, t)
                 for _, rule in self._rules.values()
@@ -229,6 +217,17 @@ class RulesEngine:
             ]
             if transitions:
                 self._commit(self._seq, transitions)
+
+    def _seed(self, now: datetime) -> None:
+        """Give rules that start from stored history (`needs_history`) their history, once, on this thread."""
+        for _, rule in self._rules.values():
+            if getattr(rule, "needs_history", False):
+                if self._history is not None:
+                    try:
+                        rule.seed(self._history, now)  # type: ignore[attr-defined]
+                    except Exception:
+                        log.exception("rule %s: reading its history failed; it starts from what it sees", rule.name)
+                rule.needs_history = False  # type: ignore[attr-defined]
 
     def _tick_loop(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -239,7 +238,7 @@ class RulesEngine:
 
     # --- checkpoints ------------------------------------------------------------------------------
 
-    def _commit(self, seq: int, transitions: list[tuple[CountRule, Transition]]) -> None:
+    def _commit(self, seq: int, transitions: list[tuple[Evaluator, Transition]]) -> None:
         state = {name: {"hash": digest, "state": rule.snapshot()} for name, (digest, rule) in self._rules.items()}
         rows = []
         for rule, t in transitions:
@@ -272,10 +271,13 @@ class RulesEngine:
                 self._on_transition(t, {"rule": rule.name})
 
 
-def _restored(spec: CountRuleSpec, digest: str, saved: dict[str, Any]) -> CountRule:
-    """A rule with its saved state when the state is for these evaluation settings, else empty."""
-    rule = CountRule(spec)
+def _restored(spec: Any, digest: str, saved: dict[str, Any]) -> Evaluator:
+    """A rule with its saved state when the state is for these evaluation settings, else empty (and then, if
+    its type starts from history, marked to be seeded: `needs_history`)."""
+    rule: Evaluator = spec.evaluator()
     state = saved.get(spec.name)
     if state is not None and state.get("hash") == digest:
         rule.restore(state["state"])
+        if hasattr(rule, "needs_history"):
+            rule.needs_history = False
     return rule

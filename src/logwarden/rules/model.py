@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -30,6 +30,16 @@ class RuleSettings(BaseModel):
     """Base of rule file models: immutable, unknown keys refused, field docstrings as documentation."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, populate_by_name=True)
+
+
+class FlapDetection(RuleSettings):
+    """When an alert counts as flapping, and how long it is then held firing."""
+
+    window: Duration = Field(timedelta(minutes=10), gt=timedelta(0))
+    """The span in which starts of firing are counted; a flapping alert resolves only after its condition has
+    been clear this long."""
+    changes: int = Field(3, ge=2, le=100)
+    """An alert that starts firing this many times within `window` is flapping."""
 
 
 class Rule(RuleSettings):
@@ -65,6 +75,13 @@ class Rule(RuleSettings):
     """How late a line may arrive (event time behind the newest seen) and still count: the watermark delay."""
     samples: int = Field(10, ge=0, le=100)
     """How many matching lines an alert keeps as evidence (0 to 100)."""
+    flap_detection: FlapDetection | None = None
+    """Hold an alert that keeps firing and resolving (`{window: 10m, changes: 3}`): it stays firing, marked
+    `flapping`, until its condition has been clear for `window`."""
+
+    def evaluator(self) -> Any:
+        """This rule's evaluator (rules/base.py: Evaluator); each type returns its own."""
+        raise NotImplementedError(f"rule type {self.type!r} has no evaluator")
 
     @field_validator("query")
     @classmethod

@@ -1,6 +1,6 @@
 """The rules inside a server: load the rule directory, run the engine on the bus, reload on change.
 
-Only enabled `threshold` rules are evaluated so far; the other types come with their evaluators (docs/rules.md).
+Every enabled rule is evaluated (a disabled rule is loaded and checked, and keeps no state).
 """
 
 from __future__ import annotations
@@ -14,25 +14,17 @@ from logwarden.bus.embedded import BatchBus
 from logwarden.config.model import Config
 from logwarden.rules.engine import RulesEngine
 from logwarden.rules.loader import RuleSet, RulesWatcher
+from logwarden.rules.model import Rule
 from logwarden.rules.state import Alert
 from logwarden.rules.templates import render
-from logwarden.rules.types.threshold import ThresholdRule
 
 log = logging.getLogger(__name__)
 STATE_DIR = "rules"  # under the data directory
 
 
-def evaluated(ruleset: RuleSet) -> list[ThresholdRule]:
-    """The rules the engine runs: enabled threshold rules (a disabled rule keeps no state)."""
-    out = []
-    for rule in ruleset.rules:
-        if not rule.enabled:
-            continue
-        if isinstance(rule, ThresholdRule):
-            out.append(rule)
-        else:
-            log.warning("rule %s: type %r is not evaluated yet", rule.name, rule.type)
-    return out
+def evaluated(ruleset: RuleSet) -> list[Rule]:
+    """The rules the engine runs: the enabled ones (a disabled rule keeps no state)."""
+    return [rule for rule in ruleset.rules if rule.enabled]
 
 
 def annotate(spec: Any, alert: Alert) -> dict[str, str]:
@@ -56,7 +48,7 @@ async def start_rules(config: Config, bus: BatchBus) -> tuple[RulesEngine, async
     first = await loop.run_in_executor(None, lambda: watcher.check(force=True))
     for problem in first.errors:
         log.error("rules: %s", problem)
-    specs: Sequence[ThresholdRule] = evaluated(first.ruleset)
+    specs: Sequence[Rule] = evaluated(first.ruleset)
     engine = await loop.run_in_executor(
         None, lambda: RulesEngine(config.data_dir / STATE_DIR, specs, annotate=annotate)
     )

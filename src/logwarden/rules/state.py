@@ -3,11 +3,17 @@
 A rule evaluates to a value per group at each watermark. `AlertTracker.update` takes those values and returns the
 transitions (what the router will be told), keeping for each group:
 
-- **pending** from the first evaluation where the value breaches (`value > threshold`) until it has breached for
-  `for`; a pending alert whose condition stops is dropped silently (never fired, nothing to resolve);
-- **firing** from then on while the condition holds — with `resolve_below`, while `value > resolve_below`, so a
-  value hovering around the threshold does not flap — and for `keep_firing_for` after it stops;
+- **pending** from the first evaluation where the value breaches (`value > threshold`, or `value < threshold` for
+  rules that watch for too little, `above=False`) until it has breached for `for`; a pending alert whose
+  condition stops is dropped silently (never fired, nothing to resolve);
+- **firing** from then on while the condition holds — with a recovery level (`recover`, a rule's
+  `resolve_below`), while the value is still beyond it, so a value hovering around the threshold does not
+  flap — and for `keep_firing_for` after it stops;
 - **resolved** once it no longer holds (the transition carries the last value; the alert is then forgotten).
+
+**Flap detection** (`flap_window`, `flap_changes`): an alert that started firing `flap_changes` times within
+`flap_window` is *flapping*: it stays firing (marked `flapping`) until its condition has stayed clear for a
+whole `flap_window`, so people get one alert, not a notification storm.
 
 A group absent from an evaluation has the value 0 (nothing matched in its window). Times are event times (the
 watermark), so replaying a stream after a crash produces the same transitions at the same times. Fingerprints
@@ -51,6 +57,7 @@ class Alert:
     last_active: datetime | None = None  # last evaluation at which the condition held
     resolved_at: datetime | None = None
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    flapping: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +71,7 @@ class Alert:
             "last_active": self.last_active.isoformat() if self.last_active else None,
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
             "evidence": self.evidence,
+            "flapping": self.flapping,
         }
 
     @classmethod
@@ -85,6 +93,7 @@ class Alert:
             last_active=when("last_active"),
             resolved_at=when("resolved_at"),
             evidence=list(data.get("evidence", [])),
+            flapping=bool(data.get("flapping", False)),
         )
 
 
@@ -105,13 +114,39 @@ class AlertTracker:
     threshold: float
     for_: timedelta = timedelta(0)
     keep_firing_for: timedelta = timedelta(0)
-    resolve_below: float | None = None
+    recover: float | None = None
+    above: bool = True
+    flap_window: timedelta | None = None
+    flap_changes: int = 0
     alerts: dict[str, Alert] = field(default_factory=dict)
+    _fires: dict[str, list[datetime]] = field(default_factory=dict)  # recent starts of firing, for flapping
+
+    def _beyond(self, value: float, level: float) -> bool:
+        return value > level if self.above else value < level
 
     def _holds(self, alert: Alert | None, value: float) -> bool:
-        if alert is not None and alert.status is AlertStatus.FIRING and self.resolve_below is not None:
-            return value > self.resolve_below
-        return value > self.threshold
+        if alert is not None and alert.status is AlertStatus.FIRING and self.recover is not None:
+            return self._beyond(value, self.recover)
+        return self._beyond(value, self.threshold)
+
+    def could_hold(self, value: float) -> bool:
+        """Whether `value` breaches, or keeps a firing alert firing (for picking evidence)."""
+        if self.recover is None:
+            return self._beyond(value, self.threshold)
+        return self._beyond(value, self.recover) or self._beyond(value, self.threshold)
+
+    def _flapping(self, fp: str, at: datetime) -> bool:
+        if self.flap_window is None or self.flap_changes <= 0:
+            return False
+        recent = [t for t in self._fires.get(fp, []) if at - t < self.flap_window]
+        return len(recent) >= self.flap_changes
+
+    def _fired(self, fp: str, at: datetime) -> None:
+        if self.flap_window is None or self.flap_changes <= 0:
+            return
+        window = self.flap_window
+        recent = [t for t in self._fires.get(fp, []) if at - t < window][-self.flap_changes :]
+        self._fires[fp] = [*recent, at]
 
     def update(
         self,
@@ -136,24 +171,44 @@ class AlertTracker:
                 if alert.status is AlertStatus.PENDING and at - alert.active_at >= self.for_:
                     alert.status = AlertStatus.FIRING
                     alert.fired_at = at
+                    self._fired(fp, at)
+                    alert.flapping = self._flapping(fp, at)
                     out.append(Transition(alert, AlertStatus.FIRING, at))
             elif alert is not None:
                 alert.value = value
                 if alert.status is AlertStatus.PENDING:
                     del self.alerts[fp]  # never fired: nothing to resolve
-                elif alert.last_active is None or at - alert.last_active >= self.keep_firing_for:
-                    alert.status = AlertStatus.RESOLVED
-                    alert.resolved_at = at
-                    del self.alerts[fp]
-                    out.append(Transition(alert, AlertStatus.RESOLVED, at))
+                    continue
+                clear_for = at - alert.last_active if alert.last_active is not None else None
+                if self.flap_window is not None and (alert.flapping or self._flapping(fp, at)):
+                    alert.flapping = True
+                    if clear_for is not None and clear_for < self.flap_window:
+                        continue  # held firing while it flaps
+                elif clear_for is not None and clear_for < self.keep_firing_for:
+                    continue
+                alert.status = AlertStatus.RESOLVED
+                alert.resolved_at = at
+                del self.alerts[fp]
+                out.append(Transition(alert, AlertStatus.RESOLVED, at))
+        if self._fires and self.flap_window is not None:
+            window = self.flap_window
+            self._fires = {
+                fp: kept for fp, times in self._fires.items() if (kept := [t for t in times if at - t < window])
+            }
         out.sort(key=lambda t: (t.status, sorted(t.alert.labels.items())))
         return out
 
     def firing(self) -> list[Alert]:
         return [a for a in self.alerts.values() if a.status is AlertStatus.FIRING]
 
-    def snapshot(self) -> list[dict[str, Any]]:
-        return [a.to_json() for a in self.alerts.values()]
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "alerts": [a.to_json() for a in self.alerts.values()],
+            "fires": {fp: [t.isoformat() for t in times] for fp, times in self._fires.items()},
+        }
 
-    def restore(self, alerts: list[dict[str, Any]]) -> None:
+    def restore(self, state: dict[str, Any] | list[dict[str, Any]]) -> None:
+        alerts = state if isinstance(state, list) else state.get("alerts", [])
+        fires = {} if isinstance(state, list) else state.get("fires", {})
         self.alerts = {a["fingerprint"]: Alert.from_json(a) for a in alerts}
+        self._fires = {fp: [datetime.fromisoformat(t) for t in times] for fp, times in fires.items()}

@@ -4,8 +4,6 @@ a failing batch leaves no trace in the state."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,25 +15,28 @@ from logwarden.bus.base import BusBatch, RewindError
 from logwarden.ingest.ndjson import decode_json_body
 from logwarden.model.normalize import BatchContext, normalize
 from logwarden.rules.engine import RulesEngine
+from logwarden.rules.types.threshold import ThresholdRule
 from logwarden.store.arrival import with_seq
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-@dataclass
-class Spec:
-    name: str = "error-burst"
-    query: str = "level:error"
-    group_by: Sequence[str] = ("service",)
-    window: timedelta = timedelta(minutes=1)
-    for_: timedelta = timedelta(0)
-    keep_firing_for: timedelta = timedelta(0)
-    max_delay: timedelta = timedelta(seconds=5)
-    samples: int = 3
-    threshold: float = 3
-    resolve_below: float | None = None
-    severity: str = "critical"
-    labels: dict[str, str] = field(default_factory=lambda: {"team": "core"})
+def Spec(**overrides: Any) -> ThresholdRule:  # noqa: N802 - reads like the rule it builds
+    """A threshold rule as a rule file would give it (3 errors per service in 1m, 3 evidence lines)."""
+    settings: dict[str, Any] = {
+        "name": "error-burst",
+        "type": "threshold",
+        "query": "level:error",
+        "group_by": ["service"],
+        "window": timedelta(minutes=1),
+        "max_delay": timedelta(seconds=5),
+        "samples": 3,
+        "threshold": 3,
+        "severity": "critical",
+        "labels": {"team": "core"},
+    }
+    settings.update(overrides)
+    return ThresholdRule.model_validate(settings)
 
 
 class Clock:
@@ -57,7 +58,7 @@ def errors(seconds: float, service: str, n: int, level: str = "error") -> list[d
     return [{"ts": ts, "level": level, "service": service, "msg": f"{service} failed {i}"} for i in range(n)]
 
 
-def engine(tmp_path: Path, clock: Clock, *specs: Spec) -> RulesEngine:
+def engine(tmp_path: Path, clock: Clock, *specs: ThresholdRule) -> RulesEngine:
     return RulesEngine(tmp_path / "rules", specs or (Spec(),), clock=clock, idle=timedelta(0), tick=None)
 
 

@@ -68,7 +68,7 @@ def test_keep_firing_for_holds_a_firing_alert_through_short_gaps() -> None:
 
 
 def test_hysteresis_resolves_only_below_the_recovery_threshold() -> None:
-    t = AlertTracker("burst", threshold=100, resolve_below=80)
+    t = AlertTracker("burst", threshold=100, recover=80)
     (fired,) = t.update(at(0), values(api=101))
     assert fired.status is AlertStatus.FIRING
     for i, v in enumerate([99, 100, 85, 81], start=1):  # hovering around the threshold: no flapping
@@ -88,9 +88,33 @@ def test_a_restored_tracker_goes_on_exactly_where_the_snapshot_was_taken() -> No
     saved = t.snapshot()
     restored = AlertTracker("burst", threshold=1, for_=timedelta(seconds=10))
     restored.restore(saved)
-    assert [a.to_json() for a in restored.alerts.values()] == saved
+    assert [a.to_json() for a in restored.alerts.values()] == saved["alerts"]
     original = t.update(at(20), values(api=0, web=5))
     replayed = restored.update(at(20), values(api=0, web=5))
     assert [(x.status, x.alert.fingerprint) for x in original] == [(x.status, x.alert.fingerprint) for x in replayed]
     assert [x.alert.fingerprint for x in original] == [FP_API]
     assert FP_WEB in restored.alerts
+
+
+def test_an_alert_below_its_threshold_fires_for_too_little_and_recovers_above_its_level() -> None:
+    t = AlertTracker("quiet", threshold=10, above=False, recover=20)
+    assert [x.status for x in t.update(at(0), values(api=5))] == [AlertStatus.FIRING]
+    assert t.update(at(1), values(api=15)) == []  # above 10 but not above the recovery level 20
+    assert [x.status for x in t.update(at(2), values(api=25))] == [AlertStatus.RESOLVED]
+
+
+def test_a_flapping_alert_is_held_firing_until_clear_for_the_flap_window() -> None:
+    t = AlertTracker("flappy", threshold=1, flap_window=timedelta(minutes=10), flap_changes=3)
+    statuses = []
+    for minute in range(0, 6, 2):  # fires at 0, 2, 4, resolving in between
+        statuses += [x.status for x in t.update(at(minute * 60), values(api=5))]
+        statuses += [x.status for x in t.update(at(minute * 60 + 60), values(api=0))]
+    # The third start of firing within 10 minutes makes it flap: the resolve after it is held back.
+    assert statuses == [AlertStatus.FIRING, AlertStatus.RESOLVED] * 2 + [AlertStatus.FIRING]
+    (alert,) = t.alerts.values()
+    assert alert.flapping and alert.status is AlertStatus.FIRING
+    assert t.update(at(4 * 60 + 9 * 60), values(api=0)) == []  # clear 9 minutes: still held
+    saved = t.snapshot()
+    again = AlertTracker("flappy", threshold=1, flap_window=timedelta(minutes=10), flap_changes=3)
+    again.restore(saved)
+    assert [x.status for x in again.update(at(4 * 60 + 11 * 60), values(api=0))] == [AlertStatus.RESOLVED]

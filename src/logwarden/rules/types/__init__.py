@@ -1,10 +1,14 @@
 """Every rule type, and the `type`-discriminated union a rule file validates against.
 
-A new type is a module here with a `Rule` subclass (`type: Literal["<name>"]`) and one line in RULE_TYPES.
+A new type is a module here with a `Rule` subclass (`type: Literal["<name>"]`, its settings, and `evaluator()`
+returning its rules/base.py `Evaluator`); the modules of this package are found and registered on import.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 import typing
 from typing import TYPE_CHECKING, Annotated, Union
 
@@ -13,8 +17,6 @@ from pydantic import Field
 from logwarden.rules.model import Rule, RuleFile, RuleGroup
 from logwarden.rules.types.threshold import ThresholdRule
 
-RULE_TYPES: tuple[type[Rule], ...] = (ThresholdRule,)
-
 
 def type_name(rule_type: type[Rule]) -> str:
     """The `type:` value that selects `rule_type`."""
@@ -22,7 +24,21 @@ def type_name(rule_type: type[Rule]) -> str:
     return str(name)
 
 
-KNOWN_TYPES: tuple[str, ...] = tuple(sorted(type_name(t) for t in RULE_TYPES))
+def _discover() -> tuple[type[Rule], ...]:
+    found: dict[str, type[Rule]] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            own = issubclass(obj, Rule) and obj is not Rule and obj.__module__ == module.__name__
+            if own and typing.get_args(obj.model_fields["type"].annotation):
+                found[type_name(obj)] = obj
+    return tuple(found[name] for name in sorted(found))
+
+
+RULE_TYPES: tuple[type[Rule], ...] = _discover()
+KNOWN_TYPES: tuple[str, ...] = tuple(type_name(t) for t in RULE_TYPES)
 
 if TYPE_CHECKING:
     RuleSpec = Rule

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from logwarden.rules.count import CountRule
 from logwarden.rules.model import Rule
 
 
@@ -32,5 +33,5 @@ class ThresholdRule(Rule):
             )
         return value
 
-
-# evaluator: added by the engine work
+    def evaluator(self) -> CountRule:
+        return CountRule(self)

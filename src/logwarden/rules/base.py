@@ -1,0 +1,274 @@
+"""What every rule evaluator shares: the `Evaluator` contract the engine drives, the per-batch work rules share
+(`BatchCache`), and `GroupRule`, the base of evaluators that keep a value per group over an event-time window.
+
+A rule type (rules/types/<name>.py) is a `Rule` model whose `evaluator()` returns an object with the
+`Evaluator` shape. Most types subclass `GroupRule` and implement three hooks — `add` (fold a batch's matching
+lines into the window, vectorized), `values` (each group's value at the head) and `window_snapshot`/
+`window_restore` (their state as JSON) — and get filtering, group keys, the watermark, evidence, the alert
+state machine and checkpoints from the base.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logwarden.query.filter import compile_filter
+from logwarden.rules.fields import field_values
+from logwarden.rules.state import AlertTracker, Transition, fingerprint
+from logwarden.rules.windows import Watermark, group_keys
+
+SEP = "\x1f"  # joins a group's label values into one key (rules/windows.py: group_keys)
+EVIDENCE_COLUMNS = ("log_id", "ts", "service", "host", "level", "message")
+RECENT_BATCHES = 16  # batches whose matching lines evidence is picked from
+
+# Settings that do not change what a rule computes: editing them keeps the rule's state.
+COSMETIC_SETTINGS = frozenset({"name", "description", "severity", "labels", "annotations", "enabled", "samples"})
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """One rule's evaluation, driven by the engine on its thread (never concurrently)."""
+
+    name: str
+    spec: Any
+    tracker: AlertTracker
+    matched_lines: int
+
+    def observe(self, table: pa.Table, shared: BatchCache) -> None:
+        """Take a stored batch (all tenants, all lines; the rule filters)."""
+
+    def evaluate(self, now: datetime, idle_head: datetime | None = None) -> list[Transition]:
+        """Evaluate at the stream's head (`idle_head`: the wall-clock head when no lines arrive)."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The rule's whole state as JSON (checkpointed with the bus cursor)."""
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a `snapshot`."""
+
+    @property
+    def late_lines(self) -> int: ...
+
+    @property
+    def groups(self) -> int: ...
+
+
+class HistoryReader(Protocol):
+    """Stored lines for rules that start from history (`new_value` seeds what it has seen): every tenant's
+    lines matching `query` in `[start, end)`. Called on the engine's thread, never the event loop's."""
+
+    def scan(
+        self, query: str, start: datetime, end: datetime, columns: Sequence[str] | None = None
+    ) -> Sequence[pa.Table]:
+        """The matching lines (all columns, or `columns`), ordered by `ts`."""
+        ...
+
+
+def settings_hash(spec: Any) -> str:
+    """What a rule's state depends on: a rule whose hash changes starts over (its type and every setting but
+    the cosmetic ones)."""
+    if hasattr(spec, "model_dump"):
+        key: Any = spec.model_dump(mode="json", exclude=set(COSMETIC_SETTINGS), by_alias=True)
+    else:  # a plain object with the threshold rule's attributes
+        key = {k: str(getattr(spec, k, None)) for k in ("query", "group_by", "window", "threshold", "resolve_below")}
+    return hashlib.sha256(orjson.dumps(key, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+_Grouped = tuple[list[str], list[int], list[int]]  # keys, whole seconds, line counts
+
+
+class BatchCache:
+    """Work rules share on one batch: the lines each distinct query matches, and their group keys."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self._matched: dict[str, pa.Table] = {}
+        self._keys: dict[tuple[str, tuple[str, ...]], pa.Array] = {}
+        self._seconds: dict[tuple[str, tuple[str, ...]], _Grouped] = {}
+        self._fields: dict[tuple[str, str], pa.Array] = {}
+
+    def matched(self, query: str, mask: Callable[[pa.Table], pa.Array]) -> pa.Table:
+        found = self._matched.get(query)
+        if found is None:
+            found = self._matched[query] = self.table.filter(mask(self.table))
+        return found
+
+    def seconds(self, query: str, matched: pa.Table, names: Sequence[str], keys: pa.Array) -> _Grouped:
+        """(keys, whole seconds, counts) of the matched lines grouped by key and second, once per query/group_by."""
+        cache_key = (query, tuple(names))
+        found = self._seconds.get(cache_key)
+        if found is None:
+            secs = pc.divide(pc.cast(matched.column("ts"), pa.int64()), 1_000_000)
+            grouped = pa.table({"k": keys, "s": secs}).group_by(["k", "s"]).aggregate([("s", "count")])
+            found = self._seconds[cache_key] = (
+                grouped.column("k").to_pylist(),
+                grouped.column("s").to_pylist(),
+                grouped.column("s_count").to_pylist(),
+            )
+        return found
+
+    def keys(self, query: str, matched: pa.Table, names: Sequence[str]) -> pa.Array:
+        """One group key per matched line (rules/windows.py: group_keys), once per query/group_by."""
+        key = (query, tuple(names))
+        found = self._keys.get(key)
+        if found is None:
+            values = self.fields(query, matched, names)
+            found = self._keys[key] = group_keys(pa.table({n: values[n] for n in names}), names)
+        return found
+
+    def fields(self, query: str, matched: pa.Table, names: Sequence[str]) -> dict[str, pa.Array]:
+        """The named fields of the matched lines as strings (rules/fields.py), once per query and field."""
+        missing = [n for n in names if (query, n) not in self._fields]
+        if missing:
+            for n, values in field_values(matched, missing).items():
+                self._fields[(query, n)] = values
+        return {n: self._fields[(query, n)] for n in names}
+
+
+class GroupRule:
+    """Base of evaluators with a value per group over a sliding event-time window (see the module docstring).
+
+    Subclasses set `above` (the condition is `value > threshold`, or `value < threshold` when False) and may
+    extend `label_names` in `__init__` before any batch; the group key of a line is its label values joined by
+    `SEP`, `tenant` first.
+    """
+
+    above: bool = True
+
+    def __init__(self, spec: Any, *, threshold: float | None = None, recover: float | None = None) -> None:
+        self.spec = spec
+        self.name: str = spec.name
+        self.filter = compile_filter(spec.query)
+        # Every alert carries its tenant: one tenant's lines never raise or resolve another tenant's alert.
+        self.label_names: list[str] = ["tenant", *[f for f in spec.group_by if f != "tenant"]]
+        self.watermark = Watermark(spec.max_delay)
+        flap = getattr(spec, "flap_detection", None)
+        self.tracker = AlertTracker(
+            spec.name,
+            threshold=float(spec.threshold if threshold is None else threshold),
+            for_=spec.for_,
+            keep_firing_for=spec.keep_firing_for,
+            recover=getattr(spec, "resolve_below", None) if recover is None else recover,
+            above=self.above,
+            flap_window=flap.window if flap is not None else None,
+            flap_changes=flap.changes if flap is not None else 0,
+        )
+        self._recent: deque[tuple[pa.Array, pa.Table]] = deque(maxlen=RECENT_BATCHES)
+        self._touched: set[str] = set()  # groups with evidence since the last evaluation
+        self.matched_lines = 0
+
+    # --- hooks -------------------------------------------------------------------------------------
+
+    def add(self, matched: pa.Table, keys: pa.Array, shared: BatchCache) -> tuple[pa.Array, pa.Table] | None:
+        """Fold a batch's matching lines (one group key each) into the window; return the (keys, lines) to keep
+        as evidence (default: all of them), or None for none."""
+        raise NotImplementedError
+
+    def values(self, at: datetime) -> dict[str, float]:
+        """Each group's value at head `at` (a group left out has no value: with `above`, it reads as 0)."""
+        raise NotImplementedError
+
+    def window_snapshot(self) -> Any:
+        raise NotImplementedError
+
+    def window_restore(self, state: Any) -> None:
+        raise NotImplementedError
+
+    @property
+    def late_lines(self) -> int:
+        return 0
+
+    @property
+    def groups(self) -> int:
+        return 0
+
+    # --- the engine's side -------------------------------------------------------------------------
+
+    def observe(self, table: pa.Table, shared: BatchCache | None = None) -> None:
+        """Take the matching lines of a stored batch. Rules with the same query (and `group_by`) share one
+        filter evaluation (and one key computation) per batch through `shared`."""
+        self.watermark.observe(table.column("ts"))
+        if table.num_rows == 0:
+            return
+        shared = shared or BatchCache(table)
+        matched = shared.matched(self.filter.text, self.filter.mask)
+        if matched.num_rows == 0:
+            return
+        self.matched_lines += matched.num_rows
+        keys = shared.keys(self.filter.text, matched, self.label_names)
+        kept = self.add(matched, keys, shared)
+        if kept is not None and self.spec.samples > 0 and len(kept[0]):
+            # Evidence is picked only for the groups that alert, at evaluation: no per-group work per batch.
+            ev_keys, lines = kept
+            cols = [c for c in EVIDENCE_COLUMNS if c in lines.column_names]
+            self._recent.append((ev_keys, lines.select(cols)))
+            self._touched.update(pc.unique(ev_keys).to_pylist())
+
+    def head(self, now: datetime, idle_head: datetime | None = None) -> datetime | None:
+        at = self.watermark.head(now)
+        if idle_head is not None and (at is None or idle_head > at):
+            at = idle_head
+        return at
+
+    def evaluate(self, now: datetime, idle_head: datetime | None = None) -> list[Transition]:
+        at = self.head(now, idle_head)
+        if at is None:
+            return []
+        values: dict[str, tuple[dict[str, str], float]] = {}
+        evidence: dict[str, list[dict[str, Any]]] = {}
+        for key, value in self.values(at).items():
+            labels = self.labels_of(key)
+            fp = fingerprint(self.name, labels)
+            values[fp] = (labels, float(value))
+            # New lines change a group's evidence; an alert that got none keeps what it has.
+            if key in self._touched and self.tracker.could_hold(value):
+                evidence[fp] = self._evidence(key)
+        self._touched.clear()
+        return self.tracker.update(at, values, evidence)
+
+    def labels_of(self, key: str) -> dict[str, str]:
+        return dict(zip(self.label_names, key.split(SEP), strict=True))
+
+    def _evidence(self, key: str) -> list[dict[str, Any]]:
+        """The newest `samples` evidence lines of one group among the recent batches, oldest first."""
+        found: list[pa.Table] = []
+        wanted = self.spec.samples
+        for keys, lines in reversed(self._recent):
+            rows = lines.filter(pc.equal(keys, key))
+            if rows.num_rows:
+                found.append(rows.slice(max(0, rows.num_rows - wanted)))
+                wanted -= found[-1].num_rows
+                if wanted <= 0:
+                    break
+        return [{k: plain(v) for k, v in row.items()} for t in reversed(found) for row in t.to_pylist()]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "window": self.window_snapshot(),
+            "newest_us": self.watermark.newest_us,
+            "alerts": self.tracker.snapshot(),
+            "matched": self.matched_lines,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.window_restore(state["window"])
+        self.watermark.newest_us = state.get("newest_us")
+        self.tracker.restore(state.get("alerts", []))
+        self.matched_lines = int(state.get("matched", 0))
+
+
+def plain(value: Any) -> Any:
+    """A JSON-able value (timestamps as ISO text) for evidence kept in checkpoints."""
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def as_timedelta(value: timedelta | float) -> timedelta:
+    return value if isinstance(value, timedelta) else timedelta(seconds=value)
