@@ -31,8 +31,9 @@ def _discover() -> tuple[type[Rule], ...]:
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         for _, obj in inspect.getmembers(module, inspect.isclass):
-            own = issubclass(obj, Rule) and obj is not Rule and obj.__module__ == module.__name__
-            if own and typing.get_args(obj.model_fields["type"].annotation):
+            if not (issubclass(obj, Rule) and obj is not Rule and obj.__module__ == module.__name__):
+                continue
+            if typing.get_args(obj.model_fields["type"].annotation):
                 found[type_name(obj)] = obj
     return tuple(found[name] for name in sorted(found))
 
