@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -94,6 +95,7 @@ class BatchCache:
         self._keys: dict[tuple[str, tuple[str, ...]], pa.Array] = {}
         self._seconds: dict[tuple[str, tuple[str, ...]], _Grouped] = {}
         self._fields: dict[tuple[str, str], pa.Array] = {}
+        self._second_arrays: dict[tuple[str, tuple[str, ...]], tuple[pa.Array, np.ndarray, np.ndarray]] = {}
 
     def matched(self, query: str, mask: Callable[[pa.Table], pa.Array]) -> pa.Table:
         found = self._matched.get(query)
@@ -112,6 +114,22 @@ class BatchCache:
                 grouped.column("k").to_pylist(),
                 grouped.column("s").to_pylist(),
                 grouped.column("s_count").to_pylist(),
+            )
+        return found
+
+    def second_counts(
+        self, query: str, matched: pa.Table, names: Sequence[str], keys: pa.Array
+    ) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        """Like `seconds`, as arrays (keys, whole seconds, counts), once per query/group_by."""
+        cache_key = (query, tuple(names))
+        found = self._second_arrays.get(cache_key)
+        if found is None:
+            secs = pc.divide(pc.cast(matched.column("ts"), pa.int64()), 1_000_000)
+            grouped = pa.table({"k": keys, "s": secs}).group_by(["k", "s"]).aggregate([("s", "count")])
+            found = self._second_arrays[cache_key] = (
+                grouped.column("k").combine_chunks(),
+                grouped.column("s").to_numpy(),
+                grouped.column("s_count").to_numpy(),
             )
         return found
 
@@ -163,6 +181,7 @@ class GroupRule:
         )
         self._recent: deque[tuple[pa.Array, pa.Table]] = deque(maxlen=RECENT_BATCHES)
         self._touched: set[str] = set()  # groups with evidence since the last evaluation
+        self._known: dict[str, tuple[dict[str, str], str]] = {}  # group key → (labels, fingerprint)
         self.matched_lines = 0
 
     # --- hooks -------------------------------------------------------------------------------------
@@ -173,7 +192,8 @@ class GroupRule:
         raise NotImplementedError
 
     def values(self, at: datetime) -> dict[str, float]:
-        """Each group's value at head `at` (a group left out has no value: with `above`, it reads as 0)."""
+        """Each group's value at head `at`. A group left out reads as 0; with `above`, a rule may leave out every
+        group whose value cannot hold (`tracker.could_hold`) unless it has an alert (`alert_keys`)."""
         raise NotImplementedError
 
     def window_snapshot(self) -> Any:
@@ -223,19 +243,35 @@ class GroupRule:
         if at is None:
             return []
         values: dict[str, tuple[dict[str, str], float]] = {}
-        evidence: dict[str, list[dict[str, Any]]] = {}
+        keys_of: dict[str, str] = {}
+        known = self._known
         for key, value in self.values(at).items():
-            labels = self.labels_of(key)
-            fp = fingerprint(self.name, labels)
+            found = known.get(key)
+            if found is None:
+                labels = self.labels_of(key)
+                found = known[key] = (labels, fingerprint(self.name, labels))
+            labels, fp = found
             values[fp] = (labels, float(value))
+            keys_of[fp] = key
+        touched = self._touched
+
+        def evidence(fp: str) -> list[dict[str, Any]] | None:
             # New lines change a group's evidence; an alert that got none keeps what it has.
-            if key in self._touched and self.tracker.could_hold(value):
-                evidence[fp] = self._evidence(key)
-        self._touched.clear()
-        return self.tracker.update(at, values, evidence)
+            key = keys_of.get(fp)
+            return self._evidence(key) if key is not None and key in touched else None
+
+        transitions = self.tracker.update(at, values, evidence)
+        self._touched = set()
+        if len(known) > 2 * max(len(values), 1024):
+            self._known = {}  # labels and fingerprints of groups: a cache, rebuilt when it outgrows the groups
+        return transitions
 
     def labels_of(self, key: str) -> dict[str, str]:
         return dict(zip(self.label_names, key.split(SEP), strict=True))
+
+    def alert_keys(self) -> set[str]:
+        """Group keys of the rule's pending and firing alerts (values() must report these groups)."""
+        return {SEP.join(a.labels.get(n, "") for n in self.label_names) for a in self.tracker.alerts.values()}
 
     def _evidence(self, key: str) -> list[dict[str, Any]]:
         """The newest `samples` evidence lines of one group among the recent batches, oldest first."""

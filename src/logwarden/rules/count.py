@@ -26,13 +26,19 @@ class CountRule(GroupRule):
 
     def add(self, matched: pa.Table, keys: pa.Array, shared: BatchCache) -> tuple[pa.Array, pa.Table] | None:
         if self.window.whole_seconds:
-            self.window.add_seconds(*shared.seconds(self.filter.text, matched, self.label_names, keys))
+            self.window.add_seconds(*shared.second_counts(self.filter.text, matched, self.label_names, keys))
         else:
             self.window.add(keys, matched.column("ts"))
         return keys, matched
 
     def values(self, at: datetime) -> dict[str, float]:
-        return {k: float(v) for k, v in self.window.values(at).items()}
+        # Only groups that can hold, and those with an alert: the others read as 0, which cannot hold either.
+        bar = (
+            self.spec.threshold
+            if self.spec.resolve_below is None
+            else min(self.spec.threshold, self.spec.resolve_below)
+        )
+        return {k: float(v) for k, v in self.window.values(at, above=bar, keep=self.alert_keys()).items()}
 
     def window_snapshot(self) -> Any:
         return self.window.snapshot()

@@ -23,12 +23,15 @@ are stable across restarts and processes: a hash of the rule name and the sorted
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import orjson
+
+EVIDENCE_REFRESH = timedelta(seconds=30)  # a firing alert's evidence is re-picked at most this often
 
 
 class AlertStatus(StrEnum):
@@ -58,6 +61,7 @@ class Alert:
     resolved_at: datetime | None = None
     evidence: list[dict[str, Any]] = field(default_factory=list)
     flapping: bool = False
+    evidence_at: datetime | None = None  # when `evidence` was last picked (event time)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +76,7 @@ class Alert:
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
             "evidence": self.evidence,
             "flapping": self.flapping,
+            "evidence_at": self.evidence_at.isoformat() if self.evidence_at else None,
         }
 
     @classmethod
@@ -94,6 +99,7 @@ class Alert:
             resolved_at=when("resolved_at"),
             evidence=list(data.get("evidence", [])),
             flapping=bool(data.get("flapping", False)),
+            evidence_at=when("evidence_at"),
         )
 
 
@@ -152,11 +158,17 @@ class AlertTracker:
         self,
         at: datetime,
         values: dict[str, tuple[dict[str, str], float]],
-        evidence: dict[str, list[dict[str, Any]]] | None = None,
+        evidence: Mapping[str, list[dict[str, Any]]] | Callable[[str], list[dict[str, Any]] | None] | None = None,
     ) -> list[Transition]:
-        """Evaluate at event time `at`: `values` maps a group's fingerprint to (labels, value)."""
+        """Evaluate at event time `at`: `values` maps a group's fingerprint to (labels, value).
+
+        `evidence` gives a group's evidence lines by fingerprint: a mapping, or a function asked only when an
+        alert starts (pending or firing) or its evidence is older than `EVIDENCE_REFRESH` (None: keep what it
+        has)."""
         out: list[Transition] = []
-        evidence = evidence or {}
+        if evidence is None:
+            evidence = {}
+        pick = evidence if callable(evidence) else evidence.get
         for fp in set(values) | set(self.alerts):
             labels, value = values.get(fp, (None, 0.0))
             alert = self.alerts.get(fp)
@@ -166,9 +178,13 @@ class AlertTracker:
                     alert = self.alerts[fp] = Alert(self.rule, fp, labels, AlertStatus.PENDING, value, at)
                 alert.value = value
                 alert.last_active = at
-                if fp in evidence:
-                    alert.evidence = evidence[fp]
-                if alert.status is AlertStatus.PENDING and at - alert.active_at >= self.for_:
+                starts = alert.status is AlertStatus.PENDING and at - alert.active_at >= self.for_
+                if starts or alert.evidence_at is None or at - alert.evidence_at >= EVIDENCE_REFRESH:
+                    lines = pick(fp)
+                    if lines is not None:
+                        alert.evidence = lines
+                        alert.evidence_at = at
+                if starts:
                     alert.status = AlertStatus.FIRING
                     alert.fired_at = at
                     self._fired(fp, at)

@@ -16,9 +16,11 @@ and a window's value is the sum of the buckets in `(head - window, head]`, exact
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -62,25 +64,32 @@ class Watermark:
         return min(_time(self.newest_us), now)
 
 
-@dataclass(slots=True)
 class CountWindow:
-    """Per-group counts of lines over a sliding event-time window (see the module docstring)."""
+    """Per-group counts of lines over a sliding event-time window (see the module docstring).
 
-    window: timedelta
-    lateness: timedelta = timedelta(0)
-    bucket: timedelta = field(default=timedelta(0))
-    late_lines: int = 0
-    # group key → bucket index → lines
-    _counts: dict[str, dict[int, int]] = field(default_factory=dict)
-    _horizon: int | None = None  # buckets below this index are outside every future window
+    The buckets a window can still use — from the lateness horizon to a window beyond the head — live in a
+    ring: a numpy array with a row per group and a column per bucket (`slots`), so adding a batch, summing a
+    window and dropping expired buckets are array operations; Python runs per group, not per bucket. Lines for
+    buckets beyond the ring (stamped far ahead of the head) wait in a small dict until the head comes near.
+    """
 
-    def __post_init__(self) -> None:
-        if not self.bucket:
-            self.bucket = bucket_for(self.window)
+    def __init__(self, window: timedelta, lateness: timedelta = timedelta(0), bucket: timedelta | None = None):
+        self.window = window
+        self.lateness = lateness
+        self.bucket = bucket or bucket_for(window)
+        self._bucket_us = int(self.bucket / timedelta(microseconds=1))
+        self._span = max(1, window // self.bucket)  # buckets in a window
+        self._late_span = -(-lateness // self.bucket)  # buckets of lateness before the window
+        self.slots = self._late_span + 2 * self._span  # lateness, the window, and one more window ahead
+        self.late_lines = 0
+        self._ring = np.zeros((0, self.slots), dtype=np.int64)
+        self._row: dict[str, int] = {}  # group key → row
+        self._keys: list[str | None] = []  # row → group key (None: free)
+        self._free: list[int] = []
+        self._horizon: int | None = None  # lowest bucket still held; lower ones are outside every future window
+        self._ahead: dict[str, dict[int, int]] = {}  # buckets beyond the ring, or all of them before a horizon
 
-    @property
-    def _bucket_us(self) -> int:
-        return int(self.bucket / timedelta(microseconds=1))
+    # --- adding ---------------------------------------------------------------------------------
 
     def add(self, keys: pa.Array | pa.ChunkedArray, ts: pa.Array | pa.ChunkedArray) -> None:
         """Count lines: one group key and one event time (timestamp[us]) per line, vectorized."""
@@ -88,82 +97,214 @@ class CountWindow:
             return
         # Integer division truncates toward zero: exact floor for times after 1970, which event times are.
         buckets = pc.divide(pc.cast(ts, pa.int64()), self._bucket_us)
-        table = pa.table({"k": keys, "b": buckets})
-        if self._horizon is not None:
-            late = pc.less(table.column("b"), self._horizon)
-            n_late = pc.sum(pc.cast(late, pa.int64())).as_py() or 0
-            if n_late:
-                self.late_lines += n_late
-                table = table.filter(pc.invert(late))
-        grouped = table.group_by(["k", "b"]).aggregate([("b", "count")])
-        for key, bucket, count in zip(
-            grouped.column("k").to_pylist(),
-            grouped.column("b").to_pylist(),
-            grouped.column("b_count").to_pylist(),
-            strict=True,
-        ):
-            per_group = self._counts.setdefault(key, {})
-            per_group[bucket] = per_group.get(bucket, 0) + count
+        grouped = pa.table({"k": keys, "b": buckets}).group_by(["k", "b"]).aggregate([("b", "count")])
+        self._add_grouped(grouped.column("k"), grouped.column("b").to_numpy(), grouped.column("b_count").to_numpy())
 
-    def add_seconds(self, keys: Sequence[str], seconds: Sequence[int], counts: Sequence[int]) -> None:
+    def add_seconds(
+        self,
+        keys: Sequence[str] | pa.Array | pa.ChunkedArray,
+        seconds: Sequence[int] | np.ndarray,
+        counts: Sequence[int] | np.ndarray,
+    ) -> None:
         """Count lines already grouped by (key, whole second since 1970): rules with the same query and
         `group_by` share one group-by per batch and each folds it into its own buckets (whole seconds)."""
         assert self._bucket_us % _US == 0, "only for buckets of whole seconds"
-        per_bucket = self._bucket_us // _US
+        secs = np.asarray(seconds, dtype=np.int64)
+        self._add_grouped(keys, secs // (self._bucket_us // _US), np.asarray(counts, dtype=np.int64))
+
+    def _add_grouped(
+        self, keys: Sequence[str] | pa.Array | pa.ChunkedArray, buckets: np.ndarray, counts: np.ndarray
+    ) -> None:
+        if len(buckets) == 0:
+            return
         horizon = self._horizon
-        for key, second, count in zip(keys, seconds, counts, strict=True):
-            bucket = second // per_bucket
-            if horizon is not None and bucket < horizon:
-                self.late_lines += count
-                continue
-            per_group = self._counts.setdefault(key, {})
-            per_group[bucket] = per_group.get(bucket, 0) + count
+        if horizon is None:  # before the first evaluation: nothing is late yet, and the ring has no place
+            for key, bucket, count in zip(_pylist(keys), buckets.tolist(), counts.tolist(), strict=True):
+                per_group = self._ahead.setdefault(key, {})
+                per_group[bucket] = per_group.get(bucket, 0) + count
+            return
+        late = buckets < horizon
+        if late.any():
+            self.late_lines += int(counts[late].sum())
+        beyond = buckets >= horizon + self.slots
+        inside = ~(late | beyond)
+        if beyond.any():
+            key_list = _pylist(keys)
+            for i in np.nonzero(beyond)[0].tolist():
+                per_group = self._ahead.setdefault(key_list[i], {})
+                b = int(buckets[i])
+                per_group[b] = per_group.get(b, 0) + int(counts[i])
+        if not inside.all():
+            index = np.nonzero(inside)[0]
+            keys = _take(keys, index)
+            buckets, counts = buckets[index], counts[index]
+        if len(buckets) == 0:
+            return
+        rows = self._rows_of(keys)  # may grow the ring: before taking it
+        np.add.at(self._ring, (rows, buckets % self.slots), counts)
+
+    def _rows_of(self, keys: Sequence[str] | pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """The ring row of each key (new groups get a row): Python per distinct key, not per line."""
+        arr = keys if isinstance(keys, pa.Array | pa.ChunkedArray) else pa.array(keys, pa.string())
+        encoded = pc.dictionary_encode(arr)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        row = self._row
+        rows = np.empty(len(encoded.dictionary), dtype=np.int64)
+        for i, key in enumerate(encoded.dictionary.to_pylist()):
+            found = row.get(key)
+            rows[i] = found if found is not None else self._new_row(key)
+        index: np.ndarray = encoded.indices.to_numpy(zero_copy_only=False)
+        picked: np.ndarray = rows[index]
+        return picked
+
+    def _new_row(self, key: str) -> int:
+        if self._free:
+            r = self._free.pop()
+            self._keys[r] = key
+        else:
+            r = len(self._keys)
+            self._keys.append(key)
+            if r >= len(self._ring):
+                grown = np.zeros((max(16, 2 * len(self._ring)), self.slots), dtype=np.int64)
+                grown[: len(self._ring)] = self._ring
+                self._ring = grown
+        self._row[key] = r
+        return r
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def _advance(self, horizon: int) -> None:
+        """Move the ring's low end to `horizon` (never back): expired buckets are cleared."""
+        old = self._horizon
+        if old is not None and horizon <= old:
+            return
+        if old is None or horizon - old >= self.slots:
+            self._ring[:] = 0
+        else:
+            cols = np.arange(old, horizon) % self.slots
+            self._ring[:, cols] = 0
+        self._horizon = horizon
+        if self._ahead:
+            ahead, self._ahead = self._ahead, {}
+            keys: list[str] = []
+            buckets: list[int] = []
+            counts: list[int] = []
+            for key, per_group in ahead.items():
+                for b, n in per_group.items():
+                    if b >= horizon:  # lower: older than any window from now on (never counted)
+                        keys.append(key)
+                        buckets.append(b)
+                        counts.append(n)
+            if keys:
+                self._add_grouped(keys, np.array(buckets, dtype=np.int64), np.array(counts, dtype=np.int64))
+
+    def sums(self, head: datetime) -> tuple[list[str | None], np.ndarray]:
+        """Every row's count in `(head - window, head]` (rows of no group have None for a key and count 0)."""
+        end = _us(head) // self._bucket_us  # the bucket holding the head
+        start = end - self._span + 1
+        self._advance(start - self._late_span)
+        n = len(self._keys)
+        ring = self._ring[:n]
+        cols = np.arange(start, end + 1) % self.slots
+        totals = ring[:, cols].sum(axis=1) if n else np.zeros(0, dtype=np.int64)
+        # Groups with nothing left in any bucket (and nothing ahead) are forgotten.
+        if n:
+            empty = np.nonzero(~ring.any(axis=1))[0].tolist()
+            for r in empty:
+                key = self._keys[r]
+                if key is not None and key not in self._ahead:
+                    del self._row[key]
+                    self._keys[r] = None
+                    self._free.append(r)
+        return self._keys, totals
+
+    def values(self, head: datetime, above: float | None = None, keep: Iterable[str] = ()) -> dict[str, int]:
+        """Each group's count in `(head - window, head]` (groups with 0 left out); with `above`, only groups
+        whose count is above it, and those in `keep`."""
+        keys, totals = self.sums(head)
+        picked = np.nonzero(totals if above is None else totals > above)[0]
+        out = {keys[r]: int(totals[r]) for r in picked.tolist() if keys[r] is not None}
+        for key in keep:
+            r = self._row.get(key)
+            if r is not None and key not in out and totals[r]:
+                out[key] = int(totals[r])
+        return out  # type: ignore[return-value]
+
+    @property
+    def groups(self) -> int:
+        return len(self._row) + sum(1 for k in self._ahead if k not in self._row)
 
     @property
     def whole_seconds(self) -> bool:
         """Whether buckets are whole seconds (every window of a second or more)."""
         return self._bucket_us % _US == 0
 
-    def values(self, head: datetime) -> dict[str, int]:
-        """Each group's count in `(head - window, head]`; buckets too old for any later window are dropped."""
-        end = _us(head) // self._bucket_us  # the bucket holding the head
-        start = end - (self.window // self.bucket) + 1
-        horizon = start - -(-self.lateness // self.bucket)  # late lines may still land in [horizon, start)
-        self._horizon = horizon if self._horizon is None else max(self._horizon, horizon)
-        out: dict[str, int] = {}
-        for key in list(self._counts):
-            per_group = self._counts[key]
-            for b in [b for b in per_group if b < self._horizon]:
-                del per_group[b]
-            if not per_group:
-                del self._counts[key]
-                continue
-            total = sum(n for b, n in per_group.items() if start <= b <= end)
-            if total:
-                out[key] = total
-        return out
-
-    @property
-    def groups(self) -> int:
-        return len(self._counts)
-
     # --- checkpoints ------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, object]:
-        """JSON-able state, restored by `restore` (checkpointed with the bus cursor)."""
+        """JSON-able state, restored by `restore` (checkpointed with the bus cursor): the non-empty cells as
+        (group, bucket, count) columns, serialized by orjson straight from the arrays."""
+        n = len(self._keys)
+        rows, cols = np.nonzero(self._ring[:n])
+        horizon = self._horizon or 0
+        # A ring column's bucket: the one in [horizon, horizon + slots) with that remainder.
+        buckets = horizon + (cols - horizon) % self.slots
+        used = sorted(set(rows.tolist()))
+        renumber = np.zeros(max(n, 1), dtype=np.int64)
+        renumber[used] = np.arange(len(used))
+        cells = orjson.dumps(
+            {"g": renumber[rows], "b": buckets, "n": self._ring[rows, cols]}, option=orjson.OPT_SERIALIZE_NUMPY
+        )
         return {
             "late": self.late_lines,
             "horizon": self._horizon,
-            "counts": {k: [[b, n] for b, n in sorted(v.items())] for k, v in self._counts.items()},
+            "keys": [self._keys[r] for r in used],
+            "cells": orjson.Fragment(cells),
+            "ahead": {k: [[b, c] for b, c in v.items()] for k, v in self._ahead.items()},
         }
 
     def restore(self, state: dict[str, object]) -> None:
+        fresh = CountWindow(self.window, self.lateness, self.bucket)
+        for name in ("_ring", "_row", "_keys", "_free", "_horizon", "_ahead"):
+            setattr(self, name, getattr(fresh, name))
         self.late_lines = int(state.get("late", 0))  # type: ignore[call-overload]
         horizon = state.get("horizon")
-        self._horizon = None if horizon is None else int(horizon)  # type: ignore[call-overload]
-        counts = state.get("counts", {})
-        assert isinstance(counts, dict)
-        self._counts = {str(k): {int(b): int(n) for b, n in pairs} for k, pairs in counts.items()}
+        ahead: dict[str, dict[int, int]] = {}
+        old = state.get("counts")  # the format before the ring: {key: [[bucket, count], ...]}
+        if isinstance(old, dict):
+            for k, pairs in old.items():
+                ahead[str(k)] = {int(b): int(n) for b, n in pairs}
+        saved_ahead = state.get("ahead") or {}
+        assert isinstance(saved_ahead, dict)
+        for k, pairs in saved_ahead.items():
+            per_group = ahead.setdefault(str(k), {})
+            for b, n in pairs:
+                per_group[int(b)] = per_group.get(int(b), 0) + int(n)
+        cells = state.get("cells")
+        if isinstance(cells, orjson.Fragment):  # a snapshot taken in this process, not read back from JSON
+            cells = orjson.loads(orjson.dumps(cells))
+        if isinstance(cells, dict):
+            keys = state.get("keys") or []
+            assert isinstance(keys, list)
+            for g, b, n in zip(cells["g"], cells["b"], cells["n"], strict=True):
+                per_group = ahead.setdefault(str(keys[g]), {})
+                per_group[int(b)] = per_group.get(int(b), 0) + int(n)
+        self._ahead = ahead
+        if horizon is not None:
+            self._horizon = None
+            self._advance(int(horizon))  # type: ignore[call-overload]
+
+
+def _pylist(keys: Sequence[str] | pa.Array | pa.ChunkedArray) -> list[str]:
+    return keys.to_pylist() if isinstance(keys, pa.Array | pa.ChunkedArray) else list(keys)
+
+
+def _take(keys: Sequence[str] | pa.Array | pa.ChunkedArray, index: np.ndarray) -> Sequence[str] | pa.Array:
+    if isinstance(keys, pa.Array | pa.ChunkedArray):
+        taken = keys.take(pa.array(index))
+        return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
+    return [keys[i] for i in index.tolist()]
 
 
 def group_keys(table: pa.Table, fields: Iterable[str]) -> pa.Array:

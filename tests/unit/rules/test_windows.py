@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pyarrow as pa
 
 from logwarden.rules.windows import CountWindow, Watermark, bucket_for, group_keys
@@ -106,3 +107,43 @@ def test_counts_grouped_by_second_fold_into_the_same_buckets_as_lines() -> None:
         by_second.add_seconds(["a"], [int((T0 + timedelta(seconds=-1000)).timestamp())], [1])
         assert by_line.late_lines == by_second.late_lines == 1
     assert not CountWindow(timedelta(milliseconds=500)).whole_seconds
+
+
+def test_the_ring_wraps_around_over_many_windows_and_keeps_exact_counts() -> None:
+    w = CountWindow(timedelta(seconds=10))  # ten 1 s buckets; the ring holds lateness + two windows
+    w.values(T0)
+    for second in range(0, 100):
+        w.add(pa.array(["a"] * (second % 3 + 1)), times(*[second] * (second % 3 + 1)))
+        got = w.values(T0 + timedelta(seconds=second))
+        want = sum(s % 3 + 1 for s in range(max(0, second - 9), second + 1))
+        assert got == {"a": want}, second
+
+
+def test_lines_stamped_beyond_the_ring_wait_until_the_head_comes_near() -> None:
+    w = CountWindow(timedelta(seconds=10))
+    w.values(T0)
+    w.add(pa.array(["a", "b"]), times(5, 3600))  # b an hour ahead of the head
+    assert w.values(T0 + timedelta(seconds=5)) == {"a": 1}
+    assert w.groups == 2  # b is held, not forgotten
+    again = CountWindow(timedelta(seconds=10))
+    again.restore(orjson.loads(orjson.dumps(w.snapshot())))
+    for window in (w, again):
+        assert window.values(T0 + timedelta(seconds=3600)) == {"b": 1}
+
+
+def test_a_checkpoint_from_before_the_ring_restores() -> None:
+    w = CountWindow(timedelta(minutes=1))
+    w.restore({"late": 2, "horizon": None, "counts": {"a": [[int(T0.timestamp()) + 1, 4]]}})
+    assert w.values(T0 + timedelta(seconds=30)) == {"a": 4} and w.late_lines == 2
+
+
+def test_thousands_of_groups_grow_the_ring_and_groups_that_go_quiet_free_their_rows() -> None:
+    w = CountWindow(timedelta(seconds=10))
+    w.values(T0)
+    keys = [f"g{i}" for i in range(5000)]
+    w.add(pa.array(keys), times(*[1] * 5000))
+    assert w.values(T0 + timedelta(seconds=2), above=0, keep=()) == dict.fromkeys(keys, 1)
+    assert w.values(T0 + timedelta(seconds=2), above=1, keep=["g7"]) == {"g7": 1}
+    assert w.values(T0 + timedelta(seconds=60)) == {} and w.groups == 0
+    w.add(pa.array(["new"]), times(61))
+    assert w.values(T0 + timedelta(seconds=61)) == {"new": 1}
