@@ -48,7 +48,8 @@ class LosslessSubscriber(Protocol):
         """Process one batch; return only when it is done (the cursor then moves past it). Raising means
         "not done": the same batch is handed again after a pause, never skipped. A subscriber with a
         `coalesce_rows` attribute may be handed the batches that are waiting as one (its `seq` is the last
-        of them; every row keeps its own `seq` column)."""
+        of them; every row keeps its own `seq` column), and with a `coalesce_wait` attribute (seconds) is handed
+        batches at most that often while the stream is steady (fewer, larger calls for up to that latency)."""
         ...
 
     def close(self) -> None:

@@ -56,6 +56,9 @@ class SubscriberStatus:
     dropped_lines: int  # lossy only
 
 
+_COALESCE_MAX_BATCHES = 256  # this many batches waiting end a coalescing pause early
+
+
 class _Follower:
     """One lossless subscriber's thread: replay, then follow; retry a failing batch, never skip it."""
 
@@ -66,6 +69,10 @@ class _Follower:
         self.stateful = isinstance(sub, StatefulSubscriber)
         # A subscriber may take the batches that are waiting together, up to this many rows (fewer, larger calls).
         self.coalesce_rows = int(getattr(sub, "coalesce_rows", 0) or 0)
+        # ... and may ask to be handed batches at most this often (seconds), so that under a steady stream
+        # its per-call costs are paid a few times a second, not once per request (adds up to this latency).
+        self.coalesce_wait = float(getattr(sub, "coalesce_wait", 0.0) or 0.0) if self.coalesce_rows > 0 else 0.0
+        self._last_take = 0.0
         self.position = start
         self.committed = start
         self.batches = 0
@@ -179,6 +186,14 @@ class _Follower:
                 bus._cond.wait(_IDLE_WAIT)
                 if bus._head < want or self._stop.is_set():
                     return None
+        if self.coalesce_wait > 0:
+            pause = self._last_take + self.coalesce_wait - time.monotonic()
+            if pause > 0 and bus._head - want + 1 < _COALESCE_MAX_BATCHES:
+                self._stop.wait(pause)
+                if self._stop.is_set():
+                    return None
+            self._last_take = time.monotonic()
+        with bus._cond:
             ring = bus._ring
             if ring and ring[0].seq <= want <= ring[-1].seq:
                 self._disk = None

@@ -408,3 +408,21 @@ def test_a_coalescing_subscriber_takes_waiting_batches_together(tmp_path: Path) 
     assert all(n <= 7 for _, n in handed) and len(handed) < 6
     assert [m for _, ms in rec.seen for m in ms] == [f"c{i}-{j}" for i in range(6) for j in range(3)]
     h.close()
+
+
+def test_a_subscriber_with_a_coalescing_wait_is_handed_batches_at_most_that_often(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    rec = Recorder()
+    rec.coalesce_rows = 10_000  # type: ignore[attr-defined]
+    rec.coalesce_wait = 0.5  # type: ignore[attr-defined]
+    h.bus.add(rec, lossless=True)
+    h.bus.start()
+    h.append(messages("first-", 1))
+    assert h.bus.wait_caught_up()  # the first batch goes at once: nothing was handed for a while
+    for i in range(10):  # ten more inside one pause: handed together when it ends
+        h.append(messages(f"m{i}-", 2))
+    assert h.bus.wait_caught_up()
+    handed = [len(msgs) for _, msgs in rec.seen]
+    assert handed[0] == 1 and sum(handed) == 21 and len(handed) <= 3
+    assert [m for _, ms in rec.seen for m in ms][1:] == [f"m{i}-{j}" for i in range(10) for j in range(2)]
+    h.close()
