@@ -80,9 +80,10 @@ class CountWindow:
         self._bucket_us = int(self.bucket / timedelta(microseconds=1))
         self._span = max(1, window // self.bucket)  # buckets in a window
         self._late_span = -(-lateness // self.bucket)  # buckets of lateness before the window
-        self.slots = self._late_span + 2 * self._span  # lateness, the window, and one more window ahead
+        # lateness, the window, and half a window ahead of the head (lines further ahead wait in `_ahead`)
+        self.slots = self._late_span + self._span + max(1, self._span // 2)
         self.late_lines = 0
-        self._ring = np.zeros((0, self.slots), dtype=np.int64)
+        self._ring = np.zeros((0, self.slots), dtype=np.int32)
         self._row: dict[str, int] = {}  # group key → row
         self._keys: list[str | None] = []  # row → group key (None: free)
         self._free: list[int] = []
@@ -166,7 +167,7 @@ class CountWindow:
             r = len(self._keys)
             self._keys.append(key)
             if r >= len(self._ring):
-                grown = np.zeros((max(16, 2 * len(self._ring)), self.slots), dtype=np.int64)
+                grown = np.zeros((max(16, 2 * len(self._ring)), self.slots), dtype=np.int32)
                 grown[: len(self._ring)] = self._ring
                 self._ring = grown
         self._row[key] = r
