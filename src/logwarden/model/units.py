@@ -51,5 +51,20 @@ def parse_duration(value: object) -> timedelta:
     raise ValueError(f"invalid duration {value!r}: use seconds or a string like 500ms, 90s, 5m, 1h, 7d")
 
 
+def format_duration(value: timedelta) -> str:
+    """The shortest text `parse_duration` reads back as `value` (to the millisecond): `30d`, `1h30m`, `1.5s` as
+    `1s500ms`, `0s`."""
+    ms = round(value.total_seconds() * 1000)
+    if ms == 0:
+        return "0s"
+    sign, ms = ("-", -ms) if ms < 0 else ("", ms)
+    out = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        n, ms = divmod(ms, size)
+        if n:
+            out.append(f"{n}{unit}")
+    return sign + "".join(out)
+
+
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
-Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(lambda d: f"{d.total_seconds():g}s")]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration)]

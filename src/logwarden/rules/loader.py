@@ -94,7 +94,7 @@ def load_rule_file(path: str | Path) -> LoadedFile:
     except UnicodeDecodeError as exc:
         raise RulesError([f"{source}: cannot read rule file: not UTF-8 text (byte {exc.start})"]) from None
     try:
-        rule_file = RuleFile.model_validate(data)
+        rule_file = RuleFile.model_validate(data, context={"base_dir": Path(path).parent})
     except ValidationError as exc:
         raise RulesError(_describe(err, source, root, data) for err in exc.errors()) from None
     entries = []
