@@ -25,6 +25,7 @@ from logwarden.query.filter import compile_filter
 from logwarden.rules.fields import field_values
 from logwarden.rules.state import AlertTracker, Transition, fingerprint
 from logwarden.rules.windows import Watermark, group_keys
+from logwarden.rules.windows import _us as us_of
 
 SEP = "\x1f"  # joins a group's label values into one key (rules/windows.py: group_keys)
 EVIDENCE_COLUMNS = ("log_id", "ts", "service", "host", "level", "message")
@@ -109,7 +110,9 @@ class BatchCache:
         found = self._seconds.get(cache_key)
         if found is None:
             secs = pc.divide(pc.cast(matched.column("ts"), pa.int64()), 1_000_000)
-            grouped = pa.table({"k": keys, "s": secs}).group_by(["k", "s"]).aggregate([("s", "count")])
+            grouped = (
+                pa.table({"k": keys, "s": secs}).group_by(["k", "s"], use_threads=False).aggregate([("s", "count")])
+            )
             found = self._seconds[cache_key] = (
                 grouped.column("k").to_pylist(),
                 grouped.column("s").to_pylist(),
@@ -125,7 +128,9 @@ class BatchCache:
         found = self._second_arrays.get(cache_key)
         if found is None:
             secs = pc.divide(pc.cast(matched.column("ts"), pa.int64()), 1_000_000)
-            grouped = pa.table({"k": keys, "s": secs}).group_by(["k", "s"]).aggregate([("s", "count")])
+            grouped = (
+                pa.table({"k": keys, "s": secs}).group_by(["k", "s"], use_threads=False).aggregate([("s", "count")])
+            )
             found = self._second_arrays[cache_key] = (
                 grouped.column("k").combine_chunks(),
                 grouped.column("s").to_numpy(),
@@ -233,9 +238,12 @@ class GroupRule:
             self._touched.update(pc.unique(ev_keys).to_pylist())
 
     def head(self, now: datetime, idle_head: datetime | None = None) -> datetime | None:
+        """Where to evaluate: the stream's head, or `idle_head` (the wall clock) when that is further on; the
+        head then stays there, so it never moves back when a late batch comes after a quiet spell."""
         at = self.watermark.head(now)
         if idle_head is not None and (at is None or idle_head > at):
             at = idle_head
+            self.watermark.newest_us = us_of(idle_head)
         return at
 
     def evaluate(self, now: datetime, idle_head: datetime | None = None) -> list[Transition]:

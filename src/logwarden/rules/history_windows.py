@@ -77,7 +77,9 @@ class BucketCounts:
             return
         # Integer division truncates toward zero: the floor for event times after 1970.
         buckets = pc.divide(pc.cast(ts, pa.int64()), self.bucket_us)
-        grouped = pa.table({"k": keys, "b": buckets}).group_by(["k", "b"]).aggregate([("b", "count")])
+        grouped = (
+            pa.table({"k": keys, "b": buckets}).group_by(["k", "b"], use_threads=False).aggregate([("b", "count")])
+        )
         for key, bucket, count in zip(
             grouped.column("k").to_pylist(),
             grouped.column("b").to_pylist(),

@@ -71,8 +71,9 @@ class Rule(RuleSettings):
     `value`, `threshold`, `window` and `evidence`; checked when the file loads."""
     enabled: bool = True
     """A disabled rule is loaded and checked but not evaluated."""
-    max_delay: Duration = Field(timedelta(seconds=5), ge=timedelta(0))
-    """How late a line may arrive (event time behind the newest seen) and still count: the watermark delay."""
+    max_delay: Duration = Field(timedelta(seconds=5), ge=timedelta(0), le=timedelta(days=1))
+    """How late a line may arrive (event time behind the newest seen) and still count: the watermark delay
+    (at most `1d`)."""
     samples: int = Field(10, ge=0, le=100)
     """How many matching lines an alert keeps as evidence (0 to 100)."""
     flap_detection: FlapDetection | None = None

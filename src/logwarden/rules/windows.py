@@ -79,7 +79,8 @@ class CountWindow:
         self.bucket = bucket or bucket_for(window)
         self._bucket_us = int(self.bucket / timedelta(microseconds=1))
         self._span = max(1, window // self.bucket)  # buckets in a window
-        self._late_span = -(-lateness // self.bucket)  # buckets of lateness before the window
+        # Buckets of lateness before the window (at most a window's worth: older lines never count again).
+        self._late_span = min(-(-lateness // self.bucket), self._span)
         # lateness, the window, and half a window ahead of the head (lines further ahead wait in `_ahead`)
         self.slots = self._late_span + self._span + max(1, self._span // 2)
         self.late_lines = 0
@@ -98,7 +99,9 @@ class CountWindow:
             return
         # Integer division truncates toward zero: exact floor for times after 1970, which event times are.
         buckets = pc.divide(pc.cast(ts, pa.int64()), self._bucket_us)
-        grouped = pa.table({"k": keys, "b": buckets}).group_by(["k", "b"]).aggregate([("b", "count")])
+        grouped = (
+            pa.table({"k": keys, "b": buckets}).group_by(["k", "b"], use_threads=False).aggregate([("b", "count")])
+        )
         self._add_grouped(grouped.column("k"), grouped.column("b").to_numpy(), grouped.column("b_count").to_numpy())
 
     def add_seconds(
