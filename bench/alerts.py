@@ -4,8 +4,10 @@
     python bench/alerts.py [--rules 100] [--duration 15] [--alerts 200]
 
 1. **Throughput cost**: `bench/ingest.py` runs twice back to back against a real `logwarden serve`, without rules
-   and with `--rules` threshold rules (mixed queries over the bench's lines: levels, services, words, attribute
-   comparisons; grouped by service or host). `ingest_ratio` = lines/s with rules ÷ without (target ≥ 0.8).
+   and with `--rules` rules: nine in ten threshold rules (mixed queries over the bench's lines: levels, services,
+   words, attribute comparisons; grouped by service or host), and one in ten each other type in turn (ratio,
+   aggregate p95/avg, cardinality, absence, new_value, change, list, sequence, spike, anomaly).
+   `ingest_ratio` = lines/s with rules ÷ without (target ≥ 0.8).
 2. **Alert latency**: a server with one rule (`threshold: 0`, `for: 0s`, grouped by service); each of `--alerts`
    requests sends one error line of a new service, and the time from its HTTP acknowledgement to the alert being
    listed as firing at `GET /api/v1/alerts` (polled every 2 ms) is measured: p50/p99 (target p99 ≤ 500 ms).
@@ -50,19 +52,52 @@ QUERIES = [
 ]
 
 
-def rules_yaml(n: int) -> str:
+def _threshold(i: int) -> list[str]:
+    query = QUERIES[i % len(QUERIES)].replace("'", "''")
+    by = "service" if i % 2 == 0 else "host"
+    return [
+        "        type: threshold",
+        f"        query: '{query}'",
+        f"        group_by: [{by}]",
+        f"        window: {1 + i % 5}m",
+        f"        threshold: {100 + 10 * i}",
+    ]
+
+
+# One rule of each other type, over the fields bench/ingest.py's lines have (service, host, level, latency_ms,
+# http.status, user_id, topic, region, error_kind).
+MIXED: list[list[str]] = [
+    ["type: ratio", "query: 'level:error'", "group_by: [service]", "window: 1m", "threshold: 0.5", "min_total: 100"],
+    ["type: aggregate", "query: 'latency_ms:*'", "group_by: [service]", "field: latency_ms", "fn: p95",
+     "window: 1m", "threshold: 100000"],
+    ["type: aggregate", "query: 'service:checkout'", "group_by: [host]", "field: latency_ms", "fn: avg",
+     "window: 5m", "threshold: 100000"],
+    ["type: cardinality", "query: 'user_id:*'", "group_by: [service]", "field: user_id", "window: 1m",
+     "threshold: 100000", "max_values: 200000"],
+    ["type: absence", "query: '*'", "group_by: [service]", "window: 5m"],
+    ["type: new_value", "query: 'region:*'", "group_by: [service]", "fields: [region]", "window: 1m",
+     "lookback: 1d"],
+    ["type: change", "query: 'topic:*'", "group_by: [host]", "field: topic", "window: 1m", "threshold: 1000000"],
+    ["type: list", "query: '*'", "field: error_kind", "mode: in", "values: [never-seen-kind]", "window: 1m"],
+    ["type: sequence", "query: 'service:auth'", "by: [user_id]", "within: 5m", "window: 5m", "steps:",
+     "  - {name: failed, query: 'failed', count: 3}", "  - {name: ok, query: 'ok'}"],
+    ["type: spike", "query: 'level:error'", "group_by: [service]", "window: 1m", "compare: previous",
+     "factor: 1000"],
+    ["type: anomaly", "query: 'level:error'", "group_by: [service]", "window: 1m", "threshold: 1000"],
+]  # fmt: skip
+
+
+def rules_yaml(n: int, mixed: bool = True) -> str:
+    """`n` rules: with `mixed`, one in ten is each other type in turn (the rest threshold rules)."""
     lines = ["groups:", "  - name: bench", "    rules:"]
+    others = 0
     for i in range(n):
-        query = QUERIES[i % len(QUERIES)].replace("'", "''")
-        by = "service" if i % 2 == 0 else "host"
-        lines += [
-            f"      - name: rule-{i}",
-            "        type: threshold",
-            f"        query: '{query}'",
-            f"        group_by: [{by}]",
-            f"        window: {1 + i % 5}m",
-            f"        threshold: {100 + 10 * i}",
-        ]
+        lines.append(f"      - name: rule-{i}")
+        if mixed and i % 10 == 9:
+            lines += ["        " + line for line in MIXED[others % len(MIXED)]]
+            others += 1
+        else:
+            lines += _threshold(i)
     return "\n".join(lines) + "\n"
 
 

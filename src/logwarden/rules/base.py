@@ -96,12 +96,15 @@ class BatchCache:
         self._keys: dict[tuple[str, tuple[str, ...]], pa.Array] = {}
         self._seconds: dict[tuple[str, tuple[str, ...]], _Grouped] = {}
         self._fields: dict[tuple[str, str], pa.Array] = {}
+        self._all_fields: dict[str, pa.Array] = {}  # a field of every line of the batch
+        self._masks: dict[str, pa.Array] = {}
         self._second_arrays: dict[tuple[str, tuple[str, ...]], tuple[pa.Array, np.ndarray, np.ndarray]] = {}
 
     def matched(self, query: str, mask: Callable[[pa.Table], pa.Array]) -> pa.Table:
         found = self._matched.get(query)
         if found is None:
-            found = self._matched[query] = self.table.filter(mask(self.table))
+            bits = self._masks[query] = mask(self.table)
+            found = self._matched[query] = self.table.filter(bits)
         return found
 
     def seconds(self, query: str, matched: pa.Table, names: Sequence[str], keys: pa.Array) -> _Grouped:
@@ -148,11 +151,24 @@ class BatchCache:
         return found
 
     def fields(self, query: str, matched: pa.Table, names: Sequence[str]) -> dict[str, pa.Array]:
-        """The named fields of the matched lines as strings (rules/fields.py), once per query and field."""
+        """The named fields of the matched lines as strings (rules/fields.py), once per query and field.
+
+        Attributes are extracted once per batch for every line (one DuckDB pass per set of new names, shared by
+        every query) and then filtered by each query's mask."""
         missing = [n for n in names if (query, n) not in self._fields]
         if missing:
-            for n, values in field_values(matched, missing).items():
-                self._fields[(query, n)] = values
+            unseen = [n for n in missing if n not in self._all_fields]
+            if unseen:
+                self._all_fields.update(field_values(self.table, unseen))
+            bits = self._masks.get(query)
+            for n in missing:
+                full = self._all_fields[n]
+                if matched.num_rows == self.table.num_rows:
+                    self._fields[(query, n)] = full
+                elif bits is not None:
+                    self._fields[(query, n)] = full.filter(bits)
+                else:  # lines this cache did not select: extract from them directly
+                    self._fields[(query, n)] = field_values(matched, [n])[n]
         return {n: self._fields[(query, n)] for n in names}
 
 
