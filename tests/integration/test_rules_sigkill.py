@@ -1,6 +1,6 @@
 """kill -9 a real server while its rules engine works through a stream of alerts: after the restart (and the
 client re-sending what was not acknowledged, deduplicated by `<stream>@<offset>` ids) every group fired exactly
-once — no alert missed, none doubled."""
+once — no alert missed, none doubled — and the current alerts in the metadata database agree."""
 
 from __future__ import annotations
 
@@ -100,6 +100,10 @@ def test_kill_9_mid_stream_fires_every_group_exactly_once(tmp_path: Path) -> Non
         fired = Counter(t["alert"]["labels"]["service"] for t in transitions if t["status"] == "firing")
         assert set(fired) == {f"svc-{s}" for s in range(SERVICES)}
         assert [s for s, n in fired.items() if n > 1] == []
+        # The current alerts in the metadata database: every group once, still firing (5m window).
+        current = httpx.get(again.url + "/api/v1/alerts").json()["alerts"]
+        assert sorted(a["labels"]["service"] for a in current) == sorted(f"svc-{s}" for s in range(SERVICES))
+        assert {a["status"] for a in current} == {"firing"}
         counted = httpx.post(
             again.url + "/api/v1/query", json={"q": "level:error | stats count() as n", "start": "now-1h"}
         ).json()

@@ -18,9 +18,11 @@ from starlette.routing import Route
 from logwarden.api import openapi
 from logwarden.api.errors import ApiError, api_error_handler, http_exception_handler, unexpected_error_handler
 from logwarden.api.routes import alerts as alert_routes
+from logwarden.api.routes import backtest as backtest_routes
 from logwarden.api.routes import context, health, saved_searches, search, trace
 from logwarden.api.routes import pipelines as pipeline_routes
 from logwarden.api.routes import query as query_routes
+from logwarden.api.routes import rules as rule_routes
 from logwarden.api.routes import sql as sql_routes
 from logwarden.api.routes import tail as tail_routes
 from logwarden.api.runtime import Runtime
@@ -41,6 +43,7 @@ from logwarden.meta.db import MetaDB, default_url
 from logwarden.outputs.copy import CopyOutputs
 from logwarden.pipeline.runner import PipelineSet
 from logwarden.pipeline.status import ReloadStatus
+from logwarden.rules.history import StoreHistory
 from logwarden.rules.metrics import RulesCollector
 from logwarden.rules.service import start_rules
 from logwarden.store.duckdb import DuckDBStore
@@ -115,12 +118,15 @@ def create_app(
         outputs.sync(pipelines)
         for subscriber in subscribers:
             bus.add(subscriber, lossless=True)
-        rules_task = None
-        rules_collector = None
-        if config.rules.dir is not None:
-            runtime.rules, rules_task = await start_rules(config, bus)
-            rules_collector = RulesCollector(runtime.rules)
-            metrics.registry.register(rules_collector)
+        # The metadata database before the rules: their state, history and API rules live there.
+        runtime.meta = await loop.run_in_executor(None, MetaDB, config.meta_url or default_url(config.data_dir))
+        # Always on, so a rule made through the API applies at once (an engine without rules costs next to nothing).
+        # Rules that start from stored history (new_value) read it through the store, on this loop.
+        history = StoreHistory(runtime.store, loop)
+        rules = await start_rules(config, bus, runtime.meta, runtime.store, history=history)
+        runtime.rules, runtime.rule_service, rules_task = rules.engine, rules, rules.task
+        rules_collector = RulesCollector(runtime.rules)
+        metrics.registry.register(rules_collector)
         bus.start()
 
         def install(new: PipelineSet) -> None:
@@ -128,7 +134,6 @@ def create_app(
             outputs.sync(new)
             runtime.install_pipelines(new)
 
-        runtime.meta = await loop.run_in_executor(None, MetaDB, config.meta_url or default_url(config.data_dir))
         reloader = None
         reload_task = None
         if config_path is not None:
@@ -220,6 +225,9 @@ def create_app(
             Route("/api/v1/context/{log_id}", context.context, methods=["GET"]),
             Route("/api/v1/trace/{trace_id}", trace.trace, methods=["GET"]),
             Route("/api/v1/tail", tail_routes.tail, methods=["GET"]),
+            Route("/api/v1/rules/backtest", backtest_routes.backtest_rule, methods=["POST"]),
+            Route("/api/v1/rules", rule_routes.list_or_create, methods=["GET", "POST"]),
+            Route("/api/v1/rules/{name}", rule_routes.item, methods=["GET", "PUT", "DELETE"]),
             Route("/api/v1/alerts", alert_routes.alerts, methods=["GET"]),
             Route("/api/v1/alerts/history", alert_routes.history, methods=["GET"]),
             Route("/api/v1/saved-searches", saved_searches.list_or_create, methods=["GET", "POST"]),

@@ -18,6 +18,7 @@ from logwarden.outputs.tail import TailHub
 from logwarden.pipeline.runner import PipelineSet
 from logwarden.pipeline.status import ReloadStatus
 from logwarden.rules.engine import RulesEngine
+from logwarden.rules.service import RulesService
 from logwarden.store.base import Store
 from logwarden.telemetry.metrics import Metrics
 
@@ -37,8 +38,9 @@ class Runtime:
     pipeline_status: ReloadStatus | None = None
     tail: TailHub = field(default_factory=TailHub)  # live-tail subscribers: the bus's lossy subscriber
     bus: BatchBus | None = None  # durable batches to subscribers (tail, copy outputs, rules)
-    rules: RulesEngine | None = None  # the streaming rules, when `rules.dir` is set
-    meta: MetaDB | None = None  # saved searches (and later rules, alert state)
+    rules: RulesEngine | None = None  # the rules engine (always, once started)
+    rule_service: RulesService | None = None  # file and API rules, the engine and the scheduler
+    meta: MetaDB | None = None  # saved searches, rules made through the API, alert state and history
 
     def install_pipelines(self, pipelines: PipelineSet) -> None:
         """Swap in a new pipeline set: batches that start from now on use it."""

@@ -174,8 +174,8 @@ class SqlConfig(_Frozen):
 class RulesConfig(_Frozen):
     dir: Path | None = None
     """Directory of alert rule files (`*.yaml`, docs/rules.md); rules are evaluated on every stored batch.
-    Unset: no rules. Changes to the files take effect without a restart (checked every `reload_interval`);
-    a file that fails to load keeps its previous rules."""
+    Unset: no rule files (rules created through `/api/v1/rules` still run). Changes to the files take effect
+    without a restart (checked every `reload_interval`); a file that fails to load keeps its previous rules."""
     reload_interval: Duration = timedelta(seconds=2)
     """How often the rule files are checked for changes."""
 

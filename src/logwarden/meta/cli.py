@@ -28,7 +28,7 @@ _url_option = click.option("--url", help="SQLAlchemy URL of the database (overri
 
 @click.group()
 def meta() -> None:
-    """The metadata database (saved searches; rules, silences and alert state later): its schema."""
+    """The metadata database (saved searches, API rules, alert state and history; silences later): its schema."""
 
 
 @meta.command()

@@ -1,48 +1,58 @@
 """The rules engine: every rule evaluated on each durable batch, as one stateful, lossless bus subscriber.
 
-**State and exactly once.** The engine commits, in one SQLite transaction (`<data_dir>/rules/state.sqlite`), a
-batch's sequence number (its bus cursor), every rule's window, head and alerts, and the alert transitions the
-batch caused (the `alert_log` table: an outbox the router will read) — after every batch that causes a
-transition, and otherwise at most every `commit_interval` (and when stopping). After a crash the bus replays
-every batch after the committed cursor, and replaying the same lines through the same state gives the same
-transitions at the same event times: no line is counted twice or missed, and no transition is lost or repeated.
-Transitions exist only once committed.
+**State and exactly once.** The engine commits, in one transaction of its `StateStore` (rules/statestore.py: the
+metadata database), a batch's sequence number (its bus cursor), every rule's window, head and alerts, the alert
+transitions the batch caused (the `alert_log` table: an outbox the router will read) and the changes to the
+current alerts (the `alerts` table) — after every batch that causes a transition, and otherwise at most every
+`commit_interval` (and when stopping). After a crash the bus replays every batch after the committed cursor,
+and replaying the same lines through the same state gives the same transitions at the same event times: no line
+is counted twice or missed, and no transition is lost or repeated. Transitions exist only once committed.
 
 **Time.** Rules evaluate at the stream's head (event time, see rules/windows.py), so an alert fires in the batch
 that completes its condition. When no batch has arrived for `idle`, a ticker moves every rule's head on by the
 wall clock (now − `max_delay`), so an alert resolves when its lines stop, even if nothing arrives at all; those
 evaluations are committed with the same cursor.
 
+**Scheduled rules** (rules/types/scheduled.py) are held here but skipped by batches and ticks: the scheduler
+(rules/scheduler.py) runs their queries and hands the values to `record_run`, which commits them the same way,
+with the cursor of the batches handled so far.
+
 **Reload.** `set_rules` keeps the state of every rule whose evaluation settings are unchanged; a new or changed
-rule starts empty and sees lines from then on.
+rule starts empty and sees lines from then on. Saved state is restored for the rules the engine opens with, so
+give it its rules at once (not an empty set first).
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from logwarden.bus.base import BusBatch, RewindError
 from logwarden.rules.base import BatchCache, Evaluator, HistoryReader, settings_hash
 from logwarden.rules.state import Alert, AlertStatus, Transition
+from logwarden.rules.statestore import CurrentAlert, HistoryFilter, LoggedTransition, SqlStateStore, StateStore
+
+if TYPE_CHECKING:  # the types import the engine's neighbours; the engine knows scheduled rules by a flag
+    from logwarden.rules.types.scheduled import ScheduledEvaluator
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "state.sqlite"
-_DDL = (
-    "CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, "
-    "state TEXT NOT NULL, updated TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS alert_log (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, "
-    "rule TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL, alert TEXT NOT NULL)",
-)
+# What makes a current alert's row change (its `last_active` alone does not: no rewrite per evaluation).
+_Signature = tuple[Any, ...]
+
+
+DROP_REASONS = {  # evaluator attribute → the `reason` label of logwarden_rule_dropped_total
+    "not_a_number": "skipped_values",
+    "key_evicted": "evicted_keys",
+    "run_dropped": "dropped_runs",
+}
 
 
 class RulesEngine:
@@ -50,10 +60,11 @@ class RulesEngine:
 
     name = "rules"
     coalesce_rows = 64 * 1024  # batches waiting on the bus are evaluated together (per-rule costs are per call)
+    coalesce_wait = 0.1  # and taken at most ten times a second under a steady stream: alerts wait ≤ 100 ms for it
 
     def __init__(
         self,
-        directory: Path,
+        state: StateStore | Path,
         specs: Sequence[Any] = (),
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -63,13 +74,13 @@ class RulesEngine:
         annotate: Callable[[Any, Alert], dict[str, str]] | None = None,
         commit_interval: timedelta = timedelta(seconds=1),
         history: HistoryReader | None = None,
+        name: str | None = None,
     ) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(directory / STATE_FILE, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # the cursor must be as durable as the ingest log
-        for ddl in _DDL:
-            self._db.execute(ddl)
+        """`state`: where checkpoints go, closed with the engine (a directory: a SQLite metadata database of
+        the engine's own in it); `name`: the engine's checkpoint and bus subscriber name (default `rules`)."""
+        if name is not None:
+            self.name = name
+        self._store: StateStore = SqlStateStore.embedded(state) if isinstance(state, Path) else state
         self._clock = clock
         self._idle = idle.total_seconds()
         self._on_transition = on_transition
@@ -77,17 +88,22 @@ class RulesEngine:
         self._history = history
         self._lock = threading.RLock()
         self._rules: dict[str, tuple[str, Evaluator]] = {}
+        self._streaming: list[Evaluator] = []  # the rules batches and ticks evaluate (not the scheduled ones)
+        self._scheduled: tuple[tuple[str, ScheduledEvaluator], ...] = ()
         self._seq: int | None = None
         self._last_batch = time.monotonic()
         self._last_commit = 0.0
         self._uncommitted: int | None = None  # a batch handled whose state is not committed yet
         self._commit_interval = commit_interval.total_seconds()
         self.transitions = 0
-        row = self._db.execute("SELECT seq, state FROM checkpoint WHERE id = 1").fetchone()
+        self._closed = False
+        checkpoint = self._store.load(self.name)
         self._saved: dict[str, Any] = {}
-        if row is not None:
-            self._seq = int(row[0])
-            self._saved = orjson.loads(row[1])
+        if checkpoint is not None:
+            self._seq = checkpoint.seq
+            self._saved = checkpoint.state
+        # The current alerts' rows as committed; unknown signatures, so the first commit rewrites them all.
+        self._written: dict[str, _Signature | None] = dict.fromkeys(self._store.alert_fingerprints(self.name))
         self.set_rules(specs)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -106,10 +122,10 @@ class RulesEngine:
             try:
                 self._seed(self._clock())
                 shared = BatchCache(batch.table)
-                for _, rule in self._rules.values():
+                for rule in self._streaming:
                     rule.observe(batch.table, shared)
                 now = self._clock()
-                transitions = [(rule, t) for _, rule in self._rules.values() for t in rule.evaluate(now)]
+                transitions = [(rule, t) for rule in self._streaming for t in rule.evaluate(now)]
                 due = time.monotonic() - self._last_commit >= self._commit_interval
                 if transitions or due or self._seq is None:
                     self._commit(batch.seq, transitions)
@@ -126,10 +142,11 @@ class RulesEngine:
 
     def _rewind(self) -> None:
         self._uncommitted = None
-        row = self._db.execute("SELECT state FROM checkpoint WHERE id = 1").fetchone()
-        saved = orjson.loads(row[0]) if row is not None else {}
+        checkpoint = self._store.load(self.name)
+        saved = checkpoint.state if checkpoint is not None else {}
         for name, (digest, rule) in list(self._rules.items()):
             self._rules[name] = (digest, _restored(rule.spec, digest, saved))
+        self._split()
 
     def close(self) -> None:
         self._stop.set()
@@ -138,7 +155,8 @@ class RulesEngine:
         with self._lock:
             if self._uncommitted is not None:
                 self._commit(self._uncommitted, [])
-            self._db.close()
+            self._closed = True
+            self._store.close()
 
     # --- rules -----------------------------------------------------------------------------------
 
@@ -157,7 +175,15 @@ class RulesEngine:
                     continue
                 rules[spec.name] = (digest, _restored(spec, digest, saved))
             self._rules = rules
+            self._split()
             self._saved = {}
+
+    def _split(self) -> None:
+        """Sort the rules in force into the streaming ones and the scheduled ones (a new tuple: read lock-free)."""
+        self._streaming = [rule for _, rule in self._rules.values() if not _is_scheduled(rule)]
+        self._scheduled = tuple(
+            (digest, cast("ScheduledEvaluator", rule)) for digest, rule in self._rules.values() if _is_scheduled(rule)
+        )
 
     @property
     def rule_names(self) -> list[str]:
@@ -168,16 +194,37 @@ class RulesEngine:
         with self._lock:
             return [a for _, rule in self._rules.values() for a in rule.tracker.alerts.values()]
 
-    def history(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest committed transitions, newest first."""
+    @property
+    def store(self) -> StateStore:
+        return self._store
+
+    def history(self, limit: int = 100, tenant: str | None = None) -> list[dict[str, Any]]:
+        """The newest committed transitions (of every tenant, or one), newest first."""
+        return self._store.history(tenant, HistoryFilter(limit=limit))
+
+    def scheduled(self) -> list[tuple[str, ScheduledEvaluator]]:
+        """The scheduled rules in force, as (settings hash, evaluator), for the scheduler. Without the lock: the
+        event loop asks, and must not wait for a batch."""
+        return list(self._scheduled)
+
+    def record_run(self, name: str, digest: str, at: datetime, values: dict[str, tuple[dict[str, str], float]]) -> int:
+        """Take a scheduled rule's run (its values at evaluation time `at`) and commit it with its transitions
+        and the cursor of the batches handled so far. A rule changed or removed since is left alone (returns -1);
+        else the number of transitions."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, at, rule, fingerprint, status, alert FROM alert_log ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
-        return [
-            {"id": i, "at": at, "rule": rule, "fingerprint": fp, "status": status, "alert": orjson.loads(alert)}
-            for i, at, rule, fp, status, alert in rows
-        ]
+            entry = self._rules.get(name)
+            if self._closed or entry is None or entry[0] != digest:
+                return -1
+            rule = cast("ScheduledEvaluator", entry[1])
+            before = rule.snapshot()
+            transitions: list[tuple[Evaluator, Transition]] = [(rule, t) for t in rule.apply(at, values)]
+            seq = self._uncommitted if self._uncommitted is not None else self._seq
+            try:
+                self._commit(seq, transitions)
+            except Exception:
+                rule.restore(before)  # as if the run had not happened: the scheduler tries it again
+                raise
+            return len(transitions)
 
     def status(self) -> list[dict[str, Any]]:
         """Per rule: matched and late lines, groups in the window, alerts by status (for /metrics)."""
@@ -195,6 +242,12 @@ class RulesEngine:
                         "groups": rule.groups,
                         "pending": by_status[AlertStatus.PENDING],
                         "firing": by_status[AlertStatus.FIRING],
+                        # What a type had to leave out, by reason (values that are not numbers, bounds reached).
+                        "dropped": {
+                            reason: int(getattr(rule, attr))
+                            for reason, attr in DROP_REASONS.items()
+                            if isinstance(getattr(rule, attr, None), int)
+                        },
                     }
                 )
             return out
@@ -211,9 +264,7 @@ class RulesEngine:
             now = self._clock()
             self._seed(now)
             transitions = [
-                (rule, t)
-                for _, rule in self._rules.values()
-                for t in rule.evaluate(now, idle_head=now - rule.spec.max_delay)
+                (rule, t) for rule in self._streaming for t in rule.evaluate(now, idle_head=now - rule.spec.max_delay)
             ]
             if transitions:
                 self._commit(self._seq, transitions)
@@ -238,37 +289,64 @@ class RulesEngine:
 
     # --- checkpoints ------------------------------------------------------------------------------
 
-    def _commit(self, seq: int, transitions: list[tuple[Evaluator, Transition]]) -> None:
+    def _commit(self, seq: int | None, transitions: list[tuple[Evaluator, Transition]]) -> None:
         state = {name: {"hash": digest, "state": rule.snapshot()} for name, (digest, rule) in self._rules.items()}
-        rows = []
+        logged = []
         for rule, t in transitions:
-            body = t.alert.to_json()
-            body["severity"] = getattr(rule.spec, "severity", None)
+            body = self._body(rule, t.alert)
             body["labels"] = {**dict(getattr(rule.spec, "labels", {}) or {}), **t.alert.labels}
-            if self._annotate is not None:
-                body["annotations"] = self._annotate(rule.spec, t.alert)
-            rows.append((t.at.isoformat(), rule.name, t.alert.fingerprint, str(t.status), orjson.dumps(body).decode()))
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.execute(
-                "INSERT INTO checkpoint (id, seq, state, updated) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
-                "SET seq = excluded.seq, state = excluded.state, updated = excluded.updated",
-                (seq, orjson.dumps(state).decode(), datetime.now(UTC).isoformat()),
-            )
-            self._db.executemany(
-                "INSERT INTO alert_log (at, rule, fingerprint, status, alert) VALUES (?, ?, ?, ?, ?)", rows
-            )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._seq = seq
+            fp = t.alert.fingerprint
+            logged.append(LoggedTransition(_tenant(t.alert), rule.name, fp, str(t.status), t.at, body))
+        # The current alerts: rows whose alert changed are rewritten, rows of alerts that ended are deleted.
+        current: dict[str, _Signature] = {}
+        upserts = []
+        for _, rule in self._rules.values():
+            for fp, alert in rule.tracker.alerts.items():
+                signature = _signature(alert)
+                current[fp] = signature
+                if self._written.get(fp, ()) != signature:
+                    blob = orjson.dumps(self._body(rule, alert))
+                    status = str(alert.status)
+                    upserts.append(CurrentAlert(fp, _tenant(alert), rule.name, status, alert.active_at, blob))
+        deletes = [fp for fp in self._written if fp not in current]
+        self._store.commit(self.name, seq, orjson.dumps(state), logged, upserts, deletes)
+        self._written = dict(current)
+        if seq is not None:
+            self._seq = seq
         self._uncommitted = None
         self._last_commit = time.monotonic()
-        self.transitions += len(rows)
+        self.transitions += len(logged)
         if self._on_transition is not None:
             for rule, t in transitions:
                 self._on_transition(t, {"rule": rule.name})
+
+    def _body(self, rule: Evaluator, alert: Alert) -> dict[str, Any]:
+        """An alert as the history and the current alerts show it: with severity and rendered annotations."""
+        body = alert.to_json()
+        body["severity"] = getattr(rule.spec, "severity", None)
+        if self._annotate is not None:
+            body["annotations"] = self._annotate(rule.spec, alert)
+        return body
+
+
+def _tenant(alert: Alert) -> str:
+    return alert.labels.get("tenant", "")
+
+
+def _signature(alert: Alert) -> _Signature:
+    return (
+        alert.status,
+        alert.value,
+        alert.active_at,
+        alert.fired_at,
+        alert.flapping,
+        getattr(alert, "evidence_at", None),
+        len(alert.evidence),
+    )
+
+
+def _is_scheduled(rule: Evaluator) -> bool:
+    return bool(getattr(rule, "scheduled", False))
 
 
 def _restored(spec: Any, digest: str, saved: dict[str, Any]) -> Evaluator:

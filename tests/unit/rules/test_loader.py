@@ -8,7 +8,7 @@ import pytest
 
 from logwarden.config.loader import ConfigError
 from logwarden.rules.loader import RulesError, load_rules_dir
-from logwarden.rules.types import ThresholdRule
+from logwarden.rules.types import KNOWN_TYPES, ThresholdRule
 from tests.unit.rules.samples import EXAMPLE, make_dir, threshold_rule
 
 BROKEN = """\
@@ -84,7 +84,10 @@ def test_template_syntax_error_names_the_annotation(tmp_path: Path) -> None:
 def test_unknown_type_lists_the_known_types(tmp_path: Path) -> None:
     text = "groups:\n  - name: g\n    rules:\n      - name: r\n        type: frequency\n"
     (problem,) = problems(make_dir(tmp_path, {"a.yaml": text}))
-    assert problem.endswith(":5: groups.0 (g).rules.0 (r).type: unknown rule type 'frequency': use one of threshold")
+    assert problem.endswith(
+        f":5: groups.0 (g).rules.0 (r).type: unknown rule type 'frequency': use one of {', '.join(KNOWN_TYPES)}"
+    )
+    assert "threshold" in KNOWN_TYPES and "sequence" in KNOWN_TYPES
 
 
 def test_duplicate_names_across_files_name_both_files(tmp_path: Path) -> None:

@@ -74,4 +74,9 @@ def test_models_are_frozen() -> None:
 
 
 def test_known_types_are_registered() -> None:
-    assert KNOWN_TYPES == ("threshold",)
+    # Every type the issue names (one module each under rules/types/), found on import.
+    assert set(KNOWN_TYPES) >= {
+        "threshold", "aggregate", "ratio", "absence", "new_value", "change", "list", "cardinality",
+        "sequence", "spike", "anomaly", "pattern", "scheduled",
+    }  # fmt: skip
+    assert list(KNOWN_TYPES) == sorted(KNOWN_TYPES)
