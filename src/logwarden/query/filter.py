@@ -101,7 +101,7 @@ class RowFilter:
     def __init__(self, text: str, query: ast.Query) -> None:
         self.text = text
         self.query = query
-        self._sql: OrderedDict[tuple[tuple[str, str], ...], str] = OrderedDict()
+        self._sql: OrderedDict[tuple[object, ...], str] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -110,7 +110,15 @@ class RowFilter:
 
     def sql_for(self, schema: pa.Schema) -> str:
         """The SELECT that evaluates this filter on a table of `schema` (cached per schema)."""
-        key = tuple((f.name, str(f.type)) for f in schema)
+        return self._compiled(schema, select=True)
+
+    def condition_sql(self, schema: pa.Schema) -> str:
+        """The filter as a DuckDB boolean expression over the columns of `schema` (never null), so that several
+        filters can be evaluated in one SELECT (cached per schema)."""
+        return self._compiled(schema, select=False)
+
+    def _compiled(self, schema: pa.Schema, *, select: bool) -> str:
+        key = (select, *((f.name, str(f.type)) for f in schema))
         with self._lock:
             sql = self._sql.get(key)
             if sql is not None:
@@ -118,20 +126,24 @@ class RowFilter:
                 return sql
         fields = StoreFields() if "attrs" in schema.names else WideFields(schema)
         condition = exp.Coalesce(this=compile_node(self.query.filter, fields), expressions=[exp.false()])
-        sql = exp.select(exp.alias_(condition, "m")).from_(exp.to_table(_TABLE)).sql(dialect="duckdb")
+        if select:
+            sql = exp.select(exp.alias_(condition, "m")).from_(exp.to_table(_TABLE)).sql(dialect="duckdb")
+        else:
+            sql = condition.sql(dialect="duckdb")
         with self._lock:
             self._sql[key] = sql
             if len(self._sql) > _CACHE_SIZE:
                 self._sql.popitem(last=False)
         return sql
 
-    def mask(self, table: pa.Table | pa.RecordBatch) -> pa.BooleanArray:
-        """True for the rows the filter selects."""
+    def mask(self, table: pa.Table | pa.RecordBatch, shared: dict[str, object] | None = None) -> pa.BooleanArray:
+        """True for the rows the filter selects. Filters evaluated on the same table may pass the same `shared`
+        dict: work they have in common (the lowered message text) is then done once."""
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
         if self.matches_all or table.num_rows == 0:
             return pa.nulls(table.num_rows, pa.bool_()).fill_null(True)
-        fast = _arrow_mask(self.query.filter, table)
+        fast = self.arrow_mask(table, shared)
         if fast is not None:
             return fast
         sql = self.sql_for(table.schema)
@@ -145,6 +157,13 @@ class RowFilter:
         assert isinstance(combined, pa.BooleanArray)
         return combined
 
+    def arrow_mask(self, table: pa.Table, shared: dict[str, object] | None = None) -> pa.BooleanArray | None:
+        """The mask by pyarrow.compute alone, or None when the filter needs DuckDB (attrs JSON, regex, CIDR,
+        wildcards, text comparisons: `condition_sql`)."""
+        if self.matches_all or table.num_rows == 0:
+            return pa.nulls(table.num_rows, pa.bool_()).fill_null(True)
+        return _arrow_mask(self.query.filter, table, {} if shared is None else shared)
+
     def filter(self, table: pa.Table) -> pa.Table:
         """The rows of `table` the filter selects."""
         return table.filter(self.mask(table))
@@ -154,10 +173,10 @@ class _NoFastPathError(Exception):
     """The filter needs DuckDB (attrs JSON, regex, CIDR, wildcards, text comparisons)."""
 
 
-def _arrow_mask(node: ast.Node, table: pa.Table) -> pa.BooleanArray | None:
+def _arrow_mask(node: ast.Node, table: pa.Table, shared: dict[str, object]) -> pa.BooleanArray | None:
     """pyarrow.compute for the common simple filters on typed columns (no query planning per batch)."""
     try:
-        result = pc.fill_null(_arrow(node, table), False)
+        result = pc.fill_null(_arrow(node, table, shared), False)
     except _NoFastPathError:
         return None
     if isinstance(result, pa.ChunkedArray):
@@ -175,20 +194,22 @@ def _column(field: ast.FieldRef, table: pa.Table) -> pa.ChunkedArray:
     return table.column(name)
 
 
-def _arrow(node: ast.Node, table: pa.Table) -> pa.ChunkedArray | pa.Array:
+def _arrow(node: ast.Node, table: pa.Table, shared: dict[str, object]) -> pa.ChunkedArray | pa.Array:
     if isinstance(node, ast.And | ast.Or):
-        parts = [pc.fill_null(_arrow(item, table), False) for item in node.items]
+        parts = [pc.fill_null(_arrow(item, table, shared), False) for item in node.items]
         out = parts[0]
         for part in parts[1:]:
             out = pc.and_(out, part) if isinstance(node, ast.And) else pc.or_(out, part)
         return out
     if isinstance(node, ast.Not):
-        return pc.invert(pc.fill_null(_arrow(node.item, table), False))
+        return pc.invert(pc.fill_null(_arrow(node.item, table, shared), False))
     if isinstance(node, ast.Term) and not node.wildcard and "message" in table.column_names:
         message = table.column("message")
         if not pa.types.is_string(message.type):
             raise _NoFastPathError
-        return pc.match_substring_regex(message, bounded_regex(node.text))
+        if not node.text.isascii():
+            return pc.match_substring_regex(message, bounded_regex(node.text))
+        return _term_mask(message, node.text, shared)
     if isinstance(node, ast.Exists):
         return pc.is_valid(_column(node.field, table))
     if isinstance(node, ast.Equals):
@@ -210,6 +231,28 @@ def _arrow(node: ast.Node, table: pa.Table) -> pa.ChunkedArray | pa.Array:
         ops = {">": pc.greater, ">=": pc.greater_equal, "<": pc.less, "<=": pc.less_equal}
         return ops[node.op](pc.cast(col, pa.float64()), number)
     raise _NoFastPathError
+
+
+def _term_mask(message: pa.ChunkedArray, text: str, shared: dict[str, object]) -> pa.Array:
+    """A word or phrase of ASCII text in the message: a substring search of the ASCII-lowered message (done once
+    per table through `shared`) picks the candidates, and the bounded regex runs on those alone. Exact: the
+    regex folds ASCII letters to ASCII only (plan/words.py), so every line it matches contains the lowered text."""
+    lowered = shared.get("ascii_lower_message")
+    if lowered is None:
+        lowered = shared["ascii_lower_message"] = pc.ascii_lower(message.combine_chunks())
+    assert isinstance(lowered, pa.Array)
+    candidates = pc.fill_null(pc.match_substring(lowered, text.lower()), False)
+    found = pc.sum(candidates).as_py() or 0
+    if found == 0:
+        return candidates
+    index = pc.indices_nonzero(candidates)
+    hits = pc.match_substring_regex(pc.take(message, index), bounded_regex(text))
+    misses = pc.filter(index, pc.invert(pc.fill_null(hits, False)))
+    if len(misses) == 0:
+        return candidates
+    out = candidates.to_numpy(zero_copy_only=False).copy()
+    out[misses.to_numpy()] = False
+    return pa.array(out, pa.bool_())
 
 
 def _fits(value: int, t: pa.DataType) -> bool:

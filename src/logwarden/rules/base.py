@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,7 +21,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logwarden.query.filter import compile_filter
+from logwarden.model.schema import CORE_COLUMNS
+from logwarden.model.scratch_db import thread_scratch_connection
+from logwarden.plan.duckdb_filter import attr_path
+from logwarden.query.filter import RowFilter, compile_filter
 from logwarden.rules.fields import field_values
 from logwarden.rules.state import AlertTracker, Transition, fingerprint
 from logwarden.rules.windows import Watermark, group_keys
@@ -84,6 +87,7 @@ def settings_hash(spec: Any) -> str:
     return hashlib.sha256(orjson.dumps(key, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+_PREPARE_TABLE = "__lw_rule_batch"
 _Grouped = tuple[list[str], list[int], list[int]]  # keys, whole seconds, line counts
 
 
@@ -98,12 +102,50 @@ class BatchCache:
         self._fields: dict[tuple[str, str], pa.Array] = {}
         self._all_fields: dict[str, pa.Array] = {}  # a field of every line of the batch
         self._masks: dict[str, pa.Array] = {}
+        self._shared: dict[str, object] = {}  # work filters share on this table (query/filter.py)
         self._second_arrays: dict[tuple[str, tuple[str, ...]], tuple[pa.Array, np.ndarray, np.ndarray]] = {}
+
+    def prepare(self, filters: Iterable[RowFilter], fields: Iterable[str]) -> None:
+        """Evaluate every filter the rules use, and read every field they group or aggregate by, for the whole
+        batch at once: filters pyarrow can evaluate one by one (sharing the lowered message text), and the rest
+        together with every attribute field in a single DuckDB pass over the batch (one JSON parse per line,
+        not one per filter and field)."""
+        pending: list[RowFilter] = []
+        for f in filters:
+            if f.text in self._masks:
+                continue
+            bits = f.arrow_mask(self.table, self._shared)
+            if bits is None:
+                pending.append(f)
+            else:
+                self._masks[f.text] = bits
+        attrs = [
+            n
+            for n in dict.fromkeys(fields)
+            if n not in self._all_fields and not (n in CORE_COLUMNS and n in self.table.column_names)
+        ]
+        if self.table.num_rows == 0 or (not pending and not attrs) or "attrs" not in self.table.column_names:
+            return
+        selects = [f"({f.condition_sql(self.table.schema)}) AS m{i}" for i, f in enumerate(pending)]
+        selects += [f"json_extract_string(attrs, ?) AS f{j}" for j in range(len(attrs))]
+        params = [attr_path(n[len("attrs.") :] if n.startswith("attrs.") else n) for n in attrs]
+        con = thread_scratch_connection()
+        con.register(_PREPARE_TABLE, self.table)
+        try:
+            result = con.sql(f"SELECT {', '.join(selects)} FROM {_PREPARE_TABLE}", params=params).to_arrow_table()
+        finally:
+            con.unregister(_PREPARE_TABLE)
+        for i, f in enumerate(pending):
+            self._masks[f.text] = result.column(f"m{i}").combine_chunks()
+        for j, n in enumerate(attrs):
+            self._all_fields[n] = result.column(f"f{j}").combine_chunks()
 
     def matched(self, query: str, mask: Callable[[pa.Table], pa.Array]) -> pa.Table:
         found = self._matched.get(query)
         if found is None:
-            bits = self._masks[query] = mask(self.table)
+            bits = self._masks.get(query)
+            if bits is None:
+                bits = self._masks[query] = mask(self.table)
             found = self._matched[query] = self.table.filter(bits)
         return found
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 
 from logwarden.bus.base import BusBatch, RewindError
+from logwarden.query.filter import RowFilter, compile_filter
 from logwarden.rules.base import BatchCache, Evaluator, HistoryReader, settings_hash
 from logwarden.rules.state import Alert, AlertStatus, Transition
 from logwarden.rules.statestore import CurrentAlert, HistoryFilter, LoggedTransition, SqlStateStore, StateStore
@@ -88,6 +89,8 @@ class RulesEngine:
         self._history = history
         self._lock = threading.RLock()
         self._rules: dict[str, tuple[str, Evaluator]] = {}
+        self._needs: tuple[list[RowFilter], list[str]] | None = None
+        self._filters: dict[str, RowFilter] = {}
         self._streaming: list[Evaluator] = []  # the rules batches and ticks evaluate (not the scheduled ones)
         self._scheduled: tuple[tuple[str, ScheduledEvaluator], ...] = ()
         self._seq: int | None = None
@@ -122,6 +125,7 @@ class RulesEngine:
             try:
                 self._seed(self._clock())
                 shared = BatchCache(batch.table)
+                shared.prepare(*self._batch_needs())
                 for rule in self._streaming:
                     rule.observe(batch.table, shared)
                 now = self._clock()
@@ -175,6 +179,7 @@ class RulesEngine:
                     continue
                 rules[spec.name] = (digest, _restored(spec, digest, saved))
             self._rules = rules
+            self._needs = None
             self._split()
             self._saved = {}
 
@@ -251,6 +256,38 @@ class RulesEngine:
                     }
                 )
             return out
+
+    def _batch_needs(self) -> tuple[list[RowFilter], list[str]]:
+        """Every filter the rules evaluate and every field they read, for BatchCache.prepare."""
+        if self._needs is None:
+            texts: dict[str, None] = {}
+            fields: dict[str, None] = {}
+            for _, rule in self._rules.values():
+                spec = rule.spec
+                if getattr(spec, "type", None) == "scheduled":
+                    continue
+                for text in (spec.query, getattr(spec, "total_query", None)):
+                    if text:
+                        texts[text] = None
+                for step in getattr(spec, "steps", None) or ():
+                    texts[step.query] = None
+                for name in (
+                    *spec.group_by,
+                    *(getattr(spec, "by", None) or ()),
+                    *(getattr(spec, "fields", None) or ()),
+                ):
+                    fields[name] = None
+                field = getattr(spec, "field", None)
+                if isinstance(field, str):
+                    fields[field] = None
+            filters = []
+            for text in texts:
+                compiled = self._filters.get(text)
+                if compiled is None:
+                    compiled = self._filters[text] = compile_filter(text)
+                filters.append(compiled)
+            self._needs = (filters, list(fields))
+        return self._needs
 
     # --- time without lines ----------------------------------------------------------------------
 
