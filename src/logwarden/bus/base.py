@@ -48,8 +48,9 @@ class LosslessSubscriber(Protocol):
         """Process one batch; return only when it is done (the cursor then moves past it). Raising means
         "not done": the same batch is handed again after a pause, never skipped. A subscriber with a
         `coalesce_rows` attribute may be handed the batches that are waiting as one (its `seq` is the last
-        of them; every row keeps its own `seq` column), and with a `coalesce_wait` attribute (seconds) is handed
-        batches at most that often while the stream is steady (fewer, larger calls for up to that latency)."""
+        of them; every row keeps its own `seq` column), and with a `coalesce_wait` attribute (seconds) rests after
+        each call for four times as long as the call took, at most that long, so that a busy subscriber takes
+        fewer, larger calls (for at most that much latency) and a quick one is not held back."""
         ...
 
     def close(self) -> None:

@@ -57,6 +57,7 @@ class SubscriberStatus:
 
 
 _COALESCE_MAX_BATCHES = 256  # this many batches waiting end a coalescing pause early
+_REST_FACTOR = 4.0  # a coalescing subscriber rests this many times as long as its last call took
 
 
 class _Follower:
@@ -69,10 +70,11 @@ class _Follower:
         self.stateful = isinstance(sub, StatefulSubscriber)
         # A subscriber may take the batches that are waiting together, up to this many rows (fewer, larger calls).
         self.coalesce_rows = int(getattr(sub, "coalesce_rows", 0) or 0)
-        # ... and may ask to be handed batches at most this often (seconds), so that under a steady stream
-        # its per-call costs are paid a few times a second, not once per request (adds up to this latency).
+        # ... and may ask to rest between calls (`coalesce_wait`, seconds, at most): after a call that took t, the
+        # next comes no sooner than _REST_FACTOR × t later, so a busy subscriber works at most about a fifth of
+        # the time while batches pile up into larger calls, and a quick one (a quiet stream) is not held back.
         self.coalesce_wait = float(getattr(sub, "coalesce_wait", 0.0) or 0.0) if self.coalesce_rows > 0 else 0.0
-        self._last_take = 0.0
+        self._rest_until = 0.0
         self.position = start
         self.committed = start
         self.batches = 0
@@ -118,7 +120,11 @@ class _Follower:
                 if batch is None:
                     self._commit(force=False, idle=True)
                     continue
+                started = time.monotonic()
                 handled = self._handle(batch)
+                if self.coalesce_wait > 0:
+                    ended = time.monotonic()
+                    self._rest_until = ended + min(self.coalesce_wait, _REST_FACTOR * (ended - started))
                 if handled is None:
                     continue  # rewound: the batches after the subscriber's committed cursor come again
                 if not handled:
@@ -187,12 +193,11 @@ class _Follower:
                 if bus._head < want or self._stop.is_set():
                     return None
         if self.coalesce_wait > 0:
-            pause = self._last_take + self.coalesce_wait - time.monotonic()
+            pause = self._rest_until - time.monotonic()
             if pause > 0 and bus._head - want + 1 < _COALESCE_MAX_BATCHES:
                 self._stop.wait(pause)
                 if self._stop.is_set():
                     return None
-            self._last_take = time.monotonic()
         with bus._cond:
             ring = bus._ring
             if ring and ring[0].seq <= want <= ring[-1].seq:

@@ -410,19 +410,41 @@ def test_a_coalescing_subscriber_takes_waiting_batches_together(tmp_path: Path) 
     h.close()
 
 
-def test_a_subscriber_with_a_coalescing_wait_is_handed_batches_at_most_that_often(tmp_path: Path) -> None:
+class SlowRecorder(Recorder):
+    def handle(self, batch: BusBatch) -> None:
+        time.sleep(0.05)
+        super().handle(batch)
+
+
+def test_a_busy_coalescing_subscriber_rests_and_takes_what_piled_up_together(tmp_path: Path) -> None:
     h = Harness(tmp_path)
-    rec = Recorder()
+    rec = SlowRecorder()
     rec.coalesce_rows = 10_000  # type: ignore[attr-defined]
     rec.coalesce_wait = 0.5  # type: ignore[attr-defined]
     h.bus.add(rec, lossless=True)
     h.bus.start()
     h.append(messages("first-", 1))
-    assert h.bus.wait_caught_up()  # the first batch goes at once: nothing was handed for a while
-    for i in range(10):  # ten more inside one pause: handed together when it ends
+    assert h.bus.wait_caught_up()  # the first batch goes at once
+    for i in range(10):  # ten more while it rests (4 × 50 ms): handed together
         h.append(messages(f"m{i}-", 2))
     assert h.bus.wait_caught_up()
     handed = [len(msgs) for _, msgs in rec.seen]
     assert handed[0] == 1 and sum(handed) == 21 and len(handed) <= 3
     assert [m for _, ms in rec.seen for m in ms][1:] == [f"m{i}-{j}" for i in range(10) for j in range(2)]
+    h.close()
+
+
+def test_a_quick_coalescing_subscriber_is_not_held_back(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    rec = Recorder()
+    rec.coalesce_rows = 10_000  # type: ignore[attr-defined]
+    rec.coalesce_wait = 5.0  # type: ignore[attr-defined]
+    h.bus.add(rec, lossless=True)
+    h.bus.start()
+    for i in range(3):
+        started = time.monotonic()
+        h.append(messages(f"q{i}-", 1))
+        assert h.bus.wait_caught_up()
+        assert time.monotonic() - started < 1.0  # not the 5 s it may wait at most
+    assert [len(msgs) for _, msgs in rec.seen] == [1, 1, 1]
     h.close()
