@@ -1,6 +1,7 @@
 """kill -9 a real server while its rules engine works through a stream of alerts: after the restart (and the
 client re-sending what was not acknowledged, deduplicated by `<stream>@<offset>` ids) every group fired exactly
-once — no alert missed, none doubled — and the current alerts in the metadata database agree."""
+once for each rule type (threshold, new_value, sequence) — no alert missed, none doubled — and the current
+alerts in the metadata database agree."""
 
 from __future__ import annotations
 
@@ -29,7 +30,21 @@ groups:
         group_by: [service]
         window: 5m
         threshold: 3
+      - name: new-service
+        type: new_value
+        query: 'level:error'
+        fields: [service]
+        window: 5m
+      - name: fourth-error
+        type: sequence
+        query: 'level:error'
+        by: [service]
+        within: 5m
+        steps:
+          - {name: first, query: 'level:error', count: 3}
+          - {name: then, query: 'level:error'}
 """
+RULES = ("error-burst", "new-service", "fourth-error")
 SERVICES = 400
 
 
@@ -94,16 +109,19 @@ def test_kill_9_mid_stream_fires_every_group_exactly_once(tmp_path: Path) -> Non
         while metric(again, "logwarden_bus_lag_bytes", "rules") > 0:
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        transitions: list[dict[str, Any]] = httpx.get(
-            again.url + "/api/v1/alerts/history", params={"limit": "1000"}
-        ).json()["transitions"]
-        fired = Counter(t["alert"]["labels"]["service"] for t in transitions if t["status"] == "firing")
-        assert set(fired) == {f"svc-{s}" for s in range(SERVICES)}
-        assert [s for s, n in fired.items() if n > 1] == []
-        # The current alerts in the metadata database: every group once, still firing (5m window).
-        current = httpx.get(again.url + "/api/v1/alerts").json()["alerts"]
-        assert sorted(a["labels"]["service"] for a in current) == sorted(f"svc-{s}" for s in range(SERVICES))
-        assert {a["status"] for a in current} == {"firing"}
+        # Every rule type keeps its state with the cursor: a threshold, a new value (which also learns from
+        # the history stored before the kill) and a sequence each fired once per service — none missed or doubled.
+        for rule in RULES:
+            transitions: list[dict[str, Any]] = httpx.get(
+                again.url + "/api/v1/alerts/history", params={"limit": "1000", "rule": rule}
+            ).json()["transitions"]
+            fired = Counter(t["alert"]["labels"]["service"] for t in transitions if t["status"] == "firing")
+            assert set(fired) == {f"svc-{s}" for s in range(SERVICES)}, rule
+            assert [s for s, n in fired.items() if n > 1] == [], rule
+            # The current alerts in the metadata database: every group once, still firing (5m windows).
+            current = httpx.get(again.url + "/api/v1/alerts", params={"rule": rule}).json()["alerts"]
+            assert sorted(a["labels"]["service"] for a in current) == sorted(f"svc-{s}" for s in range(SERVICES))
+            assert {a["status"] for a in current} == {"firing"}
         counted = httpx.post(
             again.url + "/api/v1/query", json={"q": "level:error | stats count() as n", "start": "now-1h"}
         ).json()
