@@ -35,7 +35,10 @@ EVIDENCE_COLUMNS = ("log_id", "ts", "service", "host", "level", "message")
 RECENT_BATCHES = 16  # batches whose matching lines evidence is picked from
 
 # Settings that do not change what a rule computes: editing them keeps the rule's state.
-COSMETIC_SETTINGS = frozenset({"name", "description", "severity", "labels", "annotations", "enabled", "samples"})
+COSMETIC_SETTINGS = frozenset(
+    {"name", "description", "severity", "labels", "annotations", "enabled", "samples", "top_fields"}
+)
+TOP_VALUES = 5  # values per field in an alert's top_values
 
 
 @runtime_checkable
@@ -88,6 +91,7 @@ def settings_hash(spec: Any) -> str:
 
 
 _PREPARE_TABLE = "__lw_rule_batch"
+_TOP_PREFIX = "\x1ftop:"  # columns of `top_fields` values kept beside the evidence lines
 _Grouped = tuple[list[str], list[int], list[int]]  # keys, whole seconds, line counts
 
 
@@ -288,11 +292,18 @@ class GroupRule:
         self.matched_lines += matched.num_rows
         keys = shared.keys(self.filter.text, matched, self.label_names)
         kept = self.add(matched, keys, shared)
-        if kept is not None and self.spec.samples > 0 and len(kept[0]):
+        top = tuple(getattr(self.spec, "top_fields", ()) or ())
+        if kept is not None and (self.spec.samples > 0 or top) and len(kept[0]):
             # Evidence is picked only for the groups that alert, at evaluation: no per-group work per batch.
             ev_keys, lines = kept
             cols = [c for c in EVIDENCE_COLUMNS if c in lines.column_names]
-            self._recent.append((ev_keys, lines.select(cols)))
+            picked = lines.select(cols)
+            if top:
+                aligned = lines.num_rows == matched.num_rows
+                values = shared.fields(self.filter.text, matched, top) if aligned else field_values(lines, top)
+                for name in top:
+                    picked = picked.append_column(_TOP_PREFIX + name, values[name])
+            self._recent.append((ev_keys, picked))
             self._touched.update(pc.unique(ev_keys).to_pylist())
 
     def head(self, now: datetime, idle_head: datetime | None = None) -> datetime | None:
@@ -321,12 +332,23 @@ class GroupRule:
             keys_of[fp] = key
         touched = self._touched
 
+        picked: dict[str, str] = {}
+
         def evidence(fp: str) -> list[dict[str, Any]] | None:
             # New lines change a group's evidence; an alert that got none keeps what it has.
             key = keys_of.get(fp)
-            return self._evidence(key) if key is not None and key in touched else None
+            if key is None or key not in touched:
+                return None
+            picked[fp] = key
+            return self._evidence(key)
 
         transitions = self.tracker.update(at, values, evidence)
+        if picked and bool(getattr(self.spec, "top_fields", None)):
+            changed = {t.alert.fingerprint: t.alert for t in transitions}
+            for fp, key in picked.items():
+                alert = self.tracker.alerts.get(fp) or changed.get(fp)
+                if alert is not None:
+                    alert.top_values = self._top_values(key)
         self._touched = set()
         if len(known) > 2 * max(len(values), 1024):
             self._known = {}  # labels and fingerprints of groups: a cache, rebuilt when it outgrows the groups
@@ -339,6 +361,24 @@ class GroupRule:
         """Group keys of the rule's pending and firing alerts (values() must report these groups)."""
         return {SEP.join(a.labels.get(n, "") for n in self.label_names) for a in self.tracker.alerts.values()}
 
+    def _top_values(self, key: str) -> dict[str, list[list[Any]]]:
+        """The most frequent values of each `top_fields` field among one group's recent lines, with counts."""
+        out: dict[str, list[list[Any]]] = {}
+        for name in getattr(self.spec, "top_fields", ()):
+            column = _TOP_PREFIX + name
+            parts = [
+                lines.column(column).filter(pc.equal(keys, key))
+                for keys, lines in self._recent
+                if column in lines.column_names
+            ]
+            if not parts:
+                continue
+            counts = pc.value_counts(pa.chunked_array(parts, pa.string()).combine_chunks()).to_pylist()
+            counts = [c for c in counts if c["values"] is not None]
+            counts.sort(key=lambda c: (-c["counts"], c["values"]))
+            out[name] = [[c["values"], c["counts"]] for c in counts[:TOP_VALUES]]
+        return out
+
     def _evidence(self, key: str) -> list[dict[str, Any]]:
         """The newest `samples` evidence lines of one group among the recent batches, oldest first."""
         found: list[pa.Table] = []
@@ -350,7 +390,11 @@ class GroupRule:
                 wanted -= found[-1].num_rows
                 if wanted <= 0:
                     break
-        return [{k: plain(v) for k, v in row.items()} for t in reversed(found) for row in t.to_pylist()]
+        return [
+            {k: plain(v) for k, v in row.items()}
+            for t in reversed(found)
+            for row in t.select([c for c in t.column_names if c in EVIDENCE_COLUMNS]).to_pylist()
+        ]
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -37,6 +37,7 @@ import orjson
 from logwarden.bus.base import BusBatch, RewindError
 from logwarden.query.filter import RowFilter, compile_filter
 from logwarden.rules.base import BatchCache, Evaluator, HistoryReader, settings_hash
+from logwarden.rules.links import judged_by, search_link
 from logwarden.rules.state import Alert, AlertStatus, Transition
 from logwarden.rules.statestore import CurrentAlert, HistoryFilter, LoggedTransition, SqlStateStore, StateStore
 
@@ -361,6 +362,9 @@ class RulesEngine:
         """An alert as the history and the current alerts show it: with severity and rendered annotations."""
         body = alert.to_json()
         body["severity"] = getattr(rule.spec, "severity", None)
+        body.update(judged_by(rule.spec))
+        end = alert.resolved_at or alert.last_active or alert.fired_at or alert.active_at
+        body["search"] = search_link(rule.spec, alert.labels, end)
         if self._annotate is not None:
             body["annotations"] = self._annotate(rule.spec, alert)
         return body

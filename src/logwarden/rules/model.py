@@ -76,6 +76,9 @@ class Rule(RuleSettings):
     (at most `1d`)."""
     samples: int = Field(10, ge=0, le=100)
     """How many matching lines an alert keeps as evidence (0 to 100)."""
+    top_fields: tuple[str, ...] = Field((), max_length=10)
+    """Fields whose most frequent values among the group's recent matching lines come with the alert (the top 5
+    of each, with line counts), e.g. `[host, attrs.path]`."""
     flap_detection: FlapDetection | None = None
     """Hold an alert that keeps firing and resolving (`{window: 10m, changes: 3}`): it stays firing, marked
     `flapping`, until its condition has been clear for `window`."""
@@ -97,7 +100,7 @@ class Rule(RuleSettings):
             ) from None
         return value
 
-    @field_validator("group_by")
+    @field_validator("group_by", "top_fields")
     @classmethod
     def _group_by_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for name in value:

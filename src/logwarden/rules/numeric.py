@@ -11,12 +11,16 @@ percentiles, a log-bucketed histogram in the manner of DDSketch: bin `i` holds t
 (γ^(i-1), γ^i] with γ = 1.01/0.99, so every value of a bin is within 1% of the bin's representative value;
 negative values mirror positive ones and magnitudes up to 1e-9 share a zero bin. A bucket keeps at most
 `MAX_BINS` bins, merging its lowest ones beyond that (the high percentiles alerts watch stay accurate). Raw values
-are never kept. A batch folds in with one vectorized group-by over (group, bucket, bin) into numpy rings (a row per
-group, a column per bucket, as in `CountWindow`); Python runs per triple only for histograms.
+are never kept. A batch folds in with one sort of its lines by (group, bucket, bin) and segment reductions into
+numpy rings (a row per group, a column per bucket, as in `CountWindow`); Python runs per group, never per bin.
 
-**The window's histogram** is kept incrementally with integer counts — a bucket entering the window adds its
-bins, one leaving subtracts them — so a percentile costs one sort of the group's bins, not a merge of sixty
-buckets at every evaluation; sums are always added in bucket order, so a restored window gives the same values.
+**Histograms** are cells — one per (group, bucket, bin) — in two numpy columns: sorted int64 keys packing (group,
+bin, ring column), and counts. A batch's cells merge in with a binary search (`np.insert` for new ones), expired
+buckets drop out with one mask, and a bucket beyond `MAX_BINS` collapses vectorized. As a group's cells are
+contiguous and in bin order, a percentile is a masked cumulative sum over the window's cells and one binary
+search per group — computed only for the groups whose [min, max] reaches beyond the rule's bar (or that alert).
+Sums are added in the same order on every replay (lines sorted stably, buckets summed in bucket order), so a
+restored window gives the same values.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationInfo
@@ -97,17 +102,19 @@ def quantile(bins: dict[int, int], q: float) -> float:
     return bin_value(max(bins))
 
 
-def _collapse(bins: dict[int, int]) -> dict[int, int]:
-    """Merge a histogram's lowest bins into one so at most `MAX_BINS` remain; returns the change (code → delta)."""
-    codes = sorted(bins)
-    into = codes[len(codes) - MAX_BINS]
-    delta: dict[int, int] = {}
-    for code in codes[: len(codes) - MAX_BINS]:
-        n = bins.pop(code)
-        delta[code] = -n
-        delta[into] = delta.get(into, 0) + n
-    bins[into] += delta.get(into, 0)
-    return delta
+def _collapse(group: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Histograms as cells sorted by (group, code): merge each group's lowest bins into one so at most `MAX_BINS`
+    remain, vectorized. Returns which cells stay and every cell's new count (0 for the merged ones)."""
+    index = np.arange(len(group))
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    sizes = np.diff(np.r_[starts, len(group)])
+    segment = np.repeat(np.arange(len(starts)), sizes)
+    excess = np.maximum(sizes - MAX_BINS, 0)[segment]
+    first = starts[segment]
+    merged = index - first < excess  # below the bin of rank `excess`, which takes them in
+    out = np.zeros_like(counts)
+    np.add.at(out, np.where(merged, first + excess, index), counts)
+    return ~merged, out
 
 
 # --- the window ----------------------------------------------------------------------------------------
@@ -130,15 +137,112 @@ def _number(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
 
-@dataclass(slots=True)
-class BucketStats:
-    """The values of one group in one bucket."""
+def _floats(values: np.ndarray) -> np.ndarray | list[float | str]:
+    """A float64 array for orjson: the array itself, or a list with non-finite values as text (`_number`)."""
+    return values if np.isfinite(values).all() else [_number(v) for v in values.tolist()]
 
-    n: int
-    total: float
-    lo: float
-    hi: float
-    bins: dict[int, int] | None  # histogram bin code → values (only for percentiles)
+
+_I64 = np.zeros(0, dtype=np.int64)  # never written to: an empty column
+
+
+def _no_ints() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
+def _no_floats() -> np.ndarray:
+    return np.zeros(0, dtype=np.float64)
+
+
+@dataclass(slots=True)
+class Buckets:
+    """Values per (ring row, bucket) as columns — count, sum, min, max — and, for percentiles, histogram cells
+    per (ring row, bucket, bin code) as columns: what a batch adds, and what waits beyond the ring."""
+
+    row: np.ndarray = field(default_factory=_no_ints)
+    b: np.ndarray = field(default_factory=_no_ints)
+    n: np.ndarray = field(default_factory=_no_ints)
+    total: np.ndarray = field(default_factory=_no_floats)
+    lo: np.ndarray = field(default_factory=_no_floats)
+    hi: np.ndarray = field(default_factory=_no_floats)
+    cell_row: np.ndarray = field(default_factory=_no_ints)
+    cell_b: np.ndarray = field(default_factory=_no_ints)
+    code: np.ndarray = field(default_factory=_no_ints)
+    count: np.ndarray = field(default_factory=_no_ints)
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def select(self, stats: np.ndarray, cells: np.ndarray) -> Buckets:
+        """The (row, bucket) rows where `stats` holds and the cells where `cells` does."""
+        return Buckets(
+            *(a[stats] for a in (self.row, self.b, self.n, self.total, self.lo, self.hi)),
+            *(a[cells] for a in (self.cell_row, self.cell_b, self.code, self.count)),
+        )
+
+    def merged(self, other: Buckets) -> Buckets:
+        """This and `other` (its sums added after this one's), one row per (row, bucket) and one cell per (row,
+        bucket, code), sorted, every histogram at most `MAX_BINS` bins."""
+        if len(other) == 0 and len(self) != 0:
+            return self
+        cat = [np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)]
+        row, b, n, total, lo, hi, cell_row, cell_b, code, count = cat
+        if len(row) == 0:
+            return Buckets()
+        order = np.lexsort((b, row))  # stable: sums keep their order
+        row, b, n, total, lo, hi = row[order], b[order], n[order], total[order], lo[order], hi[order]
+        pair = (row[1:] != row[:-1]) | (b[1:] != b[:-1])
+        starts = np.flatnonzero(np.r_[True, pair])
+        out = Buckets(
+            row[starts],
+            b[starts],
+            np.add.reduceat(n, starts),
+            _sums(pair, total, len(starts)),
+            np.minimum.reduceat(lo, starts),
+            np.maximum.reduceat(hi, starts),
+        )
+        if len(cell_row):
+            order = np.lexsort((code, cell_b, cell_row))
+            cell_row, cell_b, code, count = cell_row[order], cell_b[order], code[order], count[order]
+            pair = (cell_row[1:] != cell_row[:-1]) | (cell_b[1:] != cell_b[:-1])
+            starts = np.flatnonzero(np.r_[True, pair | (code[1:] != code[:-1])])
+            cell_row, cell_b, code = cell_row[starts], cell_b[starts], code[starts]
+            count = np.add.reduceat(count, starts)
+            group = np.cumsum(np.r_[0, (cell_row[1:] != cell_row[:-1]) | (cell_b[1:] != cell_b[:-1])])
+            keep, count = _collapse(group, count)
+            out.cell_row, out.cell_b, out.code, out.count = cell_row[keep], cell_b[keep], code[keep], count[keep]
+        return out
+
+
+# Histogram cells in the ring are kept in one sorted int64 key per cell: (row, code, ring column), so a group's
+# cells are contiguous and in code order — the order a quantile reads them in.
+_CODE_BITS = 17
+_CODE_SHIFT = 1 << (_CODE_BITS - 1)
+_CODE_MASK = (1 << _CODE_BITS) - 1
+assert math.ceil(_LN_MAX / _LN_GAMMA) + _OFFSET < _CODE_SHIFT  # every float64's code fits
+
+
+def _line_order(rows: np.ndarray, b: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
+    """The order that sorts lines by (row, bucket[, bin code]), stably — equal lines keep their order, so sums
+    are added in the same order on every replay and machine: one argsort of unique int64 keys (the line's index
+    in the lowest bits) where they fit, a lexsort otherwise."""
+    n = len(rows)
+    low, span = int(b.min()), int(b.max()) - int(b.min()) + 1
+    index_bits = max(1, (n - 1).bit_length())
+    code_bits = 0 if codes is None else _CODE_BITS
+    if (int(rows.max()) + 1) * span < 1 << (62 - code_bits - index_bits):
+        key = rows * span + (b - low)
+        if codes is not None:
+            key = (key << _CODE_BITS) | (codes + _CODE_SHIFT)
+        ordered: np.ndarray = np.argsort((key << index_bits) | np.arange(n))
+        return ordered
+    return np.lexsort((b, rows)) if codes is None else np.lexsort((codes, b, rows))
+
+
+def _sums(change: np.ndarray, values: np.ndarray, segments: int) -> np.ndarray:
+    """Per segment of consecutive values (a new one where `change`, between neighbours, holds), their sum added
+    one by one in order (np.bincount): the same on every machine."""
+    segment = np.r_[0, np.cumsum(change)]
+    return np.bincount(segment, weights=values, minlength=segments)
 
 
 class NumericWindow:
@@ -146,9 +250,9 @@ class NumericWindow:
 
     Like `CountWindow` (rules/windows.py), the buckets a window can still use — from the lateness horizon to a
     window beyond the head — live in numpy rings with a row per group and a column per bucket (count, sum, min,
-    max), so folding a batch in, summing a window and expiring buckets are array operations; buckets beyond the
-    ring (or all of them before the first evaluation) wait in a small dict. Histograms are sparse dicts per group
-    and bucket.
+    max), so folding a batch in, summing a window and expiring buckets are array operations. Histograms are
+    cells in sorted numpy columns (see `_cell`). Buckets beyond the ring (or all of them before the first
+    evaluation) wait in `_ahead`, as columns too.
     """
 
     def __init__(self, window: timedelta, lateness: timedelta = timedelta(0), *, histogram: bool = False) -> None:
@@ -165,19 +269,18 @@ class NumericWindow:
         self._sum = np.zeros((0, self.slots), dtype=np.float64)
         self._lo = np.full((0, self.slots), np.inf)
         self._hi = np.full((0, self.slots), -np.inf)
+        self._bins = np.zeros((0, self.slots), dtype=np.int32)  # histogram cells per row and column
+        self._cell = _I64  # sorted keys of the ring's histogram cells: ((row << _CODE_BITS) | code) * slots + column
+        self._count = _I64  # values per cell
         self._row: dict[str, int] = {}  # group key → ring row
         self._keys: list[str | None] = []  # ring row → group key (None: free)
         self._free: list[int] = []
         self._horizon: int | None = None  # lowest bucket the ring holds; lower ones are outside every window
-        self._ahead: dict[str, dict[int, BucketStats]] = {}  # buckets beyond the ring, or all before a horizon
-        self._bins: dict[str, dict[int, dict[int, int]]] = {}  # group key → ring bucket → histogram
-        self._at: tuple[int, int] | None = None  # the window's buckets (start, end) at the last evaluation
-        self._window_bins: dict[str, dict[int, int]] = {}  # group key → its histogram over `_at`
-        self._quantiles: dict[str, tuple[float, float]] = {}  # group key → (q, quantile) while its bins stay
+        self._ahead = Buckets()  # buckets beyond the ring, or all before a horizon
 
     # --- adding ---------------------------------------------------------------------------------
 
-    def add(self, keys: pa.Array, ts: pa.Array | pa.ChunkedArray, values: pa.Array) -> None:
+    def add(self, keys: pa.Array | pa.ChunkedArray, ts: pa.Array | pa.ChunkedArray, values: pa.Array) -> None:
         """Fold in one group key, event time (timestamp[us]) and number (float64, null: none) per line."""
         if len(keys) == 0:
             return
@@ -192,93 +295,97 @@ class NumericWindow:
         table = table.filter(pc.is_valid(table.column("x")))
         if table.num_rows == 0:
             return
-        names = ["k", "b"]
-        if self.histogram:
-            table = table.append_column("c", bin_codes(table.column("x")))
-            names.append("c")
-        # One thread: the groups (and so the order sums are added in) are the same on every replay.
-        grouped = table.group_by(names, use_threads=False).aggregate(
-            [("x", "count"), ("x", "sum"), ("x", "min"), ("x", "max")]
+        rows = self._rows_of(table.column("k"))
+        b = table.column("b").to_numpy()
+        x = table.column("x").to_numpy()
+        codes = bin_codes(table.column("x")).to_numpy() if self.histogram else None
+        order = _line_order(rows, b, codes)
+        rows, b, x = rows[order], b[order], x[order]
+        pair = (rows[1:] != rows[:-1]) | (b[1:] != b[:-1])
+        starts = np.flatnonzero(np.r_[True, pair])
+        added = Buckets(
+            rows[starts],
+            b[starts],
+            np.diff(np.r_[starts, len(rows)]),
+            _sums(pair, x, len(starts)),
+            np.minimum.reduceat(x, starts),
+            np.maximum.reduceat(x, starts),
         )
-        n = grouped.column("x_count").to_numpy()
-        self._fold(
-            grouped.column("k").to_pylist(),
-            grouped.column("b").to_numpy(),
-            n,
-            grouped.column("x_sum").to_numpy(),
-            grouped.column("x_min").to_numpy(),
-            grouped.column("x_max").to_numpy(),
-            [{c: k} for c, k in zip(grouped.column("c").to_pylist(), n.tolist(), strict=True)]
-            if self.histogram
-            else None,
-        )
+        if codes is not None:
+            codes = codes[order]
+            cells = np.flatnonzero(np.r_[True, pair | (codes[1:] != codes[:-1])])
+            added.cell_row, added.cell_b, added.code = rows[cells], b[cells], codes[cells]
+            added.count = np.diff(np.r_[cells, len(rows)])
+        self._fold(added)
 
-    def _fold(
-        self,
-        keys: list[str],
-        buckets: np.ndarray,
-        n: np.ndarray,
-        total: np.ndarray,
-        lo: np.ndarray,
-        hi: np.ndarray,
-        bins: list[dict[int, int]] | None,
-    ) -> None:
-        """Fold (group, bucket) statistics in: into the ring, or, beyond it, into `_ahead`."""
+    def _fold(self, added: Buckets) -> None:
+        """Fold (row, bucket) statistics and histogram cells in (unique, as `add` and `Buckets.merged` give them):
+        into the ring, or, beyond it, into `_ahead`."""
         horizon = self._horizon
-        inside = (
-            np.zeros(len(buckets), dtype=bool)
-            if horizon is None
-            else (buckets >= horizon) & (buckets < horizon + self.slots)
-        )
-        for i in np.nonzero(~inside)[0].tolist():
-            per_group = self._ahead.setdefault(keys[i], {})
-            b = int(buckets[i])
-            stats = per_group.get(b)
-            if stats is None:
-                stats = per_group[b] = BucketStats(0, 0.0, math.inf, -math.inf, {} if bins is not None else None)
-            stats.n += int(n[i])
-            stats.total += float(total[i])
-            stats.lo = min(stats.lo, float(lo[i]))
-            stats.hi = max(stats.hi, float(hi[i]))
-            if stats.bins is not None and bins is not None:
-                for code, count in bins[i].items():
-                    stats.bins[code] = stats.bins.get(code, 0) + count
-                if len(stats.bins) > MAX_BINS:
-                    _collapse(stats.bins)  # a bucket ahead of the window: in no window histogram yet
-        index = np.nonzero(inside)[0]
-        if len(index) == 0:
+        if horizon is None:
+            self._ahead = self._ahead.merged(added)
             return
-        inside_keys = [keys[i] for i in index.tolist()]
-        rows = self._rows_of(inside_keys)  # may grow the rings: before taking them
-        cols = buckets[index] % self.slots
-        np.add.at(self._n, (rows, cols), n[index])
-        np.add.at(self._sum, (rows, cols), total[index])
-        np.minimum.at(self._lo, (rows, cols), lo[index])
-        np.maximum.at(self._hi, (rows, cols), hi[index])
-        if bins is None:
+        inside = (added.b >= horizon) & (added.b < horizon + self.slots)
+        cells_inside = (added.cell_b >= horizon) & (added.cell_b < horizon + self.slots)
+        if not inside.all() or not cells_inside.all():
+            self._ahead = self._ahead.merged(added.select(~inside, ~cells_inside))
+            added = added.select(inside, cells_inside)
+        if len(added) == 0:
             return
-        crowded: set[tuple[str, int]] = set()
-        for key, b, i in zip(inside_keys, buckets[index].tolist(), index.tolist(), strict=True):
-            held = self._bins.setdefault(key, {}).setdefault(b, {})
-            for code, count in bins[i].items():
-                held[code] = held.get(code, 0) + count
-            if self._in_window(b):
-                self._apply(key, bins[i])
-            if len(held) > MAX_BINS:
-                crowded.add((key, b))
-        for key, b in sorted(crowded):
-            delta = _collapse(self._bins[key][b])
-            if self._in_window(b):
-                self._apply(key, delta)
+        rows, cols = added.row, added.b % self.slots  # unique pairs: plain fancy indexing adds them
+        self._n[rows, cols] += added.n
+        self._sum[rows, cols] += added.total
+        self._lo[rows, cols] = np.minimum(self._lo[rows, cols], added.lo)
+        self._hi[rows, cols] = np.maximum(self._hi[rows, cols], added.hi)
+        if len(added.cell_row):
+            self._add_cells(added.cell_row, added.cell_b % self.slots, added.code, added.count)
 
-    def _rows_of(self, keys: list[str]) -> np.ndarray:
-        """The ring row of each key (new groups get one): Python per (group, bucket), never per line."""
+    def _add_cells(self, rows: np.ndarray, cols: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> None:
+        """Merge (row, column, code) cells, unique, into the ring's sorted cells; then collapse any (row,
+        column) histogram beyond `MAX_BINS` bins."""
+        keys = ((rows << _CODE_BITS) | (codes + _CODE_SHIFT)) * self.slots + cols
+        order = np.argsort(keys)
+        keys, counts = keys[order], counts[order]
+        pos = np.searchsorted(self._cell, keys)
+        found = pos < len(self._cell)
+        found[found] = self._cell[pos[found]] == keys[found]
+        self._count[pos[found]] += counts[found]
+        new = ~found
+        if not new.any():
+            return
+        self._cell = np.insert(self._cell, pos[new], keys[new])
+        self._count = np.insert(self._count, pos[new], counts[new])
+        new_rows, new_cols = rows[order][new], cols[order][new]
+        pairs, added = np.unique(new_rows * self.slots + new_cols, return_counts=True)
+        self._bins.reshape(-1)[pairs] += added.astype(np.int32)  # a view: the ring is contiguous
+        crowded = self._bins[new_rows, new_cols] > MAX_BINS
+        if crowded.any():
+            self._collapse_ring(np.unique(new_rows[crowded] * self.slots + new_cols[crowded]))
+
+    def _collapse_ring(self, pairs: np.ndarray) -> None:
+        """Collapse the ring histograms of (row · slots + column) `pairs` to `MAX_BINS` bins (rare)."""
+        pair_of = (self._cell // self.slots >> _CODE_BITS) * self.slots + self._cell % self.slots
+        index = np.flatnonzero(np.isin(pair_of, pairs))
+        index = index[np.argsort(pair_of[index], kind="stable")]  # by pair, then code
+        keep, counts = _collapse(pair_of[index], self._count[index])
+        self._count[index] = counts
+        self._cell = np.delete(self._cell, index[~keep])
+        self._count = np.delete(self._count, index[~keep])
+        self._bins[pairs // self.slots, pairs % self.slots] = MAX_BINS
+
+    def _rows_of(self, keys: pa.Array | pa.ChunkedArray | list[str]) -> np.ndarray:
+        """The ring row of each key (new groups get one): Python per distinct key, never per line."""
+        arr = keys if isinstance(keys, pa.Array | pa.ChunkedArray) else pa.array(keys, pa.string())
+        encoded = pc.dictionary_encode(arr)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
         row = self._row
-        rows = np.empty(len(keys), dtype=np.int64)
-        for i, key in enumerate(keys):
+        rows = np.empty(len(encoded.dictionary), dtype=np.int64)
+        for i, key in enumerate(encoded.dictionary.to_pylist()):
             found = row.get(key)
             rows[i] = found if found is not None else self._new_row(key)
-        return rows
+        picked: np.ndarray = rows[encoded.indices.to_numpy(zero_copy_only=False)]
+        return picked
 
     def _new_row(self, key: str) -> int:
         if self._free:
@@ -293,22 +400,9 @@ class NumericWindow:
                 self._sum = _grown(self._sum, size, 0.0)
                 self._lo = _grown(self._lo, size, math.inf)
                 self._hi = _grown(self._hi, size, -math.inf)
+                self._bins = _grown(self._bins, size, 0)
         self._row[key] = r
         return r
-
-    def _in_window(self, b: int) -> bool:
-        return self._at is not None and self._at[0] <= b <= self._at[1]
-
-    def _apply(self, key: str, delta: dict[int, int], sign: int = 1) -> None:
-        """Add (`sign` 1) or subtract (-1) bin counts to a group's window histogram."""
-        window_bins = self._window_bins.setdefault(key, {})
-        for code, n in delta.items():
-            count = window_bins.get(code, 0) + sign * n
-            if count:
-                window_bins[code] = count
-            else:
-                del window_bins[code]
-        self._quantiles.pop(key, None)
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -319,46 +413,23 @@ class NumericWindow:
             return
         if old is None or horizon - old >= self.slots:
             cols: np.ndarray | slice = slice(None)
+            self._cell, self._count = _I64, _I64
         else:
             cols = np.arange(old, horizon) % self.slots
+            expired = np.zeros(self.slots, dtype=bool)
+            expired[cols] = True
+            kept = ~expired[self._cell % self.slots]
+            self._cell, self._count = self._cell[kept], self._count[kept]
         self._n[:, cols] = 0
         self._sum[:, cols] = 0.0
         self._lo[:, cols] = math.inf
         self._hi[:, cols] = -math.inf
+        self._bins[:, cols] = 0
         self._horizon = horizon
-        for key in list(self._bins):
-            per_group = self._bins[key]
-            for b in [b for b in per_group if b < horizon]:
-                held = per_group.pop(b)
-                if self._in_window(b):
-                    self._apply(key, held, -1)
-            if not per_group:
-                del self._bins[key]
-        if self._ahead:
-            ahead, self._ahead = self._ahead, {}
-            moved = [(k, b, s) for k, per_group in ahead.items() for b, s in per_group.items() if b >= horizon]
-            if moved:
-                self._fold(
-                    [k for k, _, _ in moved],
-                    np.array([b for _, b, _ in moved], dtype=np.int64),
-                    np.array([s.n for _, _, s in moved], dtype=np.int64),
-                    np.array([s.total for _, _, s in moved], dtype=np.float64),
-                    np.array([s.lo for _, _, s in moved], dtype=np.float64),
-                    np.array([s.hi for _, _, s in moved], dtype=np.float64),
-                    [s.bins or {} for _, _, s in moved] if self.histogram else None,
-                )
-
-    def _move_window(self, start: int, end: int) -> None:
-        """Window histograms follow the window to `start..end`: buckets entering add, buckets leaving subtract."""
-        old = self._at
-        self._at = (start, end)
-        if old == self._at:
-            return
-        for key, per_group in self._bins.items():
-            for b, held in per_group.items():
-                was = old is not None and old[0] <= b <= old[1]
-                if was != (start <= b <= end):
-                    self._apply(key, held, -1 if was else 1)
+        if len(self._ahead):
+            ahead, self._ahead = self._ahead, Buckets()
+            # Lower buckets are older than any window from now on: never counted.
+            self._fold(ahead.select(ahead.b >= horizon, ahead.cell_b >= horizon))
 
     def values(
         self,
@@ -375,18 +446,20 @@ class NumericWindow:
         end = _us(head) // self._bucket_us  # the bucket holding the head
         start = end - self._span + 1
         self._advance(start - self._late_span)
-        self._move_window(start, end)
         rows = len(self._keys)
         if rows == 0:
             return {}
         cols = np.arange(start, end + 1) % self.slots
         n = self._n[:rows][:, cols].sum(axis=1)
         self._forget_empty(rows)
+        counted = n >= max(min_count, 1)
+        kept = np.zeros(rows, dtype=bool)
+        kept[[r for r in map(self._row.get, keep) if r is not None]] = True
         if fn == "count":
             value = n.astype(np.float64)
         elif fn in ("sum", "avg"):
-            total = self._sum[:rows][:, cols].sum(axis=1)  # columns in bucket order: the same sum on a replay
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # sums may overflow to ±inf
+                total = self._sum[:rows][:, cols].sum(axis=1)  # columns in bucket order: the same on a replay
                 value = total if fn == "sum" else total / n
         elif fn == "min":
             value = self._lo[:rows][:, cols].min(axis=1)
@@ -395,94 +468,159 @@ class NumericWindow:
         else:
             lo = self._lo[:rows][:, cols].min(axis=1)
             hi = self._hi[:rows][:, cols].max(axis=1)
-            value = np.zeros(rows)
-            q = PERCENTILES[fn]
-            for r in np.nonzero(n >= max(min_count, 1))[0].tolist():
-                key = self._keys[r]
-                assert key is not None
-                value[r] = min(max(self._quantile(key, q), lo[r]), hi[r])
-        counted = n >= max(min_count, 1)
+            # A percentile lies within [min, max]: only groups whose range reaches beyond the bar need one.
+            wanted = counted if beyond is None else counted & ((hi > beyond[1]) if beyond[0] else (lo < beyond[1]))
+            value = np.full(rows, np.nan)  # no value: never beyond the bar
+            found, codes = self._percentile_bins(np.flatnonzero(wanted | (counted & kept)), cols, PERCENTILES[fn])
+            for r, code in zip(found.tolist(), codes.tolist(), strict=True):
+                value[r] = min(max(bin_value(code), lo[r]), hi[r])
         picked = counted
         if beyond is not None:
             above, bar = beyond
-            picked = counted & ((value > bar) if above else (value < bar))
-        out = {self._keys[r]: float(value[r]) for r in np.nonzero(picked)[0].tolist()}
-        for key in keep:
-            found = self._row.get(key)
-            if found is not None and key not in out and counted[found]:
-                out[key] = float(value[found])
-        return out  # type: ignore[return-value]
+            picked = counted & (((value > bar) if above else (value < bar)) | kept)
+        return {self._keys[r]: float(value[r]) for r in np.flatnonzero(picked).tolist()}  # type: ignore[misc]
+
+    def _percentile_bins(self, rows: np.ndarray, cols: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, bin codes): for each of `rows`, the bin of the `q` quantile of its cells in ring columns `cols`
+        — the bin holding the value of rank q·(n-1), as `quantile` — vectorized over the cells."""
+        if len(rows) == 0 or len(self._cell) == 0:
+            return _I64, _I64
+        wanted = np.zeros(len(self._keys), dtype=bool)
+        wanted[rows] = True
+        in_window = np.zeros(self.slots, dtype=bool)
+        in_window[cols] = True
+        row_code = self._cell // self.slots
+        cell_rows = row_code >> _CODE_BITS
+        picked = wanted[cell_rows] & in_window[self._cell % self.slots]
+        cell_rows, counts = cell_rows[picked], self._count[picked]
+        if len(cell_rows) == 0:
+            return _I64, _I64
+        starts = np.flatnonzero(np.r_[True, cell_rows[1:] != cell_rows[:-1]])
+        seen = np.cumsum(counts)  # the cells of a row are contiguous and in code order
+        before = seen[starts] - counts[starts]
+        n = np.diff(np.r_[before, seen[-1]])
+        # The first cell where the row's running count passes the rank: reaches floor(rank) + 1.
+        need = np.floor(q * (n - 1).astype(np.float64)).astype(np.int64) + 1
+        at = np.searchsorted(seen, before + need, side="left")
+        return cell_rows[starts], (row_code[picked][at] & _CODE_MASK) - _CODE_SHIFT
 
     def _forget_empty(self, rows: int) -> None:
         """Groups with nothing left in any bucket (and nothing ahead) are forgotten."""
-        for r in np.nonzero(~self._n[:rows].any(axis=1))[0].tolist():
+        empty = np.count_nonzero(self._n[:rows], axis=1) == 0
+        empty[self._ahead.row] = False
+        for r in np.flatnonzero(empty).tolist():
             key = self._keys[r]
-            if key is not None and key not in self._ahead:
+            if key is not None:
                 del self._row[key]
                 self._keys[r] = None
                 self._free.append(r)
-                self._window_bins.pop(key, None)
-                self._quantiles.pop(key, None)
-
-    def _quantile(self, key: str, q: float) -> float:
-        cached = self._quantiles.get(key)
-        if cached is None or cached[0] != q:
-            cached = self._quantiles[key] = (q, quantile(self._window_bins[key], q))
-        return cached[1]
 
     @property
     def groups(self) -> int:
-        return len(self._row) + sum(1 for k in self._ahead if k not in self._row)
+        return len(self._row)
 
     # --- checkpoints ------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """JSON-able state: per group, `[bucket, n, sum, min, max, [code, count, …] or null]` rows."""
-        buckets: dict[str, list[list[Any]]] = {}
-        rows, cols = np.nonzero(self._n[: len(self._keys)])
-        horizon = self._horizon or 0
-        ring_buckets = horizon + (cols - horizon) % self.slots  # the bucket in the ring's range with that column
-        for r, c, b in zip(rows.tolist(), cols.tolist(), ring_buckets.tolist(), strict=True):
-            key = self._keys[r]
-            assert key is not None
-            held = self._bins.get(key, {}).get(b) if self.histogram else None
-            stats = BucketStats(
-                int(self._n[r, c]), float(self._sum[r, c]), float(self._lo[r, c]), float(self._hi[r, c]), held
-            )
-            buckets.setdefault(key, []).append(_stats_row(b, stats))
-        for key, per_group in self._ahead.items():
-            buckets.setdefault(key, []).extend(_stats_row(b, s) for b, s in per_group.items())
+        """JSON-able state: the groups' `keys`, and as columns serialized by orjson straight from the arrays,
+        `stats` (`g` the index of the key, `b` bucket, `n`, `sum`, `min`, `max`) and histogram `cells` (`g`,
+        `b`, `c` bin code, `n`)."""
+        held = self._held()
+        used, g = np.unique(held.row, return_inverse=True)
+        cell_g = np.searchsorted(used, held.cell_row)
+        stats = {"g": g, "b": held.b, "n": held.n, "sum": _floats(held.total), "min": held.lo, "max": held.hi}
+        cells = {"g": cell_g, "b": held.cell_b, "c": held.code, "n": held.count}
         return {
             "late": self.late_lines,
             "horizon": self._horizon,
-            "at": list(self._at) if self._at is not None else None,
-            "buckets": {k: sorted(v) for k, v in buckets.items()},
+            "keys": [self._keys[r] for r in used.tolist()],
+            "stats": orjson.Fragment(orjson.dumps(stats, option=orjson.OPT_SERIALIZE_NUMPY)),
+            "cells": orjson.Fragment(orjson.dumps(cells, option=orjson.OPT_SERIALIZE_NUMPY))
+            if self.histogram
+            else None,
         }
 
+    def _held(self) -> Buckets:
+        """Everything the window holds — the ring's buckets and those ahead — as columns by absolute bucket."""
+        rows, cols = np.nonzero(self._n[: len(self._keys)])
+        horizon = self._horizon or 0
+        ring_bucket = horizon + (np.arange(self.slots) - horizon) % self.slots  # the bucket of each ring column
+        row_code = self._cell // self.slots
+        ring = Buckets(
+            rows,
+            ring_bucket[cols],
+            self._n[rows, cols],
+            self._sum[rows, cols],
+            self._lo[rows, cols],
+            self._hi[rows, cols],
+            row_code >> _CODE_BITS,
+            ring_bucket[self._cell % self.slots],
+            (row_code & _CODE_MASK) - _CODE_SHIFT,
+            self._count,
+        )
+        ahead = self._ahead
+        return Buckets(*(np.concatenate([getattr(ring, f.name), getattr(ahead, f.name)]) for f in fields(ring)))
+
     def restore(self, state: dict[str, Any]) -> None:
+        """Take back a `snapshot`, or the state the window kept before its histograms were columns (`buckets`:
+        per group, `[bucket, n, sum, min, max, [code, count, …] or null]` rows)."""
         fresh = NumericWindow(self.window, self.lateness, histogram=self.histogram)
-        for name in ("_n", "_sum", "_lo", "_hi", "_row", "_keys", "_free", "_bins", "_window_bins", "_quantiles"):
+        for name in ("_n", "_sum", "_lo", "_hi", "_bins", "_cell", "_count", "_row", "_keys", "_free", "_ahead"):
             setattr(self, name, getattr(fresh, name))
         self.late_lines = int(state.get("late", 0))
-        at = state.get("at")
-        self._at = None if at is None else (int(at[0]), int(at[1]))
         self._horizon = None
-        self._ahead = {}
-        for key, rows in state.get("buckets", {}).items():
-            per_group = self._ahead[str(key)] = {}
-            for b, n, total, lo, hi, flat in rows:
-                bins = None if flat is None else {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-                if self.histogram and bins is None:
-                    bins = {}
-                per_group[int(b)] = BucketStats(int(n), float(total), float(lo), float(hi), bins)
+        held = _restored(state) if "stats" in state else _restored_rows(state.get("buckets") or {})
+        if held is not None:
+            keys, buckets = held
+            rows = self._rows_of([str(k) for k in keys])
+            buckets.row, buckets.cell_row = rows[buckets.row], rows[buckets.cell_row]
+            if not self.histogram:
+                buckets.cell_row = buckets.cell_b = buckets.code = buckets.count = _I64
+            self._ahead = Buckets().merged(buckets)
         horizon = state.get("horizon")
         if horizon is not None:
-            self._advance(int(horizon))  # into the ring, histograms into the window's
+            self._advance(int(horizon))  # into the ring
 
 
-def _stats_row(b: int, s: BucketStats) -> list[Any]:
-    flat = None if s.bins is None else [x for code in sorted(s.bins) for x in (code, s.bins[code])]
-    return [b, s.n, _number(s.total), _number(s.lo), _number(s.hi), flat]
+def _loaded(value: Any) -> dict[str, list[Any]]:
+    if isinstance(value, orjson.Fragment):  # a snapshot taken in this process, not read back from JSON
+        value = orjson.loads(orjson.dumps(value))
+    return value or {}
+
+
+def _restored(state: dict[str, Any]) -> tuple[list[str], Buckets]:
+    stats, cells = _loaded(state.get("stats")), _loaded(state.get("cells"))
+
+    def ints(columns: dict[str, list[Any]], name: str) -> np.ndarray:
+        return np.array(columns.get(name, []), dtype=np.int64)
+
+    def floats(name: str) -> np.ndarray:
+        return np.array([float(v) for v in stats.get(name, [])], dtype=np.float64)
+
+    buckets = Buckets(
+        ints(stats, "g"), ints(stats, "b"), ints(stats, "n"), floats("sum"), floats("min"), floats("max"),
+        ints(cells, "g"), ints(cells, "b"), ints(cells, "c"), ints(cells, "n"),
+    )  # fmt: skip
+    return list(state.get("keys") or []), buckets
+
+
+def _restored_rows(saved: dict[str, list[list[Any]]]) -> tuple[list[str], Buckets] | None:
+    """The columns of the earlier format: per group, `[bucket, n, sum, min, max, [code, count, …] or null]`."""
+    if not saved:
+        return None
+    keys = list(saved)
+    stats: list[list[Any]] = [[], [], [], [], [], []]
+    cells: list[list[int]] = [[], [], [], []]
+    for g, rows in enumerate(saved.values()):
+        for b, n, total, lo, hi, flat in rows:
+            for column, value in zip(stats, (g, int(b), int(n), float(total), float(lo), float(hi)), strict=True):
+                column.append(value)
+            for i in range(0, len(flat or ()), 2):
+                for column, value in zip(cells, (g, int(b), int(flat[i]), int(flat[i + 1])), strict=True):
+                    column.append(value)
+    ints = [np.array(c, dtype=np.int64) for c in (*stats[:3], *cells)]
+    lo_hi = [np.array(c, dtype=np.float64) for c in stats[3:]]
+    return keys, Buckets(*ints[:3], *lo_hi, *ints[3:])
 
 
 def _grown(ring: np.ndarray, rows: int, fill: float) -> np.ndarray:

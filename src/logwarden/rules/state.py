@@ -62,6 +62,7 @@ class Alert:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     flapping: bool = False
     evidence_at: datetime | None = None  # when `evidence` was last picked (event time)
+    top_values: dict[str, list[list[Any]]] = field(default_factory=dict)  # field → [[value, lines], ...]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +78,7 @@ class Alert:
             "evidence": self.evidence,
             "flapping": self.flapping,
             "evidence_at": self.evidence_at.isoformat() if self.evidence_at else None,
+            "top_values": self.top_values,
         }
 
     @classmethod
@@ -100,6 +102,7 @@ class Alert:
             evidence=list(data.get("evidence", [])),
             flapping=bool(data.get("flapping", False)),
             evidence_at=when("evidence_at"),
+            top_values=dict(data.get("top_values") or {}),
         )
 
 

@@ -191,3 +191,26 @@ def test_changed_rules_start_over_and_unchanged_ones_keep_their_state(tmp_path: 
     assert {a.rule for a in e.alerts()} == {"error-burst"}  # kept; "other" starts empty
     assert {s["rule"]: s["matched"] for s in e.status()} == {"error-burst": 5, "other": 0}
     e.close()
+
+
+def test_an_alert_carries_its_threshold_window_top_values_and_the_search_that_shows_its_lines(tmp_path: Path) -> None:
+    clock = Clock()
+    clock.now = T0 + timedelta(seconds=30)
+    e = engine(tmp_path, clock, Spec(top_fields=["host", "route"]))
+    ts = (T0 + timedelta(seconds=5)).isoformat()
+    lines = [
+        {"ts": ts, "level": "error", "service": "api", "host": f"h{i % 2}", "route": "/pay" if i < 3 else "/cart"}
+        for i in range(5)
+    ]
+    e.handle(stored(1, lines))
+    (alert,) = e.alerts()
+    assert alert.top_values == {"host": [["h0", 3], ["h1", 2]], "route": [["/pay", 3], ["/cart", 2]]}
+    (logged,) = e.history()
+    body = logged["alert"]
+    assert body["threshold"] == 3 and body["window"] == "1m"
+    assert body["top_values"]["route"] == [["/pay", 3], ["/cart", 2]]
+    search = body["search"]
+    assert search["q"] == '(level:error) AND service:"api"'
+    assert search["end"] == ts and search["start"] == (T0 - timedelta(seconds=55)).isoformat()
+    assert search["url"].startswith("/?q=%28level%3Aerror%29+AND+service%3A%22api%22&start=")
+    e.close()

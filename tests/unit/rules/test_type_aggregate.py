@@ -136,21 +136,37 @@ def test_percentiles_are_within_one_percent_with_negatives_and_zero() -> None:
         assert bin_value(c) == pytest.approx(v, rel=0.01, abs=1e-9)
 
 
+def histograms(w: NumericWindow) -> dict[tuple[str, int], tuple[int, int]]:
+    """Per (group, bucket), the number of bins and of values the window's histograms hold, as it checkpoints them."""
+    state = orjson.loads(orjson.dumps(w.snapshot()))
+    cells = state["cells"]
+    out: dict[tuple[str, int], tuple[int, int]] = {}
+    for g, b, n in zip(cells["g"], cells["b"], cells["n"], strict=True):
+        bins, values = out.get((state["keys"][g], b), (0, 0))
+        out[(state["keys"][g], b)] = (bins + 1, values + n)
+    return out
+
+
 def test_a_bucket_keeps_at_most_max_bins_and_high_percentiles_stay_accurate() -> None:
     w = NumericWindow(timedelta(minutes=1), histogram=True)
     values = [10 ** (e / 100) for e in range(-900, 1300)]  # 1e-9 .. 1e13: about 2400 bins at 1%
+    b0 = int(T0.timestamp())  # 1 s buckets
     w.add(pa.array(["g"] * len(values)), pa.array([T0] * len(values), TS), pa.array(values, pa.float64()))
-    ((bucket,),) = [list(b.values()) for b in w._ahead.values()]  # before the first evaluation
-    assert bucket.bins is not None and len(bucket.bins) == MAX_BINS and sum(bucket.bins.values()) == len(values)
+    assert histograms(w) == {("g", b0): (MAX_BINS, len(values))}  # before the first evaluation
     p99 = w.values(T0, "p99")["g"]
-    ((bins,),) = [list(b.values()) for b in w._bins.values()]  # in the ring
-    assert len(bins) == MAX_BINS and sum(bins.values()) == len(values)
-    # Values for a bucket already in the window: collapsed there too, and the window's histogram follows.
+    assert histograms(w) == {("g", b0): (MAX_BINS, len(values))}  # in the ring
+    # Values for a bucket already in the window: collapsed there too, and the window's percentiles follow.
     at = T0 + timedelta(seconds=1)
     w.add(pa.array(["g"] * len(values)), pa.array([at] * len(values), TS), pa.array(values[::-1], pa.float64()))
-    assert [len(b) for b in w._bins["g"].values()] == [MAX_BINS, MAX_BINS]
-    assert w.values(at, "count")["g"] == 2 * len(values) == sum(w._window_bins["g"].values())
+    assert histograms(w) == {("g", b0): (MAX_BINS, len(values)), ("g", b0 + 1): (MAX_BINS, len(values))}
+    assert w.values(at, "count")["g"] == 2 * len(values)
     assert p99 == pytest.approx(sorted(values)[math.floor(0.99 * (len(values) - 1))], rel=0.01)
+    # More bins for a bucket already full, in a later batch: still MAX_BINS, every value kept, the top exact.
+    w.add(pa.array(["g"] * 3), pa.array([T0] * 3, TS), pa.array([1e14, 2e14, 4e14], pa.float64()))
+    assert histograms(w)[("g", b0)] == (MAX_BINS, len(values) + 3)
+    everything = sorted([*values, *values, 1e14, 2e14, 4e14])
+    assert w.values(at, "max")["g"] == 4e14
+    assert w.values(at, "p99")["g"] == pytest.approx(everything[math.floor(0.99 * (len(everything) - 1))], rel=0.01)
 
 
 # --- the window ----------------------------------------------------------------------------------------
@@ -212,6 +228,88 @@ def test_a_restored_window_gives_the_same_values_as_the_live_one() -> None:
             copy = NumericWindow(timedelta(minutes=1), lateness=timedelta(seconds=5), histogram=True)
             copy.restore(snapshot)
     assert copy is not None and copy.late_lines == live.late_lines > 0
+
+
+def test_window_percentiles_are_the_quantiles_of_the_window_histograms_per_group() -> None:
+    """The vectorized percentiles over many groups and buckets read as `quantile` over each group's values in
+    the window, kept within the group's min and max."""
+    rng = random.Random(11)
+    w = NumericWindow(timedelta(minutes=1), lateness=timedelta(seconds=30), histogram=True)
+    held: list[tuple[str, float, float]] = []
+    for step in range(12):
+        head = 10 * step
+        rows = [(f"g{rng.randrange(40)}", head - rng.uniform(0, 60), rng.lognormvariate(4, 2)) for _ in range(400)]
+        rows += [("neg", head - rng.uniform(0, 10), -rng.expovariate(0.1)) for _ in range(50)]
+        window_add(w, rows)
+        held += rows
+        at = T0 + timedelta(seconds=head)
+        for fn, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+            got = w.values(at, fn)
+            inside: dict[str, list[float]] = {}
+            for key, seconds, value in held:
+                if head - 60 < timedelta(seconds=seconds) // timedelta(seconds=1) <= head:  # 1 s buckets
+                    inside.setdefault(key, []).append(value)
+            assert got.keys() == inside.keys(), (step, fn)
+            for key, xs in inside.items():
+                codes = bin_codes(pa.array(xs, pa.float64())).to_pylist()
+                bins = {c: codes.count(c) for c in set(codes)}
+                assert got[key] == min(max(quantile(bins, q), min(xs)), max(xs)), (step, fn, key)
+
+
+def test_only_groups_whose_range_reaches_beyond_the_bar_get_a_percentile_and_kept_ones_always() -> None:
+    w = NumericWindow(timedelta(minutes=1), histogram=True)
+    window_add(w, [("low", 1, -10.0), ("low", 2, -12.0), ("mid", 1, -1.0), ("mid", 2, 1.0), ("high", 3, 50.0)])
+    at = T0 + timedelta(seconds=5)
+    every = w.values(at, "p50")
+    assert every["low"] == pytest.approx(-12, rel=0.01) and every["high"] == pytest.approx(50, rel=0.01)
+    # Above a bar below zero: "low" never reaches it (not even as a value of 0 it was never given).
+    assert w.values(at, "p50", beyond=(True, -5.0)).keys() == {"mid", "high"}
+    assert w.values(at, "p50", beyond=(False, -5.0)).keys() == {"low"}
+    # A group that alerts is reported whatever its value, and with the same value.
+    kept = w.values(at, "p50", beyond=(True, 100.0), keep=["low", "gone"])
+    assert kept == {"low": every["low"]}
+
+
+def test_a_window_checkpointed_before_histograms_were_columns_restores() -> None:
+    """State written by the previous version (per group `[bucket, n, sum, min, max, [code, count, …]]` rows, the
+    window's histogram rebuilt from them) restores with the same values, and goes on from there."""
+    saved = {
+        "late": 1,
+        "horizon": 1772366376,
+        "at": [1772366381, 1772366440],
+        "buckets": {
+            "a": [
+                [1772366410, 1, 100.0, 100.0, 100.0, [1268, 1]],
+                [1772366420, 2, 450.0, 200.0, 250.0, [1302, 1, 1314, 1]],
+                [1772366600, 1, 7.0, 7.0, 7.0, [1135, 1]],  # beyond the ring: waits for the head
+            ],
+            "b": [[1772366430, 1, -3.0, -3.0, -3.0, [-1092, 1]]],
+        },
+    }
+    w = NumericWindow(timedelta(minutes=1), lateness=timedelta(seconds=5), histogram=True)
+    w.restore(orjson.loads(orjson.dumps(saved)))
+    at = T0 + timedelta(seconds=40)
+    assert w.late_lines == 1 and w.groups == 2
+    assert w.values(at, "sum") == {"a": 550.0, "b": -3.0}
+    assert w.values(at, "p50") == {"a": pytest.approx(198.37, rel=1e-4), "b": -3.0}
+    window_add(w, [("a", 45, 300.0), ("b", 41, -1.0)])
+    later = T0 + timedelta(seconds=70)
+    assert w.values(later, "p50") == {"a": pytest.approx(252.18, rel=1e-4), "b": pytest.approx(-2.9742, rel=1e-4)}
+    assert w.values(later, "count") == {"a": 3.0, "b": 2.0}
+    assert w.values(T0 + timedelta(seconds=200), "sum") == {"a": 7.0}
+
+
+def test_a_snapshot_restores_in_the_same_process_and_keeps_sums_that_overflow() -> None:
+    live = NumericWindow(timedelta(minutes=1), histogram=True)
+    window_add(live, [("big", 1, 1e308), ("big", 2, 1e308), ("small", 1, 3.0), ("ahead", 500, 1.0)])
+    at = T0 + timedelta(seconds=10)
+    expected = {fn: live.values(at, fn) for fn in ("sum", "avg", "p50", "max")}
+    assert expected["sum"]["big"] == math.inf
+    for state in (live.snapshot(), orjson.loads(orjson.dumps(live.snapshot()))):
+        copy = NumericWindow(timedelta(minutes=1), histogram=True)
+        copy.restore(state)
+        assert {fn: copy.values(at, fn) for fn in expected} == expected
+        assert copy.values(T0 + timedelta(seconds=500), "count") == {"ahead": 1.0}
 
 
 # --- through the engine -----------------------------------------------------------------------------------
@@ -349,5 +447,51 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(
     second = engine(tmp_path / "split", clock, *rules, commit=commit)
     feed(second, clock, BATCHES)
     assert log_of(second) == expected
+    whole.close()
+    second.close()
+
+
+def latencies(seconds: float, service: str, *values: float) -> list[dict[str, Any]]:
+    return lines(seconds, service, *values, field="latency_ms")
+
+
+P95_BATCHES = [
+    (1, 1, latencies(0, "api", *range(100, 120)) + latencies(0, "web", *[100] * 15, *[900] * 5)),  # web pending
+    (2, 12, latencies(11, "web", *[900] * 5)),  # web firing
+    (3, 25, latencies(-100, "web", 5000) + latencies(300, "db", *[9999] * 5)),  # late; db far ahead: waits
+    (4, 40, latencies(39, "api", *[2000] * 10)),  # api pending
+    (5, 55, latencies(54, "web", *[400] * 40) + latencies(54, "api", 100)),  # api firing; web 400 holds (>300)
+    (6, 80, latencies(79, "web", *[100] * 10)),  # the 900s have left: web 400, still above resolve_at
+    (7, 130, latencies(129, "web", *[100] * 10)),  # api's window is empty: resolves; web resolves
+    (8, 301, latencies(300, "api", 1)),  # db's lines come into the window: pending
+    (9, 325, latencies(320, "db", *[9999] * 5)),  # db firing
+    (10, 420, latencies(419, "web", 1)),  # db resolves
+]
+
+
+@pytest.mark.parametrize("split", range(1, len(P95_BATCHES)))
+def test_a_p95_restart_with_late_and_early_lines_neither_misses_nor_doubles_a_transition(
+    tmp_path: Path, split: int
+) -> None:
+    clock = Clock()
+    rule = spec(name="p95", field="latency_ms", fn="p95", threshold=500, resolve_at=300, min_count=5, **{"for": "10s"})
+    whole = engine(tmp_path / "whole", clock, rule)
+    feed(whole, clock, P95_BATCHES)
+    expected = log_of(whole)
+    assert [(s, labels["service"]) for s, _, labels, _ in expected] == [
+        ("firing", "web"),
+        ("firing", "api"),
+        ("resolved", "api"),  # its window is empty: no value, its last one kept
+        ("resolved", "web"),
+        ("firing", "db"),
+        ("resolved", "db"),
+    ]
+    assert whole.status()[0]["late"] == 1
+    first = engine(tmp_path / "split", clock, rule, commit=timedelta(hours=1))
+    feed(first, clock, P95_BATCHES[:split])
+    # The process dies here (no close); the next one replays what came after the committed cursor.
+    second = engine(tmp_path / "split", clock, rule, commit=timedelta(hours=1))
+    feed(second, clock, P95_BATCHES)
+    assert log_of(second) == expected and second.status()[0]["late"] == 1
     whole.close()
     second.close()

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from logwarden.model.schema import CORE_COLUMNS
-from logwarden.rules.base import BatchCache
+from logwarden.rules.base import EVIDENCE_COLUMNS, BatchCache
 from logwarden.rules.model import FIELD_NAME_PATTERN, Rule
 from logwarden.rules.numeric import PERCENTILES, NumericWindow, StatisticRule, check_resolve_at, numbers
 
@@ -81,7 +81,13 @@ class AggregateEvaluator(StatisticRule):
         valid = pc.is_valid(values)
         self.skipped_values += values.null_count - text.null_count  # there, but not a number
         self.window.add(keys, matched.column("ts"), values)
-        return keys.filter(valid), matched.filter(valid)
+        if self.spec.samples == 0:
+            return None  # no evidence kept
+        # Evidence needs only its columns: filtering the others (attributes, …) would cost more than the rule.
+        lines = matched.select([c for c in EVIDENCE_COLUMNS if c in matched.column_names])
+        if values.null_count == 0:
+            return keys, lines
+        return keys.filter(valid), lines.filter(valid)
 
     def values(self, at: datetime) -> dict[str, float]:
         keep = self.alert_keys() if self.tracker.alerts else ()
