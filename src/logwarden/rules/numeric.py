@@ -128,8 +128,10 @@ def window_span(head: datetime, window: timedelta, bucket: timedelta, lateness: 
     """(start, end, horizon) buckets of a window at `head`: it covers buckets `start..end`; a late line may
     still land in `horizon..start-1` (as in rules/windows.py: CountWindow)."""
     end = _us(head) // int(bucket / timedelta(microseconds=1))
-    start = end - (window // bucket) + 1
-    return start, end, start - -(-lateness // bucket)
+    span = max(1, window // bucket)
+    start = end - span + 1
+    # At most a window's worth of lateness buckets, as in CountWindow: older lines never count again.
+    return start, end, start - min(-(-lateness // bucket), span)
 
 
 def _number(value: float) -> float | str:
@@ -263,7 +265,8 @@ class NumericWindow:
         self.late_lines = 0
         self._bucket_us = int(self.bucket / timedelta(microseconds=1))
         self._span = max(1, window // self.bucket)  # buckets in a window
-        self._late_span = -(-lateness // self.bucket)  # buckets of lateness before the window
+        # Buckets of lateness before the window (at most a window's worth, as in CountWindow).
+        self._late_span = min(-(-lateness // self.bucket), self._span)
         self.slots = self._late_span + 2 * self._span  # lateness, the window, and one more window ahead
         self._n = np.zeros((0, self.slots), dtype=np.int64)
         self._sum = np.zeros((0, self.slots), dtype=np.float64)

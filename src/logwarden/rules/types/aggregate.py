@@ -2,8 +2,9 @@
 compared with a threshold (ElastAlert's *metric aggregation*).
 
 Per batch the field of the matching lines is cast to numbers in one vectorized step and folded into the window
-with one group-by over (group, bucket, histogram bin) (rules/numeric.py); lines whose value is not a number are
-skipped and counted (`skipped_values`).
+with one sort by (group, bucket, histogram bin) (rules/numeric.py); lines whose value is not a number are
+skipped and counted (`skipped_values`). Percentiles are computed only for the groups whose range reaches beyond
+the threshold (or that alert).
 """
 
 from __future__ import annotations
