@@ -107,7 +107,14 @@ class BatchCache:
         self._all_fields: dict[str, pa.Array] = {}  # a field of every line of the batch
         self._masks: dict[str, pa.Array] = {}
         self._shared: dict[str, object] = {}  # work filters share on this table (query/filter.py)
+        self._newest: int | bool | None = False  # not computed yet
         self._second_arrays: dict[tuple[str, tuple[str, ...]], tuple[pa.Array, np.ndarray, np.ndarray]] = {}
+
+    def newest_us(self) -> int | None:
+        """The batch's newest event time (µs), once for every rule."""
+        if self._newest is False:
+            self._newest = int(pc.max(self.table.column("ts")).value) if self.table.num_rows else None
+        return self._newest
 
     def prepare(self, filters: Iterable[RowFilter], fields: Iterable[str]) -> None:
         """Evaluate every filter the rules use, and read every field they group or aggregate by, for the whole
@@ -282,10 +289,10 @@ class GroupRule:
     def observe(self, table: pa.Table, shared: BatchCache | None = None) -> None:
         """Take the matching lines of a stored batch. Rules with the same query (and `group_by`) share one
         filter evaluation (and one key computation) per batch through `shared`."""
-        self.watermark.observe(table.column("ts"))
+        shared = shared or BatchCache(table)
+        self.watermark.observe_newest(shared.newest_us())
         if table.num_rows == 0:
             return
-        shared = shared or BatchCache(table)
         matched = shared.matched(self.filter.text, self.filter.mask)
         if matched.num_rows == 0:
             return

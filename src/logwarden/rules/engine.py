@@ -75,6 +75,7 @@ class RulesEngine:
         on_transition: Callable[[Transition, dict[str, str]], None] | None = None,
         annotate: Callable[[Any, Alert], dict[str, str]] | None = None,
         commit_interval: timedelta = timedelta(seconds=1),
+        transition_gap: timedelta = timedelta(0),
         history: HistoryReader | None = None,
         name: str | None = None,
     ) -> None:
@@ -99,6 +100,8 @@ class RulesEngine:
         self._last_commit = 0.0
         self._uncommitted: int | None = None  # a batch handled whose state is not committed yet
         self._commit_interval = commit_interval.total_seconds()
+        self._transition_gap = min(self._commit_interval, transition_gap.total_seconds())
+        self._pending: list[tuple[Evaluator, Transition, LoggedTransition]] = []
         self.transitions = 0
         self._closed = False
         checkpoint = self._store.load(self.name)
@@ -130,10 +133,9 @@ class RulesEngine:
                 for rule in self._streaming:
                     rule.observe(batch.table, shared)
                 now = self._clock()
-                transitions = [(rule, t) for rule in self._streaming for t in rule.evaluate(now)]
-                due = time.monotonic() - self._last_commit >= self._commit_interval
-                if transitions or due or self._seq is None:
-                    self._commit(batch.seq, transitions)
+                self._hold([(rule, t) for rule in self._streaming for t in rule.evaluate(now)])
+                if self._commit_due() or self._seq is None:
+                    self._commit(batch.seq)
                 else:
                     self._uncommitted = batch.seq  # replayed from the last commit after a crash: same outcome
             except Exception as exc:
@@ -145,8 +147,24 @@ class RulesEngine:
                 raise RewindError(committed, f"{type(exc).__name__}: {exc}") from exc
             self._last_batch = time.monotonic()
 
+    def _hold(self, transitions: list[tuple[Evaluator, Transition]]) -> None:
+        """Keep transitions for the next commit, each logged as it was when it happened."""
+        for rule, t in transitions:
+            body = self._body(rule, t.alert)
+            body["status"] = str(t.status)
+            body["labels"] = {**dict(getattr(rule.spec, "labels", {}) or {}), **t.alert.labels}
+            logged = LoggedTransition(_tenant(t.alert), rule.name, t.alert.fingerprint, str(t.status), t.at, body)
+            self._pending.append((rule, t, logged))
+
+    def _commit_due(self) -> bool:
+        """Transitions are committed at most every `transition_gap` (those that come sooner wait and go together:
+        under a busy stream one checkpoint carries many), everything else at most every `commit_interval`."""
+        since = time.monotonic() - self._last_commit
+        return since >= self._commit_interval or (bool(self._pending) and since >= self._transition_gap)
+
     def _rewind(self) -> None:
         self._uncommitted = None
+        self._pending = []
         checkpoint = self._store.load(self.name)
         saved = checkpoint.state if checkpoint is not None else {}
         for name, (digest, rule) in list(self._rules.items()):
@@ -158,8 +176,8 @@ class RulesEngine:
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join(5)
         with self._lock:
-            if self._uncommitted is not None:
-                self._commit(self._uncommitted, [])
+            if self._uncommitted is not None or self._pending:
+                self._commit(self._uncommitted if self._uncommitted is not None else self._seq)
             self._closed = True
             self._store.close()
 
@@ -225,10 +243,12 @@ class RulesEngine:
             before = rule.snapshot()
             transitions: list[tuple[Evaluator, Transition]] = [(rule, t) for t in rule.apply(at, values)]
             seq = self._uncommitted if self._uncommitted is not None else self._seq
+            self._hold(transitions)
             try:
-                self._commit(seq, transitions)
+                self._commit(seq)
             except Exception:
                 rule.restore(before)  # as if the run had not happened: the scheduler tries it again
+                self._pending = [entry for entry in self._pending if entry[0] is not rule]
                 raise
             return len(transitions)
 
@@ -295,17 +315,17 @@ class RulesEngine:
     def tick(self) -> None:
         """Evaluate by the wall clock when no batch came for `idle` (commits with the same cursor)."""
         with self._lock:
-            if self._uncommitted is not None and time.monotonic() - self._last_commit >= self._commit_interval:
-                self._commit(self._uncommitted, [])
+            if self._uncommitted is not None and self._commit_due():
+                self._commit(self._uncommitted)
             if self._seq is None or time.monotonic() - self._last_batch < self._idle:
                 return
             now = self._clock()
             self._seed(now)
-            transitions = [
-                (rule, t) for rule in self._streaming for t in rule.evaluate(now, idle_head=now - rule.spec.max_delay)
-            ]
-            if transitions:
-                self._commit(self._seq, transitions)
+            self._hold(
+                [(rule, t) for rule in self._streaming for t in rule.evaluate(now, idle_head=now - rule.spec.max_delay)]
+            )
+            if self._pending:
+                self._commit(self._uncommitted if self._uncommitted is not None else self._seq)
 
     def _seed(self, now: datetime) -> None:
         """Give rules that start from stored history (`needs_history`) their history, once, on this thread."""
@@ -318,8 +338,15 @@ class RulesEngine:
                         log.exception("rule %s: reading its history failed; it starts from what it sees", rule.name)
                 rule.needs_history = False  # type: ignore[attr-defined]
 
+    def flush(self) -> None:
+        """Commit what is handled and held now (tests, and anyone who must read the database right after)."""
+        with self._lock:
+            if not self._closed and (self._uncommitted is not None or self._pending):
+                self._commit(self._uncommitted if self._uncommitted is not None else self._seq)
+
     def _tick_loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
+        # Held transitions are committed once their gap has passed even when no batch comes to do it.
+        while not self._stop.wait(min(interval, self._transition_gap) if self._pending else interval):
             try:
                 self.tick()
             except Exception:
@@ -327,14 +354,12 @@ class RulesEngine:
 
     # --- checkpoints ------------------------------------------------------------------------------
 
-    def _commit(self, seq: int | None, transitions: list[tuple[Evaluator, Transition]]) -> None:
+    def _commit(self, seq: int | None) -> None:
+        """One transaction: the cursor `seq`, every rule's state, the transitions held since the last commit, and
+        the current alerts that changed."""
         state = {name: {"hash": digest, "state": rule.snapshot()} for name, (digest, rule) in self._rules.items()}
-        logged = []
-        for rule, t in transitions:
-            body = self._body(rule, t.alert)
-            body["labels"] = {**dict(getattr(rule.spec, "labels", {}) or {}), **t.alert.labels}
-            fp = t.alert.fingerprint
-            logged.append(LoggedTransition(_tenant(t.alert), rule.name, fp, str(t.status), t.at, body))
+        held = list(self._pending)
+        logged = [entry for _, _, entry in held]
         # The current alerts: rows whose alert changed are rewritten, rows of alerts that ended are deleted.
         current: dict[str, _Signature] = {}
         upserts = []
@@ -348,6 +373,7 @@ class RulesEngine:
                     upserts.append(CurrentAlert(fp, _tenant(alert), rule.name, status, alert.active_at, blob))
         deletes = [fp for fp in self._written if fp not in current]
         self._store.commit(self.name, seq, orjson.dumps(state), logged, upserts, deletes)
+        self._pending = self._pending[len(held) :]  # kept until committed: a failed commit loses none
         self._written = dict(current)
         if seq is not None:
             self._seq = seq
@@ -355,7 +381,7 @@ class RulesEngine:
         self._last_commit = time.monotonic()
         self.transitions += len(logged)
         if self._on_transition is not None:
-            for rule, t in transitions:
+            for rule, t, _ in held:
                 self._on_transition(t, {"rule": rule.name})
 
     def _body(self, rule: Evaluator, alert: Alert) -> dict[str, Any]:

@@ -320,7 +320,9 @@ async def start_rules(
         api_rules = repository.all() if repository is not None else []
         # The rules go in with the engine: it restores their state from its checkpoint only when it opens.
         specs, _ = combined(watcher.ruleset if watcher is not None else RuleSet(), api_rules)
-        engine = RulesEngine(state, specs, annotate=annotate, history=history)
+        engine = RulesEngine(
+            state, specs, annotate=annotate, history=history, transition_gap=timedelta(milliseconds=250)
+        )
         service = RulesService(config, engine, watcher, repository, api_rules=api_rules)
         service.specs()  # logs the shadowed API rules once
         return service

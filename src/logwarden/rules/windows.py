@@ -57,6 +57,11 @@ class Watermark:
         if newest is not None and (self.newest_us is None or newest > self.newest_us):
             self.newest_us = int(newest)
 
+    def observe_newest(self, newest: int | None) -> None:
+        """Take a batch's newest event time (µs since 1970), computed once for every rule."""
+        if newest is not None and (self.newest_us is None or newest > self.newest_us):
+            self.newest_us = newest
+
     def head(self, now: datetime) -> datetime | None:
         """Where rules evaluate given the wall clock `now` (None before any line)."""
         if self.newest_us is None:

@@ -181,6 +181,30 @@ def test_uncommitted_batches_are_replayed_after_a_crash_with_the_same_outcome(tm
     whole.close()
 
 
+def test_transitions_held_for_the_next_commit_are_replayed_after_a_crash_and_logged_once(tmp_path: Path) -> None:
+    clock = Clock()
+    hours = timedelta(hours=1)
+    held = RulesEngine(tmp_path / "a", (Spec(),), clock=clock, tick=None, commit_interval=hours, transition_gap=hours)
+    run(held, clock, BATCHES[:1])  # the first batch commits (a new engine has no cursor yet)
+    run(held, clock, BATCHES[1:2])  # batch 2 fires: held, not committed yet
+    assert held.cursor() == 1 and log_of(held) == []
+    # Crash before the commit: the next engine replays batch 2 and logs its firing once, as a whole run does.
+    again = RulesEngine(tmp_path / "a", (Spec(),), clock=clock, tick=None)
+    run(again, clock, BATCHES[1:2])
+    whole = RulesEngine(tmp_path / "b", (Spec(),), clock=clock, tick=None)
+    run(whole, clock, BATCHES[:2])
+    assert log_of(again) == log_of(whole) != []
+    # Held transitions are committed with the state at the next commit — at the latest when the engine closes.
+    later = RulesEngine(tmp_path / "c", (Spec(),), clock=clock, tick=None, commit_interval=hours, transition_gap=hours)
+    run(later, clock, BATCHES[:2])
+    assert later.cursor() == 1 and log_of(later) == []
+    later.close()
+    reopened = RulesEngine(tmp_path / "c", (Spec(),), clock=clock, tick=None)
+    assert reopened.cursor() == 2 and log_of(reopened) == log_of(whole)
+    for e in (held, again, whole, reopened):
+        e.close()
+
+
 def test_changed_rules_start_over_and_unchanged_ones_keep_their_state(tmp_path: Path) -> None:
     clock = Clock()
     clock.now = T0 + timedelta(seconds=30)

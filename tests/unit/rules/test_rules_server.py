@@ -53,7 +53,10 @@ def lines(service: str, n: int, level: str = "error", at: datetime | None = None
 
 
 def caught_up(client: TestClient) -> None:
-    assert client.app.state.runtime.bus.wait_caught_up()  # type: ignore[attr-defined]
+    """Every batch handled by the rules and what they hold committed (alerts are read from the database)."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    assert runtime.bus.wait_caught_up()
+    runtime.rules.flush()
 
 
 def active(client: TestClient, tenant: str | None = None) -> list[dict[str, Any]]:
