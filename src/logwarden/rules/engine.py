@@ -102,6 +102,7 @@ class RulesEngine:
         self._commit_interval = commit_interval.total_seconds()
         self._transition_gap = min(self._commit_interval, transition_gap.total_seconds())
         self._pending: list[tuple[Evaluator, Transition, LoggedTransition]] = []
+        self._last_commit_took = 0.0
         self.transitions = 0
         self._closed = False
         checkpoint = self._store.load(self.name)
@@ -113,6 +114,7 @@ class RulesEngine:
         self._written: dict[str, _Signature | None] = dict.fromkeys(self._store.alert_fingerprints(self.name))
         self.set_rules(specs)
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._ticker: threading.Thread | None = None
         if tick:
             self._ticker = threading.Thread(target=self._tick_loop, args=(tick,), name="lw-rules-tick", daemon=True)
@@ -138,6 +140,8 @@ class RulesEngine:
                     self._commit(batch.seq)
                 else:
                     self._uncommitted = batch.seq  # replayed from the last commit after a crash: same outcome
+                    if self._pending:
+                        self._wake.set()
             except Exception as exc:
                 # Back to the committed state, and every batch after it again: none counted twice, none lost.
                 committed = self._seq
@@ -157,10 +161,16 @@ class RulesEngine:
             self._pending.append((rule, t, logged))
 
     def _commit_due(self) -> bool:
-        """Transitions are committed at most every `transition_gap` (those that come sooner wait and go together:
-        under a busy stream one checkpoint carries many), everything else at most every `commit_interval`."""
+        """Transitions are committed at once unless a commit was just made: then they wait (up to `transition_gap`,
+        see `_held_for`) and go together, so that under a busy stream one checkpoint carries many; everything
+        else is committed at most every `commit_interval`."""
         since = time.monotonic() - self._last_commit
-        return since >= self._commit_interval or (bool(self._pending) and since >= self._transition_gap)
+        return since >= self._commit_interval or (bool(self._pending) and since >= self._held_for())
+
+    def _held_for(self) -> float:
+        # Four times as long as the last commit took, at most `transition_gap`: commits cost at most about a fifth
+        # of the engine's time, and a cheap one (few rules, little state) holds transitions back hardly at all.
+        return min(self._transition_gap, 4 * self._last_commit_took)
 
     def _rewind(self) -> None:
         self._uncommitted = None
@@ -173,6 +183,7 @@ class RulesEngine:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join(5)
         with self._lock:
@@ -345,8 +356,16 @@ class RulesEngine:
                 self._commit(self._uncommitted if self._uncommitted is not None else self._seq)
 
     def _tick_loop(self, interval: float) -> None:
-        # Held transitions are committed once their gap has passed even when no batch comes to do it.
-        while not self._stop.wait(min(interval, self._transition_gap) if self._pending else interval):
+        # Held transitions are committed once their gap has passed even when no batch comes to do it: `handle`
+        # wakes this loop when it holds some.
+        while not self._stop.is_set():
+            timeout = interval
+            if self._pending:
+                timeout = min(interval, max(0.0, self._last_commit + self._held_for() - time.monotonic()))
+            self._wake.wait(timeout)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
             try:
                 self.tick()
             except Exception:
@@ -357,6 +376,7 @@ class RulesEngine:
     def _commit(self, seq: int | None) -> None:
         """One transaction: the cursor `seq`, every rule's state, the transitions held since the last commit, and
         the current alerts that changed."""
+        began = time.monotonic()
         state = {name: {"hash": digest, "state": rule.snapshot()} for name, (digest, rule) in self._rules.items()}
         held = list(self._pending)
         logged = [entry for _, _, entry in held]
@@ -379,6 +399,7 @@ class RulesEngine:
             self._seq = seq
         self._uncommitted = None
         self._last_commit = time.monotonic()
+        self._last_commit_took = self._last_commit - began
         self.transitions += len(logged)
         if self._on_transition is not None:
             for rule, t, _ in held:
