@@ -219,6 +219,12 @@ def memory_per_group(groups: int = 100_000) -> dict[str, float]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rules", type=int, default=100)
+    p.add_argument(
+        "--types",
+        choices=["mixed", "threshold"],
+        default="mixed",
+        help="one in ten of each other type, or all threshold",
+    )
     p.add_argument("--duration", type=float, default=15.0)
     p.add_argument("--alerts", type=int, default=200)
     args = p.parse_args()
@@ -226,7 +232,7 @@ def main() -> int:
         work = Path(tmp)
         rules = work / "rules"
         rules.mkdir()
-        (rules / "bench.yaml").write_text(rules_yaml(args.rules))
+        (rules / "bench.yaml").write_text(rules_yaml(args.rules, mixed=args.types == "mixed"))
         print("ingest without rules…", file=sys.stderr)
         plain = run_ingest(args.duration, [])
         print(f"ingest with {args.rules} rules…", file=sys.stderr)
@@ -239,6 +245,7 @@ def main() -> int:
     ratio = round(ruled_lps / plain_lps, 3)
     result = {
         "rules": args.rules,
+        "types": args.types,
         "lines_per_s_without_rules": plain_lps,
         "lines_per_s_with_rules": ruled_lps,
         "ingest_ratio": ratio,

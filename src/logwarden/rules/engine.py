@@ -130,10 +130,14 @@ class RulesEngine:
         with self._lock:
             try:
                 self._seed(self._clock())
-                shared = BatchCache(batch.table)
+                table = batch.table
+                if table.num_columns and table.column(0).num_chunks > 1:
+                    # Batches taken together arrive as many chunks; every kernel below runs per chunk.
+                    table = table.combine_chunks()
+                shared = BatchCache(table)
                 shared.prepare(*self._batch_needs())
                 for rule in self._streaming:
-                    rule.observe(batch.table, shared)
+                    rule.observe(table, shared)
                 now = self._clock()
                 self._hold([(rule, t) for rule in self._streaming for t in rule.evaluate(now)])
                 if self._commit_due() or self._seq is None:
