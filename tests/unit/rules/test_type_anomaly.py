@@ -1,6 +1,6 @@
 """`anomaly` rules through the real engine on a fake clock: closed fixed windows teach each group what is usual
 (`mad`, `ewma`, per hour of the week), the sliding window at the head is compared in deviations; up, down (on
-the wall clock too) and both ways, `warmup`, hysteresis (`resolve_below`), late lines, groups appearing and
+the wall clock too) and both ways, `warmup`, `for`, hysteresis (`resolve_below`), late lines, groups appearing and
 being forgotten, and a restart mid-window."""
 
 from __future__ import annotations
@@ -195,3 +195,25 @@ def test_settings_are_checked_with_clear_messages() -> None:
     with pytest.raises(ValidationError, match="must be between 0 and threshold"):
         Spec(resolve_below=5)
     assert Spec(method="ewma", alpha=0.3, seasonality="hour_of_week", window="15m").alpha == 0.3
+
+
+def test_for_holds_an_unusual_rate_pending_until_it_lasts(tmp_path: Path) -> None:
+    clock = Clock()
+    e = engine_for(tmp_path / "rules", clock, Spec(direction="up", **{"for": "2m"}))
+    run(e, clock, START + minutes(USUAL))
+    run(e, clock, minutes([160], first=8, seq=20))  # unusual at 8:05: pending, not firing
+    assert log_of(e) == [] and [a.status for a in e.alerts()] == ["pending"]
+    run(e, clock, minutes([100], first=9, seq=21))  # usual again before `for` passed: dropped, never fired
+    assert log_of(e) == [] and e.alerts() == []
+    e.close()
+
+
+def test_for_fires_an_unusual_rate_once_it_has_lasted(tmp_path: Path) -> None:
+    clock = Clock()
+    e = engine_for(tmp_path / "rules", clock, Spec(direction="up", **{"for": "2m"}))
+    run(e, clock, START + minutes(USUAL))
+    run(e, clock, minutes([160, 160], first=8, seq=20))  # pending from 8:05; 9:05 is one minute in
+    assert log_of(e) == [] and [a.status for a in e.alerts()] == ["pending"]
+    run(e, clock, minutes([160], first=10, seq=22))  # 10:05: two minutes unusual
+    assert log_of(e) == [("firing", at(605), API)]
+    e.close()
