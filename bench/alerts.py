@@ -4,8 +4,8 @@
     python bench/alerts.py [--rules 100] [--duration 15] [--alerts 200]
 
 1. **Throughput cost**: `bench/ingest.py` runs twice back to back against a real `logwarden serve`, without rules
-   and with `--rules` rules: nine in ten threshold rules (mixed queries over the bench's lines: levels, services,
-   words, attribute comparisons; grouped by service or host), and one in ten each other type in turn (ratio,
+   and with `--rules` rules: eight in nine threshold rules (mixed queries over the bench's lines: levels, services,
+   words, attribute comparisons; grouped by service or host), and one in nine each other type in turn (ratio,
    aggregate p95/avg, cardinality, absence, new_value, change, list, sequence, spike, anomaly).
    `ingest_ratio` = lines/s with rules ÷ without (target ≥ 0.8).
 2. **Alert latency**: a server with one rule (`threshold: 0`, `for: 0s`, grouped by service); each of `--alerts`
@@ -88,12 +88,12 @@ MIXED: list[list[str]] = [
 
 
 def rules_yaml(n: int, mixed: bool = True) -> str:
-    """`n` rules: with `mixed`, one in ten is each other type in turn (the rest threshold rules)."""
+    """`n` rules: with `mixed`, one in nine is each other type in turn (all eleven in 100), the rest threshold."""
     lines = ["groups:", "  - name: bench", "    rules:"]
     others = 0
     for i in range(n):
         lines.append(f"      - name: rule-{i}")
-        if mixed and i % 10 == 9:
+        if mixed and i % 9 == 8:
             lines += ["        " + line for line in MIXED[others % len(MIXED)]]
             others += 1
         else:
@@ -223,7 +223,7 @@ def main() -> int:
         "--types",
         choices=["mixed", "threshold"],
         default="mixed",
-        help="one in ten of each other type, or all threshold",
+        help="one in nine of each other type, or all threshold",
     )
     p.add_argument("--duration", type=float, default=15.0)
     p.add_argument("--alerts", type=int, default=200)
