@@ -41,7 +41,7 @@ from pydantic_core import PydanticCustomError
 
 from logwarden.rules.base import GroupRule
 from logwarden.rules.state import AlertTracker, Transition
-from logwarden.rules.windows import bucket_for
+from logwarden.rules.windows import GroupRows, bucket_for, grown_rows
 
 RELATIVE_ACCURACY = 0.01
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
@@ -275,9 +275,7 @@ class NumericWindow:
         self._bins = np.zeros((0, self.slots), dtype=np.int32)  # histogram cells per row and column
         self._cell = _I64  # sorted keys of the ring's histogram cells: ((row << _CODE_BITS) | code) * slots + column
         self._count = _I64  # values per cell
-        self._row: dict[str, int] = {}  # group key → ring row
-        self._keys: list[str | None] = []  # ring row → group key (None: free)
-        self._free: list[int] = []
+        self._rows = GroupRows()
         self._horizon: int | None = None  # lowest bucket the ring holds; lower ones are outside every window
         self._ahead = Buckets()  # buckets beyond the ring, or all before a horizon
 
@@ -377,35 +375,16 @@ class NumericWindow:
         self._bins[pairs // self.slots, pairs % self.slots] = MAX_BINS
 
     def _rows_of(self, keys: pa.Array | pa.ChunkedArray | list[str]) -> np.ndarray:
-        """The ring row of each key (new groups get one): Python per distinct key, never per line."""
-        arr = keys if isinstance(keys, pa.Array | pa.ChunkedArray) else pa.array(keys, pa.string())
-        encoded = pc.dictionary_encode(arr)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-        row = self._row
-        rows = np.empty(len(encoded.dictionary), dtype=np.int64)
-        for i, key in enumerate(encoded.dictionary.to_pylist()):
-            found = row.get(key)
-            rows[i] = found if found is not None else self._new_row(key)
-        picked: np.ndarray = rows[encoded.indices.to_numpy(zero_copy_only=False)]
-        return picked
-
-    def _new_row(self, key: str) -> int:
-        if self._free:
-            r = self._free.pop()
-            self._keys[r] = key
-        else:
-            r = len(self._keys)
-            self._keys.append(key)
-            if r >= len(self._n):
-                size = max(16, 2 * len(self._n))
-                self._n = _grown(self._n, size, 0)
-                self._sum = _grown(self._sum, size, 0.0)
-                self._lo = _grown(self._lo, size, math.inf)
-                self._hi = _grown(self._hi, size, -math.inf)
-                self._bins = _grown(self._bins, size, 0)
-        self._row[key] = r
-        return r
+        """The ring row of each key (new groups get one, and the rings grow): Python per distinct key."""
+        rows = self._rows.rows_of(keys)
+        size = len(self._rows.keys)
+        if size > len(self._n):
+            self._n = grown_rows(self._n, size, 0)
+            self._sum = grown_rows(self._sum, size, 0.0)
+            self._lo = grown_rows(self._lo, size, math.inf)
+            self._hi = grown_rows(self._hi, size, -math.inf)
+            self._bins = grown_rows(self._bins, size, 0)
+        return rows
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -449,7 +428,7 @@ class NumericWindow:
         end = _us(head) // self._bucket_us  # the bucket holding the head
         start = end - self._span + 1
         self._advance(start - self._late_span)
-        rows = len(self._keys)
+        rows = len(self._rows.keys)
         if rows == 0:
             return {}
         cols = np.arange(start, end + 1) % self.slots
@@ -457,7 +436,7 @@ class NumericWindow:
         self._forget_empty(rows)
         counted = n >= max(min_count, 1)
         kept = np.zeros(rows, dtype=bool)
-        kept[[r for r in map(self._row.get, keep) if r is not None]] = True
+        kept[[r for r in map(self._rows.row.get, keep) if r is not None]] = True
         if fn == "count":
             value = n.astype(np.float64)
         elif fn in ("sum", "avg"):
@@ -481,14 +460,14 @@ class NumericWindow:
         if beyond is not None:
             above, bar = beyond
             picked = counted & (((value > bar) if above else (value < bar)) | kept)
-        return {self._keys[r]: float(value[r]) for r in np.flatnonzero(picked).tolist()}  # type: ignore[misc]
+        return {self._rows.keys[r]: float(value[r]) for r in np.flatnonzero(picked).tolist()}  # type: ignore[misc]
 
     def _percentile_bins(self, rows: np.ndarray, cols: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
         """(rows, bin codes): for each of `rows`, the bin of the `q` quantile of its cells in ring columns `cols`
         — the bin holding the value of rank q·(n-1), as `quantile` — vectorized over the cells."""
         if len(rows) == 0 or len(self._cell) == 0:
             return _I64, _I64
-        wanted = np.zeros(len(self._keys), dtype=bool)
+        wanted = np.zeros(len(self._rows.keys), dtype=bool)
         wanted[rows] = True
         in_window = np.zeros(self.slots, dtype=bool)
         in_window[cols] = True
@@ -512,15 +491,11 @@ class NumericWindow:
         empty = np.count_nonzero(self._n[:rows], axis=1) == 0
         empty[self._ahead.row] = False
         for r in np.flatnonzero(empty).tolist():
-            key = self._keys[r]
-            if key is not None:
-                del self._row[key]
-                self._keys[r] = None
-                self._free.append(r)
+            self._rows.forget(r)
 
     @property
     def groups(self) -> int:
-        return len(self._row)
+        return len(self._rows)
 
     # --- checkpoints ------------------------------------------------------------------------------
 
@@ -536,7 +511,7 @@ class NumericWindow:
         return {
             "late": self.late_lines,
             "horizon": self._horizon,
-            "keys": [self._keys[r] for r in used.tolist()],
+            "keys": [self._rows.keys[r] for r in used.tolist()],
             "stats": orjson.Fragment(orjson.dumps(stats, option=orjson.OPT_SERIALIZE_NUMPY)),
             "cells": orjson.Fragment(orjson.dumps(cells, option=orjson.OPT_SERIALIZE_NUMPY))
             if self.histogram
@@ -545,7 +520,7 @@ class NumericWindow:
 
     def _held(self) -> Buckets:
         """Everything the window holds — the ring's buckets and those ahead — as columns by absolute bucket."""
-        rows, cols = np.nonzero(self._n[: len(self._keys)])
+        rows, cols = np.nonzero(self._n[: len(self._rows.keys)])
         horizon = self._horizon or 0
         ring_bucket = horizon + (np.arange(self.slots) - horizon) % self.slots  # the bucket of each ring column
         row_code = self._cell // self.slots
@@ -568,7 +543,7 @@ class NumericWindow:
         """Take back a `snapshot`, or the state the window kept before its histograms were columns (`buckets`:
         per group, `[bucket, n, sum, min, max, [code, count, …] or null]` rows)."""
         fresh = NumericWindow(self.window, self.lateness, histogram=self.histogram)
-        for name in ("_n", "_sum", "_lo", "_hi", "_bins", "_cell", "_count", "_row", "_keys", "_free", "_ahead"):
+        for name in ("_n", "_sum", "_lo", "_hi", "_bins", "_cell", "_count", "_rows", "_ahead"):
             setattr(self, name, getattr(fresh, name))
         self.late_lines = int(state.get("late", 0))
         self._horizon = None
@@ -624,12 +599,6 @@ def _restored_rows(saved: dict[str, list[list[Any]]]) -> tuple[list[str], Bucket
     ints = [np.array(c, dtype=np.int64) for c in (*stats[:3], *cells)]
     lo_hi = [np.array(c, dtype=np.float64) for c in stats[3:]]
     return keys, Buckets(*ints[:3], *lo_hi, *ints[3:])
-
-
-def _grown(ring: np.ndarray, rows: int, fill: float) -> np.ndarray:
-    grown = np.full((rows, ring.shape[1]), fill, dtype=ring.dtype)
-    grown[: len(ring)] = ring
-    return grown
 
 
 # --- rules whose groups have a value only with lines -----------------------------------------------------

@@ -69,6 +69,62 @@ class Watermark:
         return min(_time(self.newest_us), now)
 
 
+class GroupRows:
+    """Group keys ↔ rows of a window's ring arrays: a row per group, reused once its group is forgotten.
+    Python runs per distinct key of a batch, never per line; the owner grows its arrays to `len(keys)` rows."""
+
+    def __init__(self) -> None:
+        self.row: dict[str, int] = {}  # group key → row
+        self.keys: list[str | None] = []  # row → group key (None: free)
+        self.free: list[int] = []
+
+    def rows_of(self, keys: Sequence[str] | pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """The row of each key (new groups get one)."""
+        arr = keys if isinstance(keys, pa.Array | pa.ChunkedArray) else pa.array(keys, pa.string())
+        encoded = pc.dictionary_encode(arr)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        row = self.row
+        rows = np.empty(len(encoded.dictionary), dtype=np.int64)
+        for i, key in enumerate(encoded.dictionary.to_pylist()):
+            found = row.get(key)
+            rows[i] = found if found is not None else self._new(key)
+        index: np.ndarray = encoded.indices.to_numpy(zero_copy_only=False)
+        picked: np.ndarray = rows[index]
+        return picked
+
+    def _new(self, key: str) -> int:
+        if self.free:
+            r = self.free.pop()
+            self.keys[r] = key
+        else:
+            r = len(self.keys)
+            self.keys.append(key)
+        self.row[key] = r
+        return r
+
+    def forget(self, r: int) -> None:
+        """Free row `r` (its group has nothing left)."""
+        key = self.keys[r]
+        if key is not None:
+            del self.row[key]
+            self.keys[r] = None
+            self.free.append(r)
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+def grown_rows(array: np.ndarray, rows: int, fill: float = 0) -> np.ndarray:
+    """`array` with at least `rows` rows (doubling, at least 16), new rows set to `fill`."""
+    if rows <= len(array):
+        return array
+    size = max(16, 2 * len(array), rows)
+    out = np.full((size, *array.shape[1:]), fill, dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
 class CountWindow:
     """Per-group counts of lines over a sliding event-time window (see the module docstring).
 
@@ -90,9 +146,7 @@ class CountWindow:
         self.slots = self._late_span + self._span + max(1, self._span // 2)
         self.late_lines = 0
         self._ring = np.zeros((0, self.slots), dtype=np.int32)
-        self._row: dict[str, int] = {}  # group key → row
-        self._keys: list[str | None] = []  # row → group key (None: free)
-        self._free: list[int] = []
+        self._rows = GroupRows()
         self._horizon: int | None = None  # lowest bucket still held; lower ones are outside every future window
         self._ahead: dict[str, dict[int, int]] = {}  # buckets beyond the ring, or all of them before a horizon
 
@@ -153,33 +207,9 @@ class CountWindow:
         np.add.at(self._ring, (rows, buckets % self.slots), counts)
 
     def _rows_of(self, keys: Sequence[str] | pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """The ring row of each key (new groups get a row): Python per distinct key, not per line."""
-        arr = keys if isinstance(keys, pa.Array | pa.ChunkedArray) else pa.array(keys, pa.string())
-        encoded = pc.dictionary_encode(arr)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-        row = self._row
-        rows = np.empty(len(encoded.dictionary), dtype=np.int64)
-        for i, key in enumerate(encoded.dictionary.to_pylist()):
-            found = row.get(key)
-            rows[i] = found if found is not None else self._new_row(key)
-        index: np.ndarray = encoded.indices.to_numpy(zero_copy_only=False)
-        picked: np.ndarray = rows[index]
-        return picked
-
-    def _new_row(self, key: str) -> int:
-        if self._free:
-            r = self._free.pop()
-            self._keys[r] = key
-        else:
-            r = len(self._keys)
-            self._keys.append(key)
-            if r >= len(self._ring):
-                grown = np.zeros((max(16, 2 * len(self._ring)), self.slots), dtype=np.int32)
-                grown[: len(self._ring)] = self._ring
-                self._ring = grown
-        self._row[key] = r
-        return r
+        rows = self._rows.rows_of(keys)
+        self._ring = grown_rows(self._ring, len(self._rows.keys))
+        return rows
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -213,7 +243,7 @@ class CountWindow:
         end = _us(head) // self._bucket_us  # the bucket holding the head
         start = end - self._span + 1
         self._advance(start - self._late_span)
-        n = len(self._keys)
+        n = len(self._rows.keys)
         ring = self._ring[:n]
         cols = np.arange(start, end + 1) % self.slots
         totals = ring[:, cols].sum(axis=1) if n else np.zeros(0, dtype=np.int64)
@@ -221,12 +251,9 @@ class CountWindow:
         if n:
             empty = np.nonzero(~ring.any(axis=1))[0].tolist()
             for r in empty:
-                key = self._keys[r]
-                if key is not None and key not in self._ahead:
-                    del self._row[key]
-                    self._keys[r] = None
-                    self._free.append(r)
-        return self._keys, totals
+                if self._rows.keys[r] not in self._ahead:
+                    self._rows.forget(r)
+        return self._rows.keys, totals
 
     def values(self, head: datetime, above: float | None = None, keep: Iterable[str] = ()) -> dict[str, int]:
         """Each group's count in `(head - window, head]` (groups with 0 left out); with `above`, only groups
@@ -235,14 +262,14 @@ class CountWindow:
         picked = np.nonzero(totals if above is None else totals > above)[0]
         out = {keys[r]: int(totals[r]) for r in picked.tolist() if keys[r] is not None}
         for key in keep:
-            r = self._row.get(key)
+            r = self._rows.row.get(key)
             if r is not None and key not in out and totals[r]:
                 out[key] = int(totals[r])
         return out  # type: ignore[return-value]
 
     @property
     def groups(self) -> int:
-        return len(self._row) + sum(1 for k in self._ahead if k not in self._row)
+        return len(self._rows) + sum(1 for k in self._ahead if k not in self._rows.row)
 
     @property
     def whole_seconds(self) -> bool:
@@ -254,7 +281,7 @@ class CountWindow:
     def snapshot(self) -> dict[str, object]:
         """JSON-able state, restored by `restore` (checkpointed with the bus cursor): the non-empty cells as
         (group, bucket, count) columns, serialized by orjson straight from the arrays."""
-        n = len(self._keys)
+        n = len(self._rows.keys)
         rows, cols = np.nonzero(self._ring[:n])
         horizon = self._horizon or 0
         # A ring column's bucket: the one in [horizon, horizon + slots) with that remainder.
@@ -268,14 +295,14 @@ class CountWindow:
         return {
             "late": self.late_lines,
             "horizon": self._horizon,
-            "keys": [self._keys[r] for r in used],
+            "keys": [self._rows.keys[r] for r in used],
             "cells": orjson.Fragment(cells),
             "ahead": {k: [[b, c] for b, c in v.items()] for k, v in self._ahead.items()},
         }
 
     def restore(self, state: dict[str, object]) -> None:
         fresh = CountWindow(self.window, self.lateness, self.bucket)
-        for name in ("_ring", "_row", "_keys", "_free", "_horizon", "_ahead"):
+        for name in ("_ring", "_rows", "_horizon", "_ahead"):
             setattr(self, name, getattr(fresh, name))
         self.late_lines = int(state.get("late", 0))  # type: ignore[call-overload]
         horizon = state.get("horizon")
