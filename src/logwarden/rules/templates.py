@@ -105,8 +105,9 @@ class _AlertTemplateEnvironment(ImmutableSandboxedEnvironment):
     # Intercepting these also keeps the compiler from folding `'x' * 10**9` into a constant at load.
     intercepted_binops = frozenset(_BINOPS)
 
-    def __init__(self) -> None:
+    def __init__(self, max_output: int = MAX_OUTPUT_CHARS) -> None:
         super().__init__(undefined=ChainableUndefined, autoescape=False)
+        self.max_output = max_output  # notification bodies (alerting/notifiers/render.py) may be longer
         self.budget = _Budget()
         self.filters = {name: self.filters[name] for name in _ALLOWED_FILTERS if name in self.filters}
         self.tests = {name: self.tests[name] for name in _ALLOWED_TESTS if name in self.tests}
@@ -128,8 +129,8 @@ class _AlertTemplateEnvironment(ImmutableSandboxedEnvironment):
             size = 0
             for chunk in template.generate(dict(context)):
                 size += len(chunk)
-                if size > MAX_OUTPUT_CHARS:
-                    raise TemplateBudgetError(f"output longer than {MAX_OUTPUT_CHARS} characters")
+                if size > self.max_output:
+                    raise TemplateBudgetError(f"output longer than {self.max_output} characters")
                 out.append(chunk)
                 self.budget.spend()
             return "".join(out)
@@ -248,3 +249,6 @@ def _displayed(context: Mapping[str, Any]) -> dict[str, Any]:
         else:
             shown[name] = value
     return shown
+
+
+BoundedEnvironment = _AlertTemplateEnvironment  # the sandbox, for the notification templates (alerting/)

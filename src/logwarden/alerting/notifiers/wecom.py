@@ -1,0 +1,199 @@
+"""WeCom (企业微信) group robot: a markdown message with the alerts and their sample lines.
+
+WeCom's markdown supports headings, bold, links, inline code, quotes and `<font color="info|comment|warning">`;
+the default message uses all of them and reads in Chinese. Mentions: WeCom honours `mentioned_list` and
+`mentioned_mobile_list` only on `text` messages, so
+- user ids (`mention_user_ids`) go into the markdown as `<@userid>` (one message);
+- mobiles (`mention_mobiles`) and `@all` (severities in `at_all_severities`) go in a short follow-up `text`
+  message carrying the title and the mention lists (then one notification is two robot messages).
+Answers: `errcode` 0 delivered; 45009 (rate limit) and -1 (system busy) retriable; any other errcode rejected.
+
+Also home of what the Chinese robots (DingTalk, Feishu) share: `TITLE_ZH`, `truncate_utf8`, `classify_errcode`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import Field, SecretStr, field_validator
+
+from logwarden.alerting.model import Notification
+from logwarden.alerting.notifiers import render
+from logwarden.alerting.notifiers.base import (
+    DeliveryResult,
+    Notifier,
+    NotifierConfig,
+    Outcome,
+    RateLimit,
+    classify_http,
+)
+from logwarden.alerting.notifiers.webhook import USER_AGENT, check_template, http_url
+
+MAX_MARKDOWN_BYTES = 4096  # WeCom refuses longer markdown content (UTF-8 bytes)
+MAX_TEXT_BYTES = 2048  # and longer text content
+TRUNCATED = "\n…(内容过长,已截断)"
+# errcode → (why, seconds to wait or None): the answers worth retrying
+RETRIABLE_ERRCODES: dict[int, tuple[str, float | None]] = {
+    45009: ("rate limit reached", 60.0),
+    -1: ("system busy", None),
+}
+
+# `[告警:2] error-burst service=api` / `[已恢复] error-burst service=api` (shared by the Chinese channels)
+TITLE_ZH = (
+    "{% if status == 'firing' %}[告警:{{ firing | length }}]{% else %}[已恢复]{% endif %} "
+    "{{ group_labels.alertname or common_labels.alertname or (alerts[0].name if alerts else '') }}"
+    "{% for k, v in group_labels | dictsort %}{% if k != 'alertname' %} {{ k }}={{ v }}{% endif %}{% endfor %}"
+)
+
+DEFAULT_MARKDOWN = (
+    "### " + TITLE_ZH + "\n\n\n"
+    """{% for a in alerts %}
+{% if a.status == 'firing' %}<font color="warning">**告警**</font>{% else %}<font color="info">**已恢复**</font>{% endif %} **{{ a.name }}**{% if a.severity %} · {{ a.severity }}{% endif %}
+
+{{ a.summary }}
+{% if a.value is not none %}
+> 当前值: **{{ a.value | number }}**{% if a.threshold is not none %} (阈值 {{ a.threshold | number }}){% endif %}{% if a.window %},窗口 {{ a.window }}{% endif %}
+
+{% endif %}
+> 标签: <font color="comment">{% for k, v in a.labels | dictsort if k != 'alertname' %}{{ k }}={{ v }}{% if not loop.last %} {% endif %}{% endfor %}</font>
+> 开始于: {{ a.starts_at | time }}
+{% if a.ends_at %}
+> 恢复于: {{ a.ends_at | time }}
+{% endif %}
+{% if a.acked %}
+> 已确认: {{ a.acked.by }}{% if a.acked.comment %} ({{ a.acked.comment }}){% endif %}
+
+{% endif %}
+{% for field, values in a.top_values | dictsort %}
+> {{ field }} 排行: {% for v in values[:5] %}{{ v[0] }} ({{ v[1] }}){% if not loop.last %}, {% endif %}{% endfor %}
+
+{% endfor %}
+{% if a.evidence %}
+日志样例:
+{% for line in a.evidence[:5] %}
+> `{{ line.ts | time }} {{ line.level }} {{ line.service }}: {{ line.message | clip(200) | replace('`', "'") }}`
+{% endfor %}
+{% endif %}
+{% if a.url %}
+[查看日志]({{ a.url }})
+{% endif %}
+
+{% endfor %}
+{% if truncated_alerts %}
+…另有 {{ truncated_alerts }} 条告警未列出
+{% endif %}"""  # noqa: E501
+)
+
+
+def truncate_utf8(text: str, limit: int, marker: str = TRUNCATED) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes on a character boundary, `marker` appended when cut."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    room = max(0, limit - len(marker.encode()))
+    return data[:room].decode(errors="ignore") + marker
+
+
+class WeComConfig(NotifierConfig):
+    """A WeCom (企业微信) group robot: markdown messages with the alerts, their sample lines and a link to the
+    search; `<@userid>` mentions in the message, mobile and `@all` mentions in a follow-up text message."""
+
+    url: SecretStr
+    """The robot's webhook URL with its key: `https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…`."""
+    text: str | None = None
+    """Jinja2 template of the markdown content (default: a Chinese summary with value, labels, top values,
+    sample lines and the search link). Cut to 4096 bytes, WeCom's limit."""
+    mention_user_ids: list[str] = Field(default_factory=list)
+    """WeCom user ids to mention (`<@userid>` in the markdown) when the notification fires."""
+    mention_mobiles: list[str] = Field(default_factory=list)
+    """Mobile numbers to mention when the notification fires (sent as a follow-up text message)."""
+    at_all_severities: list[str] = Field(default_factory=lambda: ["critical"])
+    """Severities that mention everyone (`@all`, in the follow-up text message) when firing; `[]` never does."""
+    mention_resolved: bool = False
+    """Also mention on resolved notifications (default: mentions only wake people for firing ones)."""
+
+    @field_validator("text")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        return check_template(value)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        http_url(value.get_secret_value())
+        return value
+
+
+class WeComNotifier(Notifier):
+    """Sends notifications through a WeCom group robot."""
+
+    kind: ClassVar[str] = "wecom"
+    config_model: ClassVar[type[NotifierConfig]] = WeComConfig
+    default_rate_limit: ClassVar[RateLimit | None] = RateLimit(count=20, per=timedelta(minutes=1))
+    config: WeComConfig
+
+    def __init__(self, config: WeComConfig, *, http: httpx.Client | None = None) -> None:
+        super().__init__(config, http=http)
+
+    def payloads(self, notification: Notification) -> list[dict[str, Any]]:
+        """The robot messages for `notification`: the markdown one, then the mention one when there is one."""
+        cfg = self.config
+        mentioning = notification.status == "firing" or cfg.mention_resolved
+        content = render.render(cfg.text or DEFAULT_MARKDOWN, notification, default=DEFAULT_MARKDOWN).rstrip()
+        users = " ".join(f"<@{u}>" for u in cfg.mention_user_ids) if mentioning else ""
+        limit = MAX_MARKDOWN_BYTES - (len(users.encode()) + 2 if users else 0)
+        content = truncate_utf8(content, limit) + (f"\n\n{users}" if users else "")
+        messages: list[dict[str, Any]] = [{"msgtype": "markdown", "markdown": {"content": content}}]
+        at_all = notification.status == "firing" and notification.severity in cfg.at_all_severities
+        mobiles = list(cfg.mention_mobiles) if mentioning else []
+        if at_all or mobiles:
+            title = render.render(TITLE_ZH, notification)
+            text: dict[str, Any] = {"content": truncate_utf8(title, MAX_TEXT_BYTES)}
+            if at_all:
+                text["mentioned_list"] = ["@all"]
+            if mobiles:
+                text["mentioned_mobile_list"] = mobiles
+            messages.append({"msgtype": "text", "text": text})
+        return messages
+
+    def send(self, notification: Notification) -> DeliveryResult:
+        first, *rest = self.payloads(notification)
+        result = self._post(first)
+        if result.outcome != Outcome.DELIVERED or not rest:
+            return result
+        # The markdown message is in: a failed mention must not make the queue send it twice.
+        mention = self._post(rest[0])
+        if mention.outcome == Outcome.DELIVERED:
+            return result
+        return DeliveryResult.delivered(result.status, f"{result.answer}; mention message failed: {mention.answer}")
+
+    def _post(self, payload: dict[str, Any]) -> DeliveryResult:
+        response = self.post_json(self.config.url.get_secret_value(), payload, headers={"User-Agent": USER_AGENT})
+        if isinstance(response, DeliveryResult):
+            return response
+        return classify_errcode(response, "WeCom")
+
+
+def classify_errcode(
+    response: httpx.Response, vendor: str, retriable: dict[int, tuple[str, float | None]] = RETRIABLE_ERRCODES
+) -> DeliveryResult:
+    """A robot's answer (`{"errcode": 0, "errmsg": "ok"}`, WeCom and DingTalk alike): errcode 0 delivered, the
+    `retriable` ones retriable, others rejected; non-2xx statuses by `classify_http`."""
+    if not 200 <= response.status_code < 300:
+        return classify_http(response)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "errcode" not in body:
+        return DeliveryResult.rejected(f"not a {vendor} robot answer: {response.text[:200]}", response.status_code)
+    code, message = body.get("errcode"), str(body.get("errmsg", ""))
+    if code == 0:
+        return DeliveryResult.delivered(response.status_code, response.text)
+    answer = f"errcode {code}: {message}"
+    if isinstance(code, int) and code in retriable:
+        why, wait = retriable[code]
+        return DeliveryResult.retriable(f"{answer} ({why})", response.status_code, wait)
+    return DeliveryResult.rejected(answer, response.status_code)
