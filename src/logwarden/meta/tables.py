@@ -98,3 +98,106 @@ rules = Table(
     UniqueConstraint("name", name="uq_rules_name"),
     Index("ix_rules_tenant_name", "tenant", "name"),
 )
+
+# --- alert routing and notification (alerting/) -----------------------------------------------------------------
+
+silences = Table(
+    "silences",
+    metadata,
+    # Silences made through the API and CLI; expired ones are kept for `alerting.silence_retention`.
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("matchers", Text, nullable=False),  # JSON list of {name, type, value}
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Index("ix_silences_tenant_ends_at", "tenant", "ends_at"),
+)
+
+alert_acks = Table(
+    "alert_acks",
+    metadata,
+    # Acknowledged alerts: who, when, why. An ack stops repeat notifications until the alert resolves.
+    Column("fingerprint", String(32), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("acked_by", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("comment", Text, nullable=False),
+)
+
+router_state = Table(
+    "router_state",
+    metadata,
+    # The alert router's cursor in alert_log (the id of the last row it took), one row per router.
+    Column("router", String(64), primary_key=True),
+    Column("cursor", BigInteger, nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+)
+
+routed_alerts = Table(
+    "routed_alerts",
+    metadata,
+    # The alerts the router holds in its aggregation groups: firing ones, and resolved ones until notified.
+    Column("fingerprint", String(32), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("alert", Text, nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+)
+
+notification_log = Table(
+    "notification_log",
+    metadata,
+    # What each aggregation group last notified each receiver (Alertmanager's nflog): no repeat before
+    # repeat_interval unless the group changed.
+    Column("group_key", String(512), primary_key=True),
+    Column("receiver", String(200), primary_key=True),
+    Column("firing", Text, nullable=False),  # JSON list of fingerprints
+    Column("resolved", Text, nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    # The persisted notification queue: one row per notification per integration, until delivered, rejected or
+    # given up (kept for `alerting.delivery.history_retention` after that).
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("receiver", String(200), nullable=False),
+    Column("integration", String(64), nullable=False),  # `<kind>[<index>]`, e.g. `webhook[0]`
+    Column("group_key", String(512), nullable=False),
+    Column("status", String(16), nullable=False),  # queued, delivered, rejected, expired
+    Column("payload", Text, nullable=False),  # the Notification's JSON
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("next_attempt", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("finished", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Index("ix_notifications_status_next_attempt", "status", "next_attempt"),
+    Index("ix_notifications_tenant_created", "tenant", "created"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    # Every attempt to deliver a notification: outcome, the channel's status and answer, latency.
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("notification", BigInteger, nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("receiver", String(200), nullable=False),
+    Column("integration", String(64), nullable=False),
+    Column("group_key", String(512), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(16), nullable=False),  # delivered, retriable, rejected, expired
+    Column("status_code", Integer),
+    Column("answer", Text, nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Index("ix_delivery_attempts_tenant_at", "tenant", "at"),
+    Index("ix_delivery_attempts_notification", "notification"),
+)
