@@ -390,10 +390,13 @@ def agent(config_path: str, check: bool) -> None:
     sys.exit(run_agent(config))
 
 
+from logwarden.alerting.cli import alerts, notify  # noqa: E402 - the groups are defined beside their code
 from logwarden.config.pipeline_cli import pipeline  # noqa: E402 - the group is defined beside its code
 from logwarden.meta.cli import meta  # noqa: E402 - the group is defined beside its code
 from logwarden.rules.cli import rules  # noqa: E402 - the group is defined beside its code
 
 main.add_command(meta)
+main.add_command(alerts)
+main.add_command(notify)
 main.add_command(rules)
 main.add_command(pipeline)

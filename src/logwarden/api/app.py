@@ -15,14 +15,18 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
+from logwarden.alerting.metrics import AlertingCollector
+from logwarden.alerting.service import open_alerting
 from logwarden.api import openapi
 from logwarden.api.errors import ApiError, api_error_handler, http_exception_handler, unexpected_error_handler
+from logwarden.api.routes import alerting as alerting_routes
 from logwarden.api.routes import alerts as alert_routes
 from logwarden.api.routes import backtest as backtest_routes
 from logwarden.api.routes import context, health, saved_searches, search, trace
 from logwarden.api.routes import pipelines as pipeline_routes
 from logwarden.api.routes import query as query_routes
 from logwarden.api.routes import rules as rule_routes
+from logwarden.api.routes import silences as silence_routes
 from logwarden.api.routes import sql as sql_routes
 from logwarden.api.routes import tail as tail_routes
 from logwarden.api.runtime import Runtime
@@ -90,6 +94,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
+        alerting_collector: AlertingCollector | None = None
         # The bus first: its cursors say which parts of the ingest log the store must keep while recovering.
         bus = BatchBus(
             CursorFiles(config.data_dir / BUS_DIR),
@@ -119,11 +124,24 @@ def create_app(
         for subscriber in subscribers:
             bus.add(subscriber, lossless=True)
         # The metadata database before the rules: their state, history and API rules live there.
-        runtime.meta = await loop.run_in_executor(None, MetaDB, config.meta_url or default_url(config.data_dir))
+        runtime.meta = meta = await loop.run_in_executor(None, MetaDB, config.meta_url or default_url(config.data_dir))
         # Always on, so a rule made through the API applies at once (an engine without rules costs next to nothing).
         # Rules that start from stored history (new_value) read it through the store, on this loop.
         history = StoreHistory(runtime.store, loop)
-        rules = await start_rules(config, bus, runtime.meta, runtime.store, history=history)
+        # Alerting before the rules: the engine wakes the router after each commit of a transition.
+        alerting = await loop.run_in_executor(
+            None,
+            lambda: open_alerting(
+                config.alerting, meta.engine, external_url=config.alerting.external_url or _base_url(config)
+            ),
+        )
+        runtime.alerting = alerting
+        rules = await start_rules(
+            config, bus, runtime.meta, runtime.store, history=history, on_transition=alerting.wake
+        )
+        alerting.start()
+        alerting_collector = AlertingCollector(alerting)
+        metrics.registry.register(alerting_collector)
         runtime.rules, runtime.rule_service, rules_task = rules.engine, rules, rules.task
         rules_collector = RulesCollector(runtime.rules)
         metrics.registry.register(rules_collector)
@@ -197,6 +215,10 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await rules_task
             await runtime.store.close()  # stops the bus: the rules engine commits and closes
+            if runtime.alerting is not None:
+                await loop.run_in_executor(None, runtime.alerting.stop)
+            if alerting_collector is not None:
+                metrics.registry.unregister(alerting_collector)
             metrics.registry.unregister(bus_collector)
             if rules_collector is not None:
                 metrics.registry.unregister(rules_collector)
@@ -228,8 +250,14 @@ def create_app(
             Route("/api/v1/rules/backtest", backtest_routes.backtest_rule, methods=["POST"]),
             Route("/api/v1/rules", rule_routes.list_or_create, methods=["GET", "POST"]),
             Route("/api/v1/rules/{name}", rule_routes.item, methods=["GET", "PUT", "DELETE"]),
+            Route("/api/v1/silences", silence_routes.list_or_create, methods=["GET", "POST"]),
+            Route("/api/v1/silences/{silence_id}", silence_routes.item, methods=["GET", "PUT", "DELETE"]),
             Route("/api/v1/alerts", alert_routes.alerts, methods=["GET"]),
             Route("/api/v1/alerts/history", alert_routes.history, methods=["GET"]),
+            Route("/api/v1/alerts/groups", alerting_routes.groups, methods=["GET"]),
+            Route("/api/v1/alerts/{fingerprint}/ack", alerting_routes.ack, methods=["POST"]),
+            Route("/api/v1/alerts/{fingerprint}/ack", alerting_routes.unack, methods=["DELETE"]),
+            Route("/api/v1/receivers", alerting_routes.receivers, methods=["GET"]),
             Route("/api/v1/saved-searches", saved_searches.list_or_create, methods=["GET", "POST"]),
             Route("/api/v1/saved-searches/{search_id}", saved_searches.item, methods=["GET", "PUT", "DELETE"]),
             Route(openapi.OPENAPI_PATH, openapi.openapi_json, methods=["GET"]),
@@ -268,3 +296,11 @@ async def _maintenance_loop(runtime: Runtime, stop: asyncio.Event) -> None:
             runtime.metrics.maintenance_runs.labels("error").inc()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
+
+
+def _base_url(config: Config) -> str:
+    """Where this server is reached when `alerting.external_url` is unset (links in notifications)."""
+    host = config.http.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{host}:{config.http.port}"

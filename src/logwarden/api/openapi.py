@@ -183,7 +183,9 @@ def _query_body() -> Schema:
 
 
 def _paths() -> Schema:
-    from logwarden.api.openapi_rules import rules_paths  # it builds on this module's helpers
+    from logwarden.api.openapi_alerting import alerting_paths  # they build on this module's helpers
+    from logwarden.api.openapi_rules import rules_paths
+    from logwarden.api.openapi_silences import silences_paths
 
     query_result: Schema = {
         "type": "object",
@@ -419,6 +421,8 @@ def _paths() -> Schema:
             }
         },
         **rules_paths(),
+        **alerting_paths(),
+        **silences_paths(),
         "/api/v1/saved-searches": {
             "get": {
                 "summary": "The tenant's saved searches, by name",

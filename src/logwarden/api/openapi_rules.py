@@ -124,7 +124,13 @@ def rules_paths() -> Schema:
         },
         "/api/v1/alerts/history": {
             "get": {
-                "summary": "Alert transitions (firing, resolved), newest first",
+                "summary": "Alert history: state changes and notification delivery attempts, newest first",
+                "description": (
+                    "`transitions`: firing, resolved, acknowledged, unacknowledged. `deliveries`: every attempt to "
+                    "deliver a notification (receiver, integration, outcome, the channel's status and answer, "
+                    "latency). A filter of one list (rule/status/fingerprint, or receiver/channel/outcome) selects "
+                    "that list; `kind` selects explicitly; filters of both lists cannot be combined."
+                ),
                 "tags": ["alerts"],
                 "parameters": [
                     _TENANT,
@@ -132,19 +138,37 @@ def rules_paths() -> Schema:
                         "name": "limit",
                         "in": "query",
                         "required": False,
-                        "description": "How many transitions (1-1000, default 100).",
+                        "description": "How many entries per list (1-1000, default 100).",
                         "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
                     },
+                    _query_param(
+                        "kind", "Which list.", {"type": "string", "enum": ["all", "transitions", "deliveries"]}
+                    ),
                     _query_param("rule", "Only this rule's transitions."),
                     _query_param(
-                        "status", "Only transitions to this status.", {"type": "string", "enum": ["firing", "resolved"]}
+                        "status",
+                        "Only transitions to this status.",
+                        {"type": "string", "enum": ["firing", "resolved", "acknowledged", "unacknowledged"]},
                     ),
                     _query_param("fingerprint", "Only this alert's transitions."),
-                    _query_param("since", "Transitions at or after this time. " + _TIME_HELP),
-                    _query_param("until", "Transitions before this time. " + _TIME_HELP),
+                    _query_param("receiver", "Only deliveries to this receiver."),
+                    _query_param("channel", "Only deliveries through this kind of integration (webhook, slack, …)."),
+                    _query_param(
+                        "outcome",
+                        "Only deliveries with this outcome.",
+                        {"type": "string", "enum": ["delivered", "retriable", "rejected", "expired"]},
+                    ),
+                    _query_param("since", "Entries at or after this time. " + _TIME_HELP),
+                    _query_param("until", "Entries before this time. " + _TIME_HELP),
                 ],
                 "responses": _responses(
-                    {"type": "object", "properties": {"transitions": {"type": "array", "items": {"type": "object"}}}},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "transitions": {"type": "array", "items": {"type": "object"}},
+                            "deliveries": {"type": "array", "items": {"type": "object"}},
+                        },
+                    },
                     400,
                 ),
             }

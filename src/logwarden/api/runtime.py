@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 
+from logwarden.alerting.service import AlertingService
 from logwarden.api.errors import ApiError
 from logwarden.bus.embedded import BatchBus
 from logwarden.config.model import Config
@@ -41,6 +43,12 @@ class Runtime:
     rules: RulesEngine | None = None  # the rules engine (always, once started)
     rule_service: RulesService | None = None  # file and API rules, the engine and the scheduler
     meta: MetaDB | None = None  # saved searches, rules made through the API, alert state and history
+    alerting: AlertingService | None = None  # router, notification queue and delivery, silences, inhibition
+
+    @property
+    def silencer(self) -> Any:
+        """The silences' muter (the silences API invalidates its cache after a change), or None."""
+        return self.alerting.silencer if self.alerting is not None else None
 
     def install_pipelines(self, pipelines: PipelineSet) -> None:
         """Swap in a new pipeline set: batches that start from now on use it."""

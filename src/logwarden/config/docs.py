@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from logwarden.config.model import Config
 from logwarden.config.sources import SOURCE_CONFIGS
-from logwarden.model.units import parse_size
+from logwarden.model.units import format_duration, parse_size
 
 HEADER = """# Configuration reference
 
@@ -46,7 +46,7 @@ def _is_size(field: Any) -> bool:
 
 def _default(value: Any) -> str:
     if isinstance(value, timedelta):
-        return f"{value.total_seconds():g}s"
+        return format_duration(value)
     if isinstance(value, BaseModel):
         return ""
     if hasattr(value, "__fspath__"):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
+from logwarden.alerting.config import AlertingConfig
 from logwarden.config.bus import BusConfig
 from logwarden.config.sources import (
     KafkaConfig,
@@ -205,6 +206,9 @@ class Config(_Frozen):
     sql: SqlConfig = SqlConfig()
     bus: BusConfig = BusConfig()
     rules: RulesConfig = RulesConfig()
+    alerting: AlertingConfig = AlertingConfig()
+    """Routing and notification of alerts: routing tree, receivers, inhibition rules, time intervals, silences'
+    retention and delivery (docs/alerting.md)."""
     log_level: str = "info"
     """logwarden's own log level (debug, info, warning, error)."""
     pipelines: list[PipelineConfig] = Field(default_factory=list)

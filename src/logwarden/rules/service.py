@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -298,12 +298,14 @@ async def start_rules(
     store: Store | None = None,
     *,
     history: HistoryReader | None = None,
+    on_transition: Callable[..., None] | None = None,
 ) -> RulesService:
     """Load the file and API rules, add the engine to the bus (before `bus.start`), and start watching them and
     running the scheduled rules (`store`: where their queries run; without it they never run).
 
     The engine's state lives in the metadata database (`meta`; without it, a SQLite file of its own under
-    `<data_dir>/rules/`); an old `<data_dir>/rules/state.sqlite` is moved into it first."""
+    `<data_dir>/rules/`); an old `<data_dir>/rules/state.sqlite` is moved into it first. `on_transition` is
+    called after each committed transition (the alert router's wake-up)."""
     loop = asyncio.get_running_loop()
     watcher = None
     if config.rules.dir is not None:
@@ -321,7 +323,12 @@ async def start_rules(
         # The rules go in with the engine: it restores their state from its checkpoint only when it opens.
         specs, _ = combined(watcher.ruleset if watcher is not None else RuleSet(), api_rules)
         engine = RulesEngine(
-            state, specs, annotate=annotate, history=history, transition_gap=timedelta(milliseconds=250)
+            state,
+            specs,
+            annotate=annotate,
+            history=history,
+            transition_gap=timedelta(milliseconds=250),
+            on_transition=on_transition,
         )
         service = RulesService(config, engine, watcher, repository, api_rules=api_rules)
         service.specs()  # logs the shadowed API rules once

@@ -1,0 +1,209 @@
+"""`logwarden alerts list|ack|unack|history|silence …` (through a running server's API) and
+`logwarden notify test RECEIVER` (a sample alert through a receiver of a config file, with each channel's answer)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import click
+import httpx
+
+from logwarden.alerting.silence_cli import silence
+
+_server_option = click.option(
+    "--server", default="http://127.0.0.1:8080", show_default=True, envvar="LOGWARDEN_SERVER", help="Server URL."
+)
+_tenant_option = click.option("--tenant", help="Tenant (sent as X-Scope-OrgID).")
+_output_option = click.option(
+    "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"logwarden: {message}", err=True)
+    sys.exit(1)
+
+
+def _call(method: str, server: str, path: str, tenant: str | None, **kwargs: Any) -> Any:
+    headers = {"X-Scope-OrgID": tenant} if tenant else {}
+    try:
+        response = httpx.request(method, f"{server.rstrip('/')}{path}", headers=headers, timeout=30, **kwargs)
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach {server}: {exc}")
+    if response.status_code >= 400:
+        try:
+            message = response.json().get("error", response.text)
+        except ValueError:
+            message = response.text
+        _fail(f"{response.status_code}: {message}")
+    return response.json()
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    if not sys.stdout.isatty():
+        click.echo("\t".join(columns))
+        for row in rows:
+            click.echo("\t".join("" if v is None else str(v) for v in row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
+def _json(value: Any) -> None:
+    import orjson
+
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+@click.group()
+def alerts() -> None:
+    """Alerts on a running server: list, acknowledge, history, silences."""
+
+
+@alerts.command("list")
+@click.option("--rule", help="Only this rule's alerts.")
+@_server_option
+@_tenant_option
+@_output_option
+def list_alerts(rule: str | None, server: str, tenant: str | None, output: str) -> None:
+    """Pending and firing alerts, with acknowledgement and what mutes them."""
+    found = _call("GET", server, "/api/v1/alerts", tenant, params={"rule": rule} if rule else None)["alerts"]
+    if output == "json":
+        _json(found)
+        return
+    rows = []
+    for a in found:
+        labels = " ".join(f"{k}={v}" for k, v in sorted((a.get("labels") or {}).items()) if k != "tenant")
+        acked = a.get("acked") or {}
+        state = a["status"] + (" (acked)" if acked else "") + (" (muted)" if a.get("muted_by") else "")
+        rows.append(
+            [a["rule"], state, labels, a.get("value"), a.get("fired_at") or a.get("active_at"), a["fingerprint"]]
+        )
+    _table("alerts", ["rule", "state", "labels", "value", "since", "fingerprint"], rows)
+
+
+@alerts.command()
+@click.argument("fingerprint")
+@click.option("--by", envvar="USER", required=True, help="Who acknowledges (default $USER).")
+@click.option("--comment", default="", help="Why, or what is being done.")
+@_server_option
+@_tenant_option
+def ack(fingerprint: str, by: str, comment: str, server: str, tenant: str | None) -> None:
+    """Acknowledge a firing alert: no repeat notifications about it until it resolves."""
+    _call("POST", server, f"/api/v1/alerts/{fingerprint}/ack", tenant, json={"by": by, "comment": comment})
+    click.echo(f"acknowledged {fingerprint}")
+
+
+@alerts.command()
+@click.argument("fingerprint")
+@click.option("--by", envvar="USER", default="", help="Who withdraws it (default $USER).")
+@_server_option
+@_tenant_option
+def unack(fingerprint: str, by: str, server: str, tenant: str | None) -> None:
+    """Withdraw an acknowledgement: repeat notifications resume."""
+    _call("DELETE", server, f"/api/v1/alerts/{fingerprint}/ack", tenant, params={"by": by})
+    click.echo(f"unacknowledged {fingerprint}")
+
+
+@alerts.command()
+@click.option("--kind", type=click.Choice(["all", "transitions", "deliveries"]), default="all", show_default=True)
+@click.option("--rule")
+@click.option("--receiver")
+@click.option("--since", help="RFC 3339, epoch or now-1h.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@_server_option
+@_tenant_option
+@_output_option
+def history(
+    kind: str, rule: str | None, receiver: str | None, since: str | None, limit: int, server: str,
+    tenant: str | None, output: str,
+) -> None:  # fmt: skip
+    """State changes and delivery attempts, newest first."""
+    params = {"kind": kind, "limit": limit, "rule": rule, "receiver": receiver, "since": since}
+    found = _call("GET", server, "/api/v1/alerts/history", tenant, params={k: v for k, v in params.items() if v})
+    if output == "json":
+        _json(found)
+        return
+    if "transitions" in found:
+        rows = [[t["at"], t["rule"], t["status"], t["fingerprint"]] for t in found["transitions"]]
+        _table("state changes", ["at", "rule", "status", "fingerprint"], rows)
+    if "deliveries" in found:
+        rows = [
+            [
+                d["at"],
+                d["receiver"],
+                d["integration"],
+                d["outcome"],
+                d["status_code"],
+                d["latency_ms"],
+                d["answer"][:60],
+            ]
+            for d in found["deliveries"]
+        ]
+        _table("deliveries", ["at", "receiver", "integration", "outcome", "status", "ms", "answer"], rows)
+
+
+@click.group()
+def notify() -> None:
+    """Notification receivers."""
+
+
+@notify.command("test")
+@click.argument("receiver")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Server config file (its receivers).")
+@_output_option
+def notify_test(receiver: str, config_path: str | None, output: str) -> None:
+    """Send a sample alert through every integration of RECEIVER and print what each channel answered.
+
+    Exit status 0 when every integration delivered, 1 otherwise."""
+    from logwarden.alerting.model import sample_notification
+    from logwarden.alerting.service import build_notifiers
+    from logwarden.config.loader import ConfigError, load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _fail(str(exc))
+    names = [r.name for r in config.alerting.receivers]  # type: ignore[attr-defined]
+    if receiver not in names:
+        _fail(
+            f"no receiver named {receiver!r} in {config_path or 'the config'} (receivers: {', '.join(names) or 'none'})"
+        )
+    external = config.alerting.external_url or f"http://{config.http.host}:{config.http.port}"
+    notifiers = {k: v for k, v in build_notifiers(config.alerting).items() if k[0] == receiver}
+    sample = sample_notification(receiver, external_url=external)
+    results = []
+    for (_, integration), notifier in notifiers.items():
+        try:
+            result = notifier.send(sample)
+        finally:
+            notifier.close()
+        results.append(
+            {
+                "integration": integration,
+                "target": notifier.describe(),
+                "outcome": str(result.outcome),
+                "status": result.status,
+                "answer": result.answer,
+            }
+        )
+    if output == "json":
+        _json(results)
+    else:
+        _table(
+            f"notify test {receiver}",
+            ["integration", "target", "outcome", "status", "answer"],
+            [[r["integration"], r["target"], r["outcome"], r["status"], str(r["answer"])[:200]] for r in results],
+        )
+    sys.exit(0 if results and all(r["outcome"] == "delivered" for r in results) else 1)
+
+
+alerts.add_command(silence)
