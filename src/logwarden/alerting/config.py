@@ -128,11 +128,20 @@ class TimeRange(_Frozen):
         return self
 
 
-def _check_ranges(values: list[str], names: tuple[str, ...] | None, low: int, high: int, what: str) -> list[str]:
+def _check_ranges(
+    values: list[str], names: tuple[str, ...] | None, low: int, high: int, what: str, first: int = 0
+) -> list[str]:
+    """Each value a name, a number in [low, high], or a range `a:b` of them with a ≤ b (Alertmanager refuses
+    `friday:monday`); names count from `first` (months from 1, weekdays from 0 = Sunday)."""
     for value in values:
-        for bound in str(value).split(":"):
+        bounds = str(value).split(":")
+        if len(bounds) > 2:
+            raise ValueError(f"{value!r}: not a {what} or a range of them (a:b)")
+        numbers = []
+        for bound in bounds:
             text = bound.strip().lower()
             if names is not None and text in names:
+                numbers.append(names.index(text) + first)
                 continue
             try:
                 number = int(text)
@@ -140,6 +149,9 @@ def _check_ranges(values: list[str], names: tuple[str, ...] | None, low: int, hi
                 raise ValueError(f"{value!r}: not a {what} or a range of them (a:b)") from None
             if not (low <= number <= high) or (number == 0 and low < 0):
                 raise ValueError(f"{value!r}: {what} out of range")
+            numbers.append(number)
+        if len(numbers) == 2 and (numbers[0] < 0) == (numbers[1] < 0) and numbers[0] > numbers[1]:
+            raise ValueError(f"{value!r}: a range must not end before it starts")
     return [str(v).lower() for v in values]
 
 
@@ -172,7 +184,7 @@ class TimeSpec(_Frozen):
     @field_validator("months")
     @classmethod
     def _months(cls, v: list[str]) -> list[str]:
-        return _check_ranges(v, _MONTHS, 1, 12, "month")
+        return _check_ranges(v, _MONTHS, 1, 12, "month", first=1)
 
     @field_validator("years")
     @classmethod
