@@ -20,8 +20,7 @@ import pytest
 
 from logwarden.alerting.model import AlertMessage, Notification
 from logwarden.alerting.notifiers.alertmanager import AlertmanagerConfig, AlertmanagerNotifier
-from logwarden.alerting.notifiers.base import Outcome
-from logwarden.alerting.notifiers.webhook import go_time
+from logwarden.alerting.notifiers.base import Outcome, go_time
 from tests.integration.alertmanager_server import AlertmanagerServer
 from tests.unit.alerting.capture import CaptureServer
 

@@ -23,7 +23,7 @@ from logwarden.alerting.notifiers.alertmanager import (
 )
 from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, Outcome
 from tests.unit.alerting.capture import Answer, CaptureServer
-from tests.unit.alerting.test_notifier_webhook import NOW, SEARCH, check_outcomes, firing, resolved, second_alert
+from tests.unit.alerting.notifier_cases import NOW, SEARCH, check_outcomes, firing, resolved, second_alert
 
 SENT_AT = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)  # the injected clock: when the notifier sends
 

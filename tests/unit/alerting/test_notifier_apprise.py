@@ -16,7 +16,7 @@ from logwarden.alerting.notifiers.apprise import AppriseConfig, AppriseNotifier,
 from logwarden.alerting.notifiers.base import Outcome
 from tests.conftest import free_port
 from tests.unit.alerting.capture import Answer, CaptureServer
-from tests.unit.alerting.test_notifier_webhook import firing, resolved
+from tests.unit.alerting.notifier_cases import firing, resolved
 
 FIRING_BODY = """### \\[FIRING:1\\] logwarden-test
 

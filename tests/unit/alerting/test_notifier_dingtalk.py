@@ -19,7 +19,7 @@ from logwarden.alerting.notifiers import NOTIFIERS
 from logwarden.alerting.notifiers.base import DeliveryResult, Outcome
 from logwarden.alerting.notifiers.dingtalk import MAX_TEXT_BYTES, DingTalkConfig, DingTalkNotifier
 from tests.unit.alerting.capture import Answer, CaptureServer
-from tests.unit.alerting.test_notifier_webhook import check_outcomes, firing, resolved, second_alert
+from tests.unit.alerting.notifier_cases import check_outcomes, firing, resolved, second_alert
 
 OK = Answer(200, {"errcode": 0, "errmsg": "ok"})
 

@@ -26,7 +26,7 @@ from logwarden.alerting.notifiers import NOTIFIERS
 from logwarden.alerting.notifiers.base import Outcome
 from logwarden.alerting.notifiers.email import EmailConfig, EmailNotifier
 from tests.conftest import free_port
-from tests.unit.alerting.test_notifier_webhook import SEARCH, firing, resolved, second_alert
+from tests.unit.alerting.notifier_cases import SEARCH, firing, resolved, second_alert
 
 
 class Inbox:

@@ -19,7 +19,7 @@ from logwarden.alerting.notifiers import NOTIFIERS
 from logwarden.alerting.notifiers.base import DeliveryResult, Outcome
 from logwarden.alerting.notifiers.feishu import FeishuConfig, FeishuNotifier
 from tests.unit.alerting.capture import Answer, CaptureServer
-from tests.unit.alerting.test_notifier_webhook import SEARCH, check_outcomes, firing, resolved, second_alert
+from tests.unit.alerting.notifier_cases import SEARCH, check_outcomes, firing, resolved, second_alert
 
 OK = Answer(200, {"code": 0, "data": {}, "msg": "success"})
 

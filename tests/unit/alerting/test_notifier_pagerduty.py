@@ -15,7 +15,7 @@ from logwarden.alerting.notifiers import NOTIFIERS
 from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, Outcome
 from logwarden.alerting.notifiers.pagerduty import PagerDutyConfig, PagerDutyNotifier, pagerduty_event, pd_severity
 from tests.unit.alerting.capture import Answer, CaptureServer
-from tests.unit.alerting.test_notifier_webhook import EXTERNAL, SEARCH, check_outcomes, firing, resolved, second_alert
+from tests.unit.alerting.notifier_cases import EXTERNAL, SEARCH, check_outcomes, firing, resolved, second_alert
 
 KEY = "R0UT1NGKEY0123456789abcdefabcdef"
 ACCEPTED = Answer(202, {"status": "success", "message": "Event processed", "dedup_key": "x"})

@@ -15,7 +15,7 @@ from logwarden.alerting.notifiers import NOTIFIERS
 from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, Outcome
 from logwarden.alerting.notifiers.slack import MAX_ALERT_BLOCKS, SlackConfig, SlackNotifier, slack_payload
 from tests.unit.alerting.capture import Answer, CaptureServer
-from tests.unit.alerting.test_notifier_webhook import SEARCH, check_outcomes, firing, resolved, second_alert
+from tests.unit.alerting.notifier_cases import SEARCH, check_outcomes, firing, resolved, second_alert
 
 
 @pytest.fixture

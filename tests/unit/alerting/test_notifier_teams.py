@@ -15,7 +15,7 @@ from logwarden.alerting.notifiers import NOTIFIERS
 from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, Outcome
 from logwarden.alerting.notifiers.teams import MAX_ALERT_CARDS, TeamsConfig, TeamsNotifier, teams_payload
 from tests.unit.alerting.capture import Answer, CaptureServer
-from tests.unit.alerting.test_notifier_webhook import SEARCH, check_outcomes, firing, resolved, second_alert
+from tests.unit.alerting.notifier_cases import SEARCH, check_outcomes, firing, resolved, second_alert
 
 WORKFLOW = "/workflows/abc/triggers/manual/paths/invoke"
 

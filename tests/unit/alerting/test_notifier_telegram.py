@@ -26,7 +26,7 @@ from logwarden.alerting.notifiers.telegram import (
     utf16_len,
 )
 from tests.unit.alerting.capture import Answer, CaptureServer
-from tests.unit.alerting.test_notifier_webhook import SEARCH, check_outcomes, firing, resolved, second_alert
+from tests.unit.alerting.notifier_cases import SEARCH, check_outcomes, firing, resolved, second_alert
 
 TOKEN = "123456:ABC-def_ghi"
 OK = Answer(200, {"ok": True, "result": {"message_id": 7}})

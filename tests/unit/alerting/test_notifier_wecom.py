@@ -13,9 +13,9 @@ from pydantic import ValidationError
 
 from logwarden.alerting.notifiers import NOTIFIERS
 from logwarden.alerting.notifiers.base import DeliveryResult, Outcome
-from logwarden.alerting.notifiers.wecom import MAX_MARKDOWN_BYTES, WeComConfig, WeComNotifier, truncate_utf8
+from logwarden.alerting.notifiers.wecom import MAX_MARKDOWN_BYTES, WeComConfig, WeComNotifier
 from tests.unit.alerting.capture import Answer, CaptureServer
-from tests.unit.alerting.test_notifier_webhook import check_outcomes, firing, resolved, second_alert
+from tests.unit.alerting.notifier_cases import check_outcomes, firing, resolved, second_alert
 
 OK = Answer(200, {"errcode": 0, "errmsg": "ok"})
 OK_TEXT = '{"errcode": 0, "errmsg": "ok"}'
@@ -153,15 +153,6 @@ def test_markdown_is_cut_to_4096_bytes_on_a_character(server: CaptureServer, htt
     assert len(content.encode()) <= MAX_MARKDOWN_BYTES
     assert len(content.encode()) > MAX_MARKDOWN_BYTES - 8  # cut at the limit, not well before it
     assert content.endswith("…(内容过长,已截断)\n\n<@zhangsan>")
-
-
-def test_truncate_utf8_never_splits_a_character() -> None:
-    text = "告警" * 10  # 3 bytes each
-    for limit in range(0, 70):
-        cut = truncate_utf8(text, limit, marker="…")
-        assert len(cut.encode()) <= max(limit, len("…".encode()))
-        assert cut == text or cut.endswith("…")
-    assert truncate_utf8(text, 60) == text
 
 
 def test_user_template(server: CaptureServer, http: httpx.Client) -> None:

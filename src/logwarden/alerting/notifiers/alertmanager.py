@@ -28,12 +28,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 
 from logwarden.alerting.model import AlertMessage, Notification
 from logwarden.alerting.notifiers import render
-from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, NotifierConfig, classify_http
-from logwarden.alerting.notifiers.webhook import HttpAuthConfig, evidence_line, go_time, http_url
+from logwarden.alerting.notifiers.base import (
+    DeliveryResult,
+    HttpAuthConfig,
+    Notifier,
+    NotifierConfig,
+    SecretHttpUrl,
+    go_time,
+)
+from logwarden.alerting.notifiers.render import evidence_line
 from logwarden.model.units import Duration
 
 API_PATH = "/api/v2/alerts"
@@ -45,7 +52,7 @@ class AlertmanagerConfig(HttpAuthConfig):
     """Forwarding to a Prometheus Alertmanager (API v2): its routing, silences and receivers take over; firing
     alerts carry an `endsAt` ahead of time and resolved ones resolve there at once."""
 
-    url: SecretStr
+    url: SecretHttpUrl
     """Alertmanager's base URL, with its route prefix if it has one (`http://alertmanager:9093`)."""
     firing_ends_after: Duration | None = Field(timedelta(hours=24), gt=timedelta(0))
     """`endsAt` of a firing alert: the send time plus this. Keep it above your routes' `repeat_interval` (each
@@ -55,12 +62,6 @@ class AlertmanagerConfig(HttpAuthConfig):
     """Labels added to every forwarded alert (`{source: logwarden}`); an alert's own label of the name wins."""
     evidence_lines: int = Field(2, ge=0, le=10)
     """Sample lines put in the `evidence` annotation (0: none)."""
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: SecretStr) -> SecretStr:
-        http_url(value.get_secret_value())
-        return value
 
 
 def label_name(name: str) -> str:
@@ -146,5 +147,4 @@ class AlertmanagerNotifier(Notifier):
 
     def send(self, notification: Notification) -> DeliveryResult:
         body = alertmanager_payload(self.config, notification, self.clock())
-        answer = self.post_json(self.endpoint, body, headers=self.config.request_headers())
-        return answer if isinstance(answer, DeliveryResult) else classify_http(answer)
+        return self.deliver_json(self.endpoint, body, headers=self.config.request_headers())

@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr, field_validator
 from logwarden.alerting.model import Notification, severity_rank
 from logwarden.alerting.notifiers import render
 from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, NotifierConfig
-from logwarden.alerting.notifiers.webhook import check_template
+from logwarden.alerting.notifiers.render import TemplateSource
 
 MISSING = "the apprise receiver needs the `apprise` package, the optional extra: pip install 'logwarden[apprise]'"
 DEFAULT_TITLE = render.DEFAULT_TITLE
@@ -51,16 +51,11 @@ class AppriseConfig(NotifierConfig):
     urls: list[SecretStr] = Field(min_length=1)
     """Apprise URLs (https://github.com/caronc/apprise/wiki); each usually holds a token, so they are secrets.
     All get every notification; a failure of any retries all."""
-    title: str | None = None
+    title: TemplateSource | None = None
     """Jinja2 template of the title (default `[FIRING:2] error-burst service=api`)."""
-    body: str | None = None
+    body: TemplateSource | None = None
     """Jinja2 template of the body, markdown (default: every alert with value, labels, top values, sample lines
     and the search link); Apprise converts it for services that take text or HTML."""
-
-    @field_validator("title", "body")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        return check_template(value)
 
     @field_validator("urls")
     @classmethod

@@ -11,25 +11,35 @@ a receiver uses: `webhook: {url: …}`, and `config_model`). Modules are discove
 - `REJECTED`: it never will as sent (4xx, a vendor error code for a bad request or bad credentials) — not
   retried, kept in the history and counted in /metrics.
 `send` never raises for what the channel or the network does; it runs on a delivery thread (blocking I/O is fine).
+
+Also here, what the HTTP channels share (a channel module imports only this module and `render`, never another
+channel): `USER_AGENT`, `http_url` / `SecretHttpUrl` (config-time URL checks), `HttpAuthConfig` and `BasicAuth`
+(credentials and headers for endpoints the user runs), `Notifier.deliver_json` (post, then classify the answer),
+`classify_errcode` (the `errcode` answers of the Chinese chat robots) and `go_time` (timestamps as Go writes them).
 """
 
 from __future__ import annotations
 
+import base64
 import enum
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, ClassVar
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from logwarden import __version__
 from logwarden.alerting.model import Notification
 from logwarden.model.units import Duration, parse_duration
 
 ANSWER_CHARS = 2000  # of a channel's answer kept in the history
+USER_AGENT = f"logwarden/{__version__}"  # sent by every HTTP channel
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # what Alertmanager writes as `endsAt` while an alert fires
 
 
 class Outcome(enum.StrEnum):
@@ -151,6 +161,22 @@ class Notifier(ABC):
         except httpx.HTTPError as exc:
             return DeliveryResult.retriable(f"{type(exc).__name__}: {exc}")
 
+    def deliver_json(
+        self,
+        url: str,
+        payload: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        classify: Callable[[httpx.Response], DeliveryResult] | None = None,
+    ) -> DeliveryResult:
+        """POST `payload` as JSON (with `headers`, by default just the User-Agent) and say how it went: a network
+        failure RETRIABLE, else what `classify` (by default `classify_http`: the HTTP status) makes of the answer."""
+        sent = dict(headers) if headers is not None else {"User-Agent": USER_AGENT}
+        answer = self.post_json(url, payload, headers=sent)
+        if isinstance(answer, DeliveryResult):
+            return answer
+        return (classify or classify_http)(answer)
+
 
 def classify_http(response: httpx.Response) -> DeliveryResult:
     """The outcome an HTTP answer means: 2xx delivered; 408, 425, 429 and 5xx retriable (honouring Retry-After);
@@ -162,6 +188,46 @@ def classify_http(response: httpx.Response) -> DeliveryResult:
     if code in (408, 425, 429) or code >= 500:
         return DeliveryResult.retriable(answer or response.reason_phrase, code, _retry_after(response))
     return DeliveryResult.rejected(answer or response.reason_phrase, code)
+
+
+def classify_errcode(
+    response: httpx.Response,
+    vendor: str,
+    retriable: Mapping[int, tuple[str, float | None]],
+    *,
+    code_keys: tuple[str, ...] = ("errcode",),
+    message_keys: tuple[str, ...] = ("errmsg",),
+) -> DeliveryResult:
+    """A chat robot's JSON answer (`{"errcode": 0, "errmsg": "ok"}`: WeCom and DingTalk; Feishu says `code` / `msg`,
+    its older bots `StatusCode` / `StatusMessage`, hence the key lists, first present wins): code 0 delivered;
+    the `retriable` codes (code → why, seconds to wait or None) retriable; other codes rejected; an answer without
+    a code rejected naming `vendor` (`WeCom robot`); non-2xx statuses by `classify_http`."""
+    if not 200 <= response.status_code < 300:
+        return classify_http(response)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    code = _first(body, code_keys)
+    if code is None:
+        return DeliveryResult.rejected(f"not a {vendor} answer: {response.text[:200]}", response.status_code)
+    if code == 0:
+        return DeliveryResult.delivered(response.status_code, response.text)
+    message = _first(body, message_keys)
+    answer = f"{code_keys[0]} {code}: {'' if message is None else message}"
+    if isinstance(code, int) and code in retriable:
+        why, wait = retriable[code]
+        return DeliveryResult.retriable(f"{answer} ({why})", response.status_code, wait)
+    return DeliveryResult.rejected(answer, response.status_code)
+
+
+def _first(body: Any, keys: tuple[str, ...]) -> Any:
+    """The value of the first of `keys` that `body` (a JSON object, else nothing is found) has, or None."""
+    if isinstance(body, dict):
+        for key in keys:
+            if body.get(key) is not None:
+                return body[key]
+    return None
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -181,6 +247,81 @@ def redact_url(url: str) -> str:
     except Exception:
         return "<invalid url>"
     return str(parsed.copy_with(query=None, fragment=None, userinfo=b""))
+
+
+def http_url(value: str, field: str = "url") -> str:
+    """`value` if it is an absolute http(s) URL with a host, else a ValueError saying what is wrong."""
+    try:
+        url = httpx.URL(value)
+    except Exception:
+        raise ValueError(f"{field}: not a URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"{field}: use an absolute http:// or https:// URL")
+    return value
+
+
+def _secret_http_url(value: SecretStr) -> SecretStr:
+    http_url(value.get_secret_value())
+    return value
+
+
+# A URL setting that is a secret (webhook URLs carry their token) and must be an absolute http(s) URL.
+SecretHttpUrl = Annotated[SecretStr, AfterValidator(_secret_http_url)]
+
+
+def go_time(value: datetime | None) -> str:
+    """RFC 3339 in UTC as Go's `time.Time` marshals it (fraction without trailing zeros); Go's zero time for None.
+    Alertmanager's JSON (its webhook payload, its API) is written this way."""
+    if value is None:
+        return GO_ZERO_TIME
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # naive times in the alert log are UTC
+    value = value.astimezone(UTC)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+class BasicAuth(BaseModel):
+    """HTTP basic authentication."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    username: str = Field(min_length=1)
+    """User name."""
+    password: SecretStr
+    """Password."""
+
+
+class HttpAuthConfig(NotifierConfig):
+    """Settings of channels that post to an endpoint the user runs: authentication and extra headers."""
+
+    basic_auth: BasicAuth | None = None
+    """HTTP basic authentication: `{username: …, password: …}`."""
+    bearer_token: SecretStr | None = None
+    """Sent as `Authorization: Bearer <token>` (not together with `basic_auth`)."""
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    """Extra request headers (`{X-Api-Key: …}`); their values are treated as secrets."""
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> HttpAuthConfig:
+        if self.basic_auth is not None and self.bearer_token is not None:
+            raise ValueError("set either basic_auth or bearer_token, not both")
+        if any(name.lower() == "content-type" for name in self.headers):
+            raise ValueError("headers: Content-Type is set by the channel (application/json)")
+        return self
+
+    def request_headers(self) -> dict[str, str]:
+        """The headers to send: User-Agent, the extra headers, then Authorization."""
+        out = {"User-Agent": USER_AGENT}
+        out.update({name: value.get_secret_value() for name, value in self.headers.items()})
+        if self.basic_auth is not None:
+            pair = f"{self.basic_auth.username}:{self.basic_auth.password.get_secret_value()}"
+            out["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+        elif self.bearer_token is not None:
+            out["Authorization"] = "Bearer " + self.bearer_token.get_secret_value()
+        return out
 
 
 class RateLimiter:

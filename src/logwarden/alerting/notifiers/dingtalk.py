@@ -19,15 +19,19 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
 from logwarden.alerting.model import Notification
 from logwarden.alerting.notifiers import render
-from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, NotifierConfig, RateLimit
-
-# The robot helpers are shared with WeCom's robot, whose API has the same shape.
-from logwarden.alerting.notifiers.webhook import USER_AGENT, check_template, http_url
-from logwarden.alerting.notifiers.wecom import TITLE_ZH, classify_errcode, truncate_utf8
+from logwarden.alerting.notifiers.base import (
+    DeliveryResult,
+    Notifier,
+    NotifierConfig,
+    RateLimit,
+    SecretHttpUrl,
+    classify_errcode,
+)
+from logwarden.alerting.notifiers.render import TITLE_ZH, TemplateSource, fit_utf8
 
 MAX_TEXT_BYTES = 18_000  # DingTalk refuses messages of about 20 KB and more
 RETRIABLE_ERRCODES: dict[int, tuple[str, float | None]] = {
@@ -95,14 +99,14 @@ class DingTalkConfig(NotifierConfig):
     """A DingTalk (钉钉) custom group robot: markdown messages with the alerts, their sample lines and a link to
     the search; signed when the robot has a secret; `@` people by mobile or user id, everyone for critical."""
 
-    url: SecretStr
+    url: SecretHttpUrl
     """The robot's webhook URL with its token: `https://oapi.dingtalk.com/robot/send?access_token=…`."""
     secret: SecretStr | None = None
     """The robot's signing secret (`SEC…`, security setting "加签"); unset for robots secured by keyword or IP."""
-    title: str | None = None
+    title: TemplateSource | None = None
     """Jinja2 template of the message title (shown in the chat list and the notification banner); default
     `[告警:2] error-burst service=api` / `[已恢复] …`."""
-    text: str | None = None
+    text: TemplateSource | None = None
     """Jinja2 template of the markdown text (default: a Chinese summary with value, labels, top values, sample
     lines and the search link). A robot secured by keyword needs the keyword in it (or in the alert names)."""
     at_mobiles: list[str] = Field(default_factory=list)
@@ -113,17 +117,6 @@ class DingTalkConfig(NotifierConfig):
     """Severities that `@` everyone (`isAtAll`) when firing; `[]` never does."""
     mention_resolved: bool = False
     """Also `@` the mobiles and user ids on resolved notifications (default: only firing ones wake people)."""
-
-    @field_validator("title", "text")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        return check_template(value)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: SecretStr) -> SecretStr:
-        http_url(value.get_secret_value())
-        return value
 
 
 class DingTalkNotifier(Notifier):
@@ -149,9 +142,7 @@ class DingTalkNotifier(Notifier):
         mentioning = notification.status == "firing" or cfg.mention_resolved
         mobiles = list(cfg.at_mobiles) if mentioning else []
         users = list(cfg.at_user_ids) if mentioning else []
-        mentions = " ".join(f"@{m}" for m in (*mobiles, *users))
-        limit = MAX_TEXT_BYTES - (len(mentions.encode()) + 2 if mentions else 0)
-        text = truncate_utf8(text, limit) + (f"\n\n{mentions}" if mentions else "")
+        text = fit_utf8(text, MAX_TEXT_BYTES, " ".join(f"@{m}" for m in (*mobiles, *users)))
         at: dict[str, Any] = {
             "isAtAll": notification.status == "firing" and notification.severity in cfg.at_all_severities
         }
@@ -172,7 +163,8 @@ class DingTalkNotifier(Notifier):
         return str(httpx.URL(url).copy_merge_params({"timestamp": str(timestamp), "sign": signature}))
 
     def send(self, notification: Notification) -> DeliveryResult:
-        response = self.post_json(self.signed_url(), self.payload(notification), headers={"User-Agent": USER_AGENT})
-        if isinstance(response, DeliveryResult):
-            return response
-        return classify_errcode(response, "DingTalk", RETRIABLE_ERRCODES)
+        return self.deliver_json(
+            self.signed_url(),
+            self.payload(notification),
+            classify=lambda answer: classify_errcode(answer, "DingTalk robot", RETRIABLE_ERRCODES),
+        )

@@ -21,13 +21,12 @@ from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import httpx
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from logwarden.alerting.model import Notification
 from logwarden.alerting.notifiers import render
 from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, NotifierConfig
-from logwarden.alerting.notifiers.webhook import check_template
+from logwarden.alerting.notifiers.render import TemplateSource
 
 DEFAULT_SUBJECT = render.DEFAULT_TITLE
 DEFAULT_TEXT = render.DEFAULT_TEXT
@@ -112,19 +111,14 @@ class EmailConfig(NotifierConfig):
     """The name given in EHLO."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Extra mail headers (`{Reply-To: oncall@example.com}`)."""
-    subject: str | None = None
+    subject: TemplateSource | None = None
     """Jinja2 template of the subject (default `[FIRING:2] error-burst service=api`)."""
-    text: str | None = None
+    text: TemplateSource | None = None
     """Jinja2 template of the plain-text part (default: every alert with value, labels, sample lines, top values
     and the search link)."""
-    html: str | None = None
+    html: TemplateSource | None = None
     """Jinja2 template of the HTML part (default: a table of the alerts, then each alert's labels, top values,
     sample lines and link). Escape what you insert with `| html`."""
-
-    @field_validator("subject", "text", "html")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        return check_template(value)
 
     @field_validator("from_")
     @classmethod
@@ -175,9 +169,6 @@ class EmailNotifier(Notifier):
     kind: ClassVar[str] = "email"
     config_model: ClassVar[type[NotifierConfig]] = EmailConfig
     config: EmailConfig
-
-    def __init__(self, config: EmailConfig, *, http: httpx.Client | None = None) -> None:
-        super().__init__(config, http=http)
 
     def message(self, notification: Notification) -> EmailMessage:
         """The mail for `notification`: headers, a text part and an HTML part."""

@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
 from logwarden.alerting.model import AlertMessage, Notification, severity_rank
 from logwarden.alerting.notifiers import render
@@ -30,15 +30,16 @@ from logwarden.alerting.notifiers.base import (
     Notifier,
     NotifierConfig,
     RateLimit,
-    classify_http,
+    SecretHttpUrl,
+    classify_errcode,
     redact_url,
 )
-from logwarden.alerting.notifiers.webhook import USER_AGENT, check_template, http_url
-from logwarden.alerting.notifiers.wecom import TITLE_ZH, truncate_utf8
+from logwarden.alerting.notifiers.render import TITLE_ZH, TemplateSource, fit_utf8
 
 MAX_MARKDOWN_BYTES = 16_000  # Feishu refuses request bodies over 20 KB; the rest is for the card around it
 MAX_BUTTONS = 3
-RETRIABLE_CODES: dict[int, str] = {11232: "frequency limited"}
+# code → (why, seconds to wait or None): the answers worth retrying
+RETRIABLE_CODES: dict[int, tuple[str, float | None]] = {11232: ("frequency limited", None)}
 
 DEFAULT_TITLE = TITLE_ZH
 
@@ -101,15 +102,15 @@ class FeishuConfig(NotifierConfig):
     """A Feishu / Lark custom bot (飞书 / Lark 自定义机器人): interactive cards with the alerts, their sample
     lines and buttons to the searches; signed when the bot has a secret; `@` people, everyone for critical."""
 
-    url: SecretStr
+    url: SecretHttpUrl
     """The bot's webhook URL: `https://open.feishu.cn/open-apis/bot/v2/hook/…` (Lark:
     `https://open.larksuite.com/open-apis/bot/v2/hook/…`)."""
     secret: SecretStr | None = None
     """The bot's signing secret (security setting "签名校验"); unset for bots secured by keyword or IP."""
-    title: str | None = None
+    title: TemplateSource | None = None
     """Jinja2 template of the card's header (plain text); default `[告警:2] error-burst service=api` /
     `[已恢复] …`."""
-    text: str | None = None
+    text: TemplateSource | None = None
     """Jinja2 template of the card's markdown (default: a Chinese summary per alert with value, labels, top
     values and sample lines). A bot secured by keyword needs the keyword in the title or text."""
     at_user_ids: list[str] = Field(default_factory=list)
@@ -118,17 +119,6 @@ class FeishuConfig(NotifierConfig):
     """Severities that `@` everyone when firing; `[]` never does."""
     mention_resolved: bool = False
     """Also `@` the `at_user_ids` on resolved notifications (default: only firing ones wake people)."""
-
-    @field_validator("title", "text")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        return check_template(value)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: SecretStr) -> SecretStr:
-        http_url(value.get_secret_value())
-        return value
 
 
 class FeishuNotifier(Notifier):
@@ -152,9 +142,7 @@ class FeishuNotifier(Notifier):
         cfg = self.config
         title = render.render(cfg.title or DEFAULT_TITLE, notification, default=DEFAULT_TITLE)
         text = render.render(cfg.text or DEFAULT_TEXT, notification, default=DEFAULT_TEXT).strip()
-        mentions = self._mentions(notification)
-        limit = MAX_MARKDOWN_BYTES - (len(mentions.encode()) + 2 if mentions else 0)
-        text = truncate_utf8(text, limit) + (f"\n\n{mentions}" if mentions else "")
+        text = fit_utf8(text, MAX_MARKDOWN_BYTES, self._mentions(notification))
         elements: list[dict[str, Any]] = [{"tag": "markdown", "content": text}]
         buttons = _buttons(notification)
         if buttons:
@@ -177,12 +165,7 @@ class FeishuNotifier(Notifier):
         return body | {"msg_type": "interactive", "card": self.card(notification)}
 
     def send(self, notification: Notification) -> DeliveryResult:
-        response = self.post_json(
-            self.config.url.get_secret_value(), self.payload(notification), headers={"User-Agent": USER_AGENT}
-        )
-        if isinstance(response, DeliveryResult):
-            return response
-        return classify(response)
+        return self.deliver_json(self.config.url.get_secret_value(), self.payload(notification), classify=classify)
 
     def describe(self) -> str:
         """The webhook URL with its token (the last path segment) masked."""
@@ -219,21 +202,12 @@ def _buttons(notification: Notification) -> list[dict[str, Any]]:
 
 
 def classify(response: httpx.Response) -> DeliveryResult:
-    """Feishu's answer: `{"code": 0, "msg": "success"}` (older bots: `StatusCode`) delivered; 11232 retriable;
-    other codes rejected; non-2xx statuses by `classify_http`."""
-    if not 200 <= response.status_code < 300:
-        return classify_http(response)
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    code = body.get("code", body.get("StatusCode")) if isinstance(body, dict) else None
-    if code is None:
-        return DeliveryResult.rejected(f"not a Feishu bot answer: {response.text[:200]}", response.status_code)
-    if code == 0:
-        return DeliveryResult.delivered(response.status_code, response.text)
-    assert isinstance(body, dict)
-    answer = f"code {code}: {body.get('msg', body.get('StatusMessage', ''))}"
-    if isinstance(code, int) and code in RETRIABLE_CODES:
-        return DeliveryResult.retriable(f"{answer} ({RETRIABLE_CODES[code]})", response.status_code)
-    return DeliveryResult.rejected(answer, response.status_code)
+    """Feishu's answer: `{"code": 0, "msg": "success"}` (older bots: `StatusCode` / `StatusMessage`) delivered;
+    11232 retriable; other codes rejected; non-2xx statuses by `classify_http`."""
+    return classify_errcode(
+        response,
+        "Feishu bot",
+        RETRIABLE_CODES,
+        code_keys=("code", "StatusCode"),
+        message_keys=("msg", "StatusMessage"),
+    )

@@ -16,8 +16,8 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from logwarden.alerting.model import Notification, severity_rank
 from logwarden.alerting.notifiers import render
-from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, NotifierConfig, RateLimit, classify_http
-from logwarden.alerting.notifiers.webhook import USER_AGENT, check_template, http_url
+from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, NotifierConfig, RateLimit, http_url
+from logwarden.alerting.notifiers.render import TemplateSource
 
 SUMMARY_CHARS = 1024  # PagerDuty's limit for payload.summary
 MAX_LINKS = 10
@@ -38,15 +38,15 @@ class PagerDutyConfig(NotifierConfig):
     """The integration key of the service's Events API v2 integration (32 characters)."""
     url: str = "https://events.pagerduty.com/v2/enqueue"
     """Events API endpoint (`https://events.eu.pagerduty.com/v2/enqueue` for EU accounts)."""
-    summary: str = DEFAULT_SUMMARY
+    summary: TemplateSource = DEFAULT_SUMMARY
     """Template of the alert's summary (cut to 1024 characters)."""
-    source: str = DEFAULT_SOURCE
+    source: TemplateSource = DEFAULT_SOURCE
     """Template of the affected system (`payload.source`): by default the common `service` or `host` label."""
-    component: str | None = None
+    component: TemplateSource | None = None
     """Template of `payload.component` (the part of the source that is affected)."""
-    group: str | None = None
+    group: TemplateSource | None = None
     """Template of `payload.group` (a logical grouping of components)."""
-    class_: str | None = Field(None, alias="class")
+    class_: TemplateSource | None = Field(None, alias="class")
     """Template of `payload.class` (the kind of event: `log errors`)."""
     client: str = "logwarden"
     """Name of the sending system shown in PagerDuty."""
@@ -64,11 +64,6 @@ class PagerDutyConfig(NotifierConfig):
         if not value.get_secret_value().strip():
             raise ValueError("empty routing key")
         return value
-
-    @field_validator("summary", "source", "component", "group", "class_")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        return check_template(value)
 
 
 def pd_severity(severity: str) -> str:
@@ -168,6 +163,4 @@ class PagerDutyNotifier(Notifier):
     config: PagerDutyConfig
 
     def send(self, notification: Notification) -> DeliveryResult:
-        event = pagerduty_event(self.config, notification)
-        answer = self.post_json(self.config.url, event, headers={"User-Agent": USER_AGENT})
-        return answer if isinstance(answer, DeliveryResult) else classify_http(answer)
+        return self.deliver_json(self.config.url, pagerduty_event(self.config, notification))

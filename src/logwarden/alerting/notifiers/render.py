@@ -10,6 +10,10 @@ Every channel renders its message from the same context (`context(notification)`
   alert's lines, absolute when `external_url` is set), `acked`.
 A user template that fails to render is replaced by the default one (and the failure logged): a notification
 is never lost to a template.
+
+Also here, the text helpers channels share: `check_template` / `TemplateSource` (a template setting checked when
+the config is read), `evidence_line` and `top_text` (evidence as the default templates show it), `TITLE_ZH` (the
+Chinese default title) and `truncate_utf8` / `fit_utf8` (byte limits of the Chinese chat robots).
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import logging
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from jinja2 import Template
+from jinja2 import Template, TemplateSyntaxError
+from pydantic import AfterValidator
 
 from logwarden.alerting.model import AlertMessage, Notification
 from logwarden.rules.templates import BoundedEnvironment, TemplateBudgetError
@@ -33,6 +38,7 @@ log = logging.getLogger(__name__)
 MAX_NOTIFICATION_CHARS = 64_000
 SAMPLE_LINES = 5  # evidence lines the default templates show per alert
 SAMPLE_CHARS = 300  # of each line's message
+TRUNCATED_ZH = "\n…(内容过长,已截断)"  # appended where `truncate_utf8` cut a Chinese channel's message
 
 
 def fmt_time(value: Any) -> str:
@@ -80,6 +86,55 @@ ENV.filters.update(
 def compile_template(source: str) -> Template:
     """Compiled (and cached); raises jinja2.TemplateSyntaxError, which config validation reports."""
     return ENV.compile_bounded(source)
+
+
+def check_template(source: str | None) -> str | None:
+    """`source` if it compiles as a notification template, else a ValueError with Jinja's message and line."""
+    if source is not None:
+        try:
+            compile_template(source)
+        except TemplateSyntaxError as exc:
+            raise ValueError(f"template syntax error on line {exc.lineno}: {exc.message}") from None
+    return source
+
+
+def _checked(source: str) -> str:
+    check_template(source)
+    return source
+
+
+# A template setting: compiled when the config is read, so a syntax error names the field and line at start.
+TemplateSource = Annotated[str, AfterValidator(_checked)]
+
+
+def evidence_line(line: Mapping[str, Any], size: int = SAMPLE_CHARS) -> str:
+    """A sample line as the default templates show it: `ts level service: message` (message on one line, cut)."""
+    head = " ".join(str(p) for p in (fmt_time(line.get("ts")), line.get("level"), line.get("service")) if p)
+    message = clip(line.get("message", ""), size)
+    return f"{head}: {message}" if head else message
+
+
+def top_text(values: Any, count: int = 5) -> str:
+    """A field's top values `[[value, lines], …]` as `web-1 (61), web-2 (40)` (other shapes shown as they are)."""
+    items = list(values)[:count] if isinstance(values, list | tuple) else [values]
+    return ", ".join(f"{v[0]} ({v[1]})" if isinstance(v, list | tuple) and len(v) >= 2 else str(v) for v in items)
+
+
+def truncate_utf8(text: str, limit: int, marker: str = TRUNCATED_ZH) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes on a character boundary, `marker` appended when cut."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    room = max(0, limit - len(marker.encode()))
+    return data[:room].decode(errors="ignore") + marker
+
+
+def fit_utf8(text: str, limit: int, tail: str = "") -> str:
+    """`text` cut (`truncate_utf8`) so that it and `tail` after a blank line fit in `limit` UTF-8 bytes: the
+    robots' mentions (`@138…`, `<@userid>`) must survive a cut, or nobody is woken."""
+    if not tail:
+        return truncate_utf8(text, limit)
+    return truncate_utf8(text, limit - len(tail.encode()) - 2) + f"\n\n{tail}"
 
 
 def alert_context(alert: AlertMessage, notification: Notification) -> dict[str, Any]:
@@ -174,6 +229,13 @@ def _title_context(notification: Notification) -> Mapping[str, Any]:
 # `[FIRING:2] error-burst service=api` / `[RESOLVED] error-burst service=api`
 DEFAULT_TITLE = (
     "[{{ status | upper }}{% if status == 'firing' %}:{{ firing | length }}{% endif %}] "
+    "{{ group_labels.alertname or common_labels.alertname or (alerts[0].name if alerts else '') }}"
+    "{% for k, v in group_labels | dictsort %}{% if k != 'alertname' %} {{ k }}={{ v }}{% endif %}{% endfor %}"
+)
+
+# `[告警:2] error-burst service=api` / `[已恢复] error-burst service=api`: the Chinese channels' default title
+TITLE_ZH = (
+    "{% if status == 'firing' %}[告警:{{ firing | length }}]{% else %}[已恢复]{% endif %} "
     "{{ group_labels.alertname or common_labels.alertname or (alerts[0].name if alerts else '') }}"
     "{% for k, v in group_labels | dictsort %}{% if k != 'alertname' %} {{ k }}={{ v }}{% endif %}{% endfor %}"
 )

@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import SecretStr, field_validator
 
 from logwarden.alerting.model import Notification
 from logwarden.alerting.notifiers import render
@@ -22,9 +21,10 @@ from logwarden.alerting.notifiers.base import (
     NotifierConfig,
     Outcome,
     RateLimit,
+    SecretHttpUrl,
     classify_http,
 )
-from logwarden.alerting.notifiers.webhook import USER_AGENT, check_template, evidence_line, http_url, top_text
+from logwarden.alerting.notifiers.render import TemplateSource, evidence_line, top_text
 
 MAX_ALERT_BLOCKS = 10  # alerts shown as blocks (4 blocks each: Slack takes at most 50 per attachment)
 HEADER_CHARS = 150  # Slack's limit for a header block's text
@@ -39,7 +39,7 @@ class SlackConfig(NotifierConfig):
     """Slack incoming webhook (`https://hooks.slack.com/services/…`): a Block Kit message per notification, with
     an attachment coloured by status and severity. Also works with Slack-compatible webhooks (Mattermost)."""
 
-    url: SecretStr
+    url: SecretHttpUrl
     """The incoming webhook URL (a secret: it carries the token)."""
     channel: str | None = None
     """Channel override (`#ops`); only legacy webhooks honour it, app webhooks post to their own channel."""
@@ -49,24 +49,13 @@ class SlackConfig(NotifierConfig):
     """Sender icon as an emoji (`:rotating_light:`), for legacy webhooks."""
     icon_url: str | None = None
     """Sender icon as an image URL, for legacy webhooks."""
-    title: str = render.DEFAULT_TITLE
+    title: TemplateSource = render.DEFAULT_TITLE
     """Template of the header line (plain text, at most 150 characters shown)."""
-    text: str | None = None
+    text: TemplateSource | None = None
     """Template replacing the per-alert blocks with one section of Slack `mrkdwn` (unset: the built-in blocks
     with value, threshold, sample lines, top values and a button to the search)."""
-    fallback: str = render.DEFAULT_TITLE
+    fallback: TemplateSource = render.DEFAULT_TITLE
     """Template of the plain text Slack shows in push notifications and where blocks cannot be shown."""
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: SecretStr) -> SecretStr:
-        http_url(value.get_secret_value())
-        return value
-
-    @field_validator("title", "text", "fallback")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        return check_template(value)
 
 
 def escape(text: str) -> str:
@@ -170,15 +159,14 @@ class SlackNotifier(Notifier):
         return f"{url.scheme}://{url.netloc.decode()}/{first}/…" if first else f"{url.scheme}://{url.netloc.decode()}"
 
     def send(self, notification: Notification) -> DeliveryResult:
-        answer = self.post_json(
-            self.config.url.get_secret_value(),
-            slack_payload(self.config, notification),
-            headers={"User-Agent": USER_AGENT},
-        )
-        if isinstance(answer, DeliveryResult):
-            return answer
-        result = classify_http(answer)
-        if result.outcome is Outcome.DELIVERED and answer.text.strip() != "ok":
-            # Slack-compatible servers that answer 2xx with an error text did not post the message
-            return DeliveryResult.rejected(answer.text or "empty answer (Slack answers `ok`)", answer.status_code)
-        return result
+        payload = slack_payload(self.config, notification)
+        return self.deliver_json(self.config.url.get_secret_value(), payload, classify=classify)
+
+
+def classify(answer: httpx.Response) -> DeliveryResult:
+    """Slack's answer: by the HTTP status, but a 2xx answer other than `ok` rejected (Slack-compatible servers
+    that answer 2xx with an error text did not post the message)."""
+    result = classify_http(answer)
+    if result.outcome is Outcome.DELIVERED and answer.text.strip() != "ok":
+        return DeliveryResult.rejected(answer.text or "empty answer (Slack answers `ok`)", answer.status_code)
+    return result

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import SecretStr, field_validator
-
 from logwarden.alerting.model import Notification
 from logwarden.alerting.notifiers import render
-from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, NotifierConfig, classify_http
-from logwarden.alerting.notifiers.webhook import USER_AGENT, check_template, evidence_line, http_url, top_text
+from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, NotifierConfig, SecretHttpUrl
+from logwarden.alerting.notifiers.render import TemplateSource, evidence_line, top_text
 
 MAX_ALERT_CARDS = 10  # alerts shown in one card (Teams refuses messages over about 28 KB)
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -29,24 +27,13 @@ class TeamsConfig(NotifierConfig):
     """Microsoft Teams: a Power Automate workflow webhook URL (`https://…logic.azure.com/workflows/…` or
     `…powerplatform.com/…`) posting an Adaptive Card to a channel or chat."""
 
-    url: SecretStr
+    url: SecretHttpUrl
     """The workflow's HTTP POST URL (a secret: its `sig` parameter authorizes the post)."""
-    title: str = render.DEFAULT_TITLE
+    title: TemplateSource = render.DEFAULT_TITLE
     """Template of the card's title line."""
-    text: str | None = None
+    text: TemplateSource | None = None
     """Template (Markdown as Teams renders it) replacing the per-alert sections of the card (unset: the built-in
     sections with facts, sample lines and a button to the search)."""
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: SecretStr) -> SecretStr:
-        http_url(value.get_secret_value())
-        return value
-
-    @field_validator("title", "text")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        return check_template(value)
 
 
 def colour(status: str, severity: str) -> str:
@@ -127,9 +114,4 @@ class TeamsNotifier(Notifier):
     config: TeamsConfig
 
     def send(self, notification: Notification) -> DeliveryResult:
-        answer = self.post_json(
-            self.config.url.get_secret_value(),
-            teams_payload(self.config, notification),
-            headers={"User-Agent": USER_AGENT},
-        )
-        return answer if isinstance(answer, DeliveryResult) else classify_http(answer)
+        return self.deliver_json(self.config.url.get_secret_value(), teams_payload(self.config, notification))

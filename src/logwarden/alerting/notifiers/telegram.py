@@ -19,6 +19,7 @@ import re
 from datetime import timedelta
 from typing import Any, ClassVar
 
+import httpx
 from pydantic import SecretStr, field_validator
 
 from logwarden.alerting.model import Notification, severity_rank
@@ -30,9 +31,10 @@ from logwarden.alerting.notifiers.base import (
     Outcome,
     RateLimit,
     classify_http,
+    http_url,
     redact_url,
 )
-from logwarden.alerting.notifiers.webhook import USER_AGENT, check_template, http_url
+from logwarden.alerting.notifiers.render import TemplateSource
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,7 @@ class TelegramConfig(NotifierConfig):
     """A forum topic of the group to post in."""
     quiet_unless_critical: bool = False
     """Send without sound (Telegram's `disable_notification`) unless a critical alert fires."""
-    message: str = DEFAULT_MESSAGE
+    message: TemplateSource = DEFAULT_MESSAGE
     """Template of the message in Telegram's HTML (escape alert values with the `html` filter)."""
     api_url: str = "https://api.telegram.org"
     """Bot API server (a self-hosted `telegram-bot-api`, or a proxy)."""
@@ -111,12 +113,6 @@ class TelegramConfig(NotifierConfig):
     def _token(cls, value: SecretStr) -> SecretStr:
         if not re.fullmatch(r"[0-9]+:[A-Za-z0-9_-]+", value.get_secret_value()):
             raise ValueError("not a bot token (digits, a colon, then letters, digits, _ and -)")
-        return value
-
-    @field_validator("message")
-    @classmethod
-    def _template(cls, value: str) -> str:
-        check_template(value)
         return value
 
 
@@ -236,34 +232,36 @@ class TelegramNotifier(Notifier):
         return f"{redact_url(self.config.api_url.rstrip('/'))}/bot…/sendMessage chat {self.config.chat_id}"
 
     def send(self, notification: Notification) -> DeliveryResult:
-        answer = self.post_json(
-            self.endpoint, telegram_payload(self.config, notification), headers={"User-Agent": USER_AGENT}
-        )
-        if isinstance(answer, DeliveryResult):
-            return _without_token(answer, self.config.bot_token.get_secret_value())
-        result = classify_http(answer)
-        try:
-            body = json.loads(answer.text)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            if result.outcome is Outcome.DELIVERED:
-                return DeliveryResult.rejected(f"not a Bot API answer: {answer.text[:200]}", answer.status_code)
-            return result
-        if result.outcome is Outcome.DELIVERED and body.get("ok") is True:
-            return result
-        described = f"{body.get('error_code', answer.status_code)}: {body.get('description', answer.text)}"
-        found = body.get("parameters")
-        parameters: dict[str, Any] = found if isinstance(found, dict) else {}
-        retry_after = parameters.get("retry_after")
-        if answer.status_code == 429 or body.get("error_code") == 429:
-            wait = float(retry_after) if isinstance(retry_after, int | float) else result.retry_after
-            return DeliveryResult.retriable(described, answer.status_code, wait)
-        if "migrate_to_chat_id" in parameters:  # a group became a supergroup: its id changed
-            described += f" (set chat_id to {parameters['migrate_to_chat_id']})"
-        if result.outcome is Outcome.RETRIABLE:
-            return DeliveryResult.retriable(described, answer.status_code, result.retry_after)
-        return DeliveryResult.rejected(described, answer.status_code)
+        result = self.deliver_json(self.endpoint, telegram_payload(self.config, notification), classify=classify)
+        return _without_token(result, self.config.bot_token.get_secret_value())
+
+
+def classify(answer: httpx.Response) -> DeliveryResult:
+    """The Bot API's answer: `{"ok": true}` in a 2xx answer delivered; 429 retriable after its `retry_after`;
+    otherwise by the HTTP status, described by the answer's `error_code` and `description`."""
+    result = classify_http(answer)
+    try:
+        body = json.loads(answer.text)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        if result.outcome is Outcome.DELIVERED:
+            return DeliveryResult.rejected(f"not a Bot API answer: {answer.text[:200]}", answer.status_code)
+        return result
+    if result.outcome is Outcome.DELIVERED and body.get("ok") is True:
+        return result
+    described = f"{body.get('error_code', answer.status_code)}: {body.get('description', answer.text)}"
+    found = body.get("parameters")
+    parameters: dict[str, Any] = found if isinstance(found, dict) else {}
+    retry_after = parameters.get("retry_after")
+    if answer.status_code == 429 or body.get("error_code") == 429:
+        wait = float(retry_after) if isinstance(retry_after, int | float) else result.retry_after
+        return DeliveryResult.retriable(described, answer.status_code, wait)
+    if "migrate_to_chat_id" in parameters:  # a group became a supergroup: its id changed
+        described += f" (set chat_id to {parameters['migrate_to_chat_id']})"
+    if result.outcome is Outcome.RETRIABLE:
+        return DeliveryResult.retriable(described, answer.status_code, result.retry_after)
+    return DeliveryResult.rejected(described, answer.status_code)
 
 
 def _without_token(result: DeliveryResult, token: str) -> DeliveryResult:

@@ -7,8 +7,6 @@ the default message uses all of them and reads in Chinese. Mentions: WeCom honou
 - mobiles (`mention_mobiles`) and `@all` (severities in `at_all_severities`) go in a short follow-up `text`
   message carrying the title and the mention lists (then one notification is two robot messages).
 Answers: `errcode` 0 delivered; 45009 (rate limit) and -1 (system busy) retriable; any other errcode rejected.
-
-Also home of what the Chinese robots (DingTalk, Feishu) share: `TITLE_ZH`, `truncate_utf8`, `classify_errcode`.
 """
 
 from __future__ import annotations
@@ -16,8 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, ClassVar
 
-import httpx
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 
 from logwarden.alerting.model import Notification
 from logwarden.alerting.notifiers import render
@@ -27,25 +24,18 @@ from logwarden.alerting.notifiers.base import (
     NotifierConfig,
     Outcome,
     RateLimit,
-    classify_http,
+    SecretHttpUrl,
+    classify_errcode,
 )
-from logwarden.alerting.notifiers.webhook import USER_AGENT, check_template, http_url
+from logwarden.alerting.notifiers.render import TITLE_ZH, TemplateSource, fit_utf8, truncate_utf8
 
 MAX_MARKDOWN_BYTES = 4096  # WeCom refuses longer markdown content (UTF-8 bytes)
 MAX_TEXT_BYTES = 2048  # and longer text content
-TRUNCATED = "\n…(内容过长,已截断)"
 # errcode → (why, seconds to wait or None): the answers worth retrying
 RETRIABLE_ERRCODES: dict[int, tuple[str, float | None]] = {
     45009: ("rate limit reached", 60.0),
     -1: ("system busy", None),
 }
-
-# `[告警:2] error-burst service=api` / `[已恢复] error-burst service=api` (shared by the Chinese channels)
-TITLE_ZH = (
-    "{% if status == 'firing' %}[告警:{{ firing | length }}]{% else %}[已恢复]{% endif %} "
-    "{{ group_labels.alertname or common_labels.alertname or (alerts[0].name if alerts else '') }}"
-    "{% for k, v in group_labels | dictsort %}{% if k != 'alertname' %} {{ k }}={{ v }}{% endif %}{% endfor %}"
-)
 
 DEFAULT_MARKDOWN = (
     "### " + TITLE_ZH + "\n\n\n"
@@ -87,22 +77,13 @@ DEFAULT_MARKDOWN = (
 )
 
 
-def truncate_utf8(text: str, limit: int, marker: str = TRUNCATED) -> str:
-    """`text` cut to at most `limit` UTF-8 bytes on a character boundary, `marker` appended when cut."""
-    data = text.encode()
-    if len(data) <= limit:
-        return text
-    room = max(0, limit - len(marker.encode()))
-    return data[:room].decode(errors="ignore") + marker
-
-
 class WeComConfig(NotifierConfig):
     """A WeCom (企业微信) group robot: markdown messages with the alerts, their sample lines and a link to the
     search; `<@userid>` mentions in the message, mobile and `@all` mentions in a follow-up text message."""
 
-    url: SecretStr
+    url: SecretHttpUrl
     """The robot's webhook URL with its key: `https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…`."""
-    text: str | None = None
+    text: TemplateSource | None = None
     """Jinja2 template of the markdown content (default: a Chinese summary with value, labels, top values,
     sample lines and the search link). Cut to 4096 bytes, WeCom's limit."""
     mention_user_ids: list[str] = Field(default_factory=list)
@@ -114,17 +95,6 @@ class WeComConfig(NotifierConfig):
     mention_resolved: bool = False
     """Also mention on resolved notifications (default: mentions only wake people for firing ones)."""
 
-    @field_validator("text")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        return check_template(value)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: SecretStr) -> SecretStr:
-        http_url(value.get_secret_value())
-        return value
-
 
 class WeComNotifier(Notifier):
     """Sends notifications through a WeCom group robot."""
@@ -134,17 +104,13 @@ class WeComNotifier(Notifier):
     default_rate_limit: ClassVar[RateLimit | None] = RateLimit(count=20, per=timedelta(minutes=1))
     config: WeComConfig
 
-    def __init__(self, config: WeComConfig, *, http: httpx.Client | None = None) -> None:
-        super().__init__(config, http=http)
-
     def payloads(self, notification: Notification) -> list[dict[str, Any]]:
         """The robot messages for `notification`: the markdown one, then the mention one when there is one."""
         cfg = self.config
         mentioning = notification.status == "firing" or cfg.mention_resolved
         content = render.render(cfg.text or DEFAULT_MARKDOWN, notification, default=DEFAULT_MARKDOWN).rstrip()
         users = " ".join(f"<@{u}>" for u in cfg.mention_user_ids) if mentioning else ""
-        limit = MAX_MARKDOWN_BYTES - (len(users.encode()) + 2 if users else 0)
-        content = truncate_utf8(content, limit) + (f"\n\n{users}" if users else "")
+        content = fit_utf8(content, MAX_MARKDOWN_BYTES, users)
         messages: list[dict[str, Any]] = [{"msgtype": "markdown", "markdown": {"content": content}}]
         at_all = notification.status == "firing" and notification.severity in cfg.at_all_severities
         mobiles = list(cfg.mention_mobiles) if mentioning else []
@@ -170,30 +136,8 @@ class WeComNotifier(Notifier):
         return DeliveryResult.delivered(result.status, f"{result.answer}; mention message failed: {mention.answer}")
 
     def _post(self, payload: dict[str, Any]) -> DeliveryResult:
-        response = self.post_json(self.config.url.get_secret_value(), payload, headers={"User-Agent": USER_AGENT})
-        if isinstance(response, DeliveryResult):
-            return response
-        return classify_errcode(response, "WeCom")
-
-
-def classify_errcode(
-    response: httpx.Response, vendor: str, retriable: dict[int, tuple[str, float | None]] = RETRIABLE_ERRCODES
-) -> DeliveryResult:
-    """A robot's answer (`{"errcode": 0, "errmsg": "ok"}`, WeCom and DingTalk alike): errcode 0 delivered, the
-    `retriable` ones retriable, others rejected; non-2xx statuses by `classify_http`."""
-    if not 200 <= response.status_code < 300:
-        return classify_http(response)
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or "errcode" not in body:
-        return DeliveryResult.rejected(f"not a {vendor} robot answer: {response.text[:200]}", response.status_code)
-    code, message = body.get("errcode"), str(body.get("errmsg", ""))
-    if code == 0:
-        return DeliveryResult.delivered(response.status_code, response.text)
-    answer = f"errcode {code}: {message}"
-    if isinstance(code, int) and code in retriable:
-        why, wait = retriable[code]
-        return DeliveryResult.retriable(f"{answer} ({why})", response.status_code, wait)
-    return DeliveryResult.rejected(answer, response.status_code)
+        return self.deliver_json(
+            self.config.url.get_secret_value(),
+            payload,
+            classify=lambda answer: classify_errcode(answer, "WeCom robot", RETRIABLE_ERRCODES),
+        )
