@@ -390,9 +390,10 @@ def agent(config_path: str, check: bool) -> None:
     sys.exit(run_agent(config))
 
 
-from logwarden.alerting.cli import alerts, notify  # noqa: E402 - the groups are defined beside their code
+from logwarden.alerting.cli import alerts  # noqa: E402 - the group is defined beside its code
+from logwarden.config.meta_cli import meta  # noqa: E402 - it starts from a config file
+from logwarden.config.notify_cli import notify  # noqa: E402 - it starts from a config file
 from logwarden.config.pipeline_cli import pipeline  # noqa: E402 - the group is defined beside its code
-from logwarden.meta.cli import meta  # noqa: E402 - the group is defined beside its code
 from logwarden.rules.cli import rules  # noqa: E402 - the group is defined beside its code
 
 main.add_command(meta)

@@ -1,5 +1,5 @@
-"""`logwarden alerts list|ack|unack|history|silence …` (through a running server's API) and
-`logwarden notify test RECEIVER` (a sample alert through a receiver of a config file, with each channel's answer)."""
+"""`logwarden alerts list|ack|unack|history|silence …`, through a running server's API. (`logwarden notify test`
+starts from a config file, so it lives in the config layer: config/notify_cli.py.)"""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import sys
 from typing import Any, NoReturn
 
 import click
-import httpx
 
 from logwarden.alerting.silence_cli import silence
 
@@ -20,27 +19,29 @@ _output_option = click.option(
 )
 
 
-def _fail(message: str) -> NoReturn:
+def fail(message: str) -> NoReturn:
     click.echo(f"logwarden: {message}", err=True)
     sys.exit(1)
 
 
 def _call(method: str, server: str, path: str, tenant: str | None, **kwargs: Any) -> Any:
+    import httpx  # when a command runs: `logwarden --help` does not pay for the HTTP stack
+
     headers = {"X-Scope-OrgID": tenant} if tenant else {}
     try:
         response = httpx.request(method, f"{server.rstrip('/')}{path}", headers=headers, timeout=30, **kwargs)
     except httpx.HTTPError as exc:
-        _fail(f"cannot reach {server}: {exc}")
+        fail(f"cannot reach {server}: {exc}")
     if response.status_code >= 400:
         try:
             message = response.json().get("error", response.text)
         except ValueError:
             message = response.text
-        _fail(f"{response.status_code}: {message}")
+        fail(f"{response.status_code}: {message}")
     return response.json()
 
 
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     if not sys.stdout.isatty():
         click.echo("\t".join(columns))
         for row in rows:
@@ -57,7 +58,7 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     Console().print(table)
 
 
-def _json(value: Any) -> None:
+def print_json(value: Any) -> None:
     import orjson
 
     click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
@@ -77,7 +78,7 @@ def list_alerts(rule: str | None, server: str, tenant: str | None, output: str) 
     """Pending and firing alerts, with acknowledgement and what mutes them."""
     found = _call("GET", server, "/api/v1/alerts", tenant, params={"rule": rule} if rule else None)["alerts"]
     if output == "json":
-        _json(found)
+        print_json(found)
         return
     rows = []
     for a in found:
@@ -87,7 +88,7 @@ def list_alerts(rule: str | None, server: str, tenant: str | None, output: str) 
         rows.append(
             [a["rule"], state, labels, a.get("value"), a.get("fired_at") or a.get("active_at"), a["fingerprint"]]
         )
-    _table("alerts", ["rule", "state", "labels", "value", "since", "fingerprint"], rows)
+    print_table("alerts", ["rule", "state", "labels", "value", "since", "fingerprint"], rows)
 
 
 @alerts.command()
@@ -130,11 +131,11 @@ def history(
     params = {"kind": kind, "limit": limit, "rule": rule, "receiver": receiver, "since": since}
     found = _call("GET", server, "/api/v1/alerts/history", tenant, params={k: v for k, v in params.items() if v})
     if output == "json":
-        _json(found)
+        print_json(found)
         return
     if "transitions" in found:
         rows = [[t["at"], t["rule"], t["status"], t["fingerprint"]] for t in found["transitions"]]
-        _table("state changes", ["at", "rule", "status", "fingerprint"], rows)
+        print_table("state changes", ["at", "rule", "status", "fingerprint"], rows)
     if "deliveries" in found:
         rows = [
             [
@@ -148,62 +149,7 @@ def history(
             ]
             for d in found["deliveries"]
         ]
-        _table("deliveries", ["at", "receiver", "integration", "outcome", "status", "ms", "answer"], rows)
-
-
-@click.group()
-def notify() -> None:
-    """Notification receivers."""
-
-
-@notify.command("test")
-@click.argument("receiver")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Server config file (its receivers).")
-@_output_option
-def notify_test(receiver: str, config_path: str | None, output: str) -> None:
-    """Send a sample alert through every integration of RECEIVER and print what each channel answered.
-
-    Exit status 0 when every integration delivered, 1 otherwise."""
-    from logwarden.alerting.model import sample_notification
-    from logwarden.alerting.service import build_notifiers
-    from logwarden.config.loader import ConfigError, load_config
-
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        _fail(str(exc))
-    names = [r.name for r in config.alerting.receivers]  # type: ignore[attr-defined]
-    if receiver not in names:
-        _fail(
-            f"no receiver named {receiver!r} in {config_path or 'the config'} (receivers: {', '.join(names) or 'none'})"
-        )
-    external = config.alerting.external_url or f"http://{config.http.host}:{config.http.port}"
-    notifiers = {k: v for k, v in build_notifiers(config.alerting).items() if k[0] == receiver}
-    sample = sample_notification(receiver, external_url=external)
-    results = []
-    for (_, integration), notifier in notifiers.items():
-        try:
-            result = notifier.send(sample)
-        finally:
-            notifier.close()
-        results.append(
-            {
-                "integration": integration,
-                "target": notifier.describe(),
-                "outcome": str(result.outcome),
-                "status": result.status,
-                "answer": result.answer,
-            }
-        )
-    if output == "json":
-        _json(results)
-    else:
-        _table(
-            f"notify test {receiver}",
-            ["integration", "target", "outcome", "status", "answer"],
-            [[r["integration"], r["target"], r["outcome"], r["status"], str(r["answer"])[:200]] for r in results],
-        )
-    sys.exit(0 if results and all(r["outcome"] == "delivered" for r in results) else 1)
+        print_table("deliveries", ["at", "receiver", "integration", "outcome", "status", "ms", "answer"], rows)
 
 
 alerts.add_command(silence)

@@ -17,8 +17,9 @@ import pytest
 import uvicorn
 from click.testing import CliRunner, Result
 
-from logwarden.alerting.cli import alerts, notify
+from logwarden.alerting.cli import alerts
 from logwarden.api.app import create_app
+from logwarden.config.notify_cli import notify
 from tests.conftest import TEST_RETENTION_DAYS, free_port
 from tests.unit.alerting.capture import Answer, CaptureServer
 

@@ -31,7 +31,7 @@ from jinja2 import Template, TemplateSyntaxError
 from pydantic import AfterValidator
 
 from logwarden.alerting.model import AlertMessage, Notification
-from logwarden.rules.templates import BoundedEnvironment, TemplateBudgetError
+from logwarden.model.sandbox import BoundedEnvironment, TemplateBudgetError
 
 log = logging.getLogger(__name__)
 
