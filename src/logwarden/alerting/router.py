@@ -50,6 +50,8 @@ class AlertRouter:
     ) -> None:
         self.name = name
         self.config = config
+        self._external_url = external_url
+        self._muters = tuple(muters)
         self.store = RouterStore(engine)
         self._clock = clock
         self._on_queued = on_queued
@@ -76,6 +78,20 @@ class AlertRouter:
             for alert in self.store.routed():
                 self.core.put(alert, now)
         self._cursor = cursor
+
+    def reconfigure(self, config: AlertingConfig, inhibitor: Any = None) -> None:
+        """Route by a new config from now on: the alerts held go into the new tree's groups (which start with
+        `group_wait`; the notification log, kept, stops them re-sending what was sent)."""
+        with self._lock:
+            now = self._clock()
+            held = self.core.alerts()
+            core = RouterCore(
+                config, muters=self._muters, inhibitor=inhibitor, external_url=self._external_url, nflog=self.core.nflog
+            )
+            for alert in held:
+                core.put(alert, now)
+            self.core, self.config = core, config
+        self.wake()
 
     # --- thread -----------------------------------------------------------------------------------------
 

@@ -73,6 +73,36 @@ class AlertingService:
         if self.http is not None:
             self.http.close()
 
+    def reload(self, new: AlertingConfig) -> str:
+        """Apply a changed `alerting:` section without a restart: routes, receivers, inhibition rules, time
+        intervals and delivery timings. The router keeps the alerts it holds (their groups start again with
+        `group_wait`; the notification log keeps them from re-sending) and the queue keeps what it holds (a
+        notification for an integration that no longer exists is rejected, visibly). Turning routing on or off
+        (`route` set or unset) and `delivery.workers` take effect at the next restart. Returns applied,
+        unchanged or restart."""
+        if new == self.config:
+            return "unchanged"
+        if (self.config.route is None) != (new.route is None) or self.router is None or self.delivery is None:
+            log.warning("alerting: turning routing on or off takes effect at the next restart")
+            return "restart"
+        from logwarden.alerting.mute.inhibit import Inhibitor
+
+        notifiers = build_notifiers(new, self.http)
+        inhibitor = Inhibitor(new.inhibit_rules) if new.inhibit_rules else None
+        self.delivery.notifiers = notifiers  # one assignment: a worker sees the old set or the new one
+        workers = self.delivery.config.workers  # the pool's size is fixed at start
+        if new.delivery.workers != workers:
+            log.warning("alerting: delivery.workers takes effect at the next restart")
+        self.delivery.config = new.delivery.model_copy(update={"workers": workers})
+        self.router.reconfigure(new, inhibitor)
+        old, self.notifiers = self.notifiers, notifiers
+        self.inhibitor, self.config = inhibitor, new
+        if self.http is None:  # the notifiers made their own clients
+            for notifier in old.values():
+                notifier.close()
+        log.info("alerting reloaded: %d receivers, %d integrations", len(new.receivers), len(notifiers))
+        return "applied"
+
     def muted_by(self, labels: dict[str, str], now: datetime | None = None) -> list[str]:
         """What mutes an alert with `labels` now (silence ids, inhibiting alerts), for the API."""
         now = now or datetime.now(UTC)

@@ -161,6 +161,8 @@ def create_app(
                 install,
                 interval=config.reload_interval.total_seconds(),
                 on_outcome=lambda outcome: metrics.pipeline_reloads.labels(outcome).inc(),
+                on_config=lambda new: alerting.reload(new.alerting),
+                live_sections=("alerting",),
             )
             runtime.pipeline_status = reloader.status
             reload_task = asyncio.create_task(reloader.run())

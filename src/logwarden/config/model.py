@@ -208,7 +208,8 @@ class Config(_Frozen):
     rules: RulesConfig = RulesConfig()
     alerting: AlertingConfig = AlertingConfig()
     """Routing and notification of alerts: routing tree, receivers, inhibition rules, time intervals, silences'
-    retention and delivery (docs/alerting.md)."""
+    retention and delivery (docs/alerting.md). Changes take effect without a restart (checked every
+    `reload_interval`, or at once on SIGHUP), except turning routing on or off and `delivery.workers`."""
     log_level: str = "info"
     """logwarden's own log level (debug, info, warning, error)."""
     pipelines: list[PipelineConfig] = Field(default_factory=list)
@@ -217,7 +218,8 @@ class Config(_Frozen):
     without a restart (checked every `reload_interval`, or at once on SIGHUP); an invalid change is refused
     and the running pipelines stay."""
     reload_interval: Duration = timedelta(seconds=2)
-    """How often the config file is checked for pipeline changes."""
+    """How often the config file is checked for changes to the sections that reload without a restart
+    (`pipelines`, `alerting`)."""
 
     _deprecations: tuple[str, ...] = PrivateAttr(default=())
 

@@ -1,4 +1,5 @@
-"""Hot reload of the pipelines: watch the config file (and SIGHUP), build the new set, swap it in whole.
+"""Hot reload of the pipelines (and, through `on_config`, of other sections that can change at run time, such as
+`alerting:`): watch the config file (and SIGHUP), build the new set, swap it in whole.
 
 A batch reads the sink's pipeline set once (and leases it), so every line goes through exactly one
 version. The replaced set is retired: its processors close as soon as its last batch finishes. A change
@@ -40,7 +41,11 @@ class PipelineReloader:
         interval: float,
         on_outcome: Callable[[str], None] = lambda outcome: None,
         env: Mapping[str, str] | None = None,
+        on_config: Callable[[Config], object] | None = None,
+        live_sections: tuple[str, ...] = (),
     ) -> None:
+        """`on_config` gets every new config that loads (in a worker thread), to apply the `live_sections` it
+        handles (top-level setting names); changes to any other setting are logged as needing a restart."""
         self.path = path
         self.interval = interval
         self.status = ReloadStatus(str(path))
@@ -49,6 +54,8 @@ class PipelineReloader:
         self._install = install
         self._on_outcome = on_outcome
         self._env = env
+        self._on_config = on_config
+        self._live = ("pipelines", *live_sections)
         self._file_config: Config | None = None
         with contextlib.suppress(ConfigError):
             self._file_config = load_config(path, env=env)
@@ -87,7 +94,7 @@ class PipelineReloader:
             return "refused"
         if pipelines.version == self._current.version:
             pipelines.close()
-            self._note_other_changes(config)
+            await self._apply_other_sections(config)
             self._on_outcome("unchanged")
             return "unchanged"
         old, self._current = self._current, pipelines
@@ -96,7 +103,7 @@ class PipelineReloader:
         self.status.last_error = None
         self.status.last_error_at = None
         log.info("pipelines reloaded: version %s (%d pipelines)", pipelines.version, len(pipelines.pipelines))
-        self._note_other_changes(config)
+        await self._apply_other_sections(config)
         self._on_outcome("applied")
         self._retired = [p for p in self._retired if not p.closed]
         self._retired.append(old)
@@ -115,12 +122,20 @@ class PipelineReloader:
 
         await asyncio.get_running_loop().run_in_executor(None, close_all)
 
-    def _note_other_changes(self, config: Config) -> None:
+    async def _apply_other_sections(self, config: Config) -> None:
         before, self._file_config = self._file_config, config
-        if before is not None and before.model_copy(update={"pipelines": []}) != config.model_copy(
-            update={"pipelines": []}
-        ):
-            log.warning("settings other than pipelines changed in %s: they take effect at the next restart", self.path)
+        if self._on_config is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self._on_config, config)
+            except Exception:
+                log.exception("applying the reloaded config failed; the running settings stay")
+        if before is not None and self._without_live(before) != self._without_live(config):
+            live = ", ".join(self._live)
+            log.warning("settings other than %s changed in %s: they take effect at the next restart", live, self.path)
+
+    def _without_live(self, config: Config) -> Config:
+        defaults = Config()
+        return config.model_copy(update={name: getattr(defaults, name) for name in self._live})
 
     def _file_digest(self) -> bytes:
         try:
