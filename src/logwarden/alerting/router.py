@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _STEP = 1.0  # longest sleep between steps (acks and silences are picked up at least this often)
 _GC_EVERY = timedelta(minutes=10)
+_ORPHANS_EVERY = timedelta(seconds=10)  # how often held alerts are checked against the engines' current alerts
 
 
 class AlertRouter:
@@ -60,6 +61,7 @@ class AlertRouter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_gc = datetime.min.replace(tzinfo=UTC)
+        self._last_orphan_check = datetime.min.replace(tzinfo=UTC)
         self._acks: dict[str, dict[str, Any]] = {}
         self.queued = 0  # notifications queued since start (for /metrics)
         self.core = RouterCore(
@@ -124,6 +126,8 @@ class AlertRouter:
         """Take new transitions and acknowledgements, run due groups, commit; the seconds until the next step."""
         with self._lock:
             now = self._clock()
+            # Read before the log: an alert that fires after this read is in the log read below.
+            current = self.store.current_fingerprints() if now - self._last_orphan_check >= _ORPHANS_EVERY else None
             rows = self.store.read_log(self._cursor)
             acks = self.store.acks()
             changed: dict[str, AlertMessage] = {}
@@ -145,6 +149,12 @@ class AlertRouter:
                         self.core.put(updated, now)
                         changed[alert.fingerprint] = updated
                 self._acks = acks
+            if current is not None and len(rows) < 1000:
+                self._last_orphan_check = now
+                for alert in self._orphans(current, changed):
+                    self.core.put(alert, now)
+                    changed[alert.fingerprint] = alert
+                    unacked.append(alert.fingerprint)
             outgoing = self.core.step(now)
             dropped = set(self.core.take_dropped())
             held = [a for fp, a in changed.items() if fp not in dropped]
@@ -182,6 +192,17 @@ class AlertRouter:
             if due is None:
                 return _STEP
             return min(_STEP, max(0.0, (due - self._clock()).total_seconds()))
+
+    def _orphans(self, current: set[str], changed: dict[str, AlertMessage]) -> list[AlertMessage]:
+        """Held firing alerts no rules engine has any more and no transition ended (their rule was deleted or its
+        settings changed, which starts it afresh): resolved now, so their groups notify it and let them go."""
+        now = self._clock()
+        out = []
+        for alert in self.core.alerts():
+            if alert.status == "firing" and alert.fingerprint not in current and alert.fingerprint not in changed:
+                log.info("alert %s of %s is gone from its rules engine: resolving it", alert.fingerprint, alert.name)
+                out.append(dataclasses.replace(alert, status="resolved", ends_at=now, acked=None))
+        return out
 
     @staticmethod
     def _with_ack(alert: AlertMessage, acks: dict[str, dict[str, Any]]) -> AlertMessage:

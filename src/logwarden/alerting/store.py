@@ -64,6 +64,11 @@ class RouterStore:
             rows = con.execute(select(alerts.c.alert).where(alerts.c.status == "firing")).all()
         return [orjson.loads(text) for (text,) in rows]
 
+    def current_fingerprints(self) -> set[str]:
+        """The fingerprints of every pending and firing alert as the rules engines last committed them."""
+        with self._locked(), self.engine.connect() as con:
+            return {str(fp) for (fp,) in con.execute(select(alerts.c.fingerprint))}
+
     def routed(self) -> list[AlertMessage]:
         with self._locked(), self.engine.connect() as con:
             rows = con.execute(select(routed_alerts.c.alert)).all()

@@ -157,3 +157,27 @@ def test_acknowledging_reaches_the_router_and_a_resolve_ends_it(meta: MetaDB) ->
     r.step()
     assert store.acks() == {}
     assert queued(meta)[-1] == ("webhook[0]", "api", ["resolved"])
+
+
+def test_an_alert_whose_rule_went_away_is_resolved_and_let_go(meta: MetaDB) -> None:
+    state = SqlStateStore(meta.engine)
+    clock = Clock()
+    r = router(meta, clock)
+    transition(state, "a" * 32, "firing", "api", T0)
+    transition(state, "b" * 32, "firing", "db", T0)
+    r.step()
+    assert len(queued(meta)) == 4
+    # The rule of `a` is deleted: the engine drops its current alert without a transition.
+    state.commit("rules", 2, b"{}", [], [], ["a" * 32])
+    clock.now = T0 + timedelta(minutes=1)
+    r.step()  # resolved now; sent at the group's next tick
+    clock.now = T0 + timedelta(minutes=2)
+    r.step()
+    assert queued(meta)[4:] == [("webhook[0]", "api", ["resolved"])]
+    assert {a.fingerprint for a in r.core.alerts()} == {"b" * 32}
+    clock.now = T0 + timedelta(hours=5)
+    r.step()  # and no repeat of it, ever
+    assert [q for q in queued(meta) if q[1] == "api" and q[2] == ["firing"]] == [
+        ("slack[0]", "api", ["firing"]),
+        ("webhook[0]", "api", ["firing"]),
+    ]
