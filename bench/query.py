@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 
 from _common import dir_bytes, log
-from logwarden.store.duckdb import catalog
+from logwarden.store.duckdb import catalog, tokens
 from logwarden.store.duckdb.partitions import table_name
 from logwarden.store.duckdb.store import DuckDBStore
 from query_data import NEEDLE, NEEDLE_LINES, TENANT, Dataset, config_for, load_dataset
@@ -360,7 +360,7 @@ def report(b: Bench, cases: list[Case], runs: int) -> dict[str, Any]:
             entry["target_met"] = ours <= case.target_ms
         queries[case.name] = entry
     apparent, _allocated, _files = dir_bytes(b.ds.data_dir)
-    index_rows = b.cur.sql("SELECT count(*) FROM _token_blooms").fetchall()[0][0]
+    index_rows = b.cur.sql(f"SELECT count(*) FROM {tokens.BLOOM_TABLE}").fetchall()[0][0]
     threads = b.cur.sql("SELECT current_setting('threads')").fetchall()[0][0]
     return {
         "lines": b.ds.lines,
@@ -371,8 +371,8 @@ def report(b: Bench, cases: list[Case], runs: int) -> dict[str, Any]:
         "duckdb_threads": int(threads),
         "duckdb_memory_limit_bytes": int(b.config.store.memory_limit),
         "runs": runs,
-        "token_index_blocks": int(index_rows),
-        "token_index_bytes": int(index_rows) * (1 << 20) // 8,
+        "token_index_segments": int(index_rows),
+        "token_index_bytes": tokens.index_bytes(b.cur),
         "queries": queries,
         "all_targets_met": all(q.get("target_met", True) and q["ratio_met"] for q in queries.values()),
     }

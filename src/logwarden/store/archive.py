@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 
 from logwarden.store.base import PartitionKey
 
+# Id columns written with Parquet bloom filters (the `trace_id = …` test of a trace read).
+BLOOM_COLUMNS = ("trace_id", "span_id", "log_id")
 _PART_RE = re.compile(r"tenant=([^/]+)/date=(\d{4}-\d{2}-\d{2})/(?:class=([a-z0-9_]+)/)?part-[^/]+\.parquet$")
 
 
@@ -62,6 +64,10 @@ class ParquetArchive:
                 reader.schema,
                 compression=self.compression,
                 use_dictionary=["tenant", "service", "host", "level", "source"],
+                # A one-trace read (DuckDB, Trino, Spark) skips row groups whose bloom filter lacks the id;
+                # the page index lets time-bounded reads skip pages within a row group.
+                bloom_filter_options={name: True for name in BLOOM_COLUMNS if name in reader.schema.names},
+                write_page_index=True,
             ) as writer,
         ):
             for batch in reader:

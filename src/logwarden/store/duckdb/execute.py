@@ -32,6 +32,7 @@ from logwarden.plan.nodes import (
 )
 from logwarden.store.duckdb import lines, plan_sql
 from logwarden.store.duckdb.plan_sql import bind_sql
+from logwarden.store.duckdb.tokens import field_key
 
 # Data errors a query can hit on user data (a text compared with a number in `| where`): the user's to fix.
 _DATA_ERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException)
@@ -84,10 +85,17 @@ def prepare(plan: Plan) -> Prepared:
     if isinstance(plan, ContextPlan):
         return Prepared((), lambda cur, src, params: lines.context_lines(cur, src, params, plan))
     if isinstance(plan, TracePlan):
-        return Prepared((), lambda cur, src, params: lines.trace_lines(cur, src, params, plan))
+        return Prepared(_trace_keys(plan.trace_id), lambda cur, src, params: lines.trace_lines(cur, src, params, plan))
     if isinstance(plan, TraceSummaryPlan):
-        return Prepared((), lambda cur, src, params: lines.trace_summary(cur, src, params, plan))
+        return Prepared(
+            _trace_keys(plan.trace_id), lambda cur, src, params: lines.trace_summary(cur, src, params, plan)
+        )
     raise TypeError(f"unknown plan {plan!r}")
+
+
+def _trace_keys(trace_id: str) -> tuple[str, ...]:
+    """Every line of a trace has `trace_id` equal to it: the id index narrows the read to its blocks."""
+    return (field_key("trace_id", trace_id),)
 
 
 def _search(plan: SearchPlan) -> Prepared:

@@ -44,8 +44,25 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         split_tenant_tables(con)
     if migrate_hwm(con, _stream_rows_sql(con)):
         log.info("stream dedup marks re-keyed by tenant")
+    index_partitions(con)
     con.execute(f"DELETE FROM {FORMAT_TABLE}")
     con.execute(f"INSERT INTO {FORMAT_TABLE} VALUES (?)", [FORMAT])
+
+
+def index_partitions(con: duckdb.DuckDBPyConnection) -> None:
+    """Build the block filters of day tables written before them or in an older layout (one pass per table,
+    each in its own transaction: a crash leaves the table read whole, and the next start builds it again)."""
+    for name in _partition_tables(con):
+        if not tokens.needs_rebuild(con, name):
+            continue
+        log.info("building the block index of %s", name)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            tokens.rebuild(con, name)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
 
 def _partition_tables(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -34,7 +34,7 @@ from logwarden.plan.table import (
     WhereNot,
     WhereOr,
 )
-from logwarden.store.duckdb.tokens import query_tokens
+from logwarden.store.duckdb.tokens import INDEXED_FIELDS, field_key, query_tokens
 
 _QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 # Newest first; lines of one ts in reverse stored order (seq; rows without one, stored before it existed, last).
@@ -122,6 +122,8 @@ def required_tokens(node: ast.Node) -> tuple[str, ...]:
     """
     if isinstance(node, ast.Term):
         return () if node.wildcard else tuple(query_tokens(node.text))
+    if isinstance(node, ast.Equals) and node.field.core and node.field.name in INDEXED_FIELDS:
+        return (field_key(node.field.name, node.value),)  # an exact id (trace_id:<id>): the id index narrows it
     if isinstance(node, ast.And):
         out: list[str] = []
         for item in node.items:

@@ -25,12 +25,14 @@ def source_sql(
     params: dict[str, Any],
     extra: str | None = None,
     row_filters: dict[str, str] | None = None,
+    file_filters: dict[str, str] | None = None,
 ) -> str | None:
     """`(SELECT … UNION ALL …) AS logs` over the given sources of `tenant`, or None when there are none.
 
     `extra` is one more SELECT of SELECT_COLUMNS (it must filter on `$tenant` too). `row_filters` (table
     name → predicate, from the token index) narrow a hot table's branch: rowid belongs to each table, so
-    the predicate goes inside its own SELECT.
+    the predicate goes inside its own SELECT. `file_filters` (archive path → predicate on `file_row_number`)
+    do the same for archive files, each of which is then read on its own.
     """
     filters = row_filters or {}
     selects = []
@@ -40,16 +42,26 @@ def source_sql(
         selects.append(f"SELECT {SELECT_COLUMNS} FROM {quote_ident(name)} WHERE {_TENANT}{where}")
     if extra:
         selects.append(extra)
-    if archive_files:
-        params["archive_files"] = archive_files
-        # Files written before the seq column existed lack it: BY NAME with a typed empty row adds it as null.
-        # No hive partitioning: `tenant` must be the rows' own column, never the `tenant=` of the path.
-        files = (
-            "(SELECT * FROM read_parquet($archive_files, union_by_name = true, hive_partitioning = false) "
-            f"UNION ALL BY NAME SELECT CAST(NULL AS BIGINT) AS {SEQ_COLUMN} WHERE false)"
-        )
+    narrowed = file_filters or {}
+    whole = [path for path in archive_files if path not in narrowed]
+    if whole:
+        params["archive_files"] = whole
+        selects.append(f"SELECT {SELECT_COLUMNS} FROM {_parquet('$archive_files', '')} WHERE {_TENANT}")
+    for i, path in enumerate(p for p in archive_files if p in narrowed):
+        params[f"archive_file{i}"] = path
+        files = _parquet(f"$archive_file{i}", f", file_row_number = true) WHERE {narrowed[path]}")
         selects.append(f"SELECT {SELECT_COLUMNS} FROM {files} WHERE {_TENANT}")
     if not selects:
         return None
     params["tenant"] = tenant
     return "(" + " UNION ALL ".join(selects) + ") AS logs"
+
+
+def _parquet(files: str, rest: str) -> str:
+    """Rows of the archive `files` (`rest` closes the read_parquet call, with its options and a WHERE)."""
+    # Files written before the seq column existed lack it: BY NAME with a typed empty row adds it as null.
+    # No hive partitioning: `tenant` must be the rows' own column, never the `tenant=` of the path.
+    read = f"read_parquet({files}, union_by_name = true, hive_partitioning = false"
+    return (
+        f"(SELECT * FROM {read}{rest or ')'} UNION ALL BY NAME SELECT CAST(NULL AS BIGINT) AS {SEQ_COLUMN} WHERE false)"
+    )

@@ -46,7 +46,7 @@ from logwarden.store.base import (
     StoreClosedError,
 )
 from logwarden.store.dedup import HWM_TABLE, StreamDedup
-from logwarden.store.duckdb import catalog
+from logwarden.store.duckdb import archive_index, catalog
 from logwarden.store.duckdb import tokens as tokens_index
 from logwarden.store.duckdb.applier import (
     STATE_TABLE,
@@ -272,9 +272,12 @@ class DuckDBStore:
             cur.execute("BEGIN TRANSACTION")
             try:
                 hot, files = catalog.sources_for(cur, tenant, start, end)
-                row_filters = (
-                    tokens_index.table_filters(cur, [table_name(k) for k in hot], tokens, params) if tokens else None
-                )
+                row_filters = file_filters = None
+                if tokens:
+                    row_filters = tokens_index.table_filters(cur, [table_name(k) for k in hot], tokens, params)
+                    file_filters = tokens_index.table_filters(
+                        cur, files, tokens, params, column=archive_index.ROW_COLUMN, prefix="_atok"
+                    )
                 extra = None
                 if unapplied:
                     cur.register("_unapplied", pa.concat_tables(unapplied))
@@ -282,7 +285,7 @@ class DuckDBStore:
                         f"SELECT {SELECT_COLUMNS} FROM _unapplied WHERE tenant = $tenant "
                         f"AND (seq >> {SEQ_ROW_BITS}) > (SELECT applied_seq FROM {STATE_TABLE})"
                     )
-                return fn(cur, source_sql(tenant, hot, files, params, extra, row_filters), params)
+                return fn(cur, source_sql(tenant, hot, files, params, extra, row_filters, file_filters), params)
             finally:
                 cur.execute("ROLLBACK")
                 if unapplied:
@@ -404,10 +407,14 @@ class DuckDBStore:
     def _drop_hot(self, con: duckdb.DuckDBPyConnection, *, key: PartitionKey) -> None:
         name = table_name(key)
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
+        tokens_index.forget(con, name)
         self._applier.forget_table(name)
 
     def _drop_archived(self, key: PartitionKey) -> None:
         def forget(con: duckdb.DuckDBPyConnection) -> None:
+            archive_index.forget_partition(
+                con, "tenant = ? AND day = ? AND retention_class = ?", [key.tenant, key.day, key.retention_class]
+            )
             con.execute(
                 f"DELETE FROM {catalog.ARCHIVE_FILES} WHERE tenant = ? AND day = ? AND retention_class = ?",
                 [key.tenant, key.day, key.retention_class],
@@ -420,6 +427,7 @@ class DuckDBStore:
     def _archive_partition(self, key: PartitionKey) -> bool:
         """Copy a hot partition to Parquet, then swap it for the file in one transaction (crash-safe)."""
         name = quote_ident(table_name(key))
+        segments = pa.table({})
         cur = self._db.cursor()
         try:
             row = cur.sql(f"SELECT count(*), min(log_id), max(log_id) FROM {name}").fetchall()[0]
@@ -434,6 +442,8 @@ class DuckDBStore:
                 ordered = f"SELECT {SELECT_COLUMNS} FROM {name} ORDER BY ts, seq NULLS FIRST, log_id"
                 reader = cur.sql(ordered).to_arrow_reader(64 * 1024)
                 self.archive.write(path, reader)
+                # Read back once: filters by the rows' positions in the file, committed with the swap.
+                segments = archive_index.build(cur, location)
         finally:
             cur.close()
 
@@ -442,12 +452,14 @@ class DuckDBStore:
             same = int(con.sql(f"SELECT count(*) FROM {name}").fetchall()[0][0]) == rows
             if same:
                 con.execute(f"DROP TABLE {name}")
+                tokens_index.forget(con, table_name(key))
                 if rows:
                     con.execute(
                         f"INSERT OR REPLACE INTO {catalog.ARCHIVE_FILES} (tenant, day, path, retention_class) "
                         "VALUES (?, ?, ?, ?)",
                         [key.tenant, key.day, location, key.retention_class],
                     )
+                    archive_index.store(con, location, rows, segments)
             con.execute(f"DELETE FROM {catalog.ARCHIVE_PENDING} WHERE path = ?", [path])
             con.execute("COMMIT")
             if same:

@@ -1,0 +1,73 @@
+"""Token and id filters of archived Parquet files: the hot store's index (tokens.py), carried to the archive.
+
+When a day partition is archived, its file is read back once and filters are built per block of
+`tokens.BLOCK_ROWS` rows of the file (by `file_row_number`, the rows' position in the file), stored in
+the same tables as the hot store's under the file's catalog path and committed in the transaction that
+registers the file. A search then reads only those row ranges of the file (DuckDB skips the other row
+groups and pages). Trace ids are also written as Parquet bloom filters (archive.py), which other
+engines reading the archive use too. Files adopted from the archive root without filters are read whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+import pyarrow as pa
+
+from logwarden.store.duckdb import tokens
+from logwarden.store.duckdb.catalog import ARCHIVE_FILES
+
+ROW_COLUMN = "file_row_number"
+
+
+def build(cur: duckdb.DuckDBPyConnection, location: str, fields: Sequence[str] | None = None) -> pa.Table:
+    """The filters (block, seg, w0…w7) of the archive file at `location` (reads the file once)."""
+    fields = tokens.INDEXED_FIELDS if fields is None else fields
+    values = "".join(f", {tokens.field_sql(field)} AS f{i}" for i, field in enumerate(fields))
+    rows = cur.sql(
+        f"SELECT {ROW_COLUMN} // {tokens.BLOCK_ROWS} AS block, message{values} "
+        f"FROM read_parquet($path, {ROW_COLUMN} = true, hive_partitioning = false)",
+        params={"path": location},
+    ).to_arrow_table()
+    words = rows.set_column(1, "words", tokens.word_text(rows.column("message")))
+    cur.register("_archive_token_rows", words)
+    try:
+        return cur.sql(tokens.segments_sql(fields, "_archive_token_rows")).to_arrow_table()
+    finally:
+        cur.unregister("_archive_token_rows")
+
+
+def store(
+    con: duckdb.DuckDBPyConnection,
+    location: str,
+    rows: int,
+    segments: pa.Table,
+    fields: Sequence[str] | None = None,
+) -> None:
+    """Record the filters of a file holding `rows` rows (call in the transaction that registers it)."""
+    fields = tokens.INDEXED_FIELDS if fields is None else fields
+    forget(con, location)
+    con.register("_archive_segments", segments)
+    try:
+        con.execute(
+            f"INSERT INTO {tokens.BLOOM_TABLE} SELECT $tbl, * FROM _archive_segments",
+            {"tbl": location},
+        )
+    finally:
+        con.unregister("_archive_segments")
+    con.execute(
+        f"INSERT INTO {tokens.COVERAGE_TABLE} (tbl, lo, hi, probe, fields) VALUES (?, 0, ?, hash(?), ?)",
+        [location, rows, tokens.PROBE, ",".join(fields)],
+    )
+
+
+def forget(con: duckdb.DuckDBPyConnection, location: str) -> None:
+    """Drop a file's filters."""
+    tokens.forget(con, location)
+
+
+def forget_partition(con: duckdb.DuckDBPyConnection, where: str, params: list[object]) -> None:
+    """Drop the filters of the archive files `WHERE <where>` selects in the catalog (before it forgets them)."""
+    for table in (tokens.BLOOM_TABLE, tokens.COVERAGE_TABLE):
+        con.execute(f"DELETE FROM {table} WHERE tbl IN (SELECT path FROM {ARCHIVE_FILES} WHERE {where})", params)
