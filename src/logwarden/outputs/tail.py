@@ -19,19 +19,30 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlglot import exp
 
 from logwarden.bus.base import BusBatch
 from logwarden.model.schema import CORE_COLUMNS
+from logwarden.model.scratch_db import thread_scratch_connection
+from logwarden.plan.duckdb_filter import StoreFields
+from logwarden.plan.rows import row_conditions, row_fields
+from logwarden.query import ast
+from logwarden.query.errors import QuerySyntaxError
+from logwarden.query.filter import RowFilter
+from logwarden.query.parser import parse
 
 log = logging.getLogger(__name__)
 
 # A vectorized filter: one boolean per row of a core-schema table (null counts as no match).
 MaskFn = Callable[[pa.Table], pa.Array | pa.ChunkedArray]
+# Per-line pipes after the filter (`compile_tail`): the matching rows → the lines to send, JSON-encoded.
+ShapeFn = Callable[[pa.Table], list[bytes]]
 
 DEFAULT_QUEUE_LINES = 10_000
 DEFAULT_MAX_SUBSCRIBERS = 256
@@ -45,9 +56,10 @@ class TailClosedError(Exception):
 class TailSubscription:
     """One live-tail client: a tenant, a filter, and a bounded queue of JSON-encoded lines."""
 
-    def __init__(self, hub: TailHub, tenant: str, mask: MaskFn, max_lines: int) -> None:
+    def __init__(self, hub: TailHub, tenant: str, mask: MaskFn, max_lines: int, shape: ShapeFn | None = None) -> None:
         self.tenant = tenant
         self.mask = mask
+        self.shape = shape
         self.max_lines = max_lines
         self.dropped = 0
         self.delivered = 0
@@ -138,14 +150,17 @@ class TailHub:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    def subscribe(self, tenant: str, mask: MaskFn) -> TailSubscription:
-        """A new subscription (event loop); TailClosedError when shutting down or at `max_subscribers`."""
+    def subscribe(self, tenant: str, mask: MaskFn, shape: ShapeFn | None = None) -> TailSubscription:
+        """A new subscription (event loop); TailClosedError when shutting down or at `max_subscribers`.
+
+        `shape` applies the query's per-line pipes (extract, json, logfmt, eval, where, fields) to the
+        lines the mask selects; without it the stored lines are sent as they are."""
         if self._closed:
             raise TailClosedError("the server is shutting down")
         if len(self._subscribers) >= self.max_subscribers:
             raise TailClosedError(f"too many live-tail clients ({self.max_subscribers}); retry later")
         self._loop = asyncio.get_running_loop()
-        sub = TailSubscription(self, tenant, mask, self.max_lines)
+        sub = TailSubscription(self, tenant, mask, self.max_lines, shape)
         self._subscribers.append(sub)
         return sub
 
@@ -218,6 +233,12 @@ class TailHub:
             if part is None or part.num_rows == 0:
                 continue
             wanted = [(sub, idx) for sub in subs if (idx := sub.evaluate(part)) is not None]
+            shaped = [(sub, idx) for sub, idx in wanted if sub.shape is not None]
+            wanted = [(sub, idx) for sub, idx in wanted if sub.shape is None]
+            for sub, idx in shaped:
+                lines = _shape(sub, part.take(idx))
+                if lines:
+                    out.append((sub, lines))
             if not wanted:
                 continue
             union = wanted[0][1] if len(wanted) == 1 else pc.unique(pa.concat_arrays([idx for _, idx in wanted]))
@@ -245,6 +266,18 @@ class TailHub:
             self._closed = True
 
 
+def _shape(sub: TailSubscription, rows: pa.Table) -> list[bytes]:
+    """A subscriber's pipes over its matching rows; a failure is logged once and skips the batch."""
+    assert sub.shape is not None
+    try:
+        return sub.shape(rows)
+    except Exception:
+        if not sub._failed:
+            sub._failed = True
+            log.exception("live-tail pipes failed on a batch; its lines are skipped")
+        return []
+
+
 def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
     """Schedule `fn` on `loop` unless it has closed meanwhile (a batch finishing during shutdown)."""
     with contextlib.suppress(RuntimeError):
@@ -262,3 +295,88 @@ def encode_line(row: dict[str, Any]) -> bytes:
     else:
         row["attrs"] = {}
     return orjson.dumps(row, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
+
+
+# --- per-line pipes --------------------------------------------------------------------------
+
+TAIL_PIPES = "extract, json, logfmt, eval, where and fields"
+_TAIL_TABLE = "_tail_rows"
+_PIPE_NAMES = {ast.Stats: "stats", ast.Top: "top", ast.Rare: "rare", ast.Timechart: "timechart", ast.Sort: "sort"}
+
+
+@dataclass(frozen=True, slots=True)
+class TailQuery:
+    """A live-tail query: its filter as a vectorized mask, and its per-line pipes (None without any)."""
+
+    mask: MaskFn
+    shape: ShapeFn | None = None
+
+
+def compile_tail(text: str) -> TailQuery:
+    """The search language for a live tail: the filter, then pipes that apply to each line on its own
+    (`extract`, `json`, `logfmt`, `eval`, `where`, then `fields`) with the same meaning as in a search.
+
+    QuerySyntaxError (a 400) for a malformed query, `_time`, or a pipe that needs more than one line."""
+    query = parse(text)
+    if query.time is not None:
+        raise QuerySyntaxError("_time is not supported in a live tail; lines are filtered as they arrive", 1)
+    rows = query.rows
+    fields: tuple[str, ...] | None = None
+    for pipe in query.pipes[len(rows) :]:
+        if isinstance(pipe, ast.Fields) and fields is None:
+            fields = pipe.names
+            continue
+        name = "limit" if isinstance(pipe, ast.Limit) else _PIPE_NAMES.get(type(pipe), "this pipe")
+        raise QuerySyntaxError(
+            f"| {name} cannot run on a live tail, which sends each line as it arrives: use {TAIL_PIPES}",
+            pipe.column,
+            name,
+        )
+    mask = RowFilter(text, ast.Query(query.filter)).mask
+    if not rows and fields is None:
+        return TailQuery(mask)
+    return TailQuery(mask, _shape_fn(rows, fields))
+
+
+def _shape_fn(rows: tuple[ast.RowPipe, ...], fields: tuple[str, ...] | None) -> ShapeFn:
+    """One DuckDB statement over the matching rows: the `where` pipes, then the fields to send."""
+    resolver = row_fields(StoreFields(), rows)
+    if fields is not None:
+        refs = [(name, ast.FieldRef.parse(name)) for name in fields]
+        projection = [exp.alias_(resolver.value(ref), name, quoted=True) for name, ref in refs]
+        decode = [name for name, ref in refs if not ref.core]
+    else:
+        defined = dict.fromkeys(n for p in rows for n in _defined(p))
+        projection = [exp.column(c, quoted=True) for c in CORE_COLUMNS]
+        projection += [exp.alias_(resolver.value(ast.FieldRef(n, False)), n, quoted=True) for n in defined]
+        decode = list(defined)
+    select = exp.select(*projection).from_(exp.to_table(_TAIL_TABLE))
+    conditions = row_conditions(StoreFields(), rows)
+    if conditions:
+        select = select.where(exp.and_(*conditions))
+    sql = select.sql(dialect="duckdb")
+
+    def shape(table: pa.Table) -> list[bytes]:
+        cur = thread_scratch_connection()
+        cur.register(_TAIL_TABLE, table)
+        try:
+            out: list[dict[str, Any]] = cur.sql(sql).to_arrow_table().to_pylist()
+        finally:
+            cur.unregister(_TAIL_TABLE)
+        for row in out:
+            for name in decode:
+                raw = row.get(name)
+                row[name] = orjson.loads(raw) if raw is not None else None
+        if fields is not None:
+            return [orjson.dumps(row, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC) for row in out]
+        return [encode_line(row) for row in out]
+
+    return shape
+
+
+def _defined(pipe: ast.RowPipe) -> tuple[str, ...]:
+    if isinstance(pipe, ast.Extract):
+        return pipe.names
+    if isinstance(pipe, ast.Eval):
+        return (ast.FieldRef.parse(pipe.name).name,)
+    return ()

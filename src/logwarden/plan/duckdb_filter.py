@@ -103,6 +103,10 @@ def compile_node(node: ast.Node, fields: FieldResolver) -> exp.Expr:
         return _equals(node, fields)
     if isinstance(node, ast.Wildcard):
         return like(fields.text(node.field), like_pattern(node.pattern))
+    if isinstance(node, ast.EqualsNoCase):
+        if node.glob:
+            return like(fields.text(node.field), like_pattern(node.value), case_insensitive=True)
+        return exp.EQ(this=exp.Lower(this=fields.text(node.field)), expression=exp.Lower(this=lit(node.value)))
     if isinstance(node, ast.Compare):
         return _compare(node, fields)
     if isinstance(node, ast.Range):

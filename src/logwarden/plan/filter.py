@@ -75,6 +75,15 @@ class Wildcard:
 
 
 @dataclass(frozen=True, slots=True)
+class EqualsNoCase:
+    """`field:i(value)`: the field equals the value ignoring case; with `glob`, `*` and `?` in it match any text."""
+
+    field: FieldRef
+    value: str
+    glob: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Compare:
     """`field:>=500`: numeric when the value is a number, else a text comparison."""
 
@@ -132,7 +141,7 @@ class Not:
     item: Node
 
 
-Node = MatchAll | Term | Equals | Wildcard | Compare | Range | Cidr | Exists | Regex | And | Or | Not
+Node = MatchAll | Term | Equals | EqualsNoCase | Wildcard | Compare | Range | Cidr | Exists | Regex | And | Or | Not
 
 
 def terms_filter(terms: tuple[str, ...], equals: dict[str, tuple[str, ...]]) -> Node:

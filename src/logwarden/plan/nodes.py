@@ -13,7 +13,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from logwarden.plan.filter import FieldRef, MatchAll, Node
-from logwarden.plan.table import Pipe, Rare, SortKey, Stats, Timechart, Top
+from logwarden.plan.table import Pipe, Rare, RowPipe, SortKey, Stats, Timechart, Top
 
 META_TOTAL = b"logwarden.total"
 META_SAMPLED = b"logwarden.sampled"
@@ -37,6 +37,10 @@ class SearchPlan:
     limit: int = 100
     sort: tuple[SortKey, ...] = ()
     fields: tuple[str, ...] = ()
+    # Row pipes (extract, json, logfmt, where) between the filter and the hits; their fields are
+    # extra columns `extracted` (JSON text) when `fields` is empty.
+    rows: tuple[RowPipe, ...] = ()
+    extracted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,7 @@ class AggregatePlan:
     pipes: tuple[Pipe, ...] = ()
     span: float | None = None
     max_rows: int = 10_000
+    rows: tuple[RowPipe, ...] = ()  # extract / json / logfmt / where on lines, before the aggregation
 
 
 @dataclass(frozen=True, slots=True)

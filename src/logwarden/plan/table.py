@@ -9,8 +9,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from logwarden.plan.errors import QuerySyntaxError
+from logwarden.plan.evaluate import Eval
 from logwarden.plan.filter import FieldRef
 
+MESSAGE = FieldRef("message", True)
 AGG_FUNCS = frozenset({"count", "avg", "sum", "min", "max", "p50", "p90", "p95", "p99", "count_distinct"})
 
 
@@ -32,20 +35,30 @@ class Stats:
 
 @dataclass(frozen=True, slots=True)
 class Top:
-    """The most frequent values of a field, with count and percent."""
+    """The most frequent values of a field (or combinations with the fields in `more`), with count and percent."""
 
     n: int
     field: FieldRef
     column: int = dataclasses.field(default=0, compare=False)
+    more: tuple[FieldRef, ...] = ()
+
+    @property
+    def fields(self) -> tuple[FieldRef, ...]:
+        return (self.field, *self.more)
 
 
 @dataclass(frozen=True, slots=True)
 class Rare:
-    """The least frequent values of a field, with count and percent."""
+    """The least frequent values of a field (or combinations with the fields in `more`), with count and percent."""
 
     n: int
     field: FieldRef
     column: int = dataclasses.field(default=0, compare=False)
+    more: tuple[FieldRef, ...] = ()
+
+    @property
+    def fields(self) -> tuple[FieldRef, ...]:
+        return (self.field, *self.more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,5 +129,57 @@ class Where:
     column: int = dataclasses.field(default=0, compare=False)
 
 
-Pipe = Stats | Top | Rare | Timechart | Sort | Limit | Fields | Where
+@dataclass(frozen=True, slots=True)
+class Extract:
+    """`| extract "re"` (or `| extract pattern "<_> from <ip>"`): each named group of the RE2 `regex`
+    becomes a field; `groups` holds the capture-group number of each of `names`."""
+
+    regex: str
+    names: tuple[str, ...]
+    groups: tuple[int, ...]
+    source: FieldRef = MESSAGE
+    column: int = dataclasses.field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Unpack:
+    """`| json` / `| logfmt`: every key of the JSON object or `key=value` text in `source` is a field."""
+
+    format: Literal["json", "logfmt"]
+    source: FieldRef = MESSAGE
+    column: int = dataclasses.field(default=0, compare=False)
+
+
+RowPipe = Extract | Unpack | Eval | Where
+Pipe = Stats | Top | Rare | Timechart | Sort | Limit | Fields | Where | Extract | Unpack | Eval
 AGGREGATING = (Stats, Top, Rare, Timechart)
+# Pipes that add fields to each line; they (and `where` before an aggregation) come before the other pipes.
+EXTRACTING = (Extract, Unpack, Eval)
+
+
+def check_pipe_order(pipes: tuple[Pipe, ...]) -> None:
+    """Line pipes (extract, json, logfmt, eval, where on lines) first; at most one aggregation; then the rest.
+
+    QuerySyntaxError at the misplaced pipe otherwise."""
+    aggregated = False
+    shaped = False  # a sort / limit / fields on hits came already
+    for pipe in pipes:
+        if isinstance(pipe, AGGREGATING):
+            if aggregated:
+                raise QuerySyntaxError("only one of stats, top, rare, timechart per query", pipe.column)
+            if shaped:
+                raise QuerySyntaxError("stats, top, rare and timechart come before sort, limit and fields", pipe.column)
+            aggregated = True
+        elif isinstance(pipe, (*EXTRACTING, Where)):
+            if isinstance(pipe, Where) and aggregated:
+                continue  # filters the aggregation's output
+            if aggregated:
+                raise QuerySyntaxError(
+                    "extract, json, logfmt and eval come before stats, top, rare and timechart", pipe.column
+                )
+            if shaped:
+                raise QuerySyntaxError(
+                    "extract, json, logfmt, eval and where come before sort, limit and fields", pipe.column
+                )
+        elif not aggregated:
+            shaped = True

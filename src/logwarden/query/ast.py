@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from logwarden.plan.evaluate import (
+    Eval,
+    EvalBinary,
+    EvalCall,
+    EvalExpr,
+    EvalField,
+    EvalNumber,
+    EvalText,
+    EvalUnary,
+)
 from logwarden.plan.filter import (
     NUMERIC_CORE,
     QUERY_CORE,
@@ -18,6 +28,7 @@ from logwarden.plan.filter import (
     Compare,
     CompareOp,
     Equals,
+    EqualsNoCase,
     Exists,
     FieldRef,
     MatchAll,
@@ -32,16 +43,21 @@ from logwarden.plan.filter import (
 from logwarden.plan.table import (
     AGG_FUNCS,
     AGGREGATING,
+    EXTRACTING,
+    MESSAGE,
     Agg,
+    Extract,
     Fields,
     Limit,
     Pipe,
     Rare,
+    RowPipe,
     Sort,
     SortKey,
     Stats,
     Timechart,
     Top,
+    Unpack,
     Where,
     WhereAnd,
     WhereCompare,
@@ -53,6 +69,8 @@ from logwarden.plan.table import (
 __all__ = [
     "AGGREGATING",
     "AGG_FUNCS",
+    "EXTRACTING",
+    "MESSAGE",
     "NUMERIC_CORE",
     "QUERY_CORE",
     "TIME_CORE",
@@ -62,7 +80,17 @@ __all__ = [
     "Compare",
     "CompareOp",
     "Equals",
+    "EqualsNoCase",
+    "Eval",
+    "EvalBinary",
+    "EvalCall",
+    "EvalExpr",
+    "EvalField",
+    "EvalNumber",
+    "EvalText",
+    "EvalUnary",
     "Exists",
+    "Extract",
     "FieldRef",
     "Fields",
     "Limit",
@@ -75,6 +103,7 @@ __all__ = [
     "Range",
     "Rare",
     "Regex",
+    "RowPipe",
     "Sort",
     "SortKey",
     "Stats",
@@ -82,6 +111,7 @@ __all__ = [
     "TimeRange",
     "Timechart",
     "Top",
+    "Unpack",
     "Where",
     "WhereAnd",
     "WhereCompare",
@@ -108,6 +138,16 @@ class Query:
     filter: Node
     time: TimeRange | None = None
     pipes: tuple[Pipe, ...] = ()
+
+    @property
+    def rows(self) -> tuple[RowPipe, ...]:
+        """The leading row pipes (extract, json, logfmt, where on lines)."""
+        out: list[RowPipe] = []
+        for pipe in self.pipes:
+            if not isinstance(pipe, (*EXTRACTING, Where)):
+                break
+            out.append(pipe)
+        return tuple(out)
 
     @property
     def aggregation(self) -> Stats | Top | Rare | Timechart | None:

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 import pyarrow as pa
 
-from logwarden.plan.nodes import META_SAMPLED, META_TOTAL, FieldsPlan, HistogramPlan, meta_int
+from logwarden.plan.nodes import META_SAMPLED, META_TOTAL, FieldsPlan, HistogramPlan, SearchPlan, meta_int
 from logwarden.query import ast
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.parser import parse
-from logwarden.query.planner import MAX_TABLE_ROWS, QueryPlan, pick_span, plan, resolve_range
+from logwarden.query.planner import MAX_BUCKETS, MAX_TABLE_ROWS, QueryPlan, pick_span, plan, resolve_range
 
 if TYPE_CHECKING:  # only named in annotations: the query language needs no part of the store at run time
     from logwarden.store.base import Store
@@ -113,14 +113,14 @@ def bucket_starts(start: datetime, end: datetime, span: float) -> list[datetime]
 def fill_timechart(rows: list[list[Any]], the_plan: QueryPlan) -> list[list[Any]]:
     """Every bucket of the range for every group, empty ones with 0 counts (other aggregates null).
 
-    Left as is when the full grid would pass MAX_TABLE_ROWS (many groups over many buckets).
+    Left as is when the full grid would pass MAX_BUCKETS rows (many groups over many buckets).
     """
     fill = the_plan.fill
     assert fill is not None
     starts = bucket_starts(the_plan.start, the_plan.end, fill.span)
     width = 1 + fill.groups
     groups = list(dict.fromkeys(tuple(row[1:width]) for row in rows)) if fill.groups else [()]
-    if not groups or len(starts) * len(groups) > MAX_TABLE_ROWS:
+    if not groups or len(starts) * len(groups) > max(MAX_TABLE_ROWS, MAX_BUCKETS):
         return rows
     found = {(row[0], tuple(row[1:width])): row for row in rows}
     complete = []
@@ -140,9 +140,13 @@ def _hits(table: pa.Table, the_plan: QueryPlan) -> list[dict[str, Any]]:
                 raw = hit.get(name)
                 hit[name] = orjson.loads(raw) if raw is not None else None
         return hits
+    extracted = the_plan.plan.extracted if isinstance(the_plan.plan, SearchPlan) else ()
     for hit in hits:
         attrs = hit.get("attrs")
         hit["attrs"] = orjson.loads(attrs) if attrs else {}
+        for name in extracted:  # JSON text of what `| extract` found (null where the line did not match)
+            raw = hit.get(name)
+            hit[name] = orjson.loads(raw) if raw is not None else None
     return hits
 
 
@@ -189,7 +193,7 @@ async def histogram(
     start, end = resolve_range(query, start, end, now or datetime.now(UTC))
     span = interval or pick_span(start, end, buckets)
     n = bucket_count(start, end, span)
-    if n > 10_000:
+    if n > MAX_BUCKETS:
         raise QuerySyntaxError(f"interval {span:g}s makes {n} buckets over this range; use a larger interval", 1)
     starts = bucket_starts(start, end, span)
     ref = ast.FieldRef.parse(by) if by else None

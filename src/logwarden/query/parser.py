@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from importlib import resources
 from typing import Any
@@ -15,6 +16,9 @@ from lark.lexer import PatternStr
 
 from logwarden.model.levels import normalize_level_text
 from logwarden.model.scratch_db import thread_scratch_connection
+from logwarden.plan.evaluate import check_call
+from logwarden.plan.rows import extract_pattern, extract_regex
+from logwarden.plan.table import check_pipe_order
 from logwarden.query import ast
 from logwarden.query.errors import QuerySyntaxError
 
@@ -28,6 +32,8 @@ MAX_DURATION_SECONDS = MAX_DURATION_DAYS * 86_400
 _UNESCAPE_RE = re.compile(r"\\(.)", re.DOTALL)
 _CIDR_RE = re.compile(r"^[0-9A-Fa-f.:]+/\d{1,3}$")
 _TIME_FIELDS = frozenset({"_time", "ts"})
+# Names an eval field may not take: stored columns a hit carries besides the core fields.
+_RESERVED_NAMES = frozenset({"attrs", "seq", "_time"})
 
 _PARSER = Lark(
     resources.files("logwarden.query").joinpath("grammar.lark").read_text(),
@@ -77,13 +83,19 @@ _TERMINAL_NAMES = {
     "LPAR": "(",
     "RPAR": ")",
     "VBAR": "|",
-    "COMMA": ",",
+    "COMMA": "a comma",
+    "_W_NOT": "not",
+    "_W_AND": "and",
+    "_W_OR": "or",
     "_OR": "OR",
     "_AND": "AND",
     "_NOT": "NOT",
     "_TO": "TO",
     "MINUS": "-",
+    "NOCASE_OPEN": "i(",
     "SIGN": "- or +",
+    "ADDOP": "+ or -",
+    "MULOP": "*, / or %",
     "$END": "the end of the query",
 }
 
@@ -109,20 +121,27 @@ def parse(text: str) -> ast.Query:
     if _depth(query.filter) > MAX_DEPTH:
         # The compiler and sqlglot recurse over the tree; a deeper one is no real query.
         raise QuerySyntaxError(f"the query nests NOT, - or parentheses more than {MAX_DEPTH} deep", 1)
+    for pipe in query.pipes:
+        if isinstance(pipe, ast.Eval | ast.Where) and _depth(pipe.expr) > MAX_DEPTH:
+            raise QuerySyntaxError(f"this pipe nests expressions more than {MAX_DEPTH} deep", pipe.column)
     return query
 
 
-def _depth(node: ast.Node) -> int:
-    """Nesting depth of AND/OR/NOT, counted without recursion."""
+def _depth(node: Any) -> int:
+    """Nesting depth of a filter, `where` or `eval` expression, counted without recursion."""
     deepest = 0
-    stack: list[tuple[ast.Node, int]] = [(node, 1)]
+    stack: list[tuple[Any, int]] = [(node, 1)]
     while stack:
         item, depth = stack.pop()
         deepest = max(deepest, depth)
-        if isinstance(item, ast.And | ast.Or):
+        if isinstance(item, ast.And | ast.Or | ast.WhereAnd | ast.WhereOr):
             stack.extend((child, depth + 1) for child in item.items)
-        elif isinstance(item, ast.Not):
+        elif isinstance(item, ast.Not | ast.WhereNot | ast.EvalUnary):
             stack.append((item.item, depth + 1))
+        elif isinstance(item, ast.EvalBinary):
+            stack.extend(((item.left, depth + 1), (item.right, depth + 1)))
+        elif isinstance(item, ast.EvalCall):
+            stack.extend((arg, depth + 1) for arg in item.args)
     return deepest
 
 
@@ -147,6 +166,9 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> QuerySyntaxError:
             return _unknown_pipe(token, text)
         expected = sorted({_TERMINAL_NAMES.get(t, t.strip('"').lower()) for t in getattr(exc, "expected", ())})
         wanted = f"; expected {', '.join(expected[:6])}" if expected else ""
+        if "VBAR" in getattr(exc, "expected", ()):
+            # A pipe may end here: name what can follow its `|`.
+            wanted += f" (a pipe is one of {', '.join(PIPE_NAMES)})"
         if token is None or token.type == "$END":
             return QuerySyntaxError(f"unexpected end of query{wanted}", len(text) + 1, "")
         return QuerySyntaxError(f"unexpected {str(token)!r}{wanted}", int(token.column or column or 1), str(token))
@@ -232,7 +254,7 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
                 _reject_nested_time(item)
                 rest.append(item)
         node = rest[0] if len(rest) == 1 else ast.And(tuple(rest)) if rest else ast.MatchAll()
-        _check_pipes(pipes)
+        check_pipe_order(pipes)
         return ast.Query(node, time, pipes)
 
     def or_(self, left: Any, right: Any) -> ast.Node:
@@ -294,6 +316,10 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
 
     def v_range(self, open_: Token, low: Any, high: Any, close: Any) -> tuple[str, Any, int]:
         return ("range", (low, high, str(open_) == "[", str(close) == "]"), _col(open_))
+
+    def v_nocase(self, open_: Token, value: Token) -> tuple[str, Any, int]:
+        text = _unquote(value) if value.type == "PHRASE" else str(value)
+        return ("nocase", (text, value.type == "VALUE"), _col(value))
 
     def v_list(self, items: list[tuple[str, Any, int]]) -> tuple[str, Any, int]:
         return ("list", items, items[0][2] if items else 1)
@@ -367,14 +393,79 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
         return tuple(str(t) for t in tokens)
 
     @v_args(inline=False, meta=True)
-    def top(self, meta: Any, children: list[Token]) -> ast.Top:
-        n = _count(children[0], meta.column) if len(children) > 1 else 10
-        return ast.Top(n, ast.FieldRef.parse(str(children[-1])), column=meta.column)
+    def top(self, meta: Any, children: list[Any]) -> ast.Top:
+        n, refs = _frequency_args(children, meta.column)
+        return ast.Top(n, refs[0], column=meta.column, more=refs[1:])
 
     @v_args(inline=False, meta=True)
-    def rare(self, meta: Any, children: list[Token]) -> ast.Rare:
-        n = _count(children[0], meta.column) if len(children) > 1 else 10
-        return ast.Rare(n, ast.FieldRef.parse(str(children[-1])), column=meta.column)
+    def rare(self, meta: Any, children: list[Any]) -> ast.Rare:
+        n, refs = _frequency_args(children, meta.column)
+        return ast.Rare(n, refs[0], column=meta.column, more=refs[1:])
+
+    @v_args(inline=False, meta=True)
+    def extract(self, meta: Any, children: list[Any]) -> ast.Extract:
+        token: Token = children[0]
+        # Only \" is an escape here, so a regex keeps its backslashes: "from (?P<ip>\S+)".
+        regex = str(token)[1:-1].replace('\\"', '"')
+        source = children[1] if len(children) > 1 else ast.MESSAGE
+        return extract_regex(regex, source, meta.column, _col(token))
+
+    @v_args(inline=False, meta=True)
+    def extract_pattern(self, meta: Any, children: list[Any]) -> ast.Extract:
+        token: Token = children[0]
+        source = children[1] if len(children) > 1 else ast.MESSAGE
+        return extract_pattern(_unquote(token), source, meta.column, _col(token))
+
+    @v_args(inline=False, meta=True)
+    def json(self, meta: Any, children: list[Any]) -> ast.Unpack:
+        return ast.Unpack("json", children[0] if children else ast.MESSAGE, column=meta.column)
+
+    @v_args(inline=False, meta=True)
+    def logfmt(self, meta: Any, children: list[Any]) -> ast.Unpack:
+        return ast.Unpack("logfmt", children[0] if children else ast.MESSAGE, column=meta.column)
+
+    def from_clause(self, token: Token) -> ast.FieldRef:
+        return ast.FieldRef.parse(str(token))
+
+    @v_args(inline=True, meta=True)
+    def eval(self, meta: Any, name: Token, expr: ast.EvalExpr) -> ast.Eval:
+        text = str(name)
+        if ast.FieldRef.parse(text).name in ast.QUERY_CORE or text in _RESERVED_NAMES:
+            raise QuerySyntaxError(f"cannot eval into {text!r}: it is a core field", _col(name), text)
+        return ast.Eval(text, expr, column=meta.column)
+
+    def e_or(self, left: ast.EvalExpr, right: ast.EvalExpr) -> ast.EvalExpr:
+        return ast.EvalBinary("or", left, right)
+
+    def e_and(self, left: ast.EvalExpr, right: ast.EvalExpr) -> ast.EvalExpr:
+        return ast.EvalBinary("and", left, right)
+
+    def e_not(self, item: ast.EvalExpr) -> ast.EvalExpr:
+        return ast.EvalUnary("not", item)
+
+    def e_neg(self, _minus: Token, item: ast.EvalExpr) -> ast.EvalExpr:
+        return ast.EvalUnary("-", item)
+
+    def e_binary(self, left: ast.EvalExpr, op: Token, right: ast.EvalExpr) -> ast.EvalExpr:
+        return ast.EvalBinary("=" if str(op) == "==" else str(op), left, right)
+
+    def e_number(self, token: Token) -> ast.EvalExpr:
+        value = float(str(token))
+        if not math.isfinite(value):
+            raise QuerySyntaxError(f"{str(token)[:20]!r} is not a finite number", _col(token), str(token))
+        return ast.EvalNumber(value)
+
+    def e_text(self, token: Token) -> ast.EvalExpr:
+        return ast.EvalText(_unquote(token))
+
+    def e_field(self, token: Token) -> ast.EvalExpr:
+        return ast.EvalField(str(token))
+
+    @v_args(inline=False)
+    def e_call(self, children: list[Any]) -> ast.EvalExpr:
+        name: Token = children[0]
+        args = tuple(children[1:])
+        return ast.EvalCall(check_call(str(name), len(args), _col(name)), args)
 
     @v_args(inline=False, meta=True)
     def sort(self, meta: Any, keys: list[ast.SortKey]) -> ast.Sort:
@@ -431,6 +522,18 @@ def _count(token: Token, column: int) -> int:
     return n
 
 
+def _frequency_args(children: list[Any], column: int) -> tuple[int, tuple[ast.FieldRef, ...]]:
+    """`top`/`rare` arguments: the count (10 when absent) and the distinct fields."""
+    n = _count(children[0], column) if len(children) > 1 else 10
+    names: tuple[str, ...] = children[-1]
+    dupes = sorted({name for name in names if names.count(name) > 1})
+    if dupes:
+        raise QuerySyntaxError(f"{dupes[0]!r} appears twice", column, dupes[0])
+    if any(name in ("count", "percent") for name in names):
+        raise QuerySyntaxError("count and percent are the output columns of top and rare; not fields here", column)
+    return n, tuple(ast.FieldRef.parse(name) for name in names)
+
+
 def _message_term(text: str) -> ast.Node:
     # Terms match whole words, so `*` and `?` (anywhere: `conn*`, `*timeout`) widen the word.
     lowered = text.lower()
@@ -444,6 +547,17 @@ def _field_value(ref: ast.FieldRef, kind: str, payload: Any, column: int) -> ast
     is_level = ref.core and ref.name == "level"
     if kind == "regex":
         return ast.Regex(ref, payload)
+    if kind == "nocase":
+        text, bare = payload
+        if is_message:  # message words already match ignoring case
+            return _message_term(text) if bare else ast.Term(text.lower())
+        if is_level:
+            return ast.Equals(ref, normalize_level(text, column))
+        # A bare value globs on * and ? like `host:web-*`; a quoted one is taken literally.
+        glob = bare and ("*" in text or "?" in text)
+        if glob and text.strip("*") == "":
+            return ast.Exists(ref)
+        return ast.EqualsNoCase(ref, text, glob=glob)
     if kind == "cmp":
         op, value = payload
         return ast.Compare(ref, op, normalize_level(value, column) if is_level else value)
@@ -511,23 +625,3 @@ def _reject_nested_time(node: Any) -> None:
             stack.extend(item.items)
         elif isinstance(item, ast.Not):
             stack.append(item.item)
-
-
-def _check_pipes(pipes: tuple[Any, ...]) -> None:
-    """At most one aggregation, first; `where` only filters its output."""
-    aggregated = False
-    for i, pipe in enumerate(pipes):
-        if isinstance(pipe, ast.AGGREGATING):
-            if aggregated:
-                raise QuerySyntaxError("only one of stats, top, rare, timechart per query", pipe.column)
-            if i > 0:
-                raise QuerySyntaxError(
-                    "stats, top, rare and timechart must be the first pipe (filter before the first |)", pipe.column
-                )
-            aggregated = True
-        elif isinstance(pipe, ast.Where) and not aggregated:
-            raise QuerySyntaxError(
-                "where filters the output of stats, top, rare or timechart; put row filters before the first |",
-                pipe.column,
-                "where",
-            )

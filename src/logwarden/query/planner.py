@@ -17,7 +17,9 @@ from logwarden.query import ast
 from logwarden.query.timerange import MIN_TIME, TimeRangeError, parse_time
 
 MAX_TABLE_ROWS = 10_000
-MAX_BUCKETS = 10_000
+# A timechart or histogram may ask for this many buckets (OpenSearch allows 65,535); a timechart's
+# table may then hold this many rows however small MAX_TABLE_ROWS is.
+MAX_BUCKETS = 65_536
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Bucket keys are epoch microseconds // span in BIGINT: wider spans are never useful (years 1..9999).
 _MAX_SPAN_MICROS = 10_000 * 366 * 86_400 * 1_000_000
@@ -88,12 +90,15 @@ def plan(
     agg = query.aggregation
     if agg is None:
         return _search_plan(query, tenant, start, end, limit)
-    after = query.pipes[1:]  # checked by the backend's compiler (a second aggregation, unknown columns)
+    rows = query.rows
+    after = query.pipes[len(rows) + 1 :]  # checked by the backend's compiler (unknown columns)
     span = None
     fill = None
+    max_rows = MAX_TABLE_ROWS
     if isinstance(agg, ast.Timechart):
         span = agg.span or pick_span(start, end, 60)
         check_span(start, end, span, agg.column)
+        max_rows = max(MAX_TABLE_ROWS, MAX_BUCKETS)
         if not after:
             # A chart wants every bucket: the engine adds the empty ones (not after further pipes).
             fill = TimechartFill(
@@ -101,14 +106,17 @@ def plan(
                 groups=1 if agg.by else 0,
                 defaults=tuple(0 if a.func in ("count", "count_distinct") else None for a in agg.aggs),
             )
-    the_plan = AggregatePlan(tenant, start, end, agg, query.filter, pipes=after, span=span, max_rows=MAX_TABLE_ROWS)
+    the_plan = AggregatePlan(
+        tenant, start, end, agg, query.filter, pipes=after, span=span, max_rows=max_rows, rows=rows
+    )
     return QueryPlan(the_plan, fill=fill)
 
 
 def _search_plan(query: ast.Query, tenant: str, start: datetime, end: datetime, limit: int) -> QueryPlan:
     sort: tuple[ast.SortKey, ...] = ()
     fields: tuple[str, ...] = ()
-    for pipe in query.pipes:
+    rows = query.rows
+    for pipe in query.pipes[len(rows) :]:
         if isinstance(pipe, ast.Limit):
             limit = min(limit, pipe.n)
         elif isinstance(pipe, ast.Sort):
@@ -116,8 +124,21 @@ def _search_plan(query: ast.Query, tenant: str, start: datetime, end: datetime, 
         elif isinstance(pipe, ast.Fields):
             fields = pipe.names
     projected = tuple((name, not ast.FieldRef.parse(name).core) for name in fields)
-    search = SearchPlan(tenant, start, end, query.filter, limit=limit, sort=sort, fields=fields)
+    # Without `fields`, hits carry the stored columns plus every name an extract pipe defines.
+    extracted = () if fields else tuple(dict.fromkeys(n for p in rows for n in _defined(p)))
+    search = SearchPlan(
+        tenant, start, end, query.filter, limit=limit, sort=sort, fields=fields, rows=rows, extracted=extracted
+    )
     return QueryPlan(search, projected=projected)
+
+
+def _defined(pipe: ast.RowPipe) -> tuple[str, ...]:
+    """The field names a row pipe defines whatever the line holds (json and logfmt keys are not known)."""
+    if isinstance(pipe, ast.Extract):
+        return pipe.names
+    if isinstance(pipe, ast.Eval):
+        return (ast.FieldRef.parse(pipe.name).name,)
+    return ()
 
 
 def pick_span(start: datetime, end: datetime, buckets: int) -> float:
@@ -133,7 +154,9 @@ def check_span(start: datetime, end: datetime, span: float, column: int = 1, nam
     """Refuse a bucket width that makes too many buckets, or aligns the first bucket before year 1."""
     if (end - start).total_seconds() / span > MAX_BUCKETS:
         raise QuerySyntaxError(
-            f"{name}={span:g}s makes more than {MAX_BUCKETS} buckets over this range; use a larger {name}", column
+            f"{name}={span:g}s makes more than {MAX_BUCKETS} buckets over this range; use a larger {name}"
+            " (or leave it out for an automatic one)",
+            column,
         )
     micros = round(span * 1_000_000)
     if micros > _MAX_SPAN_MICROS:

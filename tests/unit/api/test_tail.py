@@ -276,7 +276,8 @@ def test_bad_query_is_400_before_streaming(client: TestClient) -> None:
     assert resp.status_code == 400
     assert resp.json()["column"] >= 1
     resp = client.get("/api/v1/tail", params={"q": "level:error | stats count()"})
-    assert resp.status_code == 400 and "pipes" in resp.json()["error"]
+    assert resp.status_code == 400 and "stats cannot run on a live tail" in resp.json()["error"]
+    assert resp.json()["column"] == 15
 
 
 @pytest.mark.slow

@@ -72,6 +72,26 @@ CASES: dict[str, str] = {
     "stats_sort_limit_fields": (
         "| stats count() as n, avg(latency_ms) as avg by service | sort -avg | limit 3 | fields service, avg"
     ),
+    "top_multi": "| top 5 host, service",
+    "rare_multi": "| rare 3 service, attrs.region",
+    "extract_stats": (
+        'sshd "Failed password" | extract "from (?P<ip>\\S+) port (?P<port>\\d+)" | stats count() as n by ip'
+    ),
+    "extract_pattern_top": '| extract pattern "<_> from <ip> port <port>" | top 5 ip',
+    "extract_from_fields": '| extract "user=(?P<user>\\w+)" from attrs.raw | fields user, host',
+    "extract_hits": '| extract "took (?P<ms>\\d+)ms" | where ms > 100 | sort -ms | limit 5',
+    "json_where_top": "| json | where status >= 500 | top 3 path",
+    "json_from": "| json from attrs.payload | stats avg(user.age) by user.name",
+    "logfmt_timechart": "| logfmt | timechart span=5m avg(duration) by method",
+    "nocase": 'service:i(HDFS) host:i(Web-*) user:i("Ann Lee")',
+    "eval_case": (
+        '| json | eval kind = case(status >= 500, "error", status >= 400, "client", "ok") '
+        "| eval ms = round(duration / 1000, 1) | stats avg(ms) by kind"
+    ),
+    "eval_strings": (
+        '| eval who = lower(concat(host, "/", substr(service, 1, 3))) | eval n = if(len(who) > 5, 1, 0) | fields who, n'
+    ),
+    "where_hits": '| where status >= 500 and service != "api"',
 }
 
 

@@ -156,6 +156,27 @@ def test_pipes(con: duckdb.DuckDBPyConnection, name: str, alias: str, value: str
         f"| sort -{name} | fields {name}",
         f"| timechart span=1h count() by {name}",
         f"| stats count() by service | where count > {value}",
+        f"| top 3 {name}, service",
+    ):
+        check(con, text)
+
+
+@SETTINGS
+@given(name=TEXT, value=TEXT)
+def test_extraction_pipes(con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+    for text in (
+        f'| extract "(?P<a>{quoted})" | stats count() by a',
+        f'| extract "(?P<{name}>.)" from {name} | fields {name}',
+        f'| extract pattern "<_>{quoted}<x>" | where x = "{quoted}" | sort -x',
+        f'| json | where {name} = "{quoted}" | top 3 {name}',
+        f"| json from {name} | stats avg({name}) by {name}",
+        f"| logfmt | where {name} > {value} | timechart span=1h count() by {name}",
+        f"| logfmt from attrs.k | top 2 {name}, k",
+        f'| eval {name} = concat({name}, "{quoted}") | where {name} = "{quoted}" | fields {name}',
+        f'| eval x = if({name} > {value}, upper("{quoted}"), {name} / 0) | stats count() by x',
+        f'| eval x = case({name} = "{quoted}", len({name}), 1) % 0 | top 1 x',
+        f"| eval x = {value} | sort x",
     ):
         check(con, text)
 

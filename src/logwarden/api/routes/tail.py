@@ -16,16 +16,10 @@ from starlette.responses import Response, StreamingResponse
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import json_response
 from logwarden.api.runtime import runtime_of
-from logwarden.outputs.tail import MaskFn, TailClosedError, TailSubscription
+from logwarden.outputs.tail import TailClosedError, TailSubscription, compile_tail
 from logwarden.query.errors import QuerySyntaxError
-from logwarden.query.filter import compile_filter
 
 HEARTBEAT_SECONDS = 15.0
-
-
-def compile_mask(text: str) -> MaskFn:
-    """The search language's filter as a vectorized mask (QuerySyntaxError on a malformed query)."""
-    return compile_filter(text).mask
 
 
 async def _events(sub: TailSubscription, heartbeat: float) -> AsyncIterator[bytes]:
@@ -57,11 +51,11 @@ async def tail(request: Request) -> Response:
     tenant = rt.tenant(request)
     text = request.query_params.get("q", "")
     try:
-        mask = compile_mask(text)
+        query = compile_tail(text)  # the filter, and the pipes that apply line by line
     except QuerySyntaxError as exc:
         return json_response({"error": str(exc), "column": exc.column}, status=400)
     try:
-        sub = rt.tail.subscribe(tenant, mask)
+        sub = rt.tail.subscribe(tenant, query.mask, query.shape)
     except TailClosedError as exc:
         raise ApiError(503, f"live tail unavailable: {exc}", {"Retry-After": "1"}) from None
     return StreamingResponse(
