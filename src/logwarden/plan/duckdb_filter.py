@@ -12,6 +12,7 @@ import functools
 import ipaddress
 import math
 import re
+import sys
 from typing import Protocol
 
 import sqlglot
@@ -20,7 +21,7 @@ from sqlglot import exp
 from logwarden.model.levels import LEVELS
 from logwarden.plan import filter as ast
 from logwarden.plan.errors import QuerySyntaxError
-from logwarden.plan.words import bounded_regex, wildcard_regex
+from logwarden.plan.words import bounded_regex, fold, wildcard_regex
 
 DIALECT = "duckdb"
 _NUMBER_RE = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
@@ -28,21 +29,41 @@ _DOUBLE = exp.DataType.build("DOUBLE")
 _VARCHAR = exp.DataType.build("VARCHAR")
 
 # IP text → comparable forms; `:v` is replaced by the field's text expression (never by user input).
-_IPV4_INT = """
-CASE WHEN regexp_full_match(:v, '\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}') THEN
-  TRY_CAST(split_part(:v, '.', 1) AS UTINYINT)::UBIGINT * 16777216
-  + TRY_CAST(split_part(:v, '.', 2) AS UTINYINT)::UBIGINT * 65536
-  + TRY_CAST(split_part(:v, '.', 3) AS UTINYINT)::UBIGINT * 256
-  + TRY_CAST(split_part(:v, '.', 4) AS UTINYINT)::UBIGINT END
-"""
-# The 32 lowercase hex digits of an IPv6 address (`::` expanded); fixed width, so text order is numeric order.
-_IPV6_HEX = """
-CASE WHEN contains(:v, ':') AND regexp_full_match(:v, '[0-9A-Fa-f:]{2,39}') THEN
-  array_to_string(list_transform(string_split(lower(
-    CASE WHEN contains(:v, '::')
-      THEN split_part(:v, '::', 1) || repeat(':0', 9 - len(string_split(:v, ':'))) || ':' || split_part(:v, '::', 2)
-      ELSE :v END), ':'), g -> lpad(g, 4, '0')), '') END
-"""
+# Dotted IPv4: four decimal octets of 1-3 digits, each at most 255 (None otherwise).
+_V4_RE = "'\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}'"
+
+
+def _ipv4_int_sql(v: str) -> str:
+    octets = " + ".join(
+        f"TRY_CAST(split_part({v}, '.', {k + 1}) AS UTINYINT)::UBIGINT * {256 ** (3 - k)}" for k in range(4)
+    )
+    return f"CASE WHEN regexp_full_match({v}, {_V4_RE}) THEN {octets} END"
+
+
+_IPV4_INT = _ipv4_int_sql(":v")
+# An IPv6 text with `::` expanded to its zero groups (None when `::` is repeated or stands for no group).
+_EXPAND6 = """CASE WHEN NOT contains(_w, '::') THEN _w
+  WHEN NOT contains(_w, ':::') AND len(_w) - len(replace(_w, '::', '')) = 2 THEN
+    list_transform([[split_part(_w, '::', 1), split_part(_w, '::', 2)]], _lr ->
+      CASE WHEN len(list_filter(string_split(_lr[1] || ':' || _lr[2], ':'), _g -> _g <> '')) <= 7 THEN
+        concat_ws(':', nullif(_lr[1], ''),
+          rtrim(repeat('0:', 8 - len(list_filter(string_split(_lr[1] || ':' || _lr[2], ':'), _g -> _g <> ''))), ':'),
+          nullif(_lr[2], ''))
+      END)[1]
+  END"""
+# A trailing dotted IPv4 (`::ffff:10.0.0.1`, `64:ff9b::1.2.3.4`) as its two hex groups.
+_DOTTED_TAIL = f"""CASE WHEN regexp_matches(_v, ':\\d{{1,3}}\\.\\d{{1,3}}\\.\\d{{1,3}}\\.\\d{{1,3}}$') THEN
+  list_transform([{_ipv4_int_sql("regexp_extract(_v, '[^:]*$')")}], _n ->
+    regexp_extract(_v, '^.*:') || printf('%x:%x', _n // 65536, _n % 65536))[1]
+  ELSE _v END"""
+# The 32 lowercase hex digits of an IPv6 text (`::ffff:10.0.0.1` and `::ffff:a00:1` alike): fixed width, so
+# text order is numeric order. Null for anything else (IPv4 text among them).
+_IP_HEX = f"""list_transform([:v], _v -> CASE
+  WHEN contains(_v, ':') THEN list_transform([list_transform([{_DOTTED_TAIL}], _w -> {_EXPAND6})[1]], _e ->
+    CASE WHEN regexp_full_match(_e, '(?:[0-9A-Fa-f]{{1,4}}:){{7}}[0-9A-Fa-f]{{1,4}}') THEN
+      array_to_string(list_transform(string_split(lower(_e), ':'), _g -> lpad(_g, 4, '0')), '') END)[1]
+  END)[1]"""
+_MAPPED_V4 = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 class FieldResolver(Protocol):
@@ -67,6 +88,37 @@ def lit(value: str) -> exp.Literal:
 
 def number_lit(value: float) -> exp.Expr:
     return exp.Literal.number(repr(float(value)))
+
+
+# The largest finite double: numeric tests are BETWEEN finite bounds, so NaN (which DuckDB orders above every
+# number) and ±Infinity (attribute text "NaN", "inf", "1e999") are not numbers and never match.
+_MAX = sys.float_info.max
+
+
+def number_test(op: str, value: exp.Expr, bound: float) -> exp.Expr:
+    """`value <op> bound` (`> >= < <= = !=`) as numbers, false for NaN and ±Infinity (no double evaluation:
+    one BETWEEN, except `!=`)."""
+    if op == "=":
+        return exp.EQ(this=value, expression=number_lit(bound))
+    if op == "!=":
+        return exp.and_(exp.NEQ(this=value, expression=number_lit(bound)), number_between(value.copy(), -_MAX, _MAX))
+    low = {">": math.nextafter(bound, math.inf), ">=": bound}.get(op, -_MAX)
+    high = {"<": math.nextafter(bound, -math.inf), "<=": bound}.get(op, _MAX)
+    return number_between(value, low, high)
+
+
+def number_between(value: exp.Expr, low: float, high: float) -> exp.Expr:
+    """`value BETWEEN low AND high` with finite bounds: false for NaN and ±Infinity (empty if low > high)."""
+    low, high = max(low, -_MAX), min(high, _MAX)
+    if low > high:
+        return exp.false()
+    return exp.Between(this=value, low=number_lit(low), high=number_lit(high))
+
+
+def finite(value: exp.Expr) -> exp.Expr:
+    """The number, or null for NaN and ±Infinity (for aggregates and eval: DuckDB computes `value` once in a
+    projection)."""
+    return exp.Case(ifs=[exp.If(this=func("isfinite", value), true=value.copy())])
 
 
 def as_number(text: str | None) -> float | None:
@@ -153,21 +205,22 @@ def _cheap_first(items: tuple[ast.Node, ...]) -> list[ast.Node]:
 def _term(node: ast.Term, fields: FieldResolver) -> exp.Expr:
     """Words and phrases match whole words (`time` does not match `timeout`; write `time*`), ignoring case.
 
-    A cheap substring test first; the word-boundary regex then runs only on the lines it lets through.
+    A cheap substring test first; the word-boundary regex then runs, on the lowered message (plan/words.py:
+    both sides lowered character by character), only on the lines it lets through.
     """
     message = fields.text(ast.FieldRef("message", True))
+    low = fold(node.text)
+    lowered = exp.Lower(this=message.copy())
     if node.wildcard:
-        candidates = like(message, like_pattern(node.text, contains=True), case_insensitive=True)
-        return exp.And(
-            this=candidates, expression=func("regexp_matches", message.copy(), lit(wildcard_regex(node.text)))
-        )
-    if any(ch in node.text for ch in "%_\\"):
+        candidates = like(message, like_pattern(low, contains=True), case_insensitive=True)
+        return exp.And(this=candidates, expression=func("regexp_matches", lowered, lit(wildcard_regex(node.text))))
+    if any(ch in low for ch in "%_\\"):
         # LIKE would need an ESCAPE clause, which DuckDB evaluates about 2x slower than contains().
-        substring: exp.Expr = func("contains", exp.Lower(this=message), lit(node.text.lower()))
+        substring: exp.Expr = func("contains", exp.Lower(this=message), lit(low))
     else:
         # ILIKE '%x%' without ESCAPE runs about 2x faster than contains(lower(message), 'x') in DuckDB.
-        substring = exp.ILike(this=message, expression=lit(f"%{node.text}%"))
-    whole = func("regexp_matches", message.copy(), lit(bounded_regex(node.text)))
+        substring = exp.ILike(this=message, expression=lit(f"%{low}%"))
+    whole = func("regexp_matches", lowered, lit(bounded_regex(node.text)))
     return exp.And(this=substring, expression=whole)
 
 
@@ -209,7 +262,7 @@ def _compare(node: ast.Compare, fields: FieldResolver) -> exp.Expr:
         return _in(fields.text(node.field), _level_set(node.op, node.value))
     number = as_number(node.value)
     if number is not None:
-        return comparison(node.op, fields.number(node.field), number_lit(number))
+        return number_test(node.op, fields.number(node.field), number)
     return comparison(node.op, fields.text(node.field), lit(node.value))
 
 
@@ -223,14 +276,16 @@ def _range(node: ast.Range, fields: FieldResolver) -> exp.Expr:
         return _in(fields.text(node.field), [lv for lv in LEVELS if lv in allowed])
     low, high = as_number(node.low), as_number(node.high)
     numeric = (node.low is None or low is not None) and (node.high is None or high is not None)
-    target = fields.number(node.field) if numeric else fields.text(node.field)
+    if numeric:
+        lo = -_MAX if low is None else low if node.include_low else math.nextafter(low, math.inf)
+        hi = _MAX if high is None else high if node.include_high else math.nextafter(high, -math.inf)
+        return number_between(fields.number(node.field), lo, hi)
+    target = fields.text(node.field)
     tests = []
     if node.low is not None:
-        bound = number_lit(low) if numeric and low is not None else lit(node.low)
-        tests.append(comparison(">=" if node.include_low else ">", target, bound))
+        tests.append(comparison(">=" if node.include_low else ">", target, lit(node.low)))
     if node.high is not None:
-        bound = number_lit(high) if numeric and high is not None else lit(node.high)
-        tests.append(comparison("<=" if node.include_high else "<", target.copy(), bound))
+        tests.append(comparison("<=" if node.include_high else "<", target.copy(), lit(node.high)))
     return exp.and_(*tests)
 
 
@@ -262,16 +317,26 @@ def _fill(template: str, value: exp.Expr) -> exp.Expr:
 
 
 def _cidr(node: ast.Cidr, fields: FieldResolver) -> exp.Expr:
+    """An IPv4 network also matches IPv4-mapped IPv6 text: `10.0.0.0/8` matches `::ffff:10.0.0.1` (and
+    `::ffff:a00:1`). An IPv6 network matches IPv6 text only: `::/0` is any IPv6 address, not IPv4 text."""
     network = ipaddress.ip_network(node.network)
     text = exp.func("trim", fields.text(node.field))
     if isinstance(network, ipaddress.IPv4Network):
         lo, hi = int(network.network_address), int(network.broadcast_address)
-        return exp.Between(this=_fill(_IPV4_INT, text), low=exp.Literal.number(lo), high=exp.Literal.number(hi))
+        dotted = exp.Between(this=_fill(_IPV4_INT, text), low=exp.Literal.number(lo), high=exp.Literal.number(hi))
+        # The same network among IPv4-mapped IPv6 texts (every one has a `ffff:` group: a cheap test first).
+        mapped = ipaddress.IPv6Network((int(_MAPPED_V4.network_address) + lo, 96 + network.prefixlen))
+        six = exp.and_(exp.ILike(this=text.copy(), expression=lit("%ffff:%")), _hex_between(mapped, text.copy()))
+        return exp.paren(exp.or_(dotted, six))
     if not isinstance(network, ipaddress.IPv6Network):
         raise QuerySyntaxError(f"invalid network {node.network!r}")
+    return _hex_between(network, text)
+
+
+def _hex_between(network: ipaddress.IPv6Network, text: exp.Expr) -> exp.Expr:
     lo_hex = network.network_address.exploded.replace(":", "")
     hi_hex = network.broadcast_address.exploded.replace(":", "")
-    return exp.Between(this=_fill(_IPV6_HEX, text), low=lit(lo_hex), high=lit(hi_hex))
+    return exp.Between(this=_fill(_IP_HEX, text), low=lit(lo_hex), high=lit(hi_hex))
 
 
 # --- resolvers -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Literal
 
 from sqlglot import exp
 
-from logwarden.plan.duckdb_filter import FieldResolver, comparison, func, lit, number_lit
+from logwarden.plan.duckdb_filter import FieldResolver, comparison, finite, func, lit, number_lit
 from logwarden.plan.errors import QuerySyntaxError
 from logwarden.plan.filter import FieldRef
 
@@ -124,7 +124,7 @@ def as_kind(compiled: tuple[exp.Expr, Kind], kind: str) -> exp.Expr:
     if kind in ("any", have):
         return expr
     if kind == "number":
-        return exp.TryCast(this=expr, to=_DOUBLE.copy())
+        return finite(exp.TryCast(this=expr, to=_DOUBLE.copy()))  # text "NaN"/"inf" is not a number
     if kind == "text":
         return exp.cast(expr, _VARCHAR.copy())
     return exp.EQ(this=exp.Lower(this=exp.cast(expr, _VARCHAR.copy())), expression=lit("true"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from logwarden.model.schema import CORE_COLUMNS
+from logwarden.plan.words import fold
 
 # Core columns a query may name; `attrs` itself is the JSON text and not a field.
 QUERY_CORE = frozenset(c for c in CORE_COLUMNS if c != "attrs")
@@ -146,7 +147,7 @@ Node = MatchAll | Term | Equals | EqualsNoCase | Wildcard | Compare | Range | Ci
 
 def terms_filter(terms: tuple[str, ...], equals: dict[str, tuple[str, ...]]) -> Node:
     """Every term in the message (literal, case-insensitive) and each core column one of its values."""
-    items: list[Node] = [Term(t.lower()) for t in terms]
+    items: list[Node] = [Term(fold(t)) for t in terms]
     for column, values in equals.items():
         ref = FieldRef(column, True)
         alternatives = [Equals(ref, v) for v in values]

@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from logwarden.model.scratch_db import thread_scratch_connection
-from logwarden.plan.duckdb_filter import FieldResolver, attr_path, comparison, func, lit, number_lit
+from logwarden.plan.duckdb_filter import FieldResolver, attr_path, comparison, func, lit, number_test
 from logwarden.plan.errors import QuerySyntaxError
 from logwarden.plan.evaluate import Eval, as_kind, compile_eval
 from logwarden.plan.filter import FieldRef
@@ -237,7 +237,7 @@ def row_where(node: WhereExpr, fields: FieldResolver) -> exp.Expr:
         assert isinstance(node.value, str)
         return comparison(node.op, fields.text(ref), fields.text(FieldRef.parse(node.value)))
     if isinstance(node.value, float):
-        return comparison(node.op, fields.number(ref), number_lit(node.value))
+        return number_test(node.op, fields.number(ref), node.value)
     return comparison(node.op, fields.text(ref), lit(node.value))
 
 
@@ -312,7 +312,7 @@ def extract_regex(regex: str, source: FieldRef, column: int, at: int) -> Extract
     labels = ", ".join(f"'g{i}'" for i in range(1, max(groups.values(), default=1) + 1))
     try:
         # Compiles the regex as DuckDB will, and checks our count of its groups (names map to numbers).
-        thread_scratch_connection().execute(f"SELECT regexp_extract('', $p, [{labels}])", {"p": regex})
+        thread_scratch_connection().execute(f"SELECT regexp_extract('', $p, [{labels}])", {"p": regex}).fetchall()
     except duckdb.Error as exc:
         reason = str(exc).split(":", 1)[-1].strip().splitlines()[0]
         if groups or "capturing groups" not in reason:

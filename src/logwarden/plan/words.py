@@ -1,50 +1,77 @@
 """What a word is in the query language: the regexes a term matches with, for every DuckDB evaluator.
 
-Words are runs of ASCII letters, digits, `_` and any non-ASCII character; a term matches where it is
-not glued to more word characters. The store's token index (store/duckdb/tokens.py) splits messages by
-the same rule, so pruning by it never hides a match.
+Word characters are letters, combining marks and numbers of any script (Unicode categories L*, M*, N*) and
+`_`; everything else (spaces, punctuation, symbols such as `—` `€` `…` `·` `°` `✓`) separates words. A term
+matches where it is not glued to more word characters. Case is ignored by lower-casing both the message and
+the term one character at a time with Unicode's simple lowercase mapping (DuckDB's and Arrow's `lower`:
+`İ` → `i`, Kelvin sign → `k`; `ß` stays `ß`): the regexes here run on the lowered message. The store's token
+index (store/duckdb/tokens.py) splits and lowers messages by the same rule, so pruning by it never hides a
+match.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
-WORD_RE = re.compile(r"[A-Za-z0-9_\u0080-\U0010ffff]+")  # a word (Python regex); the index splits by it
-NON_WORD = r"[^A-Za-z0-9_\x{80}-\x{10ffff}]"  # one character that is not part of a word (RE2)
-_WORD_RE = WORD_RE
-_NON_WORD = NON_WORD
+WORD_CLASS = r"[\pL\pM\pN_]"  # one word character (RE2, as DuckDB and Arrow run it)
+NON_WORD = r"[^\pL\pM\pN_]"  # one character that is not part of a word (RE2)
+
+
+def is_word_char(c: str) -> bool:
+    """Whether the character is part of a word: a letter, mark or number of any script, or `_`."""
+    return c == "_" or unicodedata.category(c)[0] in "LMN"
+
+
+def fold(text: str) -> str:
+    """Lower-case `text` as the evaluators lower a message: each character by its simple lowercase mapping
+    (Python's `str.lower` differs only for `İ`, which it turns into two characters, and for a final sigma)."""
+    return "".join("i" if c == "\u0130" else c.lower() for c in text)
+
+
+def words(text: str) -> list[str]:
+    """The words of `text` as the index stores them: lowered (`fold`), split at non-word characters."""
+    out: list[str] = []
+    current: list[str] = []
+    for c in fold(text):
+        if is_word_char(c):
+            current.append(c)
+        elif current:
+            out.append("".join(current))
+            current = []
+    if current:
+        out.append("".join(current))
+    return out
 
 
 def bounded_regex(text: str) -> str:
-    """An RE2 pattern matching `text`, ignoring case, where it is not glued to more word characters.
+    """An RE2 pattern matching `text` in a lowered message (`lower(message)`) where it is not glued to more
+    word characters.
 
     `timeout` matches `read timeout: 5s` but not `timeouts`; `"connection refused"` matches the phrase.
-    Use it (alone or after a cheaper `contains(lower(message), ...)`) as the row predicate of a term
+    Use it (alone or after a cheaper case-insensitive substring test) as the row predicate of a term
     whose rows are pruned with `query_tokens`.
     """
-    body = "".join(_char_pattern(c) for c in text)
-    left = f"(?:^|{_NON_WORD})" if text[:1] and _WORD_RE.match(text[:1]) else ""
-    right = f"(?:{_NON_WORD}|$)" if text[-1:] and _WORD_RE.match(text[-1:]) else ""
+    low = fold(text)
+    body = "".join(_char_pattern(c) for c in low)
+    left = f"(?:^|{NON_WORD})" if low[:1] and is_word_char(low[0]) else ""
+    right = f"(?:{NON_WORD}|$)" if low[-1:] and is_word_char(low[-1]) else ""
     return f"{left}{body}{right}"
 
 
-_WORD_CLASS = r"[A-Za-z0-9_\x{80}-\x{10ffff}]"
-
-
 def wildcard_regex(text: str) -> str:
-    """An RE2 pattern for a word pattern where `*` is any run of word characters and `?` one of them.
+    """An RE2 pattern for a word pattern, on a lowered message, where `*` is any run of word characters and
+    `?` one of them.
 
     `conn*` matches words starting with `conn` (`connection`, not `disconnect`); `*conn*` any word
     containing it. Like `bounded_regex`, a word-character end must not be glued to more of them.
     """
-    body = "".join(f"{_WORD_CLASS}*" if c == "*" else _WORD_CLASS if c == "?" else _char_pattern(c) for c in text)
-    left = f"(?:^|{_NON_WORD})" if text[:1] not in ("*", "?") and _WORD_RE.match(text[:1]) else ""
-    right = f"(?:{_NON_WORD}|$)" if text[-1:] not in ("*", "?") and _WORD_RE.match(text[-1:]) else ""
+    low = fold(text)
+    body = "".join(f"{WORD_CLASS}*" if c == "*" else WORD_CLASS if c == "?" else _char_pattern(c) for c in low)
+    left = f"(?:^|{NON_WORD})" if low[:1] not in ("*", "?", "") and is_word_char(low[0]) else ""
+    right = f"(?:{NON_WORD}|$)" if low[-1:] not in ("*", "?", "") and is_word_char(low[-1]) else ""
     return f"{left}{body}{right}"
 
 
 def _char_pattern(c: str) -> str:
-    # ASCII letters fold to ASCII only, as in the index: a global (?i) would let `k` match the Kelvin sign.
-    if c.isascii():
-        return f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c)
-    return f"(?i:{re.escape(c)})"
+    return re.escape(c)

@@ -124,11 +124,14 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class TimeRange:
-    """`_time:[start TO end]` as written (`now-1h`, RFC 3339, epoch); resolved by the planner."""
+    """`_time:[start TO end]` as written (`now-1h`, RFC 3339, epoch); resolved by the planner.
+
+    `{` / `>` make the start exclusive, `}` / `<` the end."""
 
     start: str | None
     end: str | None
     include_end: bool = True
+    include_start: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from logwarden.model.scratch_db import thread_scratch_connection
 from logwarden.plan.evaluate import check_call
 from logwarden.plan.rows import extract_pattern, extract_regex
 from logwarden.plan.table import check_pipe_order
+from logwarden.plan.words import fold
 from logwarden.query import ast
 from logwarden.query.errors import QuerySyntaxError
 
@@ -208,7 +209,8 @@ def _duration(token: Token) -> float:
 def check_regex(pattern: str, column: int) -> None:
     """Reject a pattern RE2 (DuckDB's regex engine) cannot compile, before it reaches a query."""
     try:
-        thread_scratch_connection().execute("SELECT regexp_matches('', $p)", {"p": pattern})
+        # Fetched: an unread result would block the thread's next use of the connection.
+        thread_scratch_connection().execute("SELECT regexp_matches('', $p)", {"p": pattern}).fetchall()
     except duckdb.Error as exc:
         reason = str(exc).split(":", 1)[-1].strip().splitlines()[0]
         raise QuerySyntaxError(f"invalid regex /{pattern}/: {reason}", column, pattern) from None
@@ -282,7 +284,7 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
         return _message_term(text)
 
     def phrase(self, token: Token) -> ast.Node:
-        return ast.Term(_unquote(token).lower())
+        return ast.Term(fold(_unquote(token)))
 
     def field(self, name_token: Token, value: Any) -> ast.Node | _Time:
         name = str(name_token)[:-1]
@@ -536,7 +538,7 @@ def _frequency_args(children: list[Any], column: int) -> tuple[int, tuple[ast.Fi
 
 def _message_term(text: str) -> ast.Node:
     # Terms match whole words, so `*` and `?` (anywhere: `conn*`, `*timeout`) widen the word.
-    lowered = text.lower()
+    lowered = fold(text)  # lowered as messages are (plan/words.py): `İ` → `i`
     if "*" in text or "?" in text:
         return ast.Term(lowered, wildcard=True)
     return ast.Term(lowered)
@@ -550,7 +552,7 @@ def _field_value(ref: ast.FieldRef, kind: str, payload: Any, column: int) -> ast
     if kind == "nocase":
         text, bare = payload
         if is_message:  # message words already match ignoring case
-            return _message_term(text) if bare else ast.Term(text.lower())
+            return _message_term(text) if bare else ast.Term(fold(text))
         if is_level:
             return ast.Equals(ref, normalize_level(text, column))
         # A bare value globs on * and ? like `host:web-*`; a quoted one is taken literally.
@@ -571,7 +573,7 @@ def _field_value(ref: ast.FieldRef, kind: str, payload: Any, column: int) -> ast
     text = str(payload)
     if kind == "phrase":
         if is_message:
-            return ast.Term(text.lower())
+            return ast.Term(fold(text))
         return ast.Equals(ref, normalize_level(text, column) if is_level else text)
     if is_message:
         return _message_term(text) if text.strip("*") else ast.Exists(ref)
@@ -599,12 +601,12 @@ def _level_or(value: str | None, is_level: bool, column: int) -> str | None:
 
 def _time_clause(kind: str, payload: Any, column: int) -> _Time:
     if kind == "range":
-        low, high, _include_low, include_high = payload
-        return _Time(ast.TimeRange(low, high, include_high), column)
+        low, high, include_low, include_high = payload
+        return _Time(ast.TimeRange(low, high, include_high, include_low), column)
     if kind == "cmp":
         op, value = payload
         if op in (">", ">="):
-            return _Time(ast.TimeRange(value, None), column)
+            return _Time(ast.TimeRange(value, None, include_start=op == ">="), column)
         return _Time(ast.TimeRange(None, value, op == "<="), column)
     raise QuerySyntaxError("_time takes a range: _time:[now-1h TO now] or _time:>=now-15m", column, "_time")
 

@@ -64,7 +64,11 @@ def resolve_range(query: ast.Query, start: datetime, end: datetime, now: datetim
     if query.time is not None:
         try:
             if query.time.start is not None:
-                start = max(start, parse_time(query.time.start, now, default=start, name="_time start"))
+                t_start = parse_time(query.time.start, now, default=start, name="_time start")
+                if not query.time.include_start:
+                    # Times are stored to the microsecond: "after A" starts one microsecond later.
+                    t_start += timedelta(microseconds=1)
+                start = max(start, t_start)
             if query.time.end is not None:
                 t_end = parse_time(query.time.end, now, default=end, name="_time end")
                 if query.time.include_end:

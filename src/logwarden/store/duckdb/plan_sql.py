@@ -15,7 +15,16 @@ from sqlglot import exp
 
 from logwarden.model.schema import STORED_COLUMNS
 from logwarden.plan import filter as ast
-from logwarden.plan.duckdb_filter import StoreFields, comparison, compile_node, func, lit, number_lit
+from logwarden.plan.duckdb_filter import (
+    StoreFields,
+    comparison,
+    compile_node,
+    finite,
+    func,
+    lit,
+    number_lit,
+    number_test,
+)
 from logwarden.plan.errors import QuerySyntaxError
 from logwarden.plan.nodes import AggregatePlan, CountPlan, FieldsPlan, HistogramPlan, SearchPlan
 from logwarden.plan.rows import ValueResolver, row_conditions, row_fields
@@ -169,7 +178,7 @@ def _agg_expr(agg: Agg, fields: ValueResolver) -> exp.Expr:
     if ref.core and ref.name in ast.TIME_CORE and agg.func in ("min", "max"):
         value: exp.Expr = fields.column(ref.name)
     else:
-        value = fields.number(ref)
+        value = finite(fields.number(ref))  # text "NaN"/"inf" is not a number: left out like other text
     if agg.func in _QUANTILES:
         return func("quantile_cont", value, number_lit(_QUANTILES[agg.func]))
     classes: dict[str, type[exp.Func]] = {"avg": exp.Avg, "sum": exp.Sum, "min": exp.Min, "max": exp.Max}
@@ -350,8 +359,7 @@ def _where(node: WhereExpr, columns: list[str], column: int) -> exp.Expr:
         right: exp.Expr = exp.column(node.value, quoted=True)
     elif isinstance(node.value, float):
         # Compared as numbers whatever the column holds: text that is not a number never matches.
-        left = exp.TryCast(this=left, to=exp.DataType.build("DOUBLE"))
-        right = number_lit(node.value)
+        return number_test(node.op, exp.TryCast(this=left, to=exp.DataType.build("DOUBLE")), node.value)
     else:
         left = exp.cast(left, exp.DataType.build("VARCHAR"))
         right = lit(node.value)

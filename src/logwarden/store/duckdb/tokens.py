@@ -10,8 +10,9 @@ tokens), written in the same transaction as the rows. A search that requires a t
 asks the filters which blocks may hold it and reads only those rowid ranges: DuckDB skips the other
 vectors of a row group as well as whole row groups.
 
-Tokens are runs of word characters — ASCII letters, digits, `_` and every non-ASCII byte — with ASCII
-letters lower-cased; everything else separates tokens (`marker=Zq7/x` → `marker`, `zq7`, `x`). Pruning
+Tokens are runs of word characters — letters, marks and numbers of any script and `_` (plan/words.py) —
+lower-cased as the query language lowers messages; everything else separates tokens (`marker=Zq7/x` →
+`marker`, `zq7`, `x`; `alpha—beta` → `alpha`, `beta`). Pruning
 is exact (no false negatives) for a query that only matches rows in which each of its required tokens
 occurs as a whole token: a word or phrase match bounded by non-word characters at its ends
 (`bounded_regex`). A plain substring match (`timeout` inside `timeouts`) cannot use the index.
@@ -27,9 +28,10 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from logwarden.model.schema import CORE_COLUMNS
-from logwarden.plan.words import WORD_RE
+from logwarden.plan.words import WORD_CLASS, words
 from logwarden.store.duckdb import catalog
 from logwarden.store.duckdb.catalog import ARCHIVE_FILES
 from logwarden.store.duckdb.partitions import quote_ident
@@ -56,7 +58,9 @@ COVERAGE_TABLE = "_token_coverage"
 # A fixed string hashed at build time; if DuckDB's hash function ever changes, the stored filters are
 # ignored rather than trusted (a mismatch would silently hide rows).
 # The layout (block size, filter size) is part of it: filters of an older layout are dropped and rebuilt.
-PROBE = f"logwarden-token-probe/{BLOCK_ROWS}/{SEGMENTS}x{WORDS}"
+# So is the word rule: filters built when every non-ASCII character was a word character (`alpha—beta` one
+# token) would hide `alpha`, so they are ignored and rebuilt.
+PROBE = f"logwarden-token-probe/{BLOCK_ROWS}/{SEGMENTS}x{WORDS}/unicode-words"
 
 DDL = (
     f"CREATE TABLE IF NOT EXISTS {BLOOM_TABLE} (tbl VARCHAR NOT NULL, block BIGINT NOT NULL, "
@@ -69,14 +73,14 @@ DDL = (
     f"ALTER TABLE {COVERAGE_TABLE} ADD COLUMN IF NOT EXISTS fields VARCHAR DEFAULT ''",
 )
 
-# bytes.translate table: ASCII word characters stay (letters lower-cased), other ASCII bytes become a
-# space, non-ASCII bytes stay, so UTF-8 sequences survive intact and count as word characters.
+# bytes.translate table for pure-ASCII messages: ASCII word characters stay (letters lower-cased), other ASCII
+# bytes become a space (messages with other characters take the Unicode path of `word_text`).
 _WORD_ASCII = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _TRANSLATE = bytes(
     (b | 0x20 if chr(b).isalpha() else b) if b in _WORD_ASCII else (b if b >= 0x80 else 0x20) for b in range(256)
 )
 # One rule for what a word is, shared with the query language (plan/words.py): pruning never hides a match.
-_WORD_RE = WORD_RE
+_SEPARATORS = "[^" + WORD_CLASS[1:-1] + "]+"
 
 
 def _segment_sql(h: str) -> str:
@@ -153,8 +157,9 @@ def create(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def word_text(messages: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """The messages with every separator byte turned into a space and ASCII lower-cased (one pass over
-    the values buffer; offsets and nulls are reused, so this costs about one memcpy)."""
+    """The messages lowered with every run of separators turned into a space. Pure-ASCII messages take one
+    bytes.translate pass over the values buffer (about one memcpy); the others are lowered with Arrow's
+    Unicode `utf8_lower` (the simple mapping DuckDB's `lower` uses) and split with an RE2 class."""
     arr = messages.combine_chunks() if isinstance(messages, pa.ChunkedArray) else messages
     if arr.type != pa.string():
         arr = arr.cast(pa.string())
@@ -162,7 +167,14 @@ def word_text(messages: pa.Array | pa.ChunkedArray) -> pa.Array:
     if data is None or len(arr) == 0:
         return arr
     translated = pa.py_buffer(data.to_pybytes().translate(_TRANSLATE))
-    return pa.StringArray.from_buffers(len(arr), offsets, translated, validity, arr.null_count, arr.offset)
+    out = pa.StringArray.from_buffers(len(arr), offsets, translated, validity, arr.null_count, arr.offset)
+    unicode_rows = pc.invert(pc.fill_null(pc.string_is_ascii(arr), True))
+    if not pc.any(unicode_rows).as_py():
+        return out
+    fixed = pc.replace_substring_regex(pc.utf8_lower(arr.filter(unicode_rows)), _SEPARATORS, " ")
+    replaced = pc.replace_with_mask(out, unicode_rows, fixed)
+    assert isinstance(replaced, pa.StringArray)
+    return replaced
 
 
 def table_rows(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -235,15 +247,14 @@ def forget(con: duckdb.DuckDBPyConnection, table: str) -> None:
 def query_tokens(text: str) -> list[str]:
     """The tokens every bounded match of `text` (see `bounded_regex`) contains whole, lower-cased.
 
-    Only pure-ASCII tokens: the index lower-cases ASCII letters only, so a token with other letters
-    could be stored in another case than the query's.
+    Only pure-ASCII tokens: messages are lowered by Arrow and DuckDB, the query by Python, which agree on
+    every character that lowers to ASCII (`İ`, the Kelvin sign) but need not on others of later Unicode
+    versions.
     """
     out: list[str] = []
-    for token in _WORD_RE.findall(text):
-        if token.isascii():
-            low = token.lower()
-            if low not in out:
-                out.append(low)
+    for token in words(text):
+        if token.isascii() and token not in out:
+            out.append(token)
     return out
 
 
