@@ -38,7 +38,5 @@ def test_the_index_splits_words_by_the_query_languages_rule() -> None:
 def test_every_indexed_word_is_found_by_its_term_regex(text: str) -> None:
     for token in tokens.query_tokens(text):
         pattern = words.bounded_regex(token)
-        got = duckdb.sql(
-            "SELECT regexp_matches(lower($t), $p)", params={"t": text, "p": pattern}
-        ).fetchall()[0][0]
+        got = duckdb.sql("SELECT regexp_matches(lower($t), $p)", params={"t": text, "p": pattern}).fetchall()[0][0]
         assert got, (token, pattern)

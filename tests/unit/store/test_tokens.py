@@ -71,9 +71,7 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def rows_of(con: duckdb.DuckDBPyConnection) -> dict[int, str | None]:
-    return dict(
-        con.execute(f"SELECT rowid, message FROM {quote_ident(TABLE)}").fetchall()
-    )
+    return dict(con.execute(f"SELECT rowid, message FROM {quote_ident(TABLE)}").fetchall())
 
 
 def in_ranges(rowid: int, ranges: list[tuple[int, int]]) -> bool:
@@ -86,10 +84,7 @@ def test_word_text_lowercases_ascii_and_splits_on_separators() -> None:
     assert tokens.word_text(arr).to_pylist() == ["marker zq7 x", None, "äb_c done ", ""]
     # A slice keeps its offset into the shared buffers.
     assert tokens.word_text(arr.slice(2, 1)).to_pylist() == ["äb_c done "]
-    assert (
-        tokens.word_text(pa.chunked_array([arr[:1], arr[1:]])).to_pylist()[0]
-        == "marker zq7 x"
-    )
+    assert tokens.word_text(pa.chunked_array([arr[:1], arr[1:]])).to_pylist()[0] == "marker zq7 x"
 
 
 def test_query_tokens_are_ascii_lowercase_and_unique() -> None:
@@ -99,9 +94,7 @@ def test_query_tokens_are_ascii_lowercase_and_unique() -> None:
         "db",
         "7",
     ]
-    assert tokens.query_tokens("Ünïcode x_y") == [
-        "x_y"
-    ]  # the index may hold Ü in another case
+    assert tokens.query_tokens("Ünïcode x_y") == ["x_y"]  # the index may hold Ü in another case
     assert tokens.query_tokens("=:/") == []
 
 
@@ -130,31 +123,21 @@ def test_query_tokens_are_ascii_lowercase_and_unique() -> None:
 )
 def test_bounded_regex(term: str, text: str, expected: bool) -> None:
     pattern = words.bounded_regex(term)
-    got = duckdb.sql(
-        "SELECT regexp_matches(lower($t), $p)", params={"t": text, "p": pattern}
-    ).fetchall()[0][0]
+    got = duckdb.sql("SELECT regexp_matches(lower($t), $p)", params={"t": text, "p": pattern}).fetchall()[0][0]
     assert got is expected
 
 
 def regex_matches(text: str, pattern: str) -> bool:
     """The term regex on the lowered text, as the store runs it (RE2 classes such as \\pL are not Python's)."""
-    return bool(
-        duckdb.sql(
-            "SELECT regexp_matches(lower($t), $p)", params={"t": text, "p": pattern}
-        ).fetchall()[0][0]
-    )
+    return bool(duckdb.sql("SELECT regexp_matches(lower($t), $p)", params={"t": text, "p": pattern}).fetchall()[0][0])
 
 
 def test_pruning_has_no_false_negatives(con: duckdb.DuckDBPyConnection) -> None:
     rng = random.Random(7)
     messages: list[str | None] = []
-    for _ in range(
-        5
-    ):  # five applies of uneven sizes: blocks filled across transactions
+    for _ in range(5):  # five applies of uneven sizes: blocks filled across transactions
         chunk: list[str | None] = [
-            None
-            if rng.random() < 0.05
-            else " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 4)))
+            None if rng.random() < 0.05 else " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 4)))
             for _ in range(rng.randint(1, 130))
         ]
         apply_batches(con, [(1, batch(chunk, len(messages)))], set())
@@ -177,17 +160,13 @@ def test_rare_token_reads_only_its_block(con: duckdb.DuckDBPyConnection) -> None
     messages = [f"line {i} common words here" for i in range(1000)]
     messages[620] = "line 620 has the NeedleX42 in it"
     apply_batches(con, [(1, batch(messages))], set())
-    rowid = con.execute(
-        f"SELECT rowid FROM {quote_ident(TABLE)} WHERE contains(message, 'NeedleX42')"
-    ).fetchall()[0][0]
+    rowid = con.execute(f"SELECT rowid FROM {quote_ident(TABLE)} WHERE contains(message, 'NeedleX42')").fetchall()[0][0]
     ranges = tokens.candidate_ranges(con, TABLE, ["needlex42"])
     assert ranges is not None
     block = rowid // 50
     assert (block * 50, block * 50 + 49) in ranges
     covered = sum(min(hi, 999) - lo + 1 for lo, hi in ranges if lo <= 999)
-    assert (
-        covered <= 3 * 50
-    )  # its block, plus at most a couple of false positives among 20
+    assert covered <= 3 * 50  # its block, plus at most a couple of false positives among 20
     where = tokens.rowid_filter_sql(ranges, params := {}, "r")
     found = con.sql(
         f"SELECT message FROM {quote_ident(TABLE)} WHERE {where} AND regexp_matches(lower(message), $p)",
@@ -201,13 +180,9 @@ def test_rows_written_before_the_index_are_always_read(
 ) -> None:
     apply_batches(con, [(1, batch(["old needle"]))], set())
     con.execute(f"DELETE FROM {tokens.BLOOM_TABLE}")
-    con.execute(
-        f"DELETE FROM {tokens.COVERAGE_TABLE}"
-    )  # as if an older version had written the row
+    con.execute(f"DELETE FROM {tokens.COVERAGE_TABLE}")  # as if an older version had written the row
     apply_batches(con, [(2, batch(["new hay"] * 120, 1))], {TABLE})
-    assert con.execute(f"SELECT lo, hi FROM {tokens.COVERAGE_TABLE}").fetchall() == [
-        (1, 121)
-    ]
+    assert con.execute(f"SELECT lo, hi FROM {tokens.COVERAGE_TABLE}").fetchall() == [(1, 121)]
     ranges = tokens.candidate_ranges(con, TABLE, ["needle"])
     assert ranges is not None and in_ranges(0, ranges)
     assert not in_ranges(60, ranges)
@@ -231,17 +206,11 @@ def test_rolled_back_apply_leaves_no_filters(con: duckdb.DuckDBPyConnection) -> 
     con.register("_rows", batch(["lost"] * 70, 1))
     con.execute(f"INSERT INTO {quote_ident(TABLE)} BY NAME SELECT * FROM _rows")
     tokens.index_appended(con, TABLE, base)
-    assert con.execute(f"SELECT lo, hi FROM {tokens.COVERAGE_TABLE}").fetchall() == [
-        (0, 71)
-    ]
+    assert con.execute(f"SELECT lo, hi FROM {tokens.COVERAGE_TABLE}").fetchall() == [(0, 71)]
     con.execute("ROLLBACK")
-    assert con.execute(f"SELECT lo, hi FROM {tokens.COVERAGE_TABLE}").fetchall() == [
-        (0, 1)
-    ]
+    assert con.execute(f"SELECT lo, hi FROM {tokens.COVERAGE_TABLE}").fetchall() == [(0, 1)]
     apply_batches(con, [(2, batch(["second"], 1))], {TABLE})
-    assert con.execute(f"SELECT lo, hi FROM {tokens.COVERAGE_TABLE}").fetchall() == [
-        (0, 2)
-    ]
+    assert con.execute(f"SELECT lo, hi FROM {tokens.COVERAGE_TABLE}").fetchall() == [(0, 2)]
     ranges = tokens.candidate_ranges(con, TABLE, ["second"])
     assert ranges is not None and in_ranges(1, ranges)
 
@@ -250,12 +219,8 @@ def test_recreated_table_starts_over(con: duckdb.DuckDBPyConnection) -> None:
     apply_batches(con, [(1, batch(["before"] * 80))], set())
     con.execute(f"DROP TABLE {quote_ident(TABLE)}")
     apply_batches(con, [(2, batch(["after"] * 3))], set())
-    assert con.execute(f"SELECT lo, hi FROM {tokens.COVERAGE_TABLE}").fetchall() == [
-        (0, 3)
-    ]
-    assert con.execute(f"SELECT count(*) FROM {tokens.BLOOM_TABLE}").fetchall() == [
-        (1,)
-    ]
+    assert con.execute(f"SELECT lo, hi FROM {tokens.COVERAGE_TABLE}").fetchall() == [(0, 3)]
+    assert con.execute(f"SELECT count(*) FROM {tokens.BLOOM_TABLE}").fetchall() == [(1,)]
     tokens.forget(con, TABLE)
     assert tokens.candidate_ranges(con, TABLE, ["after"]) is None
 
@@ -274,16 +239,10 @@ def test_filters_of_dropped_tables_go_when_a_new_table_is_indexed(
 ) -> None:
     apply_batches(con, [(1, batch(["day one"] * 60))], set())
     con.execute(f"DROP TABLE {quote_ident(TABLE)}")  # archived or past retention
-    later = batch(["day two"]).set_column(
-        0, "ts", pa.array([DAY + timedelta(days=1)], LOG_SCHEMA.field("ts").type)
-    )
+    later = batch(["day two"]).set_column(0, "ts", pa.array([DAY + timedelta(days=1)], LOG_SCHEMA.field("ts").type))
     apply_batches(con, [(2, later)], set())
-    assert con.execute(f"SELECT DISTINCT tbl FROM {tokens.BLOOM_TABLE}").fetchall() == [
-        ("logs$default$20261122",)
-    ]
-    assert con.execute(f"SELECT tbl FROM {tokens.COVERAGE_TABLE}").fetchall() == [
-        ("logs$default$20261122",)
-    ]
+    assert con.execute(f"SELECT DISTINCT tbl FROM {tokens.BLOOM_TABLE}").fetchall() == [("logs$default$20261122",)]
+    assert con.execute(f"SELECT tbl FROM {tokens.COVERAGE_TABLE}").fetchall() == [("logs$default$20261122",)]
 
 
 def test_table_filters_only_for_tables_the_index_narrows(
@@ -291,9 +250,7 @@ def test_table_filters_only_for_tables_the_index_narrows(
 ) -> None:
     apply_batches(con, [(1, batch([f"row {i}" for i in range(120)]))], set())
     params: dict[str, int] = {}
-    filters = tokens.table_filters(
-        con, [TABLE, "logs$default$20200101"], ["nothing"], params
-    )
+    filters = tokens.table_filters(con, [TABLE, "logs$default$20200101"], ["nothing"], params)
     assert list(filters) == [TABLE]
     assert con.sql(
         f"SELECT count(*) FROM {quote_ident(TABLE)} WHERE {filters[TABLE]}",
