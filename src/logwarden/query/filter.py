@@ -19,7 +19,7 @@ from sqlglot import exp
 from logwarden.model.normalize import PREBUILT_ATTRS, attr_column
 from logwarden.model.scratch_db import scratch_connection
 from logwarden.plan.duckdb_filter import StoreFields, as_number, attr_path, compile_node, lit
-from logwarden.plan.words import bounded_regex
+from logwarden.plan.words import bounded_regex, fold
 from logwarden.query import ast
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.parser import parse_filter
@@ -208,7 +208,7 @@ def _arrow(node: ast.Node, table: pa.Table, shared: dict[str, object]) -> pa.Chu
         if not pa.types.is_string(message.type):
             raise _NoFastPathError
         if not node.text.isascii():
-            return pc.match_substring_regex(message, bounded_regex(node.text))
+            return pc.match_substring_regex(pc.utf8_lower(message), bounded_regex(node.text))
         return _term_mask(message, node.text, shared)
     if isinstance(node, ast.Exists):
         return pc.is_valid(_column(node.field, table))
@@ -229,24 +229,27 @@ def _arrow(node: ast.Node, table: pa.Table, shared: dict[str, object]) -> pa.Chu
         if number is None or not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
             raise _NoFastPathError
         ops = {">": pc.greater, ">=": pc.greater_equal, "<": pc.less, "<=": pc.less_equal}
-        return ops[node.op](pc.cast(col, pa.float64()), number)
+        values = pc.cast(col, pa.float64())
+        # NaN and ±Infinity are not numbers (docs/query.md): they never match, as in plan/duckdb_filter.py.
+        return pc.and_(ops[node.op](values, number), pc.is_finite(values))
     raise _NoFastPathError
 
 
 def _term_mask(message: pa.ChunkedArray, text: str, shared: dict[str, object]) -> pa.Array:
-    """A word or phrase of ASCII text in the message: a substring search of the ASCII-lowered message (done once
-    per table through `shared`) picks the candidates, and the bounded regex runs on those alone. Exact: the
-    regex folds ASCII letters to ASCII only (plan/words.py), so every line it matches contains the lowered text."""
-    lowered = shared.get("ascii_lower_message")
+    """A word or phrase of ASCII text in the message: a substring search of the Unicode-lowered message (lowered
+    once per table through `shared`, as the store lowers it: `İ` → `i`, the Kelvin sign → `k`) picks the
+    candidates, and the bounded regex runs on those alone."""
+    lowered = shared.get("utf8_lower_message")
     if lowered is None:
-        lowered = shared["ascii_lower_message"] = pc.ascii_lower(message.combine_chunks())
+        lowered = shared["utf8_lower_message"] = pc.utf8_lower(message.combine_chunks())
     assert isinstance(lowered, pa.Array)
-    candidates = pc.fill_null(pc.match_substring(lowered, text.lower()), False)
+    folded = fold(text)
+    candidates = pc.fill_null(pc.match_substring(lowered, folded), False)
     found = pc.sum(candidates).as_py() or 0
     if found == 0:
         return candidates
     index = pc.indices_nonzero(candidates)
-    hits = pc.match_substring_regex(pc.take(message, index), bounded_regex(text))
+    hits = pc.match_substring_regex(pc.take(lowered, index), bounded_regex(folded))
     misses = pc.filter(index, pc.invert(pc.fill_null(hits, False)))
     if len(misses) == 0:
         return candidates

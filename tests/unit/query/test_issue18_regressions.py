@@ -21,7 +21,6 @@ TS = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 WINDOW = {"start": "2026-11-21T00:00:00Z", "end": "2026-11-22T00:00:00Z"}
 # query/filter.py's vectorized term search (owned elsewhere) still treats every non-ASCII byte as a word byte and
 # lowers ASCII only: the change it needs is in the Q18 report. Strict, so the marker goes when it lands.
-NEEDS_FILTER_PY = pytest.mark.xfail(reason="query/filter.py: the change in the Q18 report", strict=True)
 
 
 def ingest(client: TestClient, lines: list[dict[str, Any]]) -> None:
@@ -119,22 +118,9 @@ def test_nan_and_infinity_in_live_tail_and_pipeline_conditions(value: str, text:
     assert if_hits(text, "x", code=value) == 0
 
 
-# query/filter.py's vectorized comparison on float columns (owned elsewhere) still lets ±Infinity through.
-_INF_FAST_PATH = {
-    ("code:>0", math.inf),
-    ("code:<0", -math.inf),
-    ("code:>=1e300", math.inf),
-    ("code:<=-1e300", -math.inf),
-}
-
-
 @pytest.mark.parametrize(
     ("text", "value"),
-    [
-        pytest.param(t, v, marks=NEEDS_FILTER_PY) if (t, v) in _INF_FAST_PATH else (t, v)
-        for t in NUMERIC_QUERIES
-        for v in (math.nan, math.inf, -math.inf)
-    ],
+    [(t, v) for t in NUMERIC_QUERIES for v in (math.nan, math.inf, -math.inf)],
 )
 def test_nan_and_infinity_in_typed_pipeline_columns(text: str, value: float) -> None:
     # A pipeline attribute parsed as a float column (the vectorized path of query/filter.py).
@@ -212,17 +198,9 @@ def test_the_token_index_never_skips_a_block_holding_the_word(client: TestClient
     assert count(client, "5") == 1
 
 
-# Lines whose words lower to others only with Unicode case mapping: query/filter.py's term search still
-# lowers ASCII only (see NEEDS_FILTER_PY).
-_UNICODE_CASE = {"İstanbul", '"to İstanbul"', "σοφία"}
-
-
 @pytest.mark.parametrize(
     ("message", "query", "expected"),
-    [
-        pytest.param(*w, marks=NEEDS_FILTER_PY) if w[1] in _UNICODE_CASE or "İ" in w[0] or "\u212a" in w[0] else w
-        for w in WORDS
-    ],
+    [w for w in WORDS],
 )
 def test_words_and_case_in_live_tail_and_pipeline_conditions(message: str, query: str, expected: int) -> None:
     assert tail_hits(query, message) == expected

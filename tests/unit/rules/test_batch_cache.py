@@ -63,4 +63,4 @@ def test_words_are_found_whatever_their_case_and_not_inside_longer_words() -> No
     assert got["timeout"] == [True, False, False, True, False, False]  # not "timeouts"
     assert got["refused"] == [False, False, True, False, False, False]
     assert got["zürich"] == [False, False, False, True, False, False]
-    assert "ascii_lower_message" in shared  # computed once for every ASCII term on this table
+    assert any(k.endswith("lower_message") for k in shared)  # lowered once for every term on this table
