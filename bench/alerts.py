@@ -16,6 +16,12 @@
    a local webhook: from the line's HTTP acknowledgement to the webhook receiving the notification, p50/p99
    (issue 12's target: p99 ≤ 750 ms).
 
+`--engine-cpu` measures instead, without a server, the engine's CPU per line for the same rules: bench/ingest.py's
+lines (a pool of 300 s of event time, replayed as the ingest bench does), normalized as the server stores them and
+handed to a `RulesEngine` in batches of `--batch-rows` (the bus's coalesced calls), committed every
+`--commit-lines` lines (about once a second at the bench's rate); after one warm-up pass, process CPU µs per line
+over `--passes` passes, the least of `--repeat` runs (the machine may be shared: CPU time, not wall time).
+
 Progress goes to stderr; the last stdout line is one JSON object.
 """
 
@@ -222,6 +228,57 @@ def memory_per_group(groups: int = 100_000) -> dict[str, float]:
     return {"groups": float(rule.window.groups), "bytes_per_group": round((after - before) / groups, 1)}
 
 
+def engine_cpu(rules: int, mixed: bool, batch_rows: int, passes: int, commit_lines: int) -> dict[str, float]:
+    """Process CPU per line of a rules engine fed prepared batches (see the module docstring)."""
+    from ingest import LineGenerator
+    from logwarden.bus.base import BusBatch
+    from logwarden.ingest.ndjson import decode_json_body
+    from logwarden.model.normalize import BatchContext, normalize
+    from logwarden.rules.engine import RulesEngine
+    from logwarden.rules.loader import load_rules_dir
+    from logwarden.store.arrival import with_seq
+
+    received = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    pool = 200_000
+    lines = LineGenerator(20240601, 220, received.timestamp() - 300, 299.0, pool)
+    bodies = []
+    for _ in range(pool // 1000):
+        body = b"\n".join(lines.line() for _ in range(1000))
+        bodies.append(normalize(decode_json_body(body).records, BatchContext("default", "http", received)))
+    per = max(1, batch_rows // 1000)
+    batches = [pa.concat_tables(bodies[i : i + per], promote_options="default") for i in range(0, len(bodies), per)]
+    with tempfile.TemporaryDirectory(prefix="lw-bench-engine-") as tmp:
+        directory = Path(tmp) / "rules"
+        directory.mkdir()
+        (directory / "bench.yaml").write_text(rules_yaml(rules, mixed=mixed))
+        now = received + timedelta(seconds=5)
+        hour = timedelta(hours=1)
+        engine = RulesEngine(
+            Path(tmp) / "state",
+            load_rules_dir(directory).rules,
+            clock=lambda: now,
+            tick=None,
+            commit_interval=hour,  # committed every `commit_lines` instead (flush), as the clock would
+            transition_gap=timedelta(milliseconds=250),
+        )
+        seq = 0
+        since = 0
+        for round_ in range(passes + 1):
+            if round_ == 1:  # after the warm-up pass: windows full, alerts fired
+                cpu = time.process_time()
+            for table in batches:
+                seq += 1
+                engine.handle(BusBatch(seq, with_seq(seq, table)))
+                since += table.num_rows
+                if since >= commit_lines:
+                    engine.flush()
+                    since = 0
+        engine.flush()
+        used = time.process_time() - cpu
+        engine.close()
+    return {"us_per_line": round(used / (pool * passes) * 1e6, 3), "batch_rows": float(per * 1000)}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rules", type=int, default=100)
@@ -233,7 +290,31 @@ def main() -> int:
     )
     p.add_argument("--duration", type=float, default=15.0)
     p.add_argument("--alerts", type=int, default=200)
+    p.add_argument("--engine-cpu", action="store_true", help="only the engine's CPU per line, without a server")
+    p.add_argument("--batch-rows", type=int, default=64_000, help="--engine-cpu: lines per engine call")
+    p.add_argument("--passes", type=int, default=3, help="--engine-cpu: measured passes over the 200k-line pool")
+    p.add_argument("--commit-lines", type=int, default=80_000, help="--engine-cpu: lines between commits")
+    p.add_argument("--repeat", type=int, default=3, help="--engine-cpu: runs (the least CPU is reported)")
     args = p.parse_args()
+    if args.engine_cpu:
+        runs = [
+            engine_cpu(args.rules, args.types == "mixed", args.batch_rows, args.passes, args.commit_lines)
+            for _ in range(args.repeat)
+        ]
+        per_line = [r["us_per_line"] for r in runs]
+        print(
+            json.dumps(
+                {
+                    "rules": args.rules,
+                    "types": args.types,
+                    "batch_rows": runs[0]["batch_rows"],
+                    "engine_cpu_us_per_line": min(per_line),
+                    "runs_us_per_line": per_line,
+                    "cores": os.cpu_count(),
+                }
+            )
+        )
+        return 0
     with tempfile.TemporaryDirectory(prefix="lw-bench-alerts-") as tmp:
         work = Path(tmp)
         rules = work / "rules"

@@ -74,6 +74,11 @@ class _Follower:
         # next comes no sooner than _REST_FACTOR × t later, so a busy subscriber works at most about a fifth of
         # the time while batches pile up into larger calls, and a quick one (a quiet stream) is not held back.
         self.coalesce_wait = float(getattr(sub, "coalesce_wait", 0.0) or 0.0) if self.coalesce_rows > 0 else 0.0
+        # ... and may ask, while it handles a batch, how many more wait behind it (`batches_waiting`: then it
+        # need not hold work back for later calls when none will come soon).
+        self._handling = start
+        if hasattr(sub, "batches_waiting"):
+            sub.batches_waiting = self._waiting
         self._rest_until = 0.0
         self.position = start
         self.committed = start
@@ -84,6 +89,7 @@ class _Follower:
         self._stop = threading.Event()
         self._after = after
         self._disk: Iterator[tuple[int, pa.Table]] | None = None
+        self._disk_held: tuple[int, pa.Table] | None = None  # read from the log, not yet handed on
         self._last_commit = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"lw-bus-{self.name}", daemon=True)
 
@@ -146,18 +152,23 @@ class _Follower:
                 self.bus._cursors.forget(self.name)
             self.bus._advanced()
 
+    def _waiting(self) -> int:
+        """Batches durable after the one being handled (read without the lock: a hint)."""
+        return max(0, self.bus._head - self._handling)
+
     def _handle(self, batch: BusBatch) -> bool | None:
         """True once handled; False when stopped first; None when the subscriber rewound (position moved back)."""
         delay = 0.1
         while not self._stop.is_set():
             try:
+                self._handling = batch.seq
                 self.sub.handle(batch)
                 return True
             except RewindError as exc:
                 self.errors += 1
                 log.error("bus subscriber %s rewound to seq %d at batch %d: %s", self.name, exc.seq, batch.seq, exc)
                 self.position = exc.seq
-                self._disk = None
+                self._disk = self._disk_held = None
                 self._stop.wait(delay)
                 return None
             except Exception:
@@ -201,7 +212,7 @@ class _Follower:
         with bus._cond:
             ring = bus._ring
             if ring and ring[0].seq <= want <= ring[-1].seq:
-                self._disk = None
+                self._disk = self._disk_held = None
                 first = want - ring[0].seq
                 if self.coalesce_rows <= 0:
                     return ring[first]
@@ -221,19 +232,40 @@ class _Follower:
                 return taken[0]
             table = pa.concat_tables([b.table for b in taken], promote_options="default")
             return BusBatch(taken[-1].seq, table)
-        # Further behind than memory reaches (or replaying after a start): read the log's files.
+        # Further behind than memory reaches (or replaying after a start): read the log's files — the batches
+        # there go together too, or a subscriber that fell behind would pay its per-call cost per small batch.
         if self._disk is None:
             self._disk = bus._log.read_after(self.position, head)
-        item = next(self._disk, None)
-        if item is None:
-            self._disk = None
+            self._disk_held = None
+        read: list[tuple[int, pa.Table]] = []
+        rows = 0
+        while self._disk is not None:
+            item = self._disk_held if self._disk_held is not None else next(self._disk, None)
+            self._disk_held = None
+            if item is None:
+                self._disk = None
+                break
+            seq, table = item
+            if read and (rows + table.num_rows > self.coalesce_rows):
+                self._disk_held = item  # the first of the next call
+                break
+            expected = read[-1][0] + 1 if read else want
+            if seq != expected:
+                log.warning(
+                    "bus subscriber %s missed batches %d-%d: the ingest log no longer holds them",
+                    self.name,
+                    expected,
+                    seq - 1,
+                )
+            read.append((seq, with_seq(seq, table)))
+            rows += table.num_rows
+            if self.coalesce_rows <= 0:
+                break
+        if not read:
             return None
-        seq, table = item
-        if seq != want:
-            log.warning(
-                "bus subscriber %s missed batches %d-%d: the ingest log no longer holds them", self.name, want, seq - 1
-            )
-        return BusBatch(seq, with_seq(seq, table))
+        if len(read) == 1:
+            return BusBatch(*read[0])
+        return BusBatch(read[-1][0], pa.concat_tables([t for _, t in read], promote_options="default"))
 
 
 class BatchBus:

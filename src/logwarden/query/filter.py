@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
@@ -95,6 +96,28 @@ class WideFields:
         return exp.Not(this=exp.Is(this=self.text(field), expression=exp.Null()))
 
 
+def extracted_column(name: str) -> str:
+    """The column an attribute's text is read from when a query extracted it from `attrs` beforehand (a name no
+    core column or attribute column can have)."""
+    return "__lw_attr_" + name.encode().hex()
+
+
+class ExtractedFields(StoreFields):
+    """Store fields whose attributes were extracted already (`extracted_column(name)`: the attribute's
+    `json_extract_string` text): one JSON parse per line serves every filter and field. Records which
+    attributes the compiled filters read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: dict[str, None] = {}
+
+    def text(self, field: ast.FieldRef) -> exp.Expr:
+        if field.core:
+            return super().text(field)
+        self.names[field.name] = None
+        return exp.column(extracted_column(field.name), quoted=True)
+
+
 class RowFilter:
     """A compiled filter; `mask(table)` gives one boolean per row (null counts as false). Thread-safe."""
 
@@ -102,6 +125,7 @@ class RowFilter:
         self.text = text
         self.query = query
         self._sql: OrderedDict[tuple[object, ...], str] = OrderedDict()
+        self._extracted: OrderedDict[tuple[object, ...], tuple[str, tuple[str, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -116,6 +140,24 @@ class RowFilter:
         """The filter as a DuckDB boolean expression over the columns of `schema` (never null), so that several
         filters can be evaluated in one SELECT (cached per schema)."""
         return self._compiled(schema, select=False)
+
+    def extracted_condition_sql(self, schema: pa.Schema) -> tuple[str, tuple[str, ...]]:
+        """Like `condition_sql` over a store-schema table, with each attribute read from the column
+        `extracted_column(name)` instead of parsing `attrs`; and the attributes it reads (cached per schema)."""
+        key = tuple((f.name, str(f.type)) for f in schema)
+        with self._lock:
+            found = self._extracted.get(key)
+            if found is not None:
+                self._extracted.move_to_end(key)
+                return found
+        fields = ExtractedFields()
+        condition = exp.Coalesce(this=compile_node(self.query.filter, fields), expressions=[exp.false()])
+        found = (condition.sql(dialect="duckdb"), tuple(fields.names))
+        with self._lock:
+            self._extracted[key] = found
+            if len(self._extracted) > _CACHE_SIZE:
+                self._extracted.popitem(last=False)
+        return found
 
     def _compiled(self, schema: pa.Schema, *, select: bool) -> str:
         key = (select, *((f.name, str(f.type)) for f in schema))
@@ -236,26 +278,123 @@ def _arrow(node: ast.Node, table: pa.Table, shared: dict[str, object]) -> pa.Chu
 
 
 def _term_mask(message: pa.ChunkedArray, text: str, shared: dict[str, object]) -> pa.Array:
-    """A word or phrase of ASCII text in the message: a substring search of the Unicode-lowered message (lowered
-    once per table through `shared`, as the store lowers it: `İ` → `i`, the Kelvin sign → `k`) picks the
-    candidates, and the bounded regex runs on those alone."""
-    lowered = shared.get("utf8_lower_message")
-    if lowered is None:
-        lowered = shared["utf8_lower_message"] = pc.utf8_lower(message.combine_chunks())
-    assert isinstance(lowered, pa.Array)
-    folded = fold(text)
-    candidates = pc.fill_null(pc.match_substring(lowered, folded), False)
-    found = pc.sum(candidates).as_py() or 0
-    if found == 0:
+    """A word or phrase of ASCII text in the message. Every term on a table searches the same ASCII-lowered
+    message text (lowered once per table through `shared`): in lines of ASCII text alone — where lowering is
+    ASCII lowering and a word is a run of ASCII letters, digits and `_` — its occurrences are found in the text's
+    one buffer, vectorized, and kept where they are not glued to more word characters; lines with other
+    characters go through the bounded regex of plan/words.py (`_regex_term_mask`)."""
+    found = shared.get("ascii_lower_message_text")
+    if found is None:
+        lowered = shared.get("ascii_lower_message")
+        if lowered is None:
+            lowered = shared["ascii_lower_message"] = pc.ascii_lower(message.combine_chunks())
+        assert isinstance(lowered, pa.Array)
+        found = shared["ascii_lower_message_text"] = _LoweredText(lowered)
+    assert isinstance(found, _LoweredText)
+    out = found.bounded(text)
+    if len(found.other_rows):
+        # Lines with non-ASCII text: the regex decides (as for every line before the buffer search).
+        decided = _regex_term_mask(message.combine_chunks().take(pa.array(found.other_rows)), text)
+        out[found.other_rows] = decided.to_numpy(zero_copy_only=False)
+    return pa.array(out, pa.bool_())
+
+
+def _regex_term_mask(message: pa.Array, text: str) -> pa.BooleanArray:
+    """A term by the bounded regex (plan/words.py) on the Unicode-lowered message: a substring search for the
+    folded text picks the candidates, and the regex runs on those alone."""
+    low = pc.utf8_lower(message)  # Unicode lowercase, as the regex expects (`İ` → `i`, Kelvin sign → `k`)
+    candidates = pc.fill_null(pc.match_substring(low, fold(text)), False)
+    if (pc.sum(candidates).as_py() or 0) == 0:
         return candidates
     index = pc.indices_nonzero(candidates)
-    hits = pc.match_substring_regex(pc.take(lowered, index), bounded_regex(folded))
+    hits = pc.match_substring_regex(pc.take(low, index), bounded_regex(text))
     misses = pc.filter(index, pc.invert(pc.fill_null(hits, False)))
     if len(misses) == 0:
         return candidates
     out = candidates.to_numpy(zero_copy_only=False).copy()
     out[misses.to_numpy()] = False
     return pa.array(out, pa.bool_())
+
+
+# Bytes of a word in ASCII text: letters, digits and `_` (what every definition of a word agrees on there).
+_WORD_BYTE = np.zeros(256, dtype=bool)
+for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_":
+    _WORD_BYTE[_c] = True
+
+
+class _LoweredText:
+    """A string array's ASCII-lowered text as one byte buffer with its row offsets, for finding terms in every
+    row at once with numpy (no Python per row or per occurrence). `other_rows`: the rows with non-ASCII text,
+    which the buffer search leaves undecided (False)."""
+
+    def __init__(self, lowered: pa.Array) -> None:
+        self.rows = len(lowered)
+        buffers = lowered.buffers()
+        width = np.int64 if pa.types.is_large_string(lowered.type) else np.int32
+        offsets = np.frombuffer(buffers[1], dtype=width) if buffers[1] is not None else np.zeros(1, dtype=width)
+        self.offsets = offsets[lowered.offset : lowered.offset + self.rows + 1].astype(np.int64)
+        data = buffers[2]
+        whole = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+        # The rows' bytes only (a slice's buffer may hold more), positions relative to the first row's start.
+        first = int(self.offsets[0]) if self.rows else 0
+        self.bytes = whole[first : int(self.offsets[-1])] if self.rows else whole[:0]
+        self.offsets -= first
+        # Rows the buffer search decides: valid ones of ASCII text alone.
+        decided = pc.fill_null(pc.string_is_ascii(lowered), True)
+        self.other_rows = np.flatnonzero(~decided.to_numpy(zero_copy_only=False))
+        if lowered.null_count:
+            decided = pc.and_(decided, pc.is_valid(lowered))
+        self.decided = None if decided.false_count == 0 else decided.to_numpy(zero_copy_only=False)
+        # The text as pairs of bytes from even and from odd positions: a term's first two bytes are found with
+        # one comparison per pair (little-endian: first byte low), about ten times faster than byte by byte.
+        size = len(self.bytes)
+        self.pairs = (
+            self.bytes[: size - size % 2].view("<u2"),
+            self.bytes[1 : size - (size - 1) % 2].view("<u2") if size > 1 else np.zeros(0, dtype="<u2"),
+        )
+
+    def _starts(self, needle: np.ndarray) -> np.ndarray:
+        """Where the needle's first two bytes are (every position where it may begin), ascending."""
+        if len(needle) == 1:
+            return np.flatnonzero(self.bytes == needle[0])
+        pair = int(needle[0]) | int(needle[1]) << 8
+        even = np.flatnonzero(self.pairs[0] == pair) * 2
+        odd = np.flatnonzero(self.pairs[1] == pair) * 2 + 1
+        starts = np.concatenate([even, odd])
+        starts.sort()
+        return starts
+
+    def bounded(self, text: str) -> np.ndarray:
+        """Per row: whether it holds `text` (ASCII) where it is not glued to more word characters (rows in
+        `other_rows`: False, undecided)."""
+        needle = np.frombuffer(text.lower().encode("ascii"), dtype=np.uint8)
+        size = len(needle)
+        out = np.zeros(self.rows, dtype=bool)
+        data = self.bytes
+        room = len(data) - size + 1  # positions where the needle fits
+        if size == 0:  # the empty text is in every line
+            out[:] = True
+        elif room > 0:
+            # Candidates by the first two bytes at once, then narrowed byte by byte (overlapping occurrences too).
+            starts = self._starts(needle)
+            starts = starts[starts < room]
+            for k in range(2, size):
+                starts = starts[data[starts + k] == needle[k]]
+            if len(starts):
+                rows = np.searchsorted(self.offsets, starts, side="right") - 1
+                ends = starts + size
+                row_end = self.offsets[rows + 1]
+                keep = ends <= row_end  # not running on into the next row
+                if _WORD_BYTE[needle[0]]:
+                    before = data[np.maximum(starts - 1, 0)]
+                    keep &= (starts == self.offsets[rows]) | ~_WORD_BYTE[before]
+                if _WORD_BYTE[needle[-1]]:
+                    after = data[np.minimum(ends, len(data) - 1)]
+                    keep &= (ends >= row_end) | ~_WORD_BYTE[after]
+                out[rows[keep]] = True
+        if self.decided is not None:
+            out &= self.decided
+        return out
 
 
 def _fits(value: int, t: pa.DataType) -> bool:

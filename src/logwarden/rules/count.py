@@ -20,13 +20,39 @@ from logwarden.rules.windows import CountWindow
 class CountRule(GroupRule):
     """Counts of matching lines per group; the condition is `count > threshold` (see rules/base.py)."""
 
+    counts_only = True  # reads nothing of its lines but their group and time (a subclass that does says so)
+
     def __init__(self, spec: Any, **kwargs: Any) -> None:
         super().__init__(spec, **kwargs)
         self.window = CountWindow(spec.window, lateness=spec.max_delay)
 
+    def window_key(self) -> tuple[Any, ...]:
+        """What a window's counts depend on: rules with the same key and equal windows may share one window
+        (the engine shares them; each rule keeps its own threshold and alerts)."""
+        spec = self.spec
+        return (type(self), self.filter.text, tuple(self.label_names), spec.window, spec.max_delay)
+
+    def observe(self, table: pa.Table, shared: BatchCache | None = None) -> None:
+        """GroupRule.observe, without a group key per matched line: the window takes the lines grouped by key
+        code and second (shared by the rules of the query), and so does the evidence."""
+        shared = shared or BatchCache(table)
+        if not (self.counts_only and self.window.whole_seconds):
+            super().observe(table, shared)
+            return
+        matched = self.matched(table, shared)
+        if matched is None:
+            return
+        if self.window.fed != shared.serial:  # else a rule sharing this window counted the batch already
+            self.window.fed = shared.serial
+            self.window.add_second_codes(*shared.second_codes(self.filter.text, matched, self.label_names, None))
+        self.keep_evidence(None, matched, shared, whole=True)
+
     def add(self, matched: pa.Table, keys: pa.Array, shared: BatchCache) -> tuple[pa.Array, pa.Table] | None:
+        if self.window.fed == shared.serial:
+            return keys, matched  # a rule sharing this window counted the batch already
+        self.window.fed = shared.serial
         if self.window.whole_seconds:
-            self.window.add_seconds(*shared.second_counts(self.filter.text, matched, self.label_names, keys))
+            self.window.add_second_codes(*shared.second_codes(self.filter.text, matched, self.label_names, keys))
         else:
             self.window.add(keys, matched.column("ts"))
         return keys, matched

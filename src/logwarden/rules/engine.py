@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 _Signature = tuple[Any, ...]
 
 
+SHARED_WINDOWS = "\x1fwindows"  # the checkpoint's windows shared by several rules (no rule has this name)
+WINDOW_REF = "\x1fshared"  # a rule's window written under SHARED_WINDOWS, by this key
+HOLD_FACTOR = 10  # transitions wait up to this many times as long as the last commit took (see _held_for)
+
 DROP_REASONS = {  # evaluator attribute → the `reason` label of logwarden_rule_dropped_total
     "not_a_number": "skipped_values",
     "key_evicted": "evicted_keys",
@@ -61,8 +65,13 @@ class RulesEngine:
     """All rules of a server; the bus's lossless subscriber `rules` (bus/base.py: StatefulSubscriber)."""
 
     name = "rules"
-    coalesce_rows = 64 * 1024  # batches waiting on the bus are evaluated together (per-rule costs are per call)
+    coalesce_rows = 128 * 1024  # batches waiting on the bus are evaluated together (per-rule costs are per call)
     coalesce_wait = 0.25  # and rests up to 250 ms after a call (4 × its length): busy, it spends ~⅕ of a core
+
+    @staticmethod
+    def batches_waiting() -> int | None:
+        """How many batches wait on the bus behind the one being handled (the bus sets its own; None: unknown)."""
+        return None
 
     def __init__(
         self,
@@ -103,6 +112,10 @@ class RulesEngine:
         self._transition_gap = min(self._commit_interval, transition_gap.total_seconds())
         self._pending: list[tuple[Evaluator, Transition, LoggedTransition]] = []
         self._last_commit_took = 0.0
+        self._values_written = 0.0  # when a commit last rewrote every current alert that changed
+        self._deferred = False  # current alerts whose new value is not written yet
+        self._judged: dict[str, tuple[Any, dict[str, Any]]] = {}  # rule name → (its spec, judged_by(spec))
+        self._links: dict[str, tuple[Any, datetime, dict[str, str]]] = {}  # fingerprint → (spec, end, search)
         self.transitions = 0
         self._closed = False
         checkpoint = self._store.load(self.name)
@@ -134,7 +147,7 @@ class RulesEngine:
                 if table.num_columns and table.column(0).num_chunks > 1:
                     # Batches taken together arrive as many chunks; every kernel below runs per chunk.
                     table = table.combine_chunks()
-                shared = BatchCache(table)
+                shared = BatchCache(table, lean=True)
                 shared.prepare(*self._batch_needs())
                 for rule in self._streaming:
                     rule.observe(table, shared)
@@ -165,16 +178,19 @@ class RulesEngine:
             self._pending.append((rule, t, logged))
 
     def _commit_due(self) -> bool:
-        """Transitions are committed at once unless a commit was just made: then they wait (up to `transition_gap`,
-        see `_held_for`) and go together, so that under a busy stream one checkpoint carries many; everything
-        else is committed at most every `commit_interval`."""
+        """Transitions are committed at once unless a commit was just made and more batches wait on the bus: then
+        they wait (up to `transition_gap`, see `_held_for`) and go together, so that under a busy stream one
+        checkpoint carries many; everything else is committed at most every `commit_interval`."""
         since = time.monotonic() - self._last_commit
-        return since >= self._commit_interval or (bool(self._pending) and since >= self._held_for())
+        if since >= self._commit_interval:
+            return True
+        # Nothing behind on the bus: no later call would take the transitions along, so they go now.
+        return bool(self._pending) and (since >= self._held_for() or self.batches_waiting() == 0)
 
     def _held_for(self) -> float:
-        # Four times as long as the last commit took, at most `transition_gap`: commits cost at most about a fifth
+        # Ten times as long as the last commit took, at most `transition_gap`: commits cost at most about a tenth
         # of the engine's time, and a cheap one (few rules, little state) holds transitions back hardly at all.
-        return min(self._transition_gap, 4 * self._last_commit_took)
+        return min(self._transition_gap, HOLD_FACTOR * self._last_commit_took)
 
     def _rewind(self) -> None:
         self._uncommitted = None
@@ -191,8 +207,8 @@ class RulesEngine:
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join(5)
         with self._lock:
-            if self._uncommitted is not None or self._pending:
-                self._commit(self._uncommitted if self._uncommitted is not None else self._seq)
+            if self._uncommitted is not None or self._pending or self._deferred:
+                self._commit(self._uncommitted if self._uncommitted is not None else self._seq, refresh=True)
             self._closed = True
             self._store.close()
 
@@ -220,6 +236,7 @@ class RulesEngine:
     def _split(self) -> None:
         """Sort the rules in force into the streaming ones and the scheduled ones (a new tuple: read lock-free)."""
         self._streaming = [rule for _, rule in self._rules.values() if not _is_scheduled(rule)]
+        _share_windows(self._streaming)
         self._scheduled = tuple(
             (digest, cast("ScheduledEvaluator", rule)) for digest, rule in self._rules.values() if _is_scheduled(rule)
         )
@@ -330,8 +347,8 @@ class RulesEngine:
     def tick(self) -> None:
         """Evaluate by the wall clock when no batch came for `idle` (commits with the same cursor)."""
         with self._lock:
-            if self._uncommitted is not None and self._commit_due():
-                self._commit(self._uncommitted)
+            if (self._uncommitted is not None or self._deferred) and self._commit_due():
+                self._commit(self._uncommitted if self._uncommitted is not None else self._seq)
             if self._seq is None or time.monotonic() - self._last_batch < self._idle:
                 return
             now = self._clock()
@@ -356,8 +373,8 @@ class RulesEngine:
     def flush(self) -> None:
         """Commit what is handled and held now (tests, and anyone who must read the database right after)."""
         with self._lock:
-            if not self._closed and (self._uncommitted is not None or self._pending):
-                self._commit(self._uncommitted if self._uncommitted is not None else self._seq)
+            if not self._closed and (self._uncommitted is not None or self._pending or self._deferred):
+                self._commit(self._uncommitted if self._uncommitted is not None else self._seq, refresh=True)
 
     def _tick_loop(self, interval: float) -> None:
         # Held transitions are committed once their gap has passed even when no batch comes to do it: `handle`
@@ -377,33 +394,52 @@ class RulesEngine:
 
     # --- checkpoints ------------------------------------------------------------------------------
 
-    def _commit(self, seq: int | None) -> None:
+    def _commit(self, seq: int | None, *, refresh: bool | None = None) -> None:
         """One transaction: the cursor `seq`, every rule's state, the transitions held since the last commit, and
-        the current alerts that changed."""
+        the current alerts that changed. A current alert whose value alone changed is rewritten at most every
+        `commit_interval` (or with `refresh`): commits for transitions, which may come several times a second,
+        do not rewrite every firing alert whose count moved."""
         began = time.monotonic()
-        state = {name: {"hash": digest, "state": rule.snapshot()} for name, (digest, rule) in self._rules.items()}
+        if refresh is None:
+            refresh = began - self._values_written >= self._commit_interval
+        state = _checkpoint(self._rules)
         held = list(self._pending)
         logged = [entry for _, _, entry in held]
         # The current alerts: rows whose alert changed are rewritten, rows of alerts that ended are deleted.
-        current: dict[str, _Signature] = {}
+        current: dict[str, _Signature | None] = {}
         upserts = []
+        deferred = False
         for _, rule in self._rules.values():
             for fp, alert in rule.tracker.alerts.items():
                 signature = _signature(alert)
+                written = self._written.get(fp, ())
+                if written == signature:
+                    current[fp] = written
+                    continue
+                if not refresh and _value_moved(written, signature):
+                    current[fp] = written  # only its value changed: rewritten with the next refresh
+                    deferred = True
+                    continue
                 current[fp] = signature
-                if self._written.get(fp, ()) != signature:
-                    blob = orjson.dumps(self._body(rule, alert))
-                    status = str(alert.status)
-                    upserts.append(CurrentAlert(fp, _tenant(alert), rule.name, status, alert.active_at, blob))
+                blob = orjson.dumps(self._body(rule, alert))
+                status = str(alert.status)
+                upserts.append(CurrentAlert(fp, _tenant(alert), rule.name, status, alert.active_at, blob))
         deletes = [fp for fp in self._written if fp not in current]
+        for fp in deletes:
+            self._links.pop(fp, None)
+        if len(self._links) > 2 * len(current) + 1024:
+            self._links = {}  # a cache: rebuilt when alerts that never had a row left theirs behind
         self._store.commit(self.name, seq, orjson.dumps(state), logged, upserts, deletes)
         self._pending = self._pending[len(held) :]  # kept until committed: a failed commit loses none
-        self._written = dict(current)
+        self._written = current
+        self._deferred = deferred
         if seq is not None:
             self._seq = seq
         self._uncommitted = None
         self._last_commit = time.monotonic()
         self._last_commit_took = self._last_commit - began
+        if refresh:
+            self._values_written = began
         self.transitions += len(logged)
         if self._on_transition is not None:
             for rule, t, _ in held:
@@ -413,9 +449,16 @@ class RulesEngine:
         """An alert as the history and the current alerts show it: with severity and rendered annotations."""
         body = alert.to_json()
         body["severity"] = getattr(rule.spec, "severity", None)
-        body.update(judged_by(rule.spec))
+        judged = self._judged.get(rule.name)
+        if judged is None or judged[0] is not rule.spec:  # a pure function of the rule's settings: once per rule
+            judged = self._judged[rule.name] = (rule.spec, judged_by(rule.spec))
+        body.update(judged[1])
         end = alert.resolved_at or alert.last_active or alert.fired_at or alert.active_at
-        body["search"] = search_link(rule.spec, alert.labels, end)
+        # A pure function of the rule, the labels and the end: kept per alert while they stay the same.
+        link = self._links.get(alert.fingerprint)
+        if link is None or link[0] is not rule.spec or link[1] != end:
+            link = self._links[alert.fingerprint] = (rule.spec, end, search_link(rule.spec, alert.labels, end))
+        body["search"] = dict(link[2])
         if self._annotate is not None:
             body["annotations"] = self._annotate(rule.spec, alert)
         return body
@@ -437,8 +480,54 @@ def _signature(alert: Alert) -> _Signature:
     )
 
 
+def _value_moved(written: _Signature | None, signature: _Signature) -> bool:
+    """Whether an alert's row as written differs from its signature in its value alone."""
+    return bool(written) and written[0] == signature[0] and written[2:] == signature[2:]  # type: ignore[index]
+
+
+def _share_windows(rules: Sequence[Evaluator]) -> None:
+    """Rules that count the same lines the same way (`window_key`: query, grouping, window, lateness) and hold
+    equal windows share one window object: it takes each batch and is read and checkpointed once for all of
+    them (threshold rules that differ only in threshold or severity, as warning and critical levels do). A new
+    rule's window starts empty, so it shares only with other new ones, until a restart finds them equal."""
+    classes: dict[tuple[Any, ...], Any] = {}
+    for rule in rules:
+        key_of = getattr(rule, "window_key", None)
+        if key_of is None:
+            continue
+        window = rule.window  # type: ignore[attr-defined]
+        key = (key_of(), orjson.dumps(window.snapshot(), option=orjson.OPT_SERIALIZE_NUMPY))
+        found = classes.setdefault(key, window)
+        if found is not window:
+            rule.window = found  # type: ignore[attr-defined]
+
+
 def _is_scheduled(rule: Evaluator) -> bool:
     return bool(getattr(rule, "scheduled", False))
+
+
+def _checkpoint(rules: dict[str, tuple[str, Evaluator]]) -> dict[str, Any]:
+    """Every rule's state by name, with its settings hash. A window several rules share (`_share_windows`) is
+    written once, under `SHARED_WINDOWS`, and each of those rules' states refers to it."""
+    users: dict[int, int] = {}
+    for _, rule in rules.values():
+        window = getattr(rule, "window", None)
+        if window is not None and getattr(rule, "window_key", None) is not None:
+            users[id(window)] = users.get(id(window), 0) + 1
+    state: dict[str, Any] = {}
+    shared: dict[str, Any] = {}
+    refs: dict[int, str] = {}
+    for name, (digest, rule) in rules.items():
+        snapshot = rule.snapshot()
+        window = getattr(rule, "window", None)
+        if window is not None and users.get(id(window), 0) > 1 and snapshot.get("window") is window.snapshot():
+            ref = refs.setdefault(id(window), str(len(refs)))
+            shared.setdefault(ref, snapshot["window"])
+            snapshot = {**snapshot, "window": {WINDOW_REF: ref}}
+        state[name] = {"hash": digest, "state": snapshot}
+    if shared:
+        state[SHARED_WINDOWS] = shared
+    return state
 
 
 def _restored(spec: Any, digest: str, saved: dict[str, Any]) -> Evaluator:
@@ -447,6 +536,9 @@ def _restored(spec: Any, digest: str, saved: dict[str, Any]) -> Evaluator:
     rule: Evaluator = spec.evaluator()
     state = saved.get(spec.name)
     if state is not None and state.get("hash") == digest:
+        window = state["state"].get("window")
+        if isinstance(window, dict) and WINDOW_REF in window:  # written once for the rules sharing it
+            state = {**state, "state": {**state["state"], "window": saved[SHARED_WINDOWS][window[WINDOW_REF]]}}
         rule.restore(state["state"])
         if hasattr(rule, "needs_history"):
             rule.needs_history = False

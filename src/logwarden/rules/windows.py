@@ -93,6 +93,29 @@ class GroupRows:
         picked: np.ndarray = rows[index]
         return picked
 
+    def rows_for(self, groups: Sequence[str], codes: np.ndarray) -> np.ndarray:
+        """The row of each key `groups[code]`; groups without one get one, in the order they first appear in
+        `codes` (as `rows_of` would give them)."""
+        row = self.row
+        rows = np.zeros(len(groups), dtype=np.int64)
+        missing: list[int] = []
+        for code, key in enumerate(groups):
+            found = row.get(key)
+            if found is None:
+                missing.append(code)
+            else:
+                rows[code] = found
+        if missing:
+            new = np.zeros(len(groups), dtype=bool)
+            new[missing] = True
+            wanted = codes[new[codes]]
+            if len(wanted):
+                used, first = np.unique(wanted, return_index=True)
+                for code in used[np.argsort(first)].tolist():
+                    rows[code] = self._new(groups[code])
+        picked: np.ndarray = rows[codes]
+        return picked
+
     def _new(self, key: str) -> int:
         if self.free:
             r = self.free.pop()
@@ -149,6 +172,12 @@ class CountWindow:
         self._rows = GroupRows()
         self._horizon: int | None = None  # lowest bucket still held; lower ones are outside every future window
         self._ahead: dict[str, dict[int, int]] = {}  # buckets beyond the ring, or all of them before a horizon
+        # Rules whose windows are the same (rules/count.py) share one: it takes each batch once (`fed`: the
+        # batch it took last) and reads and snapshots once per change (`version` counts changes).
+        self.fed: int | None = None
+        self.version = 0
+        self._sums: tuple[int, int, list[str | None], np.ndarray] | None = None  # (head bucket, version, sums)
+        self._snapshot: tuple[int, dict[str, object]] | None = None  # (version, snapshot)
 
     # --- adding ---------------------------------------------------------------------------------
 
@@ -171,19 +200,35 @@ class CountWindow:
     ) -> None:
         """Count lines already grouped by (key, whole second since 1970): rules with the same query and
         `group_by` share one group-by per batch and each folds it into its own buckets (whole seconds)."""
+        groups, codes = encode_keys(keys)
+        self.add_second_codes(groups, codes, seconds, counts)
+
+    def add_second_codes(
+        self,
+        groups: Sequence[str],
+        codes: np.ndarray,
+        seconds: Sequence[int] | np.ndarray,
+        counts: Sequence[int] | np.ndarray,
+    ) -> None:
+        """`add_seconds` with the keys given as `groups[codes]` (the encoding rules of one query share)."""
         assert self._bucket_us % _US == 0, "only for buckets of whole seconds"
         secs = np.asarray(seconds, dtype=np.int64)
-        self._add_grouped(keys, secs // (self._bucket_us // _US), np.asarray(counts, dtype=np.int64))
+        self._add_coded(groups, codes, secs // (self._bucket_us // _US), np.asarray(counts, dtype=np.int64))
 
     def _add_grouped(
         self, keys: Sequence[str] | pa.Array | pa.ChunkedArray, buckets: np.ndarray, counts: np.ndarray
     ) -> None:
+        groups, codes = encode_keys(keys)
+        self._add_coded(groups, codes, buckets, counts)
+
+    def _add_coded(self, groups: Sequence[str], codes: np.ndarray, buckets: np.ndarray, counts: np.ndarray) -> None:
         if len(buckets) == 0:
             return
+        self.version += 1
         horizon = self._horizon
         if horizon is None:  # before the first evaluation: nothing is late yet, and the ring has no place
-            for key, bucket, count in zip(_pylist(keys), buckets.tolist(), counts.tolist(), strict=True):
-                per_group = self._ahead.setdefault(key, {})
+            for code, bucket, count in zip(codes.tolist(), buckets.tolist(), counts.tolist(), strict=True):
+                per_group = self._ahead.setdefault(groups[code], {})
                 per_group[bucket] = per_group.get(bucket, 0) + count
             return
         late = buckets < horizon
@@ -192,24 +237,22 @@ class CountWindow:
         beyond = buckets >= horizon + self.slots
         inside = ~(late | beyond)
         if beyond.any():
-            key_list = _pylist(keys)
             for i in np.nonzero(beyond)[0].tolist():
-                per_group = self._ahead.setdefault(key_list[i], {})
+                per_group = self._ahead.setdefault(groups[int(codes[i])], {})
                 b = int(buckets[i])
                 per_group[b] = per_group.get(b, 0) + int(counts[i])
         if not inside.all():
             index = np.nonzero(inside)[0]
-            keys = _take(keys, index)
-            buckets, counts = buckets[index], counts[index]
+            codes, buckets, counts = codes[index], buckets[index], counts[index]
         if len(buckets) == 0:
             return
-        rows = self._rows_of(keys)  # may grow the ring: before taking it
-        np.add.at(self._ring, (rows, buckets % self.slots), counts)
-
-    def _rows_of(self, keys: Sequence[str] | pa.Array | pa.ChunkedArray) -> np.ndarray:
-        rows = self._rows.rows_of(keys)
-        self._ring = grown_rows(self._ring, len(self._rows.keys))
-        return rows
+        rows = self._rows.rows_for(groups, codes)
+        self._ring = grown_rows(self._ring, len(self._rows.keys))  # new groups: before taking the ring
+        # On the flat ring, in its own dtype: numpy's fast path (a 2-D index or a cast is ~20x slower).
+        cells = rows * self.slots + buckets % self.slots
+        if not self._ring.flags.c_contiguous:  # the flat view below must be a view
+            self._ring = np.ascontiguousarray(self._ring)
+        np.add.at(self._ring.reshape(-1), cells, counts.astype(self._ring.dtype))
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -218,6 +261,7 @@ class CountWindow:
         old = self._horizon
         if old is not None and horizon <= old:
             return
+        self.version += 1
         if old is None or horizon - old >= self.slots:
             self._ring[:] = 0
         else:
@@ -241,6 +285,9 @@ class CountWindow:
     def sums(self, head: datetime) -> tuple[list[str | None], np.ndarray]:
         """Every row's count in `(head - window, head]` (rows of no group have None for a key and count 0)."""
         end = _us(head) // self._bucket_us  # the bucket holding the head
+        cached = self._sums
+        if cached is not None and cached[0] == end and cached[1] == self.version:
+            return cached[2], cached[3]  # a rule sharing this window read it at this head already
         start = end - self._span + 1
         self._advance(start - self._late_span)
         n = len(self._rows.keys)
@@ -253,6 +300,8 @@ class CountWindow:
             for r in empty:
                 if self._rows.keys[r] not in self._ahead:
                     self._rows.forget(r)
+                    self.version += 1
+        self._sums = (end, self.version, self._rows.keys, totals)
         return self._rows.keys, totals
 
     def values(self, head: datetime, above: float | None = None, keep: Iterable[str] = ()) -> dict[str, int]:
@@ -280,7 +329,9 @@ class CountWindow:
 
     def snapshot(self) -> dict[str, object]:
         """JSON-able state, restored by `restore` (checkpointed with the bus cursor): the non-empty cells as
-        (group, bucket, count) columns, serialized by orjson straight from the arrays."""
+        (group, bucket, count) columns, serialized by orjson straight from the arrays. Taken once per change."""
+        if self._snapshot is not None and self._snapshot[0] == self.version:
+            return self._snapshot[1]
         n = len(self._rows.keys)
         rows, cols = np.nonzero(self._ring[:n])
         horizon = self._horizon or 0
@@ -292,18 +343,21 @@ class CountWindow:
         cells = orjson.dumps(
             {"g": renumber[rows], "b": buckets, "n": self._ring[rows, cols]}, option=orjson.OPT_SERIALIZE_NUMPY
         )
-        return {
+        snapshot: dict[str, object] = {
             "late": self.late_lines,
             "horizon": self._horizon,
             "keys": [self._rows.keys[r] for r in used],
             "cells": orjson.Fragment(cells),
             "ahead": {k: [[b, c] for b, c in v.items()] for k, v in self._ahead.items()},
         }
+        self._snapshot = (self.version, snapshot)
+        return snapshot
 
     def restore(self, state: dict[str, object]) -> None:
         fresh = CountWindow(self.window, self.lateness, self.bucket)
-        for name in ("_ring", "_rows", "_horizon", "_ahead"):
+        for name in ("_ring", "_rows", "_horizon", "_ahead", "_sums", "_snapshot", "fed"):
             setattr(self, name, getattr(fresh, name))
+        self.version += 1
         self.late_lines = int(state.get("late", 0))  # type: ignore[call-overload]
         horizon = state.get("horizon")
         ahead: dict[str, dict[int, int]] = {}
@@ -332,15 +386,17 @@ class CountWindow:
             self._advance(int(horizon))  # type: ignore[call-overload]
 
 
-def _pylist(keys: Sequence[str] | pa.Array | pa.ChunkedArray) -> list[str]:
-    return keys.to_pylist() if isinstance(keys, pa.Array | pa.ChunkedArray) else list(keys)
-
-
-def _take(keys: Sequence[str] | pa.Array | pa.ChunkedArray, index: np.ndarray) -> Sequence[str] | pa.Array:
+def encode_keys(keys: Sequence[str] | pa.Array | pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """Keys as (distinct keys in order of first appearance, each key's index in them)."""
     if isinstance(keys, pa.Array | pa.ChunkedArray):
-        taken = keys.take(pa.array(index))
-        return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
-    return [keys[i] for i in index.tolist()]
+        encoded = pc.dictionary_encode(keys)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        codes: np.ndarray = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        return encoded.dictionary.to_pylist(), codes
+    index: dict[str, int] = {}
+    coded = [index.setdefault(k, len(index)) for k in keys]
+    return list(index), np.array(coded, dtype=np.int64)
 
 
 def group_keys(table: pa.Table, fields: Iterable[str]) -> pa.Array:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from logwarden.meta.db import MetaDB, default_url
 from logwarden.meta.tables import alert_log, alerts, rule_checkpoints
-from logwarden.rules.engine import RulesEngine
+from logwarden.rules.engine import SHARED_WINDOWS, RulesEngine
 from logwarden.rules.statestore import (
     ApiRuleRepository,
     CurrentAlert,
@@ -208,7 +208,9 @@ def test_commits_of_100_rules_checkpoint_every_rule_with_the_cursor(meta: MetaDB
         e._commit(seq)
     checkpoint = SqlStateStore(meta.engine).load("rules")
     assert checkpoint is not None and checkpoint.seq == 21
-    assert sorted(checkpoint.state) == sorted(f"rule-{i}" for i in range(100))
+    assert sorted(checkpoint.state) == sorted([*(f"rule-{i}" for i in range(100)), SHARED_WINDOWS])
+    # Rules with the same query and window share their window, written once: ten for the hundred rules.
+    assert len(checkpoint.state[SHARED_WINDOWS]) == 10
     e.close()
     again = RulesEngine(SqlStateStore(meta.engine), specs, clock=clock, tick=None)
     assert again.cursor() == 21

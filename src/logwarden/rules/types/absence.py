@@ -101,6 +101,7 @@ class AbsenceEvaluator(CountRule):
     threshold` for every known group, counting 0 for a group without lines in the window."""
 
     above = False
+    counts_only = False  # keeps when each group was last seen (`add`)
 
     def __init__(self, spec: AbsenceRule) -> None:
         super().__init__(spec, threshold=spec.threshold, recover=spec.resolve_above)

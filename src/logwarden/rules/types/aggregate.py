@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from logwarden.model.schema import CORE_COLUMNS
-from logwarden.rules.base import EVIDENCE_COLUMNS, BatchCache
+from logwarden.rules.base import EVIDENCE_COLUMNS, ROW_COLUMN, BatchCache
 from logwarden.rules.model import FIELD_NAME_PATTERN, Rule
 from logwarden.rules.numeric import PERCENTILES, NumericWindow, StatisticRule, check_resolve_at, numbers
 
@@ -84,10 +84,10 @@ class AggregateEvaluator(StatisticRule):
         self.window.add(keys, matched.column("ts"), values)
         if self.spec.samples == 0:
             return None  # no evidence kept
-        # Evidence needs only its columns: filtering the others (attributes, …) would cost more than the rule.
-        lines = matched.select([c for c in EVIDENCE_COLUMNS if c in matched.column_names])
         if values.null_count == 0:
-            return keys, lines
+            return keys, matched  # every line: evidence shared with the query's other rules
+        # Evidence needs only its columns (or a lean line's row): filtering the others would cost more than the rule.
+        lines = matched.select([c for c in (*EVIDENCE_COLUMNS, ROW_COLUMN) if c in matched.column_names])
         return keys.filter(valid), lines.filter(valid)
 
     def values(self, at: datetime) -> dict[str, float]:

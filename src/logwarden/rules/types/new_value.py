@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 _US = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SEED_SLICES = 30  # history is read in this many slices of `lookback`, newest first (a day each for 30 days)
+SPARSE_SLICE_LINES = 100_000  # a slice of history with fewer lines than this makes the next one twice as long
 PRUNE_STEPS = 100  # the values seen are swept for expired ones at most every lookback / PRUNE_STEPS of event time
 
 
@@ -137,9 +138,13 @@ class NewValueEvaluator(EventRule):
             upper = end
             while upper > start and len(self.known) < self.max_values:
                 lower = max(start, upper - step)
+                lines = 0
                 for table in history.scan(self.spec.query, lower, upper, columns):
                     learned += self._learn(table)
+                    lines += table.num_rows
                 upper = lower
+                if lines < SPARSE_SLICE_LINES:
+                    step *= 2  # sparse history takes few reads (each one waits for the store to take in its lines)
         except Exception:
             log.exception("rule %s: reading its history failed; it starts from what it sees", self.name)
         self._trim()

@@ -95,17 +95,17 @@ class RatioEvaluator(StatisticRule):
             return
         keys = shared.keys(self.total_filter.text, total, self.label_names)
         if self.totals.whole_seconds:
-            self.totals.add_seconds(*shared.second_counts(self.total_filter.text, total, self.label_names, keys))
+            self.totals.add_second_codes(*shared.second_codes(self.total_filter.text, total, self.label_names, keys))
         else:
             self.totals.add(keys, total.column("ts"))
 
     def add(self, matched: pa.Table, keys: pa.Array, shared: BatchCache) -> tuple[pa.Array, pa.Table] | None:
         if not self.total_filter.matches_all:
-            mask = self.total_filter.mask(matched)
+            mask = shared.mask_within(self.filter.text, self.total_filter)
             matched, keys = matched.filter(mask), keys.filter(mask)
             self.matching.add(keys, matched.column("ts"))
         elif self.matching.whole_seconds:
-            self.matching.add_seconds(*shared.second_counts(self.filter.text, matched, self.label_names, keys))
+            self.matching.add_second_codes(*shared.second_codes(self.filter.text, matched, self.label_names, keys))
         else:
             self.matching.add(keys, matched.column("ts"))
         return keys, matched

@@ -169,7 +169,9 @@ class SequenceEvaluator(GroupRule):
     def add(self, matched: pa.Table, keys: pa.Array, shared: BatchCache) -> tuple[pa.Array, pa.Table] | None:
         bits: Any = None
         for index, step in enumerate(self.step_filters):
-            part = pc.if_else(step.mask(matched), pa.scalar(1 << index, pa.int64()), pa.scalar(0, pa.int64()))
+            # The step's mask over the batch (evaluated once for every rule), restricted to the query's lines.
+            step_mask = shared.mask_within(self.filter.text, step)
+            part = pc.if_else(step_mask, pa.scalar(1 << index, pa.int64()), pa.scalar(0, pa.int64()))
             bits = part if bits is None else pc.bit_wise_or(bits, part)
         wanted = pc.not_equal(bits, 0)
         if self.key_fields:
@@ -177,6 +179,9 @@ class SequenceEvaluator(GroupRule):
                 wanted = pc.and_(wanted, pc.is_valid(values))
         if not pc.any(wanted).as_py():
             return None
+        # Only the step lines are read further: their evidence columns are taken for them alone.
+        matched, bits, keys = matched.filter(wanted), bits.filter(wanted), keys.filter(wanted)
+        texts = shared.lines_at(matched, ("log_id", "service", "host", "level", "message"))
         columns: dict[str, Any] = {
             "ts": pc.cast(matched.column("ts"), pa.int64()),
             "bits": bits,
@@ -186,11 +191,11 @@ class SequenceEvaluator(GroupRule):
         if has_seq:
             columns["seq"] = matched.column(SEQ_COLUMN)
         for name in ("log_id", "service", "host", "level"):
-            if name in matched.column_names:
-                columns[name] = matched.column(name)
-        if "message" in matched.column_names:
-            columns["message"] = pc.utf8_slice_codeunits(matched.column("message"), 0, EVIDENCE_MESSAGE_CHARS)
-        lines = pa.table(columns).filter(wanted)
+            if name in texts.column_names:
+                columns[name] = texts.column(name)
+        if "message" in texts.column_names:
+            columns["message"] = pc.utf8_slice_codeunits(texts.column("message"), 0, EVIDENCE_MESSAGE_CHARS)
+        lines = pa.table(columns)
         order = [("ts", "ascending"), *([("seq", "ascending")] if has_seq else [])]
         lines = lines.take(pc.sort_indices(lines, sort_keys=order))
         n = lines.num_rows
