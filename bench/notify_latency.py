@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,13 +28,9 @@ from typing import Any
 import httpx
 import orjson
 
+from _common import Server
+
 TARGET_P99_MS = 750.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _Webhook:
@@ -104,25 +97,15 @@ def notification_latency(work: Path, alerts: int, progress: bool = True) -> dict
         "    group_interval: 1m\n    repeat_interval: 4h\n  receivers:\n    - name: hook\n"
         f"      webhook: {{url: '{hook.url}'}}\n"
     )
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "logwarden", "serve", "--data-dir", str(work / "notify-data"), "--http-port",
-         str(port), "--rules", str(rules), "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    server = Server(
+        work / "notify-data",
+        work / "notify-server.log",
+        extra_args=["--rules", str(rules), "--config", str(config)],
+    )
+    server.start()
+    url = f"http://127.0.0.1:{server.port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("server not ready")
-            time.sleep(0.05)
+        server.wait_ready()
         waits: list[float] = []
         with httpx.Client(base_url=url, timeout=10) as http:
             for i in range(alerts):
@@ -141,8 +124,7 @@ def notification_latency(work: Path, alerts: int, progress: bool = True) -> dict
             "max_ms": round(waits[-1], 1),
         }
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(60)
+        server.stop()
         hook.close()
 
 
