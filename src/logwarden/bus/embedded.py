@@ -34,7 +34,7 @@ from logwarden.bus.base import (
 from logwarden.bus.cursors import CursorFiles, check_name
 from logwarden.store.arrival import with_seq
 from logwarden.store.base import DurableLog
-from logwarden.threads import name_current_thread
+from logwarden.threads import lower_thread_priority, name_current_thread
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,9 @@ class _Follower:
         self.coalesce_wait = float(getattr(sub, "coalesce_wait", 0.0) or 0.0) if self.coalesce_rows > 0 else 0.0
         # ... and may ask, while it handles a batch, how many more wait behind it (`batches_waiting`: then it
         # need not hold work back for later calls when none will come soon).
+        # ... and may ask for a lower CPU priority (`nice`, added to the thread's niceness): background work that
+        # coalesces well gives way to ingest when the cores are busy, and runs at full speed when they are not.
+        self.nice = max(0, int(getattr(sub, "nice", 0) or 0))
         self._handling = start
         if hasattr(sub, "batches_waiting"):
             sub.batches_waiting = self._waiting
@@ -115,6 +118,8 @@ class _Follower:
 
     def _run(self) -> None:
         name_current_thread(f"lw-bus-{self.name}"[:15])
+        if self.nice:
+            lower_thread_priority(self.nice)
         if self._after is not None:
             # A replacement: begin exactly where the predecessor ended.
             self._after.join()

@@ -67,6 +67,7 @@ class RulesEngine:
     name = "rules"
     coalesce_rows = 128 * 1024  # batches waiting on the bus are evaluated together (per-rule costs are per call)
     coalesce_wait = 0.25  # and rests up to 250 ms after a call (4 × its length): busy, it spends ~⅕ of a core
+    nice = 5  # and its thread gives way to ingest when the cores are busy (it catches up in larger calls)
 
     @staticmethod
     def batches_waiting() -> int | None:

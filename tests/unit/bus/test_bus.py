@@ -3,7 +3,9 @@ replacement on reload, and the log segments it holds."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from logwarden.bus.cursors import CursorFiles, check_name
 from logwarden.bus.embedded import BatchBus
 from logwarden.store.arrival import with_seq
 from logwarden.store.wal import IngestLog, encode_table
+from logwarden.threads import lower_thread_priority
 
 
 def messages(prefix: str, n: int) -> pa.Table:
@@ -448,3 +451,49 @@ def test_a_quick_coalescing_subscriber_is_not_held_back(tmp_path: Path) -> None:
         assert time.monotonic() - started < 10.0  # not the 30 s it may wait at most (slack for a slow machine)
     assert [len(msgs) for _, msgs in rec.seen] == [1, 1, 1]
     h.close()
+
+
+class NiceRecorder(Recorder):
+    """Records the niceness of the thread that hands it batches."""
+
+    nice = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.niceness: list[int] = []
+
+    def handle(self, batch: BusBatch) -> None:
+        self.niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        super().handle(batch)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is a Linux feature")
+def test_a_subscriber_asking_for_a_lower_priority_runs_niced_and_only_its_own_thread(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    rec, plain = NiceRecorder(), Recorder("plain")
+    h.bus.add(rec, lossless=True)
+    h.bus.add(plain, lossless=True)
+    h.bus.start()
+    h.append(messages("n", 2))
+    assert h.bus.wait_caught_up()
+    assert rec.niceness == [min(19, base + 3)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller's thread is untouched
+    h.close()
+
+
+def test_lower_thread_priority_refuses_nothing_and_raises_nothing() -> None:
+    seen: list[tuple[bool, int]] = []
+
+    def worker() -> None:
+        tid = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        seen.append((lower_thread_priority(0), os.getpriority(os.PRIO_PROCESS, tid) - before))
+        seen.append((lower_thread_priority(50), os.getpriority(os.PRIO_PROCESS, tid)))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen[0] == (False, 0)
+    if sys.platform.startswith("linux"):
+        assert seen[1] == (True, 19)  # capped at the weakest priority
