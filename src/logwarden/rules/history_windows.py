@@ -160,7 +160,8 @@ class BucketCounts:
     def snapshot(self) -> dict[str, Any]:
         return {
             "floor": self._floor,
-            "counts": {k: [[b, n] for b, n in sorted(v.items())] for k, v in self._counts.items()},
+            # (bucket, count) pairs: orjson writes the tuples as arrays, with no list built per pair.
+            "counts": {k: sorted(v.items()) for k, v in self._counts.items()},
         }
 
     def restore(self, state: dict[str, Any]) -> None:

@@ -107,7 +107,7 @@ class Run:
         return Run(self.start, self.step, self.n, self.last, list(self.taken))
 
     def to_json(self) -> list[Any]:
-        return [*self.start, self.step, self.n, *self.last, [[s, t, list(e)] for s, t, e in self.taken]]
+        return [*self.start, self.step, self.n, *self.last, self.taken]  # orjson writes the tuples as arrays
 
     @classmethod
     def from_json(cls, data: list[Any]) -> Run:
@@ -131,7 +131,7 @@ class Completion:
     taken: tuple[Taken, ...]
 
     def to_json(self) -> list[Any]:
-        return [self.at_us, *self.ident, [[s, t, list(e)] for s, t, e in self.taken]]
+        return [self.at_us, *self.ident, self.taken]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> Completion:
@@ -139,8 +139,8 @@ class Completion:
         return cls(int(at_us), (int(ident_ts), int(ident_seq)), tuple((int(s), int(t), tuple(e)) for s, t, e in taken))
 
 
-def _line_json(line: Line) -> list[Any]:
-    return [line[0], line[1], line[2], list(line[3])]
+def _line_json(line: Line) -> Line:
+    return line  # a tuple of numbers and a tuple: orjson writes it as nested arrays
 
 
 def _line_from_json(data: list[Any]) -> Line:
