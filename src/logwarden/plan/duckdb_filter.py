@@ -13,7 +13,7 @@ import ipaddress
 import math
 import re
 import sys
-from typing import Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import sqlglot
 from sqlglot import exp
@@ -342,11 +342,42 @@ def _hex_between(network: ipaddress.IPv6Network, text: exp.Expr) -> exp.Expr:
 # --- resolvers -----------------------------------------------------------------------------
 
 
-class StoreFields:
-    """Fields of the store's core schema: core columns directly, attributes from the attrs JSON text."""
+class AttrRequest(NamedTuple):
+    """An attribute value a query reads as a column of the store's `logs` source: the attribute's text
+    (`json_extract_string`) or its number (`TRY_CAST` of that text to DOUBLE), under the name `column`."""
 
-    def __init__(self, attrs_column: str = "attrs") -> None:
+    key: str
+    kind: Literal["text", "number"]
+    column: str
+
+
+class AttrColumns:
+    """The attribute values one compiled query reads as source columns (the store supplies them per partition,
+    from a typed column where it has one: store/duckdb/typed.py)."""
+
+    def __init__(self) -> None:
+        self._requests: dict[tuple[str, str], AttrRequest] = {}
+
+    def column(self, key: str, kind: Literal["text", "number"]) -> exp.Expr:
+        request = self._requests.get((key, kind))
+        if request is None:
+            # Names no core column, attribute column (`a$…`) or extracted column (`__lw_attr_…`) can have.
+            request = AttrRequest(key, kind, f"__lw_{kind[0]}{len(self._requests)}")
+            self._requests[(key, kind)] = request
+        return exp.column(request.column, quoted=True)
+
+    @property
+    def requests(self) -> tuple[AttrRequest, ...]:
+        return tuple(self._requests.values())
+
+
+class StoreFields:
+    """Fields of the store's core schema: core columns directly, attributes from the attrs JSON text — or,
+    given `attr_columns`, from the columns the store's source adds for them."""
+
+    def __init__(self, attrs_column: str = "attrs", attr_columns: AttrColumns | None = None) -> None:
         self.attrs_column = attrs_column
+        self.attr_columns = attr_columns
 
     def column(self, name: str) -> exp.Expr:
         return exp.column(name, quoted=True)
@@ -357,11 +388,15 @@ class StoreFields:
             if field.name in ast.NUMERIC_CORE or field.name in ast.TIME_CORE:
                 return exp.cast(col, _VARCHAR)
             return col
+        if self.attr_columns is not None:
+            return self.attr_columns.column(field.name, "text")
         return exp.JSONExtractScalar(this=self.column(self.attrs_column), expression=lit(attr_path(field.name)))
 
     def number(self, field: ast.FieldRef) -> exp.Expr:
         if field.core and field.name in ast.NUMERIC_CORE:
             return exp.cast(self.column(field.name), _DOUBLE)
+        if not field.core and self.attr_columns is not None:
+            return self.attr_columns.column(field.name, "number")
         return exp.TryCast(this=self.text(field), to=_DOUBLE.copy())
 
     def exists(self, field: ast.FieldRef) -> exp.Expr:

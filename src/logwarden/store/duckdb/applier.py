@@ -26,8 +26,8 @@ from logwarden.model.schema import SEQ_COLUMN, STORED_COLUMNS
 from logwarden.store.arrival import with_seq
 from logwarden.store.base import PartitionKey, StoreClosedError
 from logwarden.store.dedup import HWM_DDL, upsert_sql
-from logwarden.store.duckdb import tokens
-from logwarden.store.duckdb.partitions import create_table_sql, quote_ident, split_by_partition, table_name
+from logwarden.store.duckdb import tokens, typed
+from logwarden.store.duckdb.partitions import create_table_sql, split_by_partition, table_name
 from logwarden.store.duckdb.quarantine import Quarantine, is_storage_failure
 from logwarden.threads import name_current_thread
 
@@ -44,6 +44,7 @@ def read_applied_seq(con: duckdb.DuckDBPyConnection) -> int:
     con.execute(STATE_DDL)
     con.execute(HWM_DDL)
     tokens.create(con)
+    typed.create(con)
     rows = con.execute(f"SELECT applied_seq FROM {STATE_TABLE}").fetchall()
     if not rows:
         con.execute(f"INSERT INTO {STATE_TABLE} VALUES (0)")
@@ -73,7 +74,9 @@ def _insert(
         con.register("_apply_batch", pa.concat_tables(parts))
         try:
             base = tokens.table_rows(con, name)  # token index hook: the rowid the first inserted row gets
-            con.execute(f"INSERT INTO {quote_ident(name)} ({_COLUMNS}) SELECT {_COLUMNS} FROM _apply_batch")
+            # Typed attribute columns (typed.py): widened or added first, then filled by the same INSERT.
+            shredded = typed.prepare_columns(con, name, "_apply_batch", base)
+            con.execute(typed.insert_sql(name, _COLUMNS, "_apply_batch", shredded))
             tokens.index_appended(con, name, base)  # token index hook: bloom filters of the new rows
             con.execute(upsert_sql("_apply_batch"))
         finally:

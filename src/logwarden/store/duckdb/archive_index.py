@@ -5,11 +5,14 @@ When a day partition is archived, its file is read back once and filters are bui
 the same tables as the hot store's under the file's catalog path and committed in the transaction that
 registers the file. A search then reads only those row ranges of the file (DuckDB skips the other row
 groups and pages). Trace ids are also written as Parquet bloom filters (archive.py), which other
-engines reading the archive use too. Files adopted from the archive root without filters are read whole.
+engines reading the archive use too. Files adopted from the archive root without filters are read whole;
+files whose filters are of an older layout or other indexed fields are read whole until `reindex` builds
+them again (`stale_files` lists them).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import duckdb
@@ -18,12 +21,14 @@ import pyarrow as pa
 from logwarden.store.duckdb import tokens
 from logwarden.store.duckdb.catalog import ARCHIVE_FILES
 
+log = logging.getLogger(__name__)
+
 ROW_COLUMN = "file_row_number"
 
 
 def build(cur: duckdb.DuckDBPyConnection, location: str, fields: Sequence[str] | None = None) -> pa.Table:
     """The filters (block, seg, w0…w7) of the archive file at `location` (reads the file once)."""
-    fields = tokens.INDEXED_FIELDS if fields is None else fields
+    fields = tokens.configured_fields(cur) if fields is None else fields
     values = "".join(f", {tokens.field_sql(field)} AS f{i}" for i, field in enumerate(fields))
     rows = cur.sql(
         f"SELECT {ROW_COLUMN} // {tokens.BLOCK_ROWS} AS block, message{values} "
@@ -46,7 +51,7 @@ def store(
     fields: Sequence[str] | None = None,
 ) -> None:
     """Record the filters of a file holding `rows` rows (call in the transaction that registers it)."""
-    fields = tokens.INDEXED_FIELDS if fields is None else fields
+    fields = tokens.configured_fields(con) if fields is None else fields
     forget(con, location)
     con.register("_archive_segments", segments)
     try:
@@ -71,3 +76,38 @@ def forget_partition(con: duckdb.DuckDBPyConnection, where: str, params: list[ob
     """Drop the filters of the archive files `WHERE <where>` selects in the catalog (before it forgets them)."""
     for table in (tokens.BLOOM_TABLE, tokens.COVERAGE_TABLE):
         con.execute(f"DELETE FROM {table} WHERE tbl IN (SELECT path FROM {ARCHIVE_FILES} WHERE {where})", params)
+
+
+def stale_files(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Archive files whose filters were built in another layout or with other indexed fields (read whole until
+    `reindex` builds them again); files that never had filters (adopted from the root) are not listed."""
+    rows = con.execute(
+        f"SELECT c.tbl FROM {tokens.COVERAGE_TABLE} c JOIN {ARCHIVE_FILES} a ON a.path = c.tbl "
+        "WHERE c.probe <> hash(?) OR c.fields <> ? ORDER BY c.tbl",
+        [tokens.PROBE, ",".join(tokens.configured_fields(con))],
+    ).fetchall()
+    return [str(path) for (path,) in rows]
+
+
+def reindex(con: duckdb.DuckDBPyConnection, location: str) -> bool:
+    """Build the filters of one archive file again (reads it once; call with no transaction open). False when
+    the file is gone from the catalog or cannot be read: it stays read whole, which is always correct."""
+    cur = con.cursor()
+    try:
+        rows = int(cur.sql("SELECT count(*) FROM read_parquet($path)", params={"path": location}).fetchall()[0][0])
+        segments = build(cur, location)
+    except (duckdb.IOException, duckdb.HTTPException) as exc:
+        log.warning("cannot index archive file %s again (read whole meanwhile): %s", location, exc)
+        return False
+    finally:
+        cur.close()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        listed = con.execute(f"SELECT count(*) FROM {ARCHIVE_FILES} WHERE path = ?", [location]).fetchall()[0][0]
+        if listed:  # retention may have dropped it meanwhile: then its filters are not wanted
+            store(con, location, rows, segments)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return bool(listed)

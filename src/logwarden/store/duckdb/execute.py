@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logwarden.model.schema import CORE_COLUMNS
+from logwarden.plan.duckdb_filter import AttrColumns, AttrRequest
 from logwarden.plan.errors import QuerySyntaxError
 from logwarden.plan.filter import QUERY_CORE
 from logwarden.plan.nodes import (
@@ -42,10 +43,12 @@ Runner = Callable[[duckdb.DuckDBPyConnection, str | None, dict[str, Any]], pa.Ta
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A compiled plan: the words the token index may prune by, and the function that answers it."""
+    """A compiled plan: the words the token index may prune by, the function that answers it, and the
+    attribute values it reads as columns the store's source adds (typed attributes: store/duckdb/typed.py)."""
 
     tokens: tuple[str, ...]
     run: Runner
+    attrs: tuple[AttrRequest, ...] = ()
 
 
 def run_sql(cur: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pa.Table:
@@ -69,19 +72,20 @@ def empty(columns: tuple[str, ...]) -> pa.Table:
 
 def prepare(plan: Plan) -> Prepared:
     """Compile `plan` (raising QuerySyntaxError for a query the user has to fix) into a snapshot runner."""
+    attrs = AttrColumns()
     if isinstance(plan, SearchPlan):
-        return _search(plan)
+        return _search(plan, attrs)
     if isinstance(plan, AggregatePlan):
-        table = plan_sql.compile_aggregate(plan)
-        return Prepared(table.tokens, lambda cur, src, params: _table(cur, src, params, table))
+        table = plan_sql.compile_aggregate(plan, attrs)
+        return Prepared(table.tokens, lambda cur, src, params: _table(cur, src, params, table), attrs.requests)
     if isinstance(plan, CountPlan):
-        return _count(plan)
+        return _count(plan, attrs)
     if isinstance(plan, HistogramPlan):
-        hist = plan_sql.compile_histogram(plan)
-        return Prepared(hist.tokens, lambda cur, src, params: _histogram(cur, src, params, plan, hist))
+        hist = plan_sql.compile_histogram(plan, attrs)
+        return Prepared(hist.tokens, lambda cur, src, params: _histogram(cur, src, params, plan, hist), attrs.requests)
     if isinstance(plan, FieldsPlan):
-        sample = plan_sql.compile_fields_sample(plan)
-        return Prepared((), lambda cur, src, params: _fields(cur, src, params, plan, sample))
+        sample = plan_sql.compile_fields_sample(plan, attrs)
+        return Prepared((), lambda cur, src, params: _fields(cur, src, params, plan, sample), attrs.requests)
     if isinstance(plan, ContextPlan):
         return Prepared((), lambda cur, src, params: lines.context_lines(cur, src, params, plan))
     if isinstance(plan, TracePlan):
@@ -98,8 +102,8 @@ def _trace_keys(trace_id: str) -> tuple[str, ...]:
     return (field_key("trace_id", trace_id),)
 
 
-def _search(plan: SearchPlan) -> Prepared:
-    compiled = plan_sql.compile_search(plan)
+def _search(plan: SearchPlan, attrs: AttrColumns) -> Prepared:
+    compiled = plan_sql.compile_search(plan, attrs)
 
     def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> pa.Table:
         if src is None or plan.start >= plan.end:
@@ -112,7 +116,7 @@ def _search(plan: SearchPlan) -> Prepared:
             total = int(run_sql(cur, bind_sql(src, compiled.count), params).column(0)[0].as_py())
         return with_meta(table, META_TOTAL, total)
 
-    return Prepared(compiled.tokens, run)
+    return Prepared(compiled.tokens, run, attrs.requests)
 
 
 def _table(
@@ -123,8 +127,8 @@ def _table(
     return run_sql(cur, bind_sql(src, compiled.select), params)
 
 
-def _count(plan: CountPlan) -> Prepared:
-    compiled = plan_sql.compile_count(plan)
+def _count(plan: CountPlan, attrs: AttrColumns) -> Prepared:
+    compiled = plan_sql.compile_count(plan, attrs)
 
     def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> pa.Table:
         if src is None:
@@ -136,7 +140,7 @@ def _count(plan: CountPlan) -> Prepared:
         table = table.filter(pc.greater(table.column("count"), 0))
         return with_meta(table, META_TOTAL, total)
 
-    return Prepared(compiled.tokens, run)
+    return Prepared(compiled.tokens, run, attrs.requests)
 
 
 def _histogram(

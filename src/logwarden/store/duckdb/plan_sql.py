@@ -16,6 +16,7 @@ from sqlglot import exp
 from logwarden.model.schema import STORED_COLUMNS
 from logwarden.plan import filter as ast
 from logwarden.plan.duckdb_filter import (
+    AttrColumns,
     StoreFields,
     comparison,
     compile_node,
@@ -45,7 +46,7 @@ from logwarden.plan.table import (
     WhereNot,
     WhereOr,
 )
-from logwarden.store.duckdb.tokens import INDEXED_FIELDS, field_key, query_tokens
+from logwarden.store.duckdb.tokens import field_key, may_be_indexed, query_tokens
 
 _QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 # Newest first; lines of one ts in reverse stored order (seq; rows without one, stored before it existed, last).
@@ -70,9 +71,14 @@ class CompiledTable:
     tokens: tuple[str, ...] = ()
 
 
-def base_where(node: ast.Node, tenant: str, start: datetime, end: datetime) -> exp.Expr:
-    """Tenant, time range and the row filter: the WHERE of every statement a query runs."""
-    fields = StoreFields()
+def base_where(
+    node: ast.Node, tenant: str, start: datetime, end: datetime, attrs: AttrColumns | None = None
+) -> exp.Expr:
+    """Tenant, time range and the row filter: the WHERE of every statement a query runs.
+
+    With `attrs`, attribute values are read from the columns the store's source adds for them (typed
+    attributes); without, from the attrs JSON (what golden files show)."""
+    fields = StoreFields(attr_columns=attrs)
     tests: list[exp.Expr] = [
         exp.EQ(this=exp.column("tenant", quoted=True), expression=lit(tenant)),
         exp.GTE(this=exp.column("ts", quoted=True), expression=ts_lit(start)),
@@ -84,14 +90,19 @@ def base_where(node: ast.Node, tenant: str, start: datetime, end: datetime) -> e
 
 
 def rows_where(
-    node: ast.Node, tenant: str, start: datetime, end: datetime, rows: tuple[RowPipe, ...]
+    node: ast.Node,
+    tenant: str,
+    start: datetime,
+    end: datetime,
+    rows: tuple[RowPipe, ...],
+    attrs: AttrColumns | None = None,
 ) -> tuple[exp.Expr, ValueResolver]:
     """`base_where` and the `where` row pipes; and the fields as the row pipes (extract, json, logfmt) leave them."""
-    where = base_where(node, tenant, start, end)
-    conditions = row_conditions(StoreFields(), rows)
+    where = base_where(node, tenant, start, end, attrs)
+    conditions = row_conditions(StoreFields(attr_columns=attrs), rows)
     if conditions:
         where = exp.and_(where, *conditions)
-    return where, row_fields(StoreFields(), rows)
+    return where, row_fields(StoreFields(attr_columns=attrs), rows)
 
 
 def ts_lit(value: datetime) -> exp.Expr:
@@ -102,9 +113,9 @@ def _logs() -> exp.Table:
     return exp.to_table("logs")
 
 
-def compile_search(plan: SearchPlan) -> CompiledSearch:
+def compile_search(plan: SearchPlan, attrs: AttrColumns | None = None) -> CompiledSearch:
     """The page of hits (stored columns, or the `fields` as written) and the count of all matches."""
-    where, fields = rows_where(plan.filter, plan.tenant, plan.start, plan.end, plan.rows)
+    where, fields = rows_where(plan.filter, plan.tenant, plan.start, plan.end, plan.rows, attrs)
     order: list[exp.Ordered] = [_ordered(exp.column(c, quoted=True), d) for c, d in _HIT_ORDER]
     if plan.sort:
         order = []
@@ -146,8 +157,9 @@ def required_tokens(node: ast.Node) -> tuple[str, ...]:
     """
     if isinstance(node, ast.Term):
         return () if node.wildcard else tuple(query_tokens(node.text))
-    if isinstance(node, ast.Equals) and node.field.core and node.field.name in INDEXED_FIELDS:
-        return (field_key(node.field.name, node.value),)  # an exact id (trace_id:<id>): the id index narrows it
+    if isinstance(node, ast.Equals) and may_be_indexed(node.field):
+        # An exact id (trace_id:<id>, or a field of store.indexed_fields): its text equals the value, as indexed.
+        return (field_key(str(node.field), node.value),)
     if isinstance(node, ast.And):
         out: list[str] = []
         for item in node.items:
@@ -200,9 +212,9 @@ def bucket_expr(span: float) -> exp.Expr:
     )
 
 
-def compile_aggregate(plan: AggregatePlan) -> CompiledTable:
+def compile_aggregate(plan: AggregatePlan, attrs: AttrColumns | None = None) -> CompiledTable:
     """The aggregation, then the pipes after it in the order written."""
-    where, fields = rows_where(plan.filter, plan.tenant, plan.start, plan.end, plan.rows)
+    where, fields = rows_where(plan.filter, plan.tenant, plan.start, plan.end, plan.rows, attrs)
     select, columns, order, row_limit = _aggregate(plan.aggregation, where, plan.span, fields, bool(plan.rows))
     select, columns = _after(select, columns, order, row_limit, plan.pipes, plan.max_rows)
     return CompiledTable(select, tuple(columns), required_tokens(plan.filter))
@@ -372,11 +384,11 @@ def bind_sql(from_sql: str, select: exp.Select) -> str:
     return f"WITH logs AS {inner} {select.sql(dialect='duckdb')}"
 
 
-def compile_count(plan: CountPlan) -> CompiledTable:
+def compile_count(plan: CountPlan, attrs: AttrColumns | None = None) -> CompiledTable:
     """Counts per group (names as given, attrs keys allowed), largest first, with `_total` over all groups."""
-    where = base_where(plan.filter, plan.tenant, plan.start, plan.end)
+    where = base_where(plan.filter, plan.tenant, plan.start, plan.end, attrs)
     by, limit = plan.by, plan.limit
-    fields = StoreFields()
+    fields = StoreFields(attr_columns=attrs)
     projection: list[exp.Expr] = [
         exp.alias_(_group_value(ast.FieldRef.parse(name), fields), name, quoted=True) for name in by
     ]
@@ -391,13 +403,13 @@ def compile_count(plan: CountPlan) -> CompiledTable:
     return CompiledTable(select, (*by, "count"), required_tokens(plan.filter))
 
 
-def compile_histogram(plan: HistogramPlan) -> CompiledTable:
+def compile_histogram(plan: HistogramPlan, attrs: AttrColumns | None = None) -> CompiledTable:
     """Counts per aligned bucket (and per value of `by`), grouped by the bucket number."""
-    where = base_where(plan.filter, plan.tenant, plan.start, plan.end)
+    where = base_where(plan.filter, plan.tenant, plan.start, plan.end, attrs)
     ref = plan.by
     projection = [exp.alias_(bucket_expr(plan.span), "bucket", quoted=True)]
     if ref is not None:
-        value = exp.column(ref.name, quoted=True) if ref.core else StoreFields().text(ref)
+        value = exp.column(ref.name, quoted=True) if ref.core else StoreFields(attr_columns=attrs).text(ref)
         projection.append(exp.alias_(exp.cast(value, exp.DataType.build("VARCHAR")), "value", quoted=True))
     projection.append(exp.alias_(exp.Count(this=exp.Star()), "count", quoted=True))
     groups: list[exp.Expr] = [
@@ -409,11 +421,11 @@ def compile_histogram(plan: HistogramPlan) -> CompiledTable:
     return CompiledTable(select, columns, required_tokens(plan.filter))
 
 
-def compile_fields_sample(plan: FieldsPlan) -> exp.Select:
+def compile_fields_sample(plan: FieldsPlan, attrs: AttrColumns | None = None) -> exp.Select:
     """The newest `sample` matching lines, every stored column: what the field summary reads."""
-    where = base_where(plan.filter, plan.tenant, plan.start, plan.end)
+    where = base_where(plan.filter, plan.tenant, plan.start, plan.end, attrs)
     return (
-        exp.select(exp.Star())
+        exp.select(*(exp.column(c, quoted=True) for c in STORED_COLUMNS))
         .from_(_logs())
         .where(where)
         .order_by(

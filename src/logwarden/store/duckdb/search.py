@@ -13,6 +13,7 @@ from typing import Any
 from logwarden.model.schema import SEQ_COLUMN, STORED_COLUMNS
 from logwarden.store.base import PartitionKey
 from logwarden.store.duckdb.partitions import quote_ident, table_name
+from logwarden.store.duckdb.typed import SourceColumns
 
 SELECT_COLUMNS = ", ".join(STORED_COLUMNS)
 _TENANT = "tenant = $tenant"
@@ -26,31 +27,40 @@ def source_sql(
     extra: str | None = None,
     row_filters: dict[str, str] | None = None,
     file_filters: dict[str, str] | None = None,
+    columns: SourceColumns | None = None,
 ) -> str | None:
     """`(SELECT … UNION ALL …) AS logs` over the given sources of `tenant`, or None when there are none.
 
     `extra` is one more SELECT of SELECT_COLUMNS (it must filter on `$tenant` too). `row_filters` (table
     name → predicate, from the token index) narrow a hot table's branch: rowid belongs to each table, so
     the predicate goes inside its own SELECT. `file_filters` (archive path → predicate on `file_row_number`)
-    do the same for archive files, each of which is then read on its own.
+    do the same for archive files, each of which is then read on its own. `columns` adds the attribute
+    columns a query reads to every branch (typed.py: from a table's or file's typed column when it has one);
+    archive files read together are grouped by how they supply them.
     """
     filters = row_filters or {}
     selects = []
     for key in hot:
         name = table_name(key)
         where = f" AND {filters[name]}" if name in filters else ""
-        selects.append(f"SELECT {SELECT_COLUMNS} FROM {quote_ident(name)} WHERE {_TENANT}{where}")
+        added = columns.hot(name) if columns else ""
+        selects.append(f"SELECT {SELECT_COLUMNS}{added} FROM {quote_ident(name)} WHERE {_TENANT}{where}")
     if extra:
         selects.append(extra)
     narrowed = file_filters or {}
-    whole = [path for path in archive_files if path not in narrowed]
-    if whole:
-        params["archive_files"] = whole
-        selects.append(f"SELECT {SELECT_COLUMNS} FROM {_parquet('$archive_files', '')} WHERE {_TENANT}")
+    groups: dict[str, list[str]] = {}
+    for path in archive_files:
+        if path not in narrowed:
+            groups.setdefault(columns.archive(path) if columns else "", []).append(path)
+    for g, (added, whole) in enumerate(groups.items()):
+        name = "archive_files" if g == 0 else f"archive_files{g}"
+        params[name] = whole
+        selects.append(f"SELECT {SELECT_COLUMNS}{added} FROM {_parquet('$' + name, '')} WHERE {_TENANT}")
     for i, path in enumerate(p for p in archive_files if p in narrowed):
         params[f"archive_file{i}"] = path
         files = _parquet(f"$archive_file{i}", f", file_row_number = true) WHERE {narrowed[path]}")
-        selects.append(f"SELECT {SELECT_COLUMNS} FROM {files} WHERE {_TENANT}")
+        added = columns.archive(path) if columns else ""
+        selects.append(f"SELECT {SELECT_COLUMNS}{added} FROM {files} WHERE {_TENANT}")
     if not selects:
         return None
     params["tenant"] = tenant

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +27,7 @@ import pyarrow as pa
 
 from logwarden.config.model import Config
 from logwarden.model.schema import SEQ_ROW_BITS
+from logwarden.plan.duckdb_filter import AttrRequest
 from logwarden.plan.filter import terms_filter
 from logwarden.plan.nodes import META_TOTAL, CountPlan, Plan, SearchPlan, meta_int
 from logwarden.store.archive import ParquetArchive
@@ -46,7 +48,7 @@ from logwarden.store.base import (
     StoreClosedError,
 )
 from logwarden.store.dedup import HWM_TABLE, StreamDedup
-from logwarden.store.duckdb import archive_index, catalog
+from logwarden.store.duckdb import archive_index, catalog, compact, typed
 from logwarden.store.duckdb import tokens as tokens_index
 from logwarden.store.duckdb.applier import (
     STATE_TABLE,
@@ -56,6 +58,7 @@ from logwarden.store.duckdb.applier import (
     read_applied_seq,
     storage_failing,
 )
+from logwarden.store.duckdb.compact import CompactionReport
 from logwarden.store.duckdb.execute import prepare
 from logwarden.store.duckdb.migrate import migrate
 from logwarden.store.duckdb.partitions import quote_ident, table_name
@@ -82,6 +85,15 @@ class DuckDBStore:
     """The embedded store: durable appends, consistent reads, retention and archiving."""
 
     _sql_sandbox: SqlSandbox | None = None  # made on the first SQL statement (its worker slots are shared)
+    # Compaction (compact.py) of hot.duckdb from compact_min_bytes on, when a copy would save at least
+    # compact_min_gain of the file at a clean stop (up to compact_max_bytes: the copy takes ~2 s per 100 MB and a
+    # stop must stay within a service manager's timeout), compact_live_min_gain on a running server (up to
+    # compact_live_max_bytes: the applier waits for the catch-up and each round copies the whole file).
+    compact_min_bytes = 32 * 1024**2
+    compact_min_gain = compact.MIN_GAIN_RATIO
+    compact_live_min_gain = 0.25
+    compact_max_bytes = 2 * 1024**3
+    compact_live_max_bytes = 1024**3
 
     def __init__(
         self,
@@ -96,26 +108,17 @@ class DuckDBStore:
         data_dir = Path(config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE
-        settings: dict[str, str | bool | int | float | list[str]] = {
-            "memory_limit": f"{config.store.memory_limit}B",
-            "checkpoint_threshold": f"{config.store.checkpoint_threshold}B",
-            # Every query that cares about order says ORDER BY; without the guarantee DuckDB inserts with
-            # ~35% less CPU per row (measured in bench/ingest.py), which the 2-core ingest path needs.
-            "preserve_insertion_order": False,
-        }
-        if config.store.threads:
-            settings["threads"] = config.store.threads
-        self._db = duckdb.connect(str(self.path), config=settings)
-        # ICU is statically linked but only loaded once a connection exists.
-        self._db.execute("SET TimeZone = 'UTC'")
         self.archive = ParquetArchive(
             config.archive_root,
             compression=config.archive.compression,
             storage_options=config.archive.storage_options,
         )
-        if not self.archive.is_local:
-            self._db.register_filesystem(self.archive.fs)
+        compact.remove_leftovers(self.path)  # a copy whose compaction was killed before its swap
+        self._gate = compact.SwapGate()  # reads share the database; a compaction's swap takes it alone
+        self._maintaining = asyncio.Lock()
+        self._db = self._connect()
         catalog.create(self._db)
+        tokens_index.configure(self._db, config.store.indexed_fields)  # before migrate: it rebuilds to match
         migrate(self._db)
         self._recover_pending_archives()
         self._reconcile_archive()
@@ -151,8 +154,9 @@ class DuckDBStore:
         self._unapplied: dict[int, pa.Table] = {}
         self._unapplied_bytes = 0
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="logwarden-read")
+        self._applier_con = self._db.cursor()
         self._applier = Applier(
-            self._db.cursor(),
+            self._applier_con,
             interval=config.store.apply_interval.total_seconds(),
             max_rows=config.store.apply_max_rows,
             known_tables=known_tables,
@@ -165,6 +169,25 @@ class DuckDBStore:
         self._dedup.load(self._db)
         self._log_writer = LogWriter(self.ingest_log, self._durable, on_commit=on_commit, dedup=self._dedup)
         self._closed = False
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """Open hot.duckdb (at start, and again after a compaction swapped the file)."""
+        config = self._config
+        settings: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": f"{config.store.memory_limit}B",
+            "checkpoint_threshold": f"{config.store.checkpoint_threshold}B",
+            # Every query that cares about order says ORDER BY; without the guarantee DuckDB inserts with
+            # ~35% less CPU per row (measured in bench/ingest.py), which the 2-core ingest path needs.
+            "preserve_insertion_order": False,
+        }
+        if config.store.threads:
+            settings["threads"] = config.store.threads
+        db = duckdb.connect(str(self.path), config=settings)
+        # ICU is statically linked but only loaded once a connection exists.
+        db.execute("SET TimeZone = 'UTC'")
+        if not self.archive.is_local:
+            db.register_filesystem(self.archive.fs)
+        return db
 
     def _replay(self, items: list[tuple[int, pa.Table]], known_tables: set[str], classes: frozenset[str]) -> None:
         """Apply replayed batches; a batch that cannot be applied goes through the quarantine, as live."""
@@ -240,11 +263,12 @@ class DuckDBStore:
 
     def partitions(self) -> tuple[list[PartitionKey], list[PartitionKey]]:
         """(hot, archived) partition keys as DuckDB sees them now."""
-        cur = self._db.cursor()
-        try:
-            return catalog.hot_partitions(cur), catalog.archived_partitions(cur)
-        finally:
-            cur.close()
+        with self._gate.shared():
+            cur = self._db.cursor()
+            try:
+                return catalog.hot_partitions(cur), catalog.archived_partitions(cur)
+            finally:
+                cur.close()
 
     async def read(
         self,
@@ -253,6 +277,7 @@ class DuckDBStore:
         end: datetime,
         fn: Callable[[duckdb.DuckDBPyConnection, str | None, dict[str, Any]], T],
         tokens: Sequence[str] = (),
+        attrs: Sequence[AttrRequest] = (),
     ) -> T:
         """Run `fn(cursor, from_sql, params)` in one snapshot of the tenant's rows that may lie in [start, end).
 
@@ -260,7 +285,8 @@ class DuckDBStore:
         batches (None when there are none); params holds the values it binds. Partitions are pruned by
         day only: `fn` must still filter on ts. With `tokens` (words every wanted row's message holds
         whole), hot tables are narrowed to the row groups their token index says may hold them all:
-        `fn` must still test the words.
+        `fn` must still test the words. With `attrs`, every branch of from_sql also has those attribute
+        columns (typed.py), read from a typed column where the table or file has one.
         """
 
         def attempt(cur: duckdb.DuckDBPyConnection) -> T:
@@ -278,28 +304,31 @@ class DuckDBStore:
                     file_filters = tokens_index.table_filters(
                         cur, files, tokens, params, column=archive_index.ROW_COLUMN, prefix="_atok"
                     )
+                columns = typed.source_columns(cur, attrs, [table_name(k) for k in hot], files) if attrs else None
                 extra = None
                 if unapplied:
                     cur.register("_unapplied", pa.concat_tables(unapplied))
                     extra = (
-                        f"SELECT {SELECT_COLUMNS} FROM _unapplied WHERE tenant = $tenant "
-                        f"AND (seq >> {SEQ_ROW_BITS}) > (SELECT applied_seq FROM {STATE_TABLE})"
+                        f"SELECT {SELECT_COLUMNS}{columns.memory() if columns else ''} FROM _unapplied "
+                        f"WHERE tenant = $tenant AND (seq >> {SEQ_ROW_BITS}) > (SELECT applied_seq FROM {STATE_TABLE})"
                     )
-                return fn(cur, source_sql(tenant, hot, files, params, extra, row_filters, file_filters), params)
+                src = source_sql(tenant, hot, files, params, extra, row_filters, file_filters, columns)
+                return fn(cur, src, params)
             finally:
                 cur.execute("ROLLBACK")
                 if unapplied:
                     cur.unregister("_unapplied")
 
         def run() -> T:
-            cur = self._db.cursor()
-            try:
-                return attempt(cur)
-            except (duckdb.IOException, duckdb.HTTPException):
-                # An archive file deleted by retention after this snapshot listed it: look again.
-                return attempt(cur)
-            finally:
-                cur.close()
+            with self._gate.shared():
+                cur = self._db.cursor()
+                try:
+                    return attempt(cur)
+                except (duckdb.IOException, duckdb.HTTPException):
+                    # An archive file deleted by retention after this snapshot listed it: look again.
+                    return attempt(cur)
+                finally:
+                    cur.close()
 
         if self._closed:
             raise StoreClosedError("the store is closed: logwarden is stopping")
@@ -321,7 +350,14 @@ class DuckDBStore:
         a text compared with a number in the data).
         """
         prepared = prepare(plan)  # compiled here, so a bad query fails before any read
-        return await self.read(plan.tenant, plan.start, max(plan.end, plan.start), prepared.run, tokens=prepared.tokens)
+        return await self.read(
+            plan.tenant,
+            plan.start,
+            max(plan.end, plan.start),
+            prepared.run,
+            tokens=prepared.tokens,
+            attrs=prepared.attrs,
+        )
 
     async def search(self, query: SearchQuery) -> SearchResult:
         """Lines whose message holds every term, newest first (a SearchPlan; attrs decoded)."""
@@ -368,7 +404,71 @@ class DuckDBStore:
     # --- retention and archiving ---------------------------------------------------------
 
     async def maintain(self, now: datetime | None = None) -> MaintenanceReport:
-        """Archive and drop whole day partitions according to retention and archive settings."""
+        """Archive and drop whole day partitions according to retention and archive settings, then compact
+        hot.duckdb when enough of it is free blocks (one maintenance at a time)."""
+        async with self._maintaining:
+            report = await self._maintain_partitions(now)
+            try:
+                await self.compact_hot()
+            except StoreClosedError:
+                raise
+            except Exception:
+                # The old file stays in place until the rename: the store is only larger than it could be.
+                log.exception("compacting %s failed; it stays as it was", self.path)
+            return report
+
+    async def compact_hot(self, *, force: bool = False) -> CompactionReport | None:
+        """Rewrite hot.duckdb without its free blocks while serving (compact.py), if it is worth it or `force`.
+
+        A read snapshot is copied beside the applier; the applier thread then appends what it committed
+        since (ingest is acknowledged meanwhile, into the ingest log and memory); reads wait only for the
+        close, rename and reopen.
+        """
+        size = self.path.stat().st_size
+        if not force and not self.compact_min_bytes <= size <= self.compact_live_max_bytes:
+            return None
+        loop = asyncio.get_running_loop()
+        if not force and await loop.run_in_executor(self._readers, self._with_cursor, compact.gain_ratio) < (
+            self.compact_live_min_gain
+        ):
+            return None
+        started = time.perf_counter()
+        snapshot = await loop.run_in_executor(
+            self._readers, self._with_cursor, functools.partial(compact.copy_snapshot, path=self.path)
+        )
+        finish = functools.partial(self._finish_compaction, snapshot=snapshot, started=started, before=size)
+        return await asyncio.wrap_future(self._applier.run(finish))
+
+    def _with_cursor(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        with self._gate.shared():
+            cur = self._db.cursor()
+            try:
+                return fn(cur)
+            finally:
+                cur.close()
+
+    def _finish_compaction(
+        self, con: duckdb.DuckDBPyConnection, *, snapshot: compact.SnapshotCopy, started: float, before: int
+    ) -> CompactionReport:
+        """Applier thread: bring the copy up to date, then swap it in while reads wait."""
+        applier_from = time.perf_counter()
+        tables, reindexed = compact.finish_live(con, self.path, snapshot)
+        with self._gate.exclusive():
+            held = time.perf_counter()
+            self._applier_con.close()
+            self._db.close()
+            try:
+                compact.swap_in(self.path)
+            finally:
+                # Reopened whatever happened: the new file after the rename, else the old one untouched.
+                self._db = self._connect()
+                self._applier_con = self._db.cursor()
+                self._applier._con = self._applier_con  # the applier's next apply or task uses the new file
+            held = time.perf_counter() - held
+        applier_held = time.perf_counter() - applier_from
+        return compact.make_report(self.path, before, started, tables, reindexed, held, applier_held)
+
+    async def _maintain_partitions(self, now: datetime | None) -> MaintenanceReport:
         now = (now or datetime.now(UTC)).astimezone(UTC)
         cfg = self._config
         await self.flush()
@@ -428,8 +528,10 @@ class DuckDBStore:
         """Copy a hot partition to Parquet, then swap it for the file in one transaction (crash-safe)."""
         name = quote_ident(table_name(key))
         segments = pa.table({})
+        written: list[typed.TypedColumn] = []
         cur = self._db.cursor()
         try:
+            shredded = typed.table_columns(cur, [table_name(key)]).get(table_name(key), {}).values()
             row = cur.sql(f"SELECT count(*), min(log_id), max(log_id) FROM {name}").fetchall()[0]
             rows = int(row[0])
             digest = hashlib.sha1(f"{rows}|{row[1]}|{row[2]}".encode()).hexdigest()[:16]
@@ -439,9 +541,12 @@ class DuckDBStore:
                 lambda con: con.execute(f"INSERT OR IGNORE INTO {catalog.ARCHIVE_PENDING} VALUES (?)", [path])
             ).result()
             if rows:
-                ordered = f"SELECT {SELECT_COLUMNS} FROM {name} ORDER BY ts, seq NULLS FIRST, log_id"
+                # The typed attribute columns too (typed.py), recorded as the file's schema has them.
+                columns = SELECT_COLUMNS + typed.select_list(shredded)
+                ordered = f"SELECT {columns} FROM {name} ORDER BY ts, seq NULLS FIRST, log_id"
                 reader = cur.sql(ordered).to_arrow_reader(64 * 1024)
-                self.archive.write(path, reader)
+                written = typed.schema_columns(reader.schema)
+                self.archive.write(path, reader, dictionary=[c.column for c in written if c.type == "VARCHAR"])
                 # Read back once: filters by the rows' positions in the file, committed with the swap.
                 segments = archive_index.build(cur, location)
         finally:
@@ -460,6 +565,7 @@ class DuckDBStore:
                         [key.tenant, key.day, location, key.retention_class],
                     )
                     archive_index.store(con, location, rows, segments)
+                    typed.record_file(con, location, written)
             con.execute(f"DELETE FROM {catalog.ARCHIVE_PENDING} WHERE path = ?", [path])
             con.execute("COMMIT")
             if same:
@@ -521,7 +627,23 @@ class DuckDBStore:
         applied = read_applied_seq(self._db)
         floor = self._consumers_floor()
         self.ingest_log.close(applied if floor is None else min(applied, floor))
+        self._applier_con.close()
         self._db.close()
+        self._compact_closed()
+
+    def _compact_closed(self) -> None:
+        """After a clean close: rewrite hot.duckdb without its free blocks (crash-safe; failures only logged)."""
+        try:
+            size = self.path.stat().st_size
+            if size <= self.compact_max_bytes and compact.needs_compaction(
+                self.path, min_gain=self.compact_min_gain, min_bytes=self.compact_min_bytes
+            ):
+                compact.compact_file(
+                    self.path, threads=self._config.store.threads, memory_limit=f"{self._config.store.memory_limit}B"
+                )
+        except Exception:
+            # The old file is intact until the rename: the store stays usable, only larger.
+            log.exception("compacting %s failed; it stays as it was", self.path)
 
 
 def _cutoff(now: datetime, days: int) -> date:

@@ -4,8 +4,8 @@ percent of the data.
 A full scan of `message` costs ~50 ms per million lines on this machine (decompress + lower + search);
 a needle (a request id, a trace id, an error code) is in a handful of lines. The applier therefore
 keeps, per day-partition table and per block of `BLOCK_ROWS` rowids (4 DuckDB vectors; a row group is
-15 blocks), a bloom filter of the message's tokens and of the values of the id fields in
-`INDEXED_FIELDS` (as the keys `<field>=<value>`, which no message token can equal: `=` separates
+15 blocks), a bloom filter of the message's tokens and of the values of the id fields (`INDEXED_FIELDS`
+and `store.indexed_fields`, as the keys `<field>=<value>`, which no message token can equal: `=` separates
 tokens), written in the same transaction as the rows. A search that requires a token or a field value
 asks the filters which blocks may hold it and reads only those rowid ranges: DuckDB skips the other
 vectors of a row group as well as whole row groups.
@@ -30,28 +30,36 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logwarden.model.schema import CORE_COLUMNS
+from logwarden.plan.duckdb_filter import attr_path
+from logwarden.plan.filter import FieldRef
 from logwarden.plan.words import WORD_CLASS, words
 from logwarden.store.duckdb import catalog
 from logwarden.store.duckdb.catalog import ARCHIVE_FILES
 from logwarden.store.duckdb.partitions import quote_ident
 
 BLOCK_ROWS = 8192  # 4 DuckDB vectors: a needle reads ~1% of a row group per hit (bench/query.py)
-# A split-block bloom filter: each key sets 3 bits in one of SEGMENTS 512-bit segments, stored one row per
-# (block, segment) as WORDS 64-bit integers, so a lookup tests one integer column of one segment per block
-# (a vectorized integer scan) instead of reading whole filters.
+# A split-block bloom filter (the Parquet layout): each key picks one of SEGMENTS 512-bit segments and sets one
+# bit in each of its WORDS 64-bit words, stored one row per (block, segment), so a lookup tests the eight
+# integer columns of one segment per block (a vectorized integer scan) instead of reading whole filters.
+# Eight bits per key in words of ~45 keys each: ~0.5% false positives per key and block (three bits per key
+# in the same 16 KiB gave ~1.5-3%, and every false positive block costs a few ms of DuckDB reads).
 WORDS = 8
 SEGMENT_BITS = 64 * WORDS
-SEGMENTS = 256  # 16 KiB per block (2 bytes per row): ~2% false positives at 12.5k keys per block
+SEGMENTS = 256  # 16 KiB per block (2 bytes per row), sized for ~12k distinct keys per block
 BLOOM_BITS = SEGMENT_BITS * SEGMENTS
 _SEG_MASK = SEGMENTS - 1
-_BIT_MASK = SEGMENT_BITS - 1
-_SHIFTS = (8, 24, 40)  # the segment from the low 8 bits of the 64-bit hash, three bit positions above them
+# Odd 32-bit multipliers (Parquet's SBBF salts): word k's bit is the top 6 bits of (hash >> 32) * salt mod 2^32.
+_SALTS = (0x47B6137B, 0x44974D91, 0x8824AD5B, 0xA2B7289D, 0x705495C7, 0x2DF1424B, 0x9EFC4947, 0x5C6BFB31)
 # More candidate ranges than this in one table: read it whole (a long OR of ranges costs more than it saves).
 MAX_RANGES = 256
 
-# Id fields whose exact values are indexed besides the message tokens: core columns, or attrs keys.
+# Id fields whose exact values are indexed besides the message tokens, as the query language names them: core
+# columns, or attribute keys (`request_id`; `attrs.<name>` for a key named like a core column). `store.indexed_fields`
+# adds to it (`configure`, recorded in FIELDS_TABLE so that the applier, a rebuild and the archive agree).
 INDEXED_FIELDS: tuple[str, ...] = ("trace_id",)
+# Core columns whose exact values may be indexed: text ids compared as text (not level, normalized; not numbers).
+INDEXABLE_CORE = frozenset({"trace_id", "span_id", "log_id", "host", "service", "source", "pattern_id"})
+FIELDS_TABLE = "_token_fields"
 
 BLOOM_TABLE = "_token_blooms"
 COVERAGE_TABLE = "_token_coverage"
@@ -60,7 +68,7 @@ COVERAGE_TABLE = "_token_coverage"
 # The layout (block size, filter size) is part of it: filters of an older layout are dropped and rebuilt.
 # So is the word rule: filters built when every non-ASCII character was a word character (`alpha—beta` one
 # token) would hide `alpha`, so they are ignored and rebuilt.
-PROBE = f"logwarden-token-probe/{BLOCK_ROWS}/{SEGMENTS}x{WORDS}/unicode-words"
+PROBE = f"logwarden-token-probe/{BLOCK_ROWS}/{SEGMENTS}x{WORDS}/sbbf/unicode-words"
 
 DDL = (
     f"CREATE TABLE IF NOT EXISTS {BLOOM_TABLE} (tbl VARCHAR NOT NULL, block BIGINT NOT NULL, "
@@ -71,6 +79,8 @@ DDL = (
     "(tbl VARCHAR PRIMARY KEY, lo BIGINT NOT NULL, hi BIGINT NOT NULL, probe UBIGINT NOT NULL)",
     # The id fields a table's filters hold (comma-separated); added after the first release.
     f"ALTER TABLE {COVERAGE_TABLE} ADD COLUMN IF NOT EXISTS fields VARCHAR DEFAULT ''",
+    # The indexed fields of this store (comma-separated, one row; none: INDEXED_FIELDS).
+    f"CREATE TABLE IF NOT EXISTS {FIELDS_TABLE} (fields VARCHAR NOT NULL)",
 )
 
 # bytes.translate table for pure-ASCII messages: ASCII word characters stay (letters lower-cased), other ASCII
@@ -87,14 +97,15 @@ def _segment_sql(h: str) -> str:
     return f"CAST({h} & {_SEG_MASK} AS USMALLINT)"
 
 
-def _bit_positions_sql(h: str) -> str:
-    return "[" + ", ".join(f"CAST(({h} >> {s}) & {_BIT_MASK} AS INTEGER)" for s in _SHIFTS) + "]"
+def _bit(h: int, k: int) -> int:
+    """The bit key hash `h` sets in word `k` of its segment (as `_WORD_AGGREGATES` computes it in SQL)."""
+    return (((h >> 32) * _SALTS[k]) & 0xFFFFFFFF) >> 26
 
 
-_WORD_COLUMNS = ", ".join(f"w{k}" for k in range(WORDS))
+# (h >> 32) * salt < 2^64: no UBIGINT overflow; the low 32 bits' top 6 bits pick the bit.
 _WORD_AGGREGATES = ", ".join(
-    f"coalesce(bit_or(CAST(1 AS UBIGINT) << (pos & 63)) FILTER (WHERE pos >> 6 = {k}), CAST(0 AS UBIGINT)) AS w{k}"
-    for k in range(WORDS)
+    f"bit_or(CAST(1 AS UBIGINT) << ((((h >> 32) * CAST({salt} AS UBIGINT)) & 4294967295) >> 26)) AS w{k}"
+    for k, salt in enumerate(_SALTS)
 )
 
 
@@ -107,12 +118,9 @@ def segments_sql(fields: Sequence[str], rows: str = "_token_rows") -> str:
         for i, field in enumerate(fields)
     ]
     return f"""
-SELECT block, seg, {_WORD_AGGREGATES}
-FROM (
-  SELECT block, {_segment_sql("h")} AS seg, unnest({_bit_positions_sql("h")}) AS pos
-  FROM ({" UNION ALL ".join(keys)})
-)
-GROUP BY block, seg
+SELECT block, {_segment_sql("h")} AS seg, {_WORD_AGGREGATES}
+FROM ({" UNION ALL ".join(keys)})
+GROUP BY ALL
 """
 
 
@@ -128,15 +136,61 @@ def _sql_str(text: str) -> str:
 
 
 def field_sql(field: str) -> str:
-    """The SQL value of an indexed field: its core column, or the attrs key as text."""
-    if field in CORE_COLUMNS:
-        return quote_ident(field)
-    return f"json_extract_string(attrs, {_sql_str('$.' + chr(34) + field + chr(34))})"
+    """The SQL value of an indexed field: its core column, or the attribute's text as a query reads it
+    (`json_extract_string(attrs, '/<key>')`, which a typed attribute column equals)."""
+    ref = FieldRef.parse(field)
+    if ref.core:
+        return quote_ident(ref.name)
+    return f"json_extract_string(attrs, {_sql_str(attr_path(ref.name))})"
 
 
 def field_key(field: str, value: str) -> str:
     """The index key for an exact field value (what a `<field> = <value>` test requires)."""
     return f"{field}={value}"
+
+
+def indexable(field: str) -> str:
+    """The name under which `field` (as written in config or a query) is indexed; ValueError if it cannot be."""
+    ref = FieldRef.parse(field.strip())
+    if not ref.name or "," in ref.name or "=" in ref.name:
+        raise ValueError(f"{field!r}: a field name without ',' or '='")
+    if ref.core and ref.name not in INDEXABLE_CORE:
+        raise ValueError(f"{field!r}: core field not indexable (use one of {', '.join(sorted(INDEXABLE_CORE))})")
+    return str(ref)
+
+
+# Every field some store of this process indexes: the query compiler asks only for keys of these (a key no table
+# holds costs a lookup for nothing). A hint, never trusted: each table's filters say which fields they hold.
+_KNOWN_FIELDS: set[str] = set(INDEXED_FIELDS)
+
+
+def may_be_indexed(ref: FieldRef) -> bool:
+    """Whether an exact test of `ref` may be narrowed by the index (some store here indexes that field)."""
+    return str(ref) in _KNOWN_FIELDS or str(ref) in INDEXED_FIELDS
+
+
+def configure(con: duckdb.DuckDBPyConnection, extra: Sequence[str]) -> tuple[str, ...]:
+    """Record the indexed fields: INDEXED_FIELDS and the `extra` ones (`store.indexed_fields`). Tables indexed
+    with other fields are rebuilt by `migrate.index_partitions` (their old filters are never trusted for a
+    field they lack). Returns the fields."""
+    try:
+        fields = tuple(dict.fromkeys([*INDEXED_FIELDS, *(indexable(f) for f in extra)]))
+    except ValueError as exc:
+        raise ValueError(f"store.indexed_fields: {exc}") from None
+    for statement in DDL:
+        con.execute(statement)
+    listed = ",".join(fields)
+    if con.execute(f"SELECT fields FROM {FIELDS_TABLE}").fetchall() != [(listed,)]:
+        con.execute(f"DELETE FROM {FIELDS_TABLE}")
+        con.execute(f"INSERT INTO {FIELDS_TABLE} VALUES (?)", [listed])
+    _KNOWN_FIELDS.update(fields)
+    return fields
+
+
+def configured_fields(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The indexed fields recorded by `configure` (INDEXED_FIELDS when none were)."""
+    rows = con.execute(f"SELECT fields FROM {FIELDS_TABLE}").fetchall()
+    return tuple(filter(None, str(rows[0][0]).split(","))) if rows else INDEXED_FIELDS
 
 
 def create(con: duckdb.DuckDBPyConnection) -> None:
@@ -190,7 +244,7 @@ def index_appended(con: duckdb.DuckDBPyConnection, table: str, base: int, fields
     may store a batch's rows in another order, and only the table knows where each row went. Expects
     one INSERT into `table` per transaction since `base` was read (the applier makes exactly one).
     """
-    fields = INDEXED_FIELDS if fields is None else fields
+    fields = configured_fields(con) if fields is None else fields
     name = quote_ident(table)
     probe = _probe(con)
     listed = ",".join(fields)
@@ -299,9 +353,7 @@ def candidate_ranges_of(
         for key in usable:
             h = hashes[key]
             tests = [f"seg = {h & _SEG_MASK}"]
-            for s in _SHIFTS:
-                pos = (h >> s) & _BIT_MASK
-                tests.append(f"w{pos >> 6} & CAST({1 << (pos & 63)} AS UBIGINT) <> 0")
+            tests += [f"w{k} & CAST({1 << _bit(h, k)} AS UBIGINT) <> 0" for k in range(WORDS)]
             selects.append(f"SELECT tbl, block FROM {BLOOM_TABLE} WHERE tbl IN ({listed}) AND {' AND '.join(tests)}")
         sql = f"SELECT tbl, block FROM ({' INTERSECT '.join(selects)}) ORDER BY tbl, block"
         found: dict[str, list[int]] = {}
@@ -375,14 +427,33 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+# DuckDB's hash of recent keys: a query's lookup then needs no round trip to hash its words (the hash
+# function is fixed for the process; PROBE guards the stored filters across versions). Bounded: cleared when full.
+_HASH_CACHE: dict[str, int] = {}
+_HASH_CACHE_SIZE = 4096
+
+
 def _hashes(cur: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> list[int]:
     """DuckDB's hash of each key, the one the filters were built with (integers in the SQL constant-fold)."""
-    rows = cur.execute("SELECT hash(k) FROM unnest(?) AS t(k)", [list(keys)]).fetchall()
-    return [int(h) for (h,) in rows]
+    out: dict[str, int] = {}
+    for key in keys:
+        cached = _HASH_CACHE.get(key)  # get, not `in` then []: another reader may clear the cache meanwhile
+        if cached is not None:
+            out[key] = cached
+    missing = [k for k in dict.fromkeys(keys) if k not in out]
+    if missing:
+        found = {
+            str(k): int(h) for k, h in cur.execute("SELECT k, hash(k) FROM unnest(?) AS t(k)", [missing]).fetchall()
+        }
+        if len(_HASH_CACHE) + len(found) > _HASH_CACHE_SIZE:
+            _HASH_CACHE.clear()
+        _HASH_CACHE.update(found)
+        out.update(found)
+    return [out[k] for k in keys]
 
 
 def _probe(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute("SELECT hash(?)", [PROBE]).fetchall()[0][0])
+    return _hashes(con, [PROBE])[0]
 
 
 def index_bytes(con: duckdb.DuckDBPyConnection) -> int:
@@ -395,7 +466,7 @@ REBUILD_BLOCKS = 64  # blocks per pass of `rebuild`: bounds its memory to ~500k 
 
 def needs_rebuild(con: duckdb.DuckDBPyConnection, table: str, fields: Sequence[str] | None = None) -> bool:
     """Whether `table` has rows its filters do not cover (an older layout or version, other indexed fields)."""
-    fields = INDEXED_FIELDS if fields is None else fields
+    fields = configured_fields(con) if fields is None else fields
     rows = table_rows(con, table)
     cov = con.execute(f"SELECT lo, hi, probe, fields FROM {COVERAGE_TABLE} WHERE tbl = ?", [table]).fetchall()
     if not cov:
@@ -407,7 +478,7 @@ def needs_rebuild(con: duckdb.DuckDBPyConnection, table: str, fields: Sequence[s
 def rebuild(con: duckdb.DuckDBPyConnection, table: str, fields: Sequence[str] | None = None) -> None:
     """Build the filters of every row of `table` afresh, in passes of REBUILD_BLOCKS blocks (call inside the
     caller's transaction, with no other writer of the table: rowids are the committed ones)."""
-    fields = INDEXED_FIELDS if fields is None else fields
+    fields = configured_fields(con) if fields is None else fields
     forget(con, table)
     rows = table_rows(con, table)
     values = "".join(f", {field_sql(field)} AS f{i}" for i, field in enumerate(fields))
