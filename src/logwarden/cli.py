@@ -391,6 +391,7 @@ def agent(config_path: str, check: bool) -> None:
 
 
 from logwarden.alerting.cli import alerts  # noqa: E402 - the group is defined beside its code
+from logwarden.auth.cli import keys, users  # noqa: E402 - the groups are defined beside their code
 from logwarden.config.meta_cli import meta  # noqa: E402 - it starts from a config file
 from logwarden.config.notify_cli import notify  # noqa: E402 - it starts from a config file
 from logwarden.config.pipeline_cli import pipeline  # noqa: E402 - the group is defined beside its code
@@ -401,3 +402,5 @@ main.add_command(alerts)
 main.add_command(notify)
 main.add_command(rules)
 main.add_command(pipeline)
+main.add_command(users)
+main.add_command(keys)

@@ -10,12 +10,12 @@ from starlette.requests import Request
 
 from logwarden.alerting.service import AlertingService
 from logwarden.api.errors import ApiError
+from logwarden.auth.tenants import TENANT_HEADER, TenantRefusedError, request_tenant
 from logwarden.bus.embedded import BatchBus
 from logwarden.config.model import Config
 from logwarden.ingest.backpressure import InflightBudget
 from logwarden.ingest.sink import IngestSink
 from logwarden.meta.db import MetaDB
-from logwarden.model.tenants import is_tenant
 from logwarden.outputs.tail import TailHub
 from logwarden.pipeline.runner import PipelineSet
 from logwarden.pipeline.status import ReloadStatus
@@ -24,7 +24,7 @@ from logwarden.rules.service import RulesService
 from logwarden.store.base import Store
 from logwarden.telemetry.metrics import Metrics
 
-TENANT_HEADER = "X-Scope-OrgID"
+__all__ = ["TENANT_HEADER", "Runtime", "runtime_of"]
 
 
 @dataclass
@@ -67,13 +67,11 @@ class Runtime:
         return self.sink
 
     def tenant(self, request: Request) -> str:
-        """The request's tenant: the X-Scope-OrgID header, else the configured default."""
-        value = request.headers.get(TENANT_HEADER)
-        if value is None or value == "":
-            return self.config.ingest.default_tenant
-        if not is_tenant(value):
-            raise ApiError(400, f"invalid tenant in {TENANT_HEADER}: use 1-64 letters, digits, '_', '.', '-'")
-        return value
+        """The request's tenant: its principal's (an admin may name another in X-Scope-OrgID; auth/tenants.py)."""
+        try:
+            return request_tenant(request, self.config)
+        except TenantRefusedError as exc:
+            raise ApiError(exc.status, exc.message) from None
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -15,6 +15,7 @@ from logwarden.alerting.store import AckError, RouterStore
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import json_response
 from logwarden.api.runtime import Runtime, runtime_of
+from logwarden.auth.audit import audit
 
 MAX_TEXT = 2000
 
@@ -66,6 +67,7 @@ async def ack(request: Request) -> Response:
         raise ApiError(404, f"no firing alert {fingerprint!r}") from None
     if rt.alerting is not None:
         rt.alerting.wake()
+    await audit(request, "alert.ack", fingerprint, tenant=tenant, by=by)
     return json_response({"fingerprint": fingerprint, "acked": done})
 
 
@@ -83,6 +85,7 @@ async def unack(request: Request) -> Response:
         raise ApiError(404, f"alert {fingerprint!r} is not acknowledged") from None
     if rt.alerting is not None:
         rt.alerting.wake()
+    await audit(request, "alert.unack", fingerprint, tenant=tenant, by=by)
     return json_response({"fingerprint": fingerprint, "acked": None})
 
 

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import json_response
 from logwarden.api.runtime import Runtime, runtime_of
+from logwarden.auth.audit import audit
 from logwarden.rules.loader import RuleEntry
 from logwarden.rules.service import RuleInputError, RulesService, check_api_rule, interval_text, where
 from logwarden.rules.statestore import ApiRule, ApiRuleRepository, RuleNameTakenError
@@ -117,6 +118,7 @@ async def list_or_create(request: Request) -> Response:
     except RuleNameTakenError:
         raise ApiError(409, f"rule name {name!r} is already used") from None
     await _apply(service)
+    await audit(request, "rule.create", name, tenant=tenant)
     return json_response(api_view(created, service), status=201)
 
 
@@ -143,10 +145,12 @@ async def item(request: Request) -> Response:
         if not await rt.meta.run(repo.delete, tenant, name):
             raise missing
         await _apply(service)
+        await audit(request, "rule.delete", name, tenant=tenant)
         return Response(status_code=204)
     made = _checked(await _body(request), tenant, name)
     replaced = await rt.meta.run(repo.replace, tenant, name, made.group, made.interval, made.mapping)
     if replaced is None:
         raise missing
     await _apply(service)
+    await audit(request, "rule.update", name, tenant=tenant)
     return json_response(api_view(replaced, service))

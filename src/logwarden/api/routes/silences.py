@@ -28,6 +28,7 @@ from logwarden.alerting.mute.silence import (
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import json_response
 from logwarden.api.runtime import Runtime, runtime_of
+from logwarden.auth.audit import audit
 from logwarden.model.units import parse_duration
 from logwarden.query.timerange import TimeRangeError, parse_time
 
@@ -189,6 +190,7 @@ async def list_or_create(request: Request) -> Response:
     except SilenceError as exc:
         raise ApiError(400, str(exc)) from None
     _changed(rt)
+    await audit(request, "silence.create", made.id, tenant=tenant, comment=given.comment)
     return json_response(made.to_json(now), status=201)
 
 
@@ -213,6 +215,7 @@ async def item(request: Request) -> Response:
         if expired is None:
             raise missing
         _changed(rt)
+        await audit(request, "silence.expire", silence_id, tenant=tenant)
         return json_response(expired.to_json(now))
     given = silence_input(await _body(request), now)
     try:
@@ -235,4 +238,5 @@ async def item(request: Request) -> Response:
     if changed is None:
         raise missing
     _changed(rt)
+    await audit(request, "silence.update", silence_id, tenant=tenant, new_id=changed.id)
     return json_response(changed.to_json(now))

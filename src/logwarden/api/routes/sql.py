@@ -21,6 +21,7 @@ from starlette.responses import Response
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import json_response, retained_range
 from logwarden.api.runtime import Runtime, runtime_of
+from logwarden.auth.audit import audit
 from logwarden.store.base import (
     SandboxBusyError,
     SandboxUnavailableError,
@@ -92,6 +93,7 @@ async def sql(request: Request) -> Response:
         raise ApiError(400, f"invalid 'timeout' {timeout:g}: use seconds, more than 0 and at most {max_timeout:g}")
     if not isinstance(store, SqlCapability):
         raise ApiError(501, "this store has no SQL: use /api/v1/query")
+    await audit(request, "sql.run", text, tenant=tenant, start=start, end=end)
     began = time.perf_counter()
     try:
         result = await store.run_sql(SqlRequest(tenant, start, end, text, limit, timeout))

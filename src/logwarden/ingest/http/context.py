@@ -12,13 +12,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from starlette.requests import Request
 
+from logwarden.auth.tenants import TENANT_HEADER, TenantRefusedError
+from logwarden.auth.tenants import request_tenant as tenant_of_request
 from logwarden.config.model import Config
 from logwarden.ingest.backpressure import InflightBudget
 from logwarden.ingest.http.errors import RequestRefused
 from logwarden.ingest.sink import IngestSink
-from logwarden.model.tenants import TENANT_RULE, is_tenant
 
-TENANT_HEADER = "X-Scope-OrgID"
+__all__ = ["TENANT_HEADER", "IngestHttpContext", "context_of", "request_tenant", "require_sink"]
 
 _NOT_READY = "logwarden is starting or stopping; retry shortly"
 
@@ -70,10 +71,9 @@ def require_sink(ctx: IngestHttpContext) -> IngestSink:
 
 
 def request_tenant(ctx: IngestHttpContext, request: Request) -> str:
-    """The request's tenant: the X-Scope-OrgID header, else ingest.default_tenant; 400 when invalid."""
-    value = request.headers.get(TENANT_HEADER)
-    if value is None or value == "":
-        return ctx.config.ingest.default_tenant
-    if not is_tenant(value):
-        raise RequestRefused(400, f"invalid tenant in {TENANT_HEADER}: {TENANT_RULE}")
-    return value
+    """The request's tenant: its credential's (a trusted shipper's or an admin's may be named in X-Scope-OrgID;
+    auth/tenants.py); 400 when invalid, 403 when the credential may not write there."""
+    try:
+        return tenant_of_request(request, ctx.config)
+    except TenantRefusedError as exc:
+        raise RequestRefused(exc.status, exc.message) from None
