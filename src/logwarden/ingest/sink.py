@@ -21,6 +21,7 @@ import pyarrow as pa
 from logwarden.ingest.ndjson import DecodedBody
 from logwarden.ingest.time_window import FUTURE, TOO_OLD, TimeWindow, apply_window
 from logwarden.model.normalize import BatchContext, dead_letter, normalize, pack, widen
+from logwarden.patterns.miner import PatternMiner
 from logwarden.pipeline.copy import MARK_COLUMN
 from logwarden.pipeline.runner import PipelineSet, StepStats, concat_wide
 from logwarden.store.base import DecodeError, Store
@@ -58,10 +59,14 @@ class CoreBatch:
 
 
 def to_core_batch(
-    decoded: DecodedBody, ctx: BatchContext, pipelines: PipelineSet | None = None, window: TimeWindow | None = None
+    decoded: DecodedBody,
+    ctx: BatchContext,
+    pipelines: PipelineSet | None = None,
+    window: TimeWindow | None = None,
+    miner: PatternMiner | None = None,
 ) -> CoreBatch:
-    """Normalize, run the pipelines, apply the time window (when given), and add dead letters: one
-    core-schema table."""
+    """Normalize, run the pipelines, apply the time window (when given), set each good line's `pattern_id`
+    (with a miner), and add dead letters: one core-schema table."""
     tables = []
     accepted = 0
     stats: list[StepStats] = []
@@ -87,7 +92,8 @@ def to_core_batch(
             if outcome.future_count:
                 by_reason[FUTURE] = outcome.future_count
             accepted -= refused + outcome.future_count
-        tables.append(_with_marks(pack(wide), wide))
+        core = pack(wide) if miner is None else miner.assign(pack(wide))
+        tables.append(_with_marks(core, wide))
     if decoded.rejected:
         tables.append(dead_letter(decoded.rejected, ctx))
         by_reason[INVALID] = len(decoded.rejected)
@@ -130,6 +136,7 @@ class IngestSink:
         self.window_for = window_for
         # Replaced whole on reload; each batch reads it once, so it meets exactly one version.
         self.pipelines = PipelineSet()
+        self.miner: PatternMiner | None = None  # sets every good line's pattern_id (config `patterns`)
 
     async def ingest(self, decode: Callable[[], DecodedBody], ctx: BatchContext, raw_bytes: int) -> IngestResult:
         """Run `decode` and the normalization in the decode pool, store durably, count."""
@@ -138,6 +145,7 @@ class IngestSink:
         # Held until the batch has run through them: a reload closes the old pipelines after their last batch.
         lease = pipelines.lease()
         window = self.window_for(ctx.tenant) if self.window_for is not None else None
+        miner = self.miner
 
         def work() -> CoreBatch:
             try:
@@ -148,7 +156,7 @@ class IngestSink:
                     # mistaken for a store failure (503) or lost.
                     rejected = [(_text(line), str(exc)) for line in exc.lines] or [("", str(exc))]
                     decoded = DecodedBody(None, rejected)
-                return to_core_batch(decoded, ctx, pipelines, window)
+                return to_core_batch(decoded, ctx, pipelines, window, miner)
             finally:
                 lease.release()
 

@@ -1,0 +1,1 @@
+"""Log patterns: the miner that gives every stored line its template id, and the store that keeps them."""

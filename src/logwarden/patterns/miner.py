@@ -1,0 +1,242 @@
+"""The pattern miner: a `pattern_id` for every line of a core batch, Python per new masked form only.
+
+Per batch: mask the message column (patterns/masking.py, vectorized), hash each line's (tenant, service, masked
+text) to 64 bits (polars, one pass), find the distinct hashes (numpy), and resolve each *distinct* hash through
+the form cache (a dict: hash → template); forms not in it go to their scope's template tree (patterns/tree.py).
+The ids of the distinct forms are then spread back over the lines. Thread-safe: the decode pool calls `assign`
+from several threads; masking runs outside the lock, the per-form Python inside it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logwarden.config.model import PatternsConfig
+from logwarden.patterns.masking import Masker
+from logwarden.patterns.tree import Template, TemplateTree
+
+# A form's template id and the tree that holds it: the id, not the template, so an evicted template is freed
+# (a cache of never-repeating forms would otherwise keep every template it ever made alive).
+CacheEntry = tuple[str, TemplateTree]
+DEAD_LETTER = "dead_letter"  # the `source` of dead letters (model/normalize.py)
+SEP = "\x1f"  # between tenant and service in a tree's scope, which template ids hash (unit separator)
+
+
+@dataclass(frozen=True, slots=True)
+class MinerSettings:
+    """How the miner masks and clusters (config `patterns`)."""
+
+    masks: tuple[str, ...] | None = None  # mask kinds (patterns/masking.py); None: all
+    similarity: float = 0.5
+    max_templates: int = 2000  # per (tenant, service)
+    max_forms: int = 100_000  # form-cache entries (two generations of this many at most)
+    max_children: int = 100
+    max_leaf: int = 32
+    max_scopes: int = 10_000  # (tenant, service) trees; the least recently used goes first beyond it
+
+
+@dataclass(frozen=True, slots=True)
+class SavedTemplate:
+    """A template as the pattern store keeps it: enough to put it back after a restart with the same id."""
+
+    tenant: str
+    service: str
+    id: str
+    text: str
+    count: int
+
+
+class FormCache:
+    """Form hash → template, bounded: two generations; when the young one fills, the old one is dropped
+    (O(1), no per-entry bookkeeping), so hot forms survive by being copied forward on use."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.young: dict[int, CacheEntry] = {}
+        self.old: dict[int, CacheEntry] = {}
+
+    def __len__(self) -> int:
+        return len(self.young) + len(self.old)
+
+    def get(self, key: int) -> CacheEntry | None:
+        entry = self.young.get(key)
+        if entry is None:
+            entry = self.old.get(key)
+            if entry is not None:
+                self.put(key, entry)
+        return entry
+
+    def put(self, key: int, entry: CacheEntry) -> None:
+        if len(self.young) >= self.capacity:
+            self.old, self.young = self.young, {}
+        self.young[key] = entry
+
+    def clear(self) -> None:
+        self.young.clear()
+        self.old.clear()
+
+
+class PatternMiner:
+    """Assigns template ids to lines, per (tenant, service), with bounded memory."""
+
+    @classmethod
+    def from_config(cls, config: PatternsConfig) -> PatternMiner | None:
+        """The miner `config` asks for (None when pattern mining is off)."""
+        if not config.enabled:
+            return None
+        return cls(
+            MinerSettings(
+                masks=tuple(config.masks),
+                similarity=config.similarity,
+                max_templates=config.max_templates_per_service,
+                max_forms=config.max_forms,
+            )
+        )
+
+    def __init__(self, settings: MinerSettings | None = None) -> None:
+        self.settings = settings or MinerSettings()
+        self.masker = Masker(self.settings.masks)
+        self.forms = FormCache(self.settings.max_forms)
+        self.trees: dict[tuple[str, str], TemplateTree] = {}
+        self.lock = threading.Lock()
+        self.new_forms = 0  # forms the trees saw (cache misses), for the bench and metrics
+
+    def assign(self, table: pa.Table) -> pa.Table:
+        """`table` (core schema) with its `pattern_id` column set; dead letters and lines without a message
+        get null."""
+        message = table.column("message")
+        dead = pc.equal(table.column("source"), DEAD_LETTER)
+        if pc.any(dead).as_py():  # undecodable text is not a kind of line: no template from it
+            message = pc.if_else(dead, pa.scalar(None, pa.string()), message)
+        ids = self.ids(table.column("tenant"), table.column("service"), message)
+        index = table.column_names.index("pattern_id")
+        return table.set_column(index, table.schema.field(index), ids)
+
+    def ids(
+        self,
+        tenant: pa.Array | pa.ChunkedArray,
+        service: pa.Array | pa.ChunkedArray,
+        message: pa.Array | pa.ChunkedArray,
+    ) -> pa.Array:
+        """The template id of every line (null where the message is null)."""
+        n = len(message)
+        if n == 0:
+            return pa.array([], pa.string())
+        masked = self.masker.mask(message)
+        frame = pl.DataFrame(
+            {"t": pl.Series(tenant).cast(pl.String), "s": pl.Series(service).cast(pl.String), "m": masked}
+        )
+        # A 64-bit hash of (tenant, service, masked text) per line keys the form cache: no key strings are built
+        # or kept, and Python sees only the distinct hashes (a collision is about 1 in 10^10 per 100k forms).
+        hashes = frame.hash_rows().to_numpy()
+        valid = masked.is_not_null().to_numpy()
+        distinct, first, inverse, counts = np.unique(
+            hashes[valid], return_index=True, return_inverse=True, return_counts=True
+        )
+        rows = np.flatnonzero(valid)
+        with self.lock:
+            form_ids = self._resolve_all(distinct.tolist(), counts.tolist(), frame, rows[first])
+        ids = np.full(n, None, dtype=object)
+        ids[rows] = np.asarray(form_ids, dtype=object)[inverse]
+        return pa.array(ids, pa.string())
+
+    def _resolve_all(self, hashes: list[int], counts: list[int], frame: pl.DataFrame, firsts: np.ndarray) -> list[str]:
+        """The template id of each distinct form hash; forms the cache lacks are read from `frame` (their first
+        row) and go to their scope's tree."""
+        entries: list[tuple[Template, TemplateTree] | None] = []
+        missing: list[int] = []
+        for i, key in enumerate(hashes):
+            cached = self.forms.get(key)
+            if cached is not None:
+                template = cached[1].by_id.get(cached[0])
+                if template is not None and template.alive:
+                    entries.append((template, cached[1]))
+                    continue
+            missing.append(i)
+            entries.append(None)
+        if missing:
+            texts = frame[firsts[missing].tolist()].rows()
+            for i, (tenant, service, masked) in zip(missing, texts, strict=True):
+                self.new_forms += 1
+                tree = self._tree(tenant or "", service or "")
+                made = tree.add(masked)
+                self.forms.put(hashes[i], (made.id, tree))
+                entries[i] = (made, tree)
+        out = []
+        for entry, lines in zip(entries, counts, strict=True):
+            assert entry is not None
+            template, tree = entry
+            tree.touch(template, lines)
+            out.append(template.id)
+        return out
+
+    def _tree(self, tenant: str, service: str) -> TemplateTree:
+        scope = (tenant, service)
+        tree = self.trees.pop(scope, None)
+        if tree is None:
+            if len(self.trees) >= self.settings.max_scopes:
+                oldest = next(iter(self.trees))
+                for template in self.trees.pop(oldest):
+                    template.alive = False
+            s = self.settings
+            tree = TemplateTree(SEP.join(scope), s.similarity, s.max_templates, s.max_children, s.max_leaf)
+        self.trees[scope] = tree  # most recently used scope last
+        return tree
+
+    def templates(self, tenant: str, service: str) -> list[Template]:
+        """The live templates of one scope, least recently used first."""
+        with self.lock:
+            tree = self.trees.get((tenant, service))
+            return list(tree) if tree is not None else []
+
+    def template(self, tenant: str, service: str, template_id: str) -> Template | None:
+        """The live template with this id in a scope, or None (never made, or evicted)."""
+        with self.lock:
+            tree = self.trees.get((tenant, service))
+            return tree.by_id.get(template_id) if tree is not None else None
+
+    def rename(self, tenant: str, service: str, old: str, new: str) -> bool:
+        """Give a live template another id (a rebuild from stored lines keeps the ids those lines carry); False
+        when there is no such template or `new` is taken."""
+        with self.lock:
+            tree = self.trees.get((tenant, service))
+            if tree is None or old not in tree.by_id or new in tree.by_id:
+                return False
+            template = tree.by_id.pop(old)
+            template.id = new
+            tree.by_id[new] = template
+            return True
+
+    def masked_text(self, message: str) -> str:
+        """One message as the miner sees it: masked, tokens joined by single spaces."""
+        masked = self.masker.mask(pa.array([message])).to_list()[0]
+        return " ".join((masked or "").split())
+
+    def template_count(self) -> int:
+        """Live templates over all scopes."""
+        with self.lock:
+            return sum(len(t) for t in self.trees.values())
+
+    def export(self) -> Iterator[SavedTemplate]:
+        """Every live template, for the pattern store."""
+        with self.lock:
+            saved = [
+                SavedTemplate(tenant, service, t.id, t.text, t.count)
+                for (tenant, service), tree in self.trees.items()
+                for t in tree
+            ]
+        return iter(saved)
+
+    def restore(self, saved: Sequence[SavedTemplate]) -> None:
+        """Put back templates saved earlier (after a restart): lines of their kind get the same ids again."""
+        with self.lock:
+            for s in saved:
+                self._tree(s.tenant, s.service).restore(s.id, s.text.split(" "), s.count)
+            self.forms.clear()

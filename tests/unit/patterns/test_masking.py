@@ -1,0 +1,61 @@
+"""Masking: each kind of variable becomes its placeholder, in order, a column at a time; the config's kinds
+are the masker's."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from logwarden.config.model import MASK_KINDS as CONFIG_KINDS
+from logwarden.patterns.masking import KIND_NAMES, Masker
+
+
+def masked(text: str, kinds: list[str] | None = None) -> str:
+    (out,) = Masker(kinds).mask(pa.array([text])).to_list()
+    assert isinstance(out, str)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('GET "/a b/c" ok', "GET <str> ok"),
+        ("user 'bob smith' left", "user <str> left"),
+        ("can't find user's file", "can't find user's file"),  # apostrophes are not quotes
+        ("mail from jo.doe+x@mail.example.com ok", "mail from <email> ok"),
+        ("fetch https://x.example.com/a?b=1 done", "fetch <url> done"),
+        ("req 123e4567-e89b-12d3-a456-426614174000 in", "req <uuid> in"),
+        ("from 10.250.19.102:50010 to 8.8.8.8", "from <ip> to <ip>"),
+        ("peer fe80::1ff:fe23:4567:890a up", "peer <ip> up"),
+        ("at 2026-12-06T14:00:00.123Z start", "at <ts> start"),
+        ("open /var/log/app/x.log failed", "open <path> failed"),
+        (r"load C:\Windows\System32\a.dll", "load <path>"),
+        ("took 12ms and 1.5s", "took <duration> and <duration>"),
+        ("addr 0x7fff1234 sha a3f9b2c1d4e5", "addr <hex> sha <hex>"),
+        ("status=OK user=bob took=<duration>", "status=<v> user=<v> took=<duration>"),
+        ("block blk_-1608999687919862906 size 91178", "block blk_<num> size <num>"),
+        ("retry 3 of 5, ratio -0.25", "retry <num> of <num>, ratio <num>"),
+        ("first line 1\n\tat Frame.run(Frame.java:42)", "first line <num>"),
+    ],
+)
+def test_each_kind_is_masked(text: str, expected: str) -> None:
+    assert masked(text) == expected
+
+
+def test_only_the_chosen_kinds_are_masked() -> None:
+    assert masked("from 10.0.0.1 took 12ms", ["ip"]) == "from <ip> took 12ms"
+    assert masked("from 10.0.0.1 took 12ms", ["number"]) == "from <num>.<num> took <num>ms"  # decimals are one number
+
+
+def test_nulls_stay_null_and_long_lines_are_cut() -> None:
+    out = Masker(max_chars=10).mask(pa.array([None, "abcdefghij klm"])).to_list()
+    assert out == [None, "abcdefghij"]
+
+
+def test_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown mask kinds"):
+        Masker(["ip", "zipcode"])
+
+
+def test_the_config_lists_the_maskers_kinds_in_order() -> None:
+    assert CONFIG_KINDS == KIND_NAMES
