@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""Log metrics benchmark: what 20 metric definitions cost ingest, and a 90-day range query over the 1 h tier.
+
+    python bench/metrics.py [--bodies 64] [--rounds 3] [--server --duration 15 --clients 4]
+
+1. **Subscriber cost** (in-process, same run, rounds interleaved, best of `--rounds`): process CPU per line of
+   the ingest decode path (`to_core_batch`: decode + normalize of 1000-line NDJSON bodies) against the log
+   metrics subscriber's `handle` on the same lines, with the built-in series only and with 20 definitions
+   (counters, sums, histograms, a summary, labels from attributes and from an `extract` pipe). Batches are
+   handed as the bus hands a busy subscriber (coalesced, `--coalesce` bodies per call) and one body per call.
+   The subscriber runs on its own thread, off the request path: the ratio is the share of a core it takes
+   for each core ingest spends decoding (the server also writes DuckDB, so the true share is lower).
+2. **Real servers** (`--server`): `logwarden serve` with `metrics.enabled: false` and then with the 20
+   definitions, each loaded by `--clients` keep-alive clients for `--duration` s; acknowledged lines/s of each,
+   their ratio, and how long after the load the subscriber's `logs_total` held every acknowledged line.
+3. **90-day query**: a series store pre-populated with 90 days of the 1 h tier (12 services × 5 statuses for a
+   counter, a histogram by service with ~40 bins per hour); median time of `query_range` for rate by service
+   at 1 h steps, p95 by service at 1 d steps, and sum at 1 d steps.
+
+Prints one JSON object on stdout (the last line); progress on stderr. Timings on shared machines are noisy:
+compare the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import http.client
+import json
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _common import Server, log  # noqa: E402
+from logwarden.bus.base import BusBatch  # noqa: E402
+from logwarden.config.logmetrics import MetricDefinition  # noqa: E402
+from logwarden.ingest.ndjson import decode_json_body  # noqa: E402
+from logwarden.ingest.sink import to_core_batch  # noqa: E402
+from logwarden.logmetrics.aggregate import builtin_definitions  # noqa: E402
+from logwarden.logmetrics.query import RangeQuery, query_range  # noqa: E402
+from logwarden.logmetrics.store import SeriesStore  # noqa: E402
+from logwarden.logmetrics.subscriber import LogMetricsSubscriber  # noqa: E402
+from logwarden.model.normalize import BatchContext  # noqa: E402
+from logwarden.store.arrival import with_seq  # noqa: E402
+
+SERVICES = ["checkout", "cart", "payments", "inventory", "search", "auth", "shipping", "notifier", "gateway",
+            "reports", "recommend", "ledger"]  # fmt: skip
+LEVELS = ["info"] * 8 + ["warn", "error"]
+STATUSES = ["200"] * 14 + ["201", "404", "500", "503"]
+RETENTION = [timedelta(days=15), timedelta(days=90), timedelta(days=730), timedelta(days=730)]
+
+
+def twenty_definitions() -> list[dict[str, Any]]:
+    """Twenty metrics of every type, as a user would write them (the built-in two come on top)."""
+    defs: list[dict[str, Any]] = [
+        {"name": "errors", "query": "level:error", "labels": ["service"]},
+        {"name": "warnings", "query": "level:warn", "labels": ["service", "host"]},
+        {"name": "http_requests", "query": 'GET OR POST | extract "status=(?P<status>\\d+)"', "labels": ["status"]},
+        {"name": "server_errors", "query": "status:>=500", "labels": ["service", "route"]},
+        {"name": "not_found", "query": "status:404", "labels": ["route"]},
+        {"name": "request_ms", "type": "histogram", "field": "latency_ms", "labels": ["service"]},
+        {"name": "request_ms_by_route", "type": "histogram", "field": "latency_ms", "labels": ["route"]},
+        {"name": "request_ms_summary", "type": "summary", "field": "latency_ms"},
+        {"name": "response_bytes", "type": "sum", "field": "bytes", "labels": ["service"]},
+        {"name": "response_bytes_dist", "type": "histogram", "field": "bytes", "labels": ["status"]},
+        {"name": "took_ms", "type": "sum", "query": 'took | extract "took (?P<t>\\d+)ms"', "field": "t"},
+        {"name": "db_lines", "query": "db OR query", "labels": ["service"]},
+        {"name": "cache_misses", "query": '"cache miss"', "labels": ["host"]},
+        {"name": "timeouts", "query": "timeout", "labels": ["service"]},
+        {"name": "payments_errors", "query": "service:payments level:error", "labels": ["host"]},
+        {"name": "checkout_ms", "type": "histogram", "query": "service:checkout", "field": "latency_ms"},
+        {"name": "gateway_status", "query": "service:gateway", "labels": ["status"]},
+        {"name": "slow_requests", "query": "latency_ms:>500", "labels": ["service", "route"]},
+        {"name": "users", "query": "_exists_:user_id", "labels": ["service"], "max_series": 100},
+        {"name": "lines_by_host", "query": "*", "labels": ["host"]},
+    ]
+    return defs
+
+
+def bodies(n: int, lines: int = 1000, seed: int = 11) -> list[bytes]:
+    """`n` NDJSON bodies of `lines` lines each, a minute of event time before now."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    out = []
+    for _ in range(n):
+        rows = []
+        for _ in range(lines):
+            service = rng.choice(SERVICES)
+            status = rng.choice(STATUSES)
+            route = f"/api/v1/{rng.choice(['orders', 'cart', 'users', 'items', 'search'])}/{{id}}"
+            ms = round(rng.lognormvariate(3.5, 1.1), 1)
+            kind = rng.random()
+            if kind < 0.6:
+                msg = f"GET {route} status={status} took {int(ms)}ms"
+            elif kind < 0.75:
+                msg = f"db query on orders took {int(ms)}ms"
+            elif kind < 0.85:
+                msg = f"cache miss for key user:{rng.randrange(10_000)}"
+            else:
+                msg = f"upstream timeout after {int(ms)}ms" if rng.random() < 0.2 else "worker heartbeat ok"
+            row: dict[str, Any] = {
+                "ts": (now - timedelta(seconds=rng.uniform(0, 60))).isoformat(),
+                "service": service,
+                "host": f"{service[:3]}-{rng.randrange(6)}",
+                "level": rng.choice(LEVELS),
+                "msg": msg,
+                "status": int(status),
+                "route": route,
+                "latency_ms": ms,
+                "bytes": rng.randrange(200, 50_000),
+            }
+            if rng.random() < 0.3:
+                row["user_id"] = f"u{rng.randrange(5000)}"
+            rows.append(row)
+        out.append(b"\n".join(orjson.dumps(r) for r in rows))
+    return out
+
+
+def subscriber_cost(raw: list[bytes], rounds: int, coalesce: int) -> dict[str, Any]:
+    ctx = BatchContext("default", "http", datetime.now(UTC))
+    tables = [to_core_batch(decode_json_body(b), ctx).table for b in raw]
+    lines = sum(t.num_rows for t in tables)
+    builtin = builtin_definitions()
+    full = builtin + [MetricDefinition.model_validate(d) for d in twenty_definitions()]
+
+    def metrics(definitions: list[MetricDefinition], per_call: int) -> float:
+        """CPU seconds of handing every table to a subscriber (opened and closed outside the timing) and
+        committing what it holds."""
+        with tempfile.TemporaryDirectory() as tmp:
+            sub = LogMetricsSubscriber(
+                SeriesStore(Path(tmp) / "s.duckdb", RETENTION), definitions, compact_interval=None
+            )
+            calls = []
+            for i in range(0, len(tables), per_call):
+                group = tables[i : i + per_call]
+                stored = pa.concat_tables([with_seq(i + j + 1, t) for j, t in enumerate(group)])
+                calls.append(BusBatch(i + len(group), stored))
+            began = time.process_time()
+            for call in calls:
+                sub.handle(call)
+            sub.flush()
+            spent = time.process_time() - began
+            sub.close()
+        return spent
+
+    def ingest() -> float:
+        began = time.process_time()
+        for b in raw:
+            to_core_batch(decode_json_body(b), ctx)
+        return time.process_time() - began
+
+    cases = {
+        "ingest_decode": ingest,
+        "builtin_coalesced": lambda: metrics(builtin, coalesce),
+        "twenty_coalesced": lambda: metrics(full, coalesce),
+        "twenty_per_body": lambda: metrics(full, 1),
+    }
+    best = {name: float("inf") for name in cases}
+    for r in range(rounds):
+        for name, fn in cases.items():
+            best[name] = min(best[name], fn())
+        log(f"round {r + 1}: " + ", ".join(f"{k} {v * 1e6 / lines:.2f} µs/line" for k, v in best.items()))
+    per_line = {k: round(v * 1e6 / lines, 3) for k, v in best.items()}
+    return {
+        "lines": lines,
+        "cpu_us_per_line": per_line,
+        "twenty_vs_decode_ratio": round(best["twenty_coalesced"] / best["ingest_decode"], 3),
+        "twenty_per_body_vs_decode_ratio": round(best["twenty_per_body"] / best["ingest_decode"], 3),
+        "builtin_vs_decode_ratio": round(best["builtin_coalesced"] / best["ingest_decode"], 3),
+    }
+
+
+def _load(port: int, raw: list[bytes], seconds: float, clients: int) -> int:
+    acked = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def client(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        i = k
+        while time.monotonic() < stop:
+            body = raw[i % len(raw)]
+            i += clients
+            conn.request("POST", "/api/v1/ingest", body, {"Content-Type": "application/x-ndjson"})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status == 200:
+                acked[k] += body.count(b"\n") + 1
+            else:
+                time.sleep(float(resp.getheader("Retry-After") or 1))
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(acked)
+
+
+def _logs_total(port: int) -> float:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/api/v1/metrics/query_range?metric=logs_total&fn=sum&start=now-1h&end=now%2B5m&step=1h")
+        body = json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+    return sum(v for s in body.get("series", []) for _, v in s["values"])
+
+
+def servers(raw: list[bytes], seconds: float, clients: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, section in (("off", {"enabled": False}), ("twenty", {"definitions": twenty_definitions()})):
+        with tempfile.TemporaryDirectory() as tmp:
+            config = Path(tmp) / "config.yaml"
+            config.write_text(json.dumps({"metrics": section}))  # JSON is YAML
+            server = Server(Path(tmp) / "data", Path(tmp) / "server.log", extra_args=["--config", str(config)])
+            server.start()
+            try:
+                server.wait_ready()
+                warm = _load(server.port, raw[:4], 2, clients)
+                acked = _load(server.port, raw, seconds, clients)
+                out[f"{name}_lines_per_s"] = round(acked / seconds)
+                if name == "twenty":
+                    total = warm + acked
+                    began = time.monotonic()
+                    while _logs_total(server.port) < total and time.monotonic() - began < 120:
+                        time.sleep(0.2)
+                    out["metrics_caught_up_after_s"] = round(time.monotonic() - began, 2)
+                    out["logs_total_equals_acked"] = _logs_total(server.port) == total
+            finally:
+                server.stop()
+            log(f"server {name}: {out}")
+    out["twenty_vs_off_throughput"] = round(out["twenty_lines_per_s"] / out["off_lines_per_s"], 3)
+    return out
+
+
+def query_90_days(runs: int) -> dict[str, Any]:
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    end = int(now.timestamp())
+    start = end - 90 * 86400
+    hours = list(range(start, end, 3600))
+    rng = random.Random(5)
+    counter = MetricDefinition(name="requests", labels=["service", "status"])
+    latency = MetricDefinition(name="latency", type="histogram", field="ms", labels=["service"])
+    points: dict[str, list[Any]] = {k: [] for k in ("metric", "labels", "ts", "n", "total", "lo", "hi")}
+    bins: dict[str, list[Any]] = {k: [] for k in ("labels", "ts", "bin", "n")}
+    for service in SERVICES:
+        for status in ("200", "201", "404", "500", "503"):
+            labels = orjson.dumps({"service": service, "status": status}).decode()
+            for ts in hours:
+                n = float(rng.randrange(100, 10_000))
+                for k, v in zip(points, ("requests", labels, ts, n, n, 1.0, 1.0), strict=True):
+                    points[k].append(v)
+        labels = orjson.dumps({"service": service}).decode()
+        for ts in hours:
+            centre = rng.randrange(180, 260)
+            for b in range(centre - 20, centre + 20):
+                for k, v in zip(bins, (labels, ts, b, rng.randrange(1, 500)), strict=True):
+                    bins[k].append(v)
+            for k, v in zip(points, ("latency", labels, ts, 1000.0, 50_000.0, 1.0, 900.0), strict=True):
+                points[k].append(v)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SeriesStore(Path(tmp) / "s.duckdb", RETENTION)
+        cur = store.reader()
+        cur.register("p", pa.table(points))
+        cur.execute("INSERT INTO points SELECT 3, metric, 'default', labels, ts, n, total, lo, hi FROM p")
+        cur.register("b", pa.table(bins))
+        cur.execute("INSERT INTO bins SELECT 3, 'latency', 'default', labels, ts, bin, n FROM b")
+        cur.execute("INSERT INTO rollup VALUES (1, ?), (2, ?), (3, ?)", [end, end, end])
+        store.checkpoint()
+        sizes = {"points_rows": len(points["ts"]), "bin_rows": len(bins["ts"])}
+        del points, bins  # a million Python objects alive would make every garbage collection in the timing slow
+        cur.unregister("p")
+        cur.unregister("b")
+        gc.collect()
+        cases = {
+            "rate_by_service_1h_steps": (counter, RangeQuery("requests", "rate", start, end, 3600, ("service",))),
+            "sum_1d_steps": (counter, RangeQuery("requests", "sum", start, end, 86400)),
+            "p95_by_service_1d_steps": (latency, RangeQuery("latency", "p95", start, end, 86400, ("service",))),
+        }
+        out: dict[str, Any] = dict(sizes)
+        for name, (definition, q) in cases.items():
+            times = []
+            for _ in range(runs):
+                began = time.perf_counter()
+                result = query_range(store, definition, "default", q, now)
+                times.append(time.perf_counter() - began)
+            assert result["tier"] == "1h", result["tier"]
+            out[f"{name}_ms_median"] = round(statistics.median(times) * 1000, 1)
+            out[f"{name}_series"] = len(result["series"])
+        store.close()
+    log(f"query: {out}")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bodies", type=int, default=64, help="1000-line bodies (default 64)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--coalesce", type=int, default=32, help="bodies per subscriber call (default 32)")
+    parser.add_argument("--server", action="store_true", help="also load two real servers")
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--query-runs", type=int, default=10)
+    args = parser.parse_args()
+    raw = bodies(args.bodies)
+    result: dict[str, Any] = {"subscriber": subscriber_cost(raw, args.rounds, args.coalesce)}
+    if args.server:
+        result["servers"] = servers(raw, args.duration, args.clients)
+    result["query_90d"] = query_90_days(args.query_runs)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

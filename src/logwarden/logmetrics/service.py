@@ -1,0 +1,56 @@
+"""The log metrics inside a server: definitions gathered from the config, the series store opened under the data
+directory, and the subscriber built (the app factory adds it to the bus and closes it with the bus)."""
+
+from __future__ import annotations
+
+import logging
+
+from logwarden.config.loader import ConfigError
+from logwarden.config.logmetrics import DefinitionError, MetricDefinition, check_unique, load_dir
+from logwarden.config.model import Config
+from logwarden.logmetrics.aggregate import CompiledMetric, builtin_definitions
+from logwarden.logmetrics.store import SeriesStore
+from logwarden.logmetrics.subscriber import LogMetricsSubscriber
+
+log = logging.getLogger(__name__)
+
+
+def definitions_of(config: Config) -> list[MetricDefinition]:
+    """The built-in series (unless turned off), the config's definitions and those of `metrics.dir`;
+    DefinitionError (naming the file, the metric and the field) when one is wrong or two share a name."""
+    section = config.metrics
+    found = [*(builtin_definitions() if section.builtin else []), *section.definitions]
+    if section.dir is not None:
+        found += load_dir(section.dir)
+    return check_unique(found, str(section.dir or "metrics"))
+
+
+def checked_definitions(config: Config) -> list[MetricDefinition]:
+    """`definitions_of(config)` with every query compiled: ConfigError (the CLI's "cannot start", exit 2) naming the
+    file, the metric and the field of the first that is wrong. Empty when `metrics.enabled` is off."""
+    if not config.metrics.enabled:
+        return []
+    try:
+        found = definitions_of(config)
+        for d in found:
+            CompiledMetric(d, str(config.metrics.dir or "metrics"))
+    except DefinitionError as exc:
+        raise ConfigError(str(exc)) from None
+    return found
+
+
+def open_log_metrics(config: Config, definitions: list[MetricDefinition]) -> LogMetricsSubscriber | None:
+    """The subscriber of a server (None when `metrics.enabled` is off). Blocking: run it off the event loop."""
+    section = config.metrics
+    if not section.enabled:
+        return None
+    store = SeriesStore.under(config.data_dir, section.retention)
+    try:
+        subscriber = LogMetricsSubscriber(
+            store, definitions, commit_interval=section.commit_interval, compact_interval=section.compact_interval
+        )
+    except BaseException:
+        store.close()
+        raise
+    log.info("log metrics: %d definitions (%s)", len(definitions), ", ".join(d.name for d in definitions))
+    return subscriber

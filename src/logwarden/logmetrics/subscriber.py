@@ -1,0 +1,212 @@
+"""The log metrics subscriber: every definition applied to each durable batch, as one stateful, lossless bus
+subscriber (bus/base.py: StatefulSubscriber), like the rules engine.
+
+**Exactly once.** Points of the batches handled since the last commit wait in memory (`Pending`, merged per
+series and 10 s bucket); at most every `commit_interval` (and when stopping) they are added to the series store
+in one transaction with the bus cursor of the last batch they cover. After a crash the bus replays every batch
+after that cursor, and the same lines give the same points: nothing lost, nothing counted twice. A batch that
+fails (or a failed commit) drops what is pending and rewinds the bus to the committed cursor (`RewindError`).
+
+**Background.** A thread commits what an idle stream left pending, and every `compact_interval` rolls finished
+buckets up into the coarser tiers and deletes what is past each tier's retention (logmetrics/store.py).
+
+**Current values** (`/metrics/logs`): running totals since the server started, per series — counts, sums and
+distribution bins — updated at each commit from what it committed (Prometheus counters: a restart is a reset).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from logwarden.bus.base import BusBatch, RewindError
+from logwarden.config.logmetrics import MetricDefinition
+from logwarden.logmetrics.aggregate import BatchAggregator, Pending
+from logwarden.logmetrics.store import SeriesStore
+
+log = logging.getLogger(__name__)
+
+SeriesKey = tuple[str, str, str]  # metric, tenant, labels (JSON)
+
+
+class SeriesTotal:
+    """One series' running totals since start: lines, sum of values, and distribution bins."""
+
+    __slots__ = ("bins", "count", "total")
+
+    def __init__(self) -> None:
+        self.count = 0.0
+        self.total = 0.0
+        self.bins: dict[int, int] = {}
+
+
+class LogMetricsSubscriber:
+    """The bus's lossless subscriber `logmetrics`."""
+
+    name = "logmetrics"
+    coalesce_rows = 128 * 1024  # batches waiting on the bus are aggregated together (per-definition costs per call)
+    coalesce_wait = 1.0  # rests up to 1 s after a call (4 × its length): larger calls, metrics resolve to 10 s anyway
+    nice = 5  # gives way to ingest when the cores are busy; catches up in larger calls
+
+    def __init__(
+        self,
+        store: SeriesStore,
+        definitions: Sequence[MetricDefinition],
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        commit_interval: timedelta = timedelta(seconds=1),
+        compact_interval: timedelta | None = timedelta(minutes=1),
+        forget_interval: timedelta = timedelta(hours=1),
+    ) -> None:
+        """`store` is closed with the subscriber; `compact_interval` None: no background thread (tests call
+        `tick` and `compact`). Every `forget_interval` (at a compaction) the label combinations the caps count
+        are re-read from the store, so series past the finest tier's retention stop counting."""
+        self.store = store
+        self.definitions = {d.name: d for d in definitions}
+        self._clock = clock
+        self._commit_interval = commit_interval.total_seconds()
+        self._forget_interval = forget_interval.total_seconds()
+        self._last_forget = time.monotonic()
+        self._lock = threading.RLock()
+        self._aggregator = BatchAggregator(list(definitions), store.known_series())
+        self._pending = Pending()
+        self._seq = store.cursor(self.name)
+        self._uncommitted: int | None = None
+        self._last_commit = 0.0
+        self.totals: dict[SeriesKey, SeriesTotal] = {}
+        self.lines = 0  # lines handled and committed since start
+        self.commits = 0
+        self._closed = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if compact_interval is not None:
+            self._thread = threading.Thread(
+                target=self._loop, args=(compact_interval.total_seconds(),), name="lw-logmetrics", daemon=True
+            )
+            self._thread.start()
+
+    @property
+    def over_cap(self) -> int:
+        """Groups of lines counted in a metric's `other` series since start (its cap was reached)."""
+        return self._aggregator.over_cap
+
+    # --- the bus contract -----------------------------------------------------------------------------
+
+    def cursor(self) -> int | None:
+        """The last batch whose points are committed (None: a new store starts at the newest batch)."""
+        return self._seq
+
+    def handle(self, batch: BusBatch) -> None:
+        with self._lock:
+            try:
+                self._aggregator.observe(batch.table, self._pending)
+                if self._seq is None or time.monotonic() - self._last_commit >= self._commit_interval:
+                    self._commit(batch.seq)
+                else:
+                    self._uncommitted = batch.seq  # replayed from the last commit after a crash: same points
+            except Exception as exc:
+                committed = self._seq
+                self._pending = Pending()
+                self._uncommitted = None
+                if committed is None:
+                    raise
+                raise RewindError(committed, f"{type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(10)
+        with self._lock:
+            if not self._closed:
+                self._flush()
+                self._closed = True
+                self.store.close()
+
+    # --- commits ------------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Commit what is handled now (tests, and anyone reading the store right after)."""
+        with self._lock:
+            if not self._closed:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._uncommitted is not None or self._pending:
+            self._commit(self._uncommitted if self._uncommitted is not None else self._seq)
+
+    def _commit(self, seq: int | None) -> None:
+        pending = self._pending
+        points, bins = pending.merged()
+        self.store.commit(self.name, seq, points, bins)
+        self._pending = Pending()
+        self._uncommitted = None
+        if seq is not None:
+            self._seq = seq
+        self._last_commit = time.monotonic()
+        self.commits += 1
+        self.lines += pending.lines
+        self._add_totals(points, bins)
+
+    def _add_totals(self, points: pa.Table, bins: pa.Table) -> None:
+        """Fold committed points into the running totals: one Python step per series (and bin), not per line."""
+        keys = ["metric", "tenant", "labels"]
+        if points.num_rows:
+            per_series = points.group_by(keys, use_threads=False).aggregate([("n", "sum"), ("total", "sum")])
+            for metric, tenant, labels, n, total in zip(*(c.to_pylist() for c in per_series.columns), strict=True):
+                found = self.totals.get((metric, tenant, labels))
+                if found is None:
+                    found = self.totals[(metric, tenant, labels)] = SeriesTotal()
+                found.count += n
+                found.total += total
+        if bins.num_rows:
+            per_bin = bins.group_by([*keys, "bin"], use_threads=False).aggregate([("n", "sum")])
+            for metric, tenant, labels, index, n in zip(*(c.to_pylist() for c in per_bin.columns), strict=True):
+                counts = self.totals[(metric, tenant, labels)].bins
+                counts[index] = counts.get(index, 0) + n
+
+    def snapshot(self) -> list[tuple[SeriesKey, float, float, dict[int, int]]]:
+        """The current totals, copied (for the exposition, off the lock)."""
+        with self._lock:
+            return [(k, v.count, v.total, dict(v.bins)) for k, v in self.totals.items()]
+
+    # --- the background thread ----------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Commit what an idle stream left pending, once `commit_interval` has passed."""
+        with self._lock:
+            if self._closed:
+                return
+            if time.monotonic() - self._last_commit >= self._commit_interval:
+                self._flush()
+
+    def compact(self) -> dict[str, Any]:
+        """Roll finished buckets up and apply each tier's retention, by the clock."""
+        now = self._clock()
+        advanced = self.store.rollup(now)
+        expired = self.store.expire(now)
+        if advanced or expired:
+            self.store.checkpoint()
+        if time.monotonic() - self._last_forget >= self._forget_interval:
+            with self._lock:
+                # Committed first: the caps then count exactly what is stored, as after a restart.
+                self._flush()
+                self._aggregator.known = self.store.known_series()
+            self._last_forget = time.monotonic()
+        return {"tiers_advanced": advanced, "expired_points": expired}
+
+    def _loop(self, compact_every: float) -> None:
+        next_compact = time.monotonic()
+        while not self._stop.wait(min(self._commit_interval, compact_every, 1.0)):
+            try:
+                self.tick()
+                if time.monotonic() >= next_compact:
+                    self.compact()
+                    next_compact = time.monotonic() + compact_every
+            except Exception:
+                log.exception("log metrics: background commit or compaction failed; retrying")
