@@ -7,9 +7,13 @@
   reads answer 404 (nothing is defined) and writes are acknowledged, so setup code moves on.
 - `HEAD|PUT /{index}`: every index exists and can be created; logwarden needs no mappings. Date-math
   names (`PUT /<logstash-{now/d}-000001>`, as Logstash's ILM setup sends them) are created as well.
+
+`GET /` is shared with the web console: `wants_elasticsearch` tells a shipper from a browser.
 """
 
 from __future__ import annotations
+
+import re
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -68,6 +72,23 @@ def info_body() -> dict[str, object]:
         },
         "tagline": "You Know, for Search",
     }
+
+
+# User agents of Elasticsearch clients and shippers: they get the cluster info even if they accept HTML.
+_SHIPPER_AGENTS = re.compile(
+    r"elasticsearch|elastic-transport|beat|logstash|manticore|fluent|vector|go-http-client|opensearch", re.IGNORECASE
+)
+
+
+def wants_elasticsearch(request: Request) -> bool:
+    """True unless the request is a browser asking for a page: Accept names text/html, and no Elasticsearch
+    client header (`X-Elastic-*`, an `application/vnd.elasticsearch+json` Accept) or shipper user agent."""
+    accept = request.headers.get("accept", "").lower()
+    if "text/html" not in accept or "vnd.elasticsearch" in accept:
+        return True
+    if any(name.startswith("x-elastic-") for name in request.headers):
+        return True
+    return bool(_SHIPPER_AGENTS.search(request.headers.get("user-agent", "")))
 
 
 @elastic_api
@@ -150,3 +171,14 @@ def probe_routes() -> list[BaseRoute]:
     # A date-math name holds a '/' once decoded; match it by its '<' so no other path is taken.
     routes.append(Route("/<{date_math:path}", index_resource, methods=["HEAD", "PUT"]))
     return routes
+
+
+def elasticsearch_routes() -> list[BaseRoute]:
+    """The whole Elasticsearch-compatible API (bulk and probes), to mount under `/es` for shippers."""
+    from logwarden.ingest.http import es_bulk  # here: es_bulk's module is heavier and only this needs it
+
+    return [
+        Route(es_bulk.ROUTE, es_bulk.bulk, methods=["POST", "PUT"]),
+        Route(es_bulk.INDEX_ROUTE, es_bulk.bulk, methods=["POST", "PUT"]),
+        *probe_routes(),
+    ]
