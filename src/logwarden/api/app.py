@@ -9,11 +9,12 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from logwarden.alerting.metrics import AlertingCollector
 from logwarden.alerting.service import open_alerting
@@ -23,6 +24,7 @@ from logwarden.api.routes import alerting as alerting_routes
 from logwarden.api.routes import alerts as alert_routes
 from logwarden.api.routes import backtest as backtest_routes
 from logwarden.api.routes import context, health, saved_searches, search, trace
+from logwarden.api.routes import logmetrics as log_metric_routes
 from logwarden.api.routes import pipelines as pipeline_routes
 from logwarden.api.routes import query as query_routes
 from logwarden.api.routes import rules as rule_routes
@@ -30,6 +32,8 @@ from logwarden.api.routes import silences as silence_routes
 from logwarden.api.routes import sql as sql_routes
 from logwarden.api.routes import tail as tail_routes
 from logwarden.api.runtime import Runtime
+from logwarden.auth import routes as auth_routes
+from logwarden.auth.wiring import protect
 from logwarden.bus.base import LosslessSubscriber
 from logwarden.bus.cursors import BUS_DIR, CursorFiles
 from logwarden.bus.embedded import BatchBus
@@ -37,14 +41,20 @@ from logwarden.bus.metrics import BusCollector
 from logwarden.config.model import Config
 from logwarden.config.pipelines import build_pipelines, load_root
 from logwarden.config.reload import PipelineReloader
+from logwarden.console import routes as console_routes
 from logwarden.ingest.backpressure import InflightBudget
 from logwarden.ingest.base import BackgroundSource
 from logwarden.ingest.http import routes as ingest_routes
+from logwarden.ingest.http.es_probes import elasticsearch_routes
 from logwarden.ingest.sink import IngestSink
 from logwarden.ingest.sources import build_sources
 from logwarden.ingest.time_window import window_for
+from logwarden.logmetrics.service import checked_definitions, open_log_metrics
 from logwarden.meta.db import MetaDB, default_url
 from logwarden.outputs.copy import CopyOutputs
+from logwarden.patterns.miner import PatternMiner
+from logwarden.patterns.recorder import PatternRecorder
+from logwarden.patterns.store import PatternStore
 from logwarden.pipeline.runner import PipelineSet
 from logwarden.pipeline.status import ReloadStatus
 from logwarden.rules.history import StoreHistory
@@ -78,6 +88,7 @@ def create_app(
             root=load_root(config_path),
             base_dir=config_path.parent if config_path else None,
         )
+    metric_definitions = checked_definitions(config)  # a wrong log metric stops the start here (ConfigError)
     metrics = Metrics()
     runtime = Runtime(
         config=config,
@@ -112,6 +123,7 @@ def create_app(
             runtime.store, metrics, runtime.decode_pool, window_for=functools.partial(window_for, config)
         )
         runtime.sink.pipelines = pipelines
+        runtime.sink.miner = PatternMiner.from_config(config.patterns)
         sink = runtime.sink
         metrics.watch_pipelines(lambda: sink.pipelines)
         # The bus: live tail (lossy), copy outputs and extra subscribers (lossless); lossless ones first
@@ -145,6 +157,26 @@ def create_app(
         runtime.rules, runtime.rule_service, rules_task = rules.engine, rules, rules.task
         rules_collector = RulesCollector(runtime.rules)
         metrics.registry.register(rules_collector)
+        # Log metrics: a lossless subscriber beside the rules; the bus closes it when the store stops it.
+        log_metrics = await loop.run_in_executor(None, open_log_metrics, config, metric_definitions)
+        if log_metrics is not None:
+            bus.add(log_metrics, lossless=True)
+        app.state.log_metrics = log_metrics
+        # Pattern totals and counts: a lossless subscriber; the miner first gets back the templates it knew.
+        app.state.patterns = None
+        if runtime.sink.miner is not None:
+            pattern_recorder = PatternRecorder(
+                PatternStore(meta.engine), runtime.sink.miner, retention_for=config.retention_days_for
+            )
+            await loop.run_in_executor(None, pattern_recorder.restore_miner)
+            # A new or lost pattern store is rebuilt from the lines kept (retention), keeping their ids.
+            now = datetime.now(UTC)
+            longest = [config.store.retention_days, *config.store.retention_classes.values()]
+            longest += [t.retention_days for t in config.store.tenants.values() if t.retention_days]
+            keep = timedelta(days=max(longest))
+            await loop.run_in_executor(None, pattern_recorder.rebuild, history, now - keep, now + timedelta(days=1))
+            bus.add(pattern_recorder, lossless=True)
+            app.state.patterns = pattern_recorder
         bus.start()
 
         def install(new: PipelineSet) -> None:
@@ -217,6 +249,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await rules_task
             await runtime.store.close()  # stops the bus: the rules engine commits and closes
+            app.state.log_metrics = None  # closed with the bus: its routes answer 503 from now on
             if runtime.alerting is not None:
                 await loop.run_in_executor(None, runtime.alerting.stop)
             if alerting_collector is not None:
@@ -241,6 +274,7 @@ def create_app(
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/metrics", health.metrics, methods=["GET"]),
+            *log_metric_routes.routes(),
             Route("/api/v1/search", search.search, methods=["GET"]),
             Route("/api/v1/stats/count", search.count, methods=["GET"]),
             *query_routes.routes(),
@@ -263,6 +297,11 @@ def create_app(
             Route("/api/v1/saved-searches", saved_searches.list_or_create, methods=["GET", "POST"]),
             Route("/api/v1/saved-searches/{search_id}", saved_searches.item, methods=["GET", "PUT", "DELETE"]),
             Route(openapi.OPENAPI_PATH, openapi.openapi_json, methods=["GET"]),
+            *auth_routes.routes(),  # login, logout, me, audit, users, keys
+            # The console owns GET / (it hands Elasticsearch clients to the emulation) and its static files.
+            *console_routes(),
+            # The whole Elasticsearch API under /es too, so shippers can use http://host:8080/es.
+            Mount("/es", routes=elasticsearch_routes()),
             # Last: the Elasticsearch emulation answers single-segment paths such as HEAD /{index}.
             *ingest_routes(),
         ],
@@ -274,6 +313,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    protect(app, config, lambda: runtime.meta)  # one principal per request; every route gated (auth/permissions.py)
     return app
 
 

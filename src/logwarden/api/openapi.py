@@ -27,6 +27,7 @@ DOCUMENTED_OTHER_PATHS = (
     "/healthz",
     "/readyz",
     "/metrics",
+    "/metrics/logs",
 )
 
 Schema = dict[str, Any]
@@ -184,8 +185,10 @@ def _query_body() -> Schema:
 
 def _paths() -> Schema:
     from logwarden.api.openapi_alerting import alerting_paths  # they build on this module's helpers
+    from logwarden.api.openapi_logmetrics import log_metrics_paths
     from logwarden.api.openapi_rules import rules_paths
     from logwarden.api.openapi_silences import silences_paths
+    from logwarden.auth.openapi import auth_paths
 
     query_result: Schema = {
         "type": "object",
@@ -422,7 +425,9 @@ def _paths() -> Schema:
         },
         **rules_paths(),
         **alerting_paths(),
+        **auth_paths(),
         **silences_paths(),
+        **log_metrics_paths(),
         "/api/v1/saved-searches": {
             "get": {
                 "summary": "The tenant's saved searches, by name",

@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from logwarden.alerting.config import AlertingConfig
 from logwarden.config.bus import BusConfig
+from logwarden.config.logmetrics import MetricDefinition, check_unique
 from logwarden.config.sources import (
     KafkaConfig,
     SourceSpec,
@@ -127,6 +129,19 @@ class StoreConfig(_Frozen):
     """Memory held by acknowledged batches not yet in DuckDB; beyond it ingest answers 429 until it catches up."""
     wal_segment_bytes: ByteSize = 64 * 1024**2
     """Size at which the ingest log starts a new segment file; applied segments are deleted."""
+    indexed_fields: list[str] = Field(default_factory=list)
+    """High-cardinality fields whose exact values get a block index like `trace_id`'s, so `request_id:<value>`
+    reads only the blocks that may hold it (docs/storage.md): attribute keys (`request_id`, `attrs.<key>` for one
+    named like a core field) or id columns (`span_id`, `log_id`, `host`, `service`, `source`, `pattern_id`). Each
+    costs index space per distinct value; changing the list rebuilds the index of the hot day tables at start."""
+
+    @field_validator("indexed_fields")
+    @classmethod
+    def _field_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not name.strip() or "," in name or "=" in name:
+                raise ValueError(f"indexed field {name!r}: a field name, without ',' or '='")
+        return v
 
     @field_validator("tenants")
     @classmethod
@@ -181,6 +196,103 @@ class RulesConfig(_Frozen):
     """How often the rule files are checked for changes."""
 
 
+# The pattern miner's mask kinds in the order it applies them (logwarden.patterns.masking.MASK_KINDS; a test
+# keeps the two equal, since config imports nothing that runs).
+MASK_KINDS = ("quoted", "email", "url", "uuid", "ip", "timestamp", "path", "duration", "hex", "kv", "number")
+
+
+class PatternsConfig(_Frozen):
+    enabled: bool = False
+    """Mine log patterns: every stored line gets a `pattern_id`, the template of its kind of line (docs/patterns.md),
+    per tenant and service. Dead letters get none. Off by default for now: on text whose lines rarely share a
+    form (bench/ingest.py's lines) mining costs more than half of ingest throughput (docs/patterns.md)."""
+    masks: list[str] = Field(default_factory=lambda: list(MASK_KINDS))
+    """Kinds of variable masked before lines are grouped, applied in this order whatever the list's order:
+    `quoted` ("…" and '…' strings), `email`, `url`, `uuid`, `ip` (v4 with port, v6), `timestamp` (ISO 8601),
+    `path` (two or more components), `duration` (12ms, 1.5s), `hex` (0x…, hex words with digits and letters),
+    `kv` (the value of key=value), `number`."""
+    similarity: float = Field(0.5, gt=0.0, le=1.0)
+    """Share of a line's tokens that must equal a template's for the line to join it (and the template to
+    generalize where they differ); higher makes more, narrower patterns."""
+    max_templates_per_service: int = Field(2000, ge=10)
+    """Most patterns kept in memory per tenant and service; beyond it the least recently seen is forgotten (its
+    kind of line gets its id back when it returns in the form that made it)."""
+    max_forms: int = Field(100_000, ge=100)
+    """Size of the cache from a masked line to its pattern (at most twice this many entries are held)."""
+
+    @field_validator("masks")
+    @classmethod
+    def _known_masks(cls, v: list[str]) -> list[str]:
+        unknown = [m for m in v if m not in MASK_KINDS]
+        if unknown:
+            raise ValueError(f"unknown mask kinds {unknown}; known: {', '.join(MASK_KINDS)}")
+        return v
+
+
+class AuthConfig(_Frozen):
+    enabled: bool = False
+    """Require a credential (API key, or a user's session) on every route but health, readiness and (see
+    `metrics_public`) metrics. Off: the server must bind to loopback (`http.host` 127.0.0.1 or ::1) and every
+    request acts as one implicit local admin; binding elsewhere without auth refuses to start. A request that
+    presents a credential is checked either way: an unknown, revoked or expired one gets 401 (docs/security.md)."""
+    session_ttl: Duration = Field(timedelta(hours=12), gt=timedelta(0))
+    """Longest life of a browser session (from login), however active."""
+    session_idle_timeout: Duration = Field(timedelta(hours=1), gt=timedelta(0))
+    """A session unused this long ends (each use extends it, up to `session_ttl`)."""
+    cookie_secure: bool | None = None
+    """Mark the session cookie Secure (sent over HTTPS only). Unset: when the login request came over HTTPS."""
+    trusted_tenant_header: list[Literal["ingest", "editor", "admin"]] = Field(default_factory=list)
+    """Roles whose API keys may name each request's tenant in the X-Scope-OrgID header (a trusted shipper relaying
+    several tenants); other keys are held to their own tenant (another tenant in the header: 403). Admins always
+    may (they read across tenants explicitly)."""
+    metrics_public: bool = True
+    """Serve /metrics without a credential (Prometheus scrapes); false: it needs the `audit.read` permission."""
+    credential_cache: Duration = Field(timedelta(seconds=10), ge=timedelta(0))
+    """How long a checked API key is remembered (no database read per request): a revoked key stops working
+    within this time. 0 checks the database on every request."""
+    login_max_failures: int = Field(5, ge=1)
+    """Failed logins, per user name and per client address, before further attempts must wait (1 s, doubling
+    with each failure, up to `login_lockout`); 429 with Retry-After meanwhile."""
+    login_lockout: Duration = Field(timedelta(minutes=15), gt=timedelta(0))
+    """Longest wait imposed after repeated failed logins; failures older than this are forgotten."""
+
+
+class LogMetricsConfig(_Frozen):
+    """Log-derived metrics (docs/metrics.md): time series computed from the stored lines, kept in tiers."""
+
+    enabled: bool = True
+    """Compute log metrics (the built-in series and every definition) on each stored batch."""
+    dir: Path | None = None
+    """Directory of metric definition files (`*.yaml`: a list of metrics, or `metrics:` with one), read at start."""
+    definitions: list[MetricDefinition] = Field(default_factory=list)
+    """Metric definitions written in the config itself (added to those of `dir`)."""
+    builtin: bool = True
+    """The built-in series of every tenant: `logs_total` (lines) and `log_bytes_total` (message bytes) by service
+    and level."""
+    retention_10s: Duration = timedelta(days=15)
+    """How long the 10 s points are kept."""
+    retention_1m: Duration = timedelta(days=90)
+    """How long the 1 m roll-ups are kept."""
+    retention_5m: Duration = timedelta(days=730)
+    """How long the 5 m roll-ups are kept."""
+    retention_1h: Duration = timedelta(days=730)
+    """How long the 1 h roll-ups are kept."""
+    commit_interval: Duration = Field(timedelta(seconds=1), gt=timedelta(0))
+    """Longest time points wait in memory before they are committed with the bus cursor (what a crash replays)."""
+    compact_interval: Duration = Field(timedelta(minutes=1), gt=timedelta(0))
+    """How often finished buckets are rolled up into the coarser tiers and old points deleted."""
+
+    @field_validator("definitions")
+    @classmethod
+    def _unique_definitions(cls, v: list[MetricDefinition]) -> list[MetricDefinition]:
+        return check_unique(v, "metrics.definitions")
+
+    @property
+    def retention(self) -> list[timedelta]:
+        """Each tier's retention, finest first."""
+        return [self.retention_10s, self.retention_1m, self.retention_5m, self.retention_1h]
+
+
 class Config(_Frozen):
     """The whole server configuration."""
 
@@ -206,6 +318,12 @@ class Config(_Frozen):
     sql: SqlConfig = SqlConfig()
     bus: BusConfig = BusConfig()
     rules: RulesConfig = RulesConfig()
+    patterns: PatternsConfig = PatternsConfig()
+    """Log pattern mining (docs/patterns.md)."""
+    metrics: LogMetricsConfig = LogMetricsConfig()
+    """Log-derived metrics: definitions, tiers and their retention (docs/metrics.md)."""
+    auth: AuthConfig = AuthConfig()
+    """Authentication, roles and sessions (docs/security.md)."""
     alerting: AlertingConfig = AlertingConfig()
     """Routing and notification of alerts: routing tree, receivers, inhibition rules, time intervals, silences'
     retention and delivery (docs/alerting.md). Changes take effect without a restart (checked every

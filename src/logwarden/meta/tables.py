@@ -6,7 +6,19 @@ compares this metadata with the migrated database and fails when one is missing.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 # SQLite gives a rowid alias (and so autoincrement) only to INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 _ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -200,4 +212,106 @@ delivery_attempts = Table(
     Column("latency_ms", Integer, nullable=False),
     Index("ix_delivery_attempts_tenant_at", "tenant", "at"),
     Index("ix_delivery_attempts_notification", "notification"),
+)
+
+# --- authentication and audit (auth/) ---------------------------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),  # argon2id, with its parameters
+    Column("disabled", Boolean, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("name", name="uq_users_name"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    # A browser session: only hashes of its cookie token and CSRF token are kept.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("csrf_hash", String(64), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False),
+    Index("ix_sessions_user_id", "user_id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    # An API key `lw_<prefix>_<secret>`: found by its prefix, checked against the hash of its secret.
+    Column("prefix", String(16), primary_key=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("expires", DateTime(timezone=True)),
+    Column("revoked", DateTime(timezone=True)),
+    Index("ix_api_keys_tenant", "tenant"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # Append-only: who did what, when, from where, and whether it was allowed.
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("outcome", String(16), nullable=False),  # ok, denied, failed
+    Column("client", String(64), nullable=False),
+    Column("details", Text, nullable=False),  # JSON object
+    Index("ix_audit_log_tenant_at", "tenant", "at"),
+    Index("ix_audit_log_actor_at", "actor", "at"),
+    Index("ix_audit_log_action_at", "action", "at"),
+)
+
+# --- log patterns (patterns/store.py) ---------------------------------------------------------------------
+
+patterns = Table(
+    "patterns",
+    metadata,
+    # One row per template the miner made: its text as last generalized, and totals over every line counted.
+    Column("tenant", String(64), primary_key=True),
+    Column("pattern_id", String(16), primary_key=True),
+    Column("service", String(256), nullable=False),  # "" for lines without a service
+    Column("template", Text, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("lines", BigInteger, nullable=False),
+    Column("levels", Text, nullable=False),  # JSON object: level → lines ("" for lines without a level)
+    Column("samples", Text, nullable=False),  # JSON array: the first few messages seen
+    Index("ix_patterns_tenant_last_seen", "tenant", "last_seen"),
+)
+
+pattern_counts = Table(
+    "pattern_counts",
+    metadata,
+    # Lines per template per time bucket: minute buckets, rolled up into hour buckets once a day old.
+    Column("tenant", String(64), primary_key=True),
+    Column("pattern_id", String(16), primary_key=True),
+    Column("width", Integer, primary_key=True),  # bucket width in seconds: 60 or 3600
+    Column("bucket", DateTime(timezone=True), primary_key=True),  # the bucket's start (UTC)
+    Column("lines", BigInteger, nullable=False),
+    Index("ix_pattern_counts_tenant_bucket", "tenant", "bucket"),
+)
+
+pattern_checkpoints = Table(
+    "pattern_checkpoints",
+    metadata,
+    # The pattern recorder's bus cursor, committed with the counts it covers (exactly once across crashes).
+    Column("recorder", String(64), primary_key=True),
+    Column("seq", BigInteger),
+    Column("updated", DateTime(timezone=True), nullable=False),
 )
