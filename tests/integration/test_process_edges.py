@@ -99,9 +99,7 @@ def test_banner_comes_after_the_bind_and_names_the_absolute_data_dir(tmp_path: P
     ) as proc:  # fmt: skip
         assert proc.stderr is not None
         try:
-            banner = proc.stderr.readline()
-            match = re.search(r"listening on http://127\.0\.0\.1:(\d+) \(data in (.+)\)$", banner.strip())
-            assert match, banner
+            match = read_banner(proc.stderr)
             port = int(match.group(1))
             assert port != 0  # port 0 asked for a free port: the banner names the one bound
             assert match.group(2) == str(tmp_path.resolve() / "rel" / "data")
@@ -112,6 +110,21 @@ def test_banner_comes_after_the_bind_and_names_the_absolute_data_dir(tmp_path: P
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
         assert "Traceback" not in proc.stderr.read()
+
+
+BANNER = re.compile(r"listening on http://127\.0\.0\.1:(\d+) \(data in (.+)\)$")
+
+
+def read_banner(stderr: Any) -> re.Match[str]:
+    """The banner line, after whatever the server logs before it (e.g. the warning that auth is off)."""
+    seen = []
+    for _ in range(10):
+        line = stderr.readline()
+        seen.append(line)
+        match = BANNER.search(line.strip())
+        if match:
+            return match
+    raise AssertionError("no banner in the first lines: " + "".join(seen))
 
 
 def wait_healthy(url: str, timeout: float = 30) -> None:
@@ -136,7 +149,7 @@ def test_sigterm_while_starting_exits_0_without_traceback(tmp_path: Path, when: 
         if when == "while importing":
             time.sleep(0.3)  # the server stack takes over a second to import
         else:
-            assert "listening on" in proc.stderr.readline()
+            read_banner(proc.stderr)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         err = proc.stderr.read()
