@@ -16,9 +16,8 @@ from starlette.routing import BaseRoute, Route
 
 from logwarden.auth.audit import audit
 from logwarden.auth.roles import Role, parse_role
-from logwarden.auth.routes import AuthState, error_response, meta_of
-from logwarden.auth.store import ApiKey, AuthStore, AuthStoreError, User
-from logwarden.auth.tenants import TenantRefusedError, request_tenant
+from logwarden.auth.routes import AuthState, error_response, request_context
+from logwarden.auth.store import ApiKey, AuthStoreError, User
 from logwarden.model.units import parse_duration
 
 
@@ -51,18 +50,6 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-async def _context(request: Request) -> tuple[AuthStore, str, Any] | Response:
-    state: AuthState = request.app.state.auth
-    meta = meta_of(request)
-    if meta is None:
-        return error_response(503, "logwarden is starting or stopping; retry shortly", {"Retry-After": "1"})
-    try:
-        tenant = request_tenant(request, state.config)
-    except TenantRefusedError as exc:
-        return error_response(exc.status, exc.message)
-    return AuthStore(meta.engine), tenant, meta
-
-
 async def _object(request: Request) -> dict[str, Any] | Response:
     try:
         body = orjson.loads(await request.body())
@@ -82,7 +69,7 @@ def _text(body: dict[str, Any], name: str, default: str | None = None) -> str:
 
 async def keys(request: Request) -> Response:
     """GET: the tenant's keys, newest first; POST `{"role", "name"?, "expires"?: "90d"}`: a new key (201)."""
-    ctx = await _context(request)
+    ctx = await request_context(request)
     if isinstance(ctx, Response):
         return ctx
     store, tenant, meta = ctx
@@ -114,7 +101,7 @@ async def keys(request: Request) -> Response:
 
 async def revoke_key(request: Request) -> Response:
     """Revoke one of the tenant's keys; it stops working at once on this server."""
-    ctx = await _context(request)
+    ctx = await request_context(request)
     if isinstance(ctx, Response):
         return ctx
     store, tenant, meta = ctx
@@ -131,7 +118,7 @@ async def revoke_key(request: Request) -> Response:
 
 async def users(request: Request) -> Response:
     """GET: the tenant's users; POST `{"name", "password", "role"}`: a new user of the tenant (201)."""
-    ctx = await _context(request)
+    ctx = await request_context(request)
     if isinstance(ctx, Response):
         return ctx
     store, tenant, meta = ctx
@@ -155,7 +142,7 @@ async def users(request: Request) -> Response:
 
 async def user_item(request: Request) -> Response:
     """PUT `{"disabled": true|false}`: disable (its sessions end at once) or enable one of the tenant's users."""
-    ctx = await _context(request)
+    ctx = await request_context(request)
     if isinstance(ctx, Response):
         return ctx
     store, tenant, meta = ctx

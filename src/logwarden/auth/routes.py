@@ -138,8 +138,9 @@ async def me(request: Request) -> Response:
     )
 
 
-async def audit_entries(request: Request) -> Response:
-    """The tenant's audit entries, newest first: `?actor=&action=&since=&limit=`."""
+async def request_context(request: Request) -> tuple[AuthStore, str, Any] | Response:
+    """(the auth store, the request's tenant, the metadata DB), or the error response when the server is not
+    ready or the tenant is refused."""
     state: AuthState = request.app.state.auth
     meta = meta_of(request)
     if meta is None:
@@ -148,6 +149,15 @@ async def audit_entries(request: Request) -> Response:
         tenant = request_tenant(request, state.config)
     except TenantRefusedError as exc:
         return error_response(exc.status, exc.message)
+    return AuthStore(meta.engine), tenant, meta
+
+
+async def audit_entries(request: Request) -> Response:
+    """The tenant's audit entries, newest first: `?actor=&action=&since=&limit=`."""
+    ctx = await request_context(request)
+    if isinstance(ctx, Response):
+        return ctx
+    _, tenant, meta = ctx
     params = request.query_params
     try:
         since = parse_time(params.get("since"), datetime.now(UTC), default=datetime(1, 1, 1, tzinfo=UTC), name="since")
