@@ -935,6 +935,9 @@ def _summarize(
         "disk_bytes_allocated": disk_alloc,
         "disk_files": disk_files,
         "server_cpu_pct": _round(100.0 * server_cpu / duration, 1),
+        # Acknowledged lines per CPU-second of the server process (all its threads) over the same window: the
+        # cost per line, far less sensitive than lines/s to what else the machine is running.
+        "server_lines_per_cpu_s": _round(lines_window / server_cpu) if server_cpu > 0 else None,
         "client_cpu_pct": _round(100.0 * result["client_cpu_s"] / result["client_wall_s"], 1),
         "server_shutdown_s": _round(server.shutdown_s or float("nan"), 2),
         "server_exit_code": server.exit_code,

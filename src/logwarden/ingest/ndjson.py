@@ -153,7 +153,8 @@ def _join_lines(lines: pa.Array) -> bytes:
 
 
 def _decode_ndjson(body: bytes, max_depth: int) -> DecodedBody:
-    if not body.strip():
+    # isspace stops at the first other byte; strip() would copy the whole body to say the same.
+    if not body or body.isspace():
         return DecodedBody(None)
     scan = _prescan(body, max_depth)
     body = scan.body

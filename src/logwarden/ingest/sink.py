@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from logwarden.ingest.ndjson import DecodedBody
 from logwarden.ingest.time_window import FUTURE, TOO_OLD, TimeWindow, apply_window
-from logwarden.model.normalize import BatchContext, dead_letter, normalize, pack, widen
+from logwarden.model.normalize import BatchContext, dead_letter, normalize, pack, widen, without_int_claims
 from logwarden.patterns.miner import PatternMiner
 from logwarden.pipeline.copy import MARK_COLUMN
 from logwarden.pipeline.runner import PipelineSet, StepStats, concat_wide
@@ -99,7 +99,8 @@ def to_core_batch(
         by_reason[INVALID] = len(decoded.rejected)
     if not tables:
         return CoreBatch(normalize(pa.table({}), ctx), 0, 0)
-    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+    # Concatenation keeps the first table's metadata: its integer-attribute claim would cover the dead letters too.
+    table = tables[0] if len(tables) == 1 else without_int_claims(pa.concat_tables(tables, promote_options="default"))
     rejected = len(decoded.rejected) + by_reason.get(FUTURE, 0)
     return CoreBatch(table, accepted, rejected, stats, refused, reason, items, line_reason, by_reason)
 

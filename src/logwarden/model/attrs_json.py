@@ -24,15 +24,28 @@ def encode_objects(columns: dict[str, pa.Array], n: int) -> pa.Array:
     """One JSON object text per row from `columns` (name → array of length n); rows with no values → null."""
     if not columns:
         return pa.nulls(n, pa.string())
-    fragments = []
-    for name, col in columns.items():
-        # ',"key":value' or '' when the row has no value; the first comma is cut off below.
-        # (pyarrow 26's null_handling="skip" join drops all-null rows, so nulls become '' instead.)
-        key = pa.scalar("," + orjson.dumps(name).decode() + ":", pa.string())
-        fragments.append(pc.fill_null(pc.binary_join_element_wise(key, json_values(col), ""), ""))
-    inner = fragments[0] if len(fragments) == 1 else pc.binary_join_element_wise(*fragments, "")
-    objects = pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(inner, 1), "}", "")
+    # ',"key":value' per row, null where the row has no value; the first comma becomes the '{' below.
+    fragments = [_fragment("," + orjson.dumps(name).decode() + ":", col) for name, col in columns.items()]
+    inner = (
+        fragments[0]
+        if len(fragments) == 1
+        else pc.binary_join_element_wise(*fragments, "", null_handling="replace", null_replacement="")
+    )
+    # Every fragment starts with the ASCII ',': a byte slice replaces it (no per-row UTF-8 counting).
+    objects = pc.binary_join_element_wise(pc.binary_replace_slice(inner, 0, 1, "{"), "}", "")
     return pc.if_else(pc.equal(inner, ""), pa.scalar(None, pa.string()), objects)
+
+
+def _fragment(key: str, col: pa.Array) -> pa.Array:
+    """`key` + the JSON text of each value (null where the value is null), in one join where it can."""
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        escaped = _escaped_strings(pc.cast(col, pa.string()))
+        if escaped is not None:
+            return pc.binary_join_element_wise(key + '"', escaped, '"', "")
+    elif pa.types.is_integer(t):
+        return pc.binary_join_element_wise(key, pc.cast(col, pa.string()), "")
+    return pc.binary_join_element_wise(key, json_values(col), "")
 
 
 def json_values(col: pa.Array) -> pa.Array:
@@ -55,16 +68,25 @@ def json_values(col: pa.Array) -> pa.Array:
 
 
 def _json_strings(col: pa.Array) -> pa.Array:
+    escaped = _escaped_strings(col)
+    if escaped is None:
+        return _polars_json(col)
+    return pc.binary_join_element_wise('"', escaped, '"', "")
+
+
+def _escaped_strings(col: pa.Array) -> pa.Array | None:
+    """The values escaped for a JSON string body (quotes not added); None when one holds a control
+    character the vector replaces do not cover (polars encodes those)."""
     values = _values_buffer(col)
     if _NEEDS_ESCAPE.search(values):
         if _CONTROL.search(values):
-            return _polars_json(col)
+            return None
         col = pc.replace_substring(col, "\\", "\\\\")
         col = pc.replace_substring(col, '"', '\\"')
         col = pc.replace_substring(col, "\n", "\\n")
         col = pc.replace_substring(col, "\r", "\\r")
         col = pc.replace_substring(col, "\t", "\\t")
-    return pc.binary_join_element_wise('"', col, '"', "")
+    return col
 
 
 def _values_buffer(col: pa.Array) -> memoryview:

@@ -24,6 +24,11 @@ from logwarden.model.timestamps import parse_timestamps
 
 # A decoder that already built the attrs JSON (the per-record fallback) passes it in this column.
 PREBUILT_ATTRS = "__attrs__"
+# Schema metadata of a packed batch: the attribute keys whose every value in `attrs` is an integer literal
+# (they came from integer columns), so the applier's typed BIGINT columns need no per-row check for them.
+INT_ATTRS_META = b"logwarden.int_attrs"
+# Integer types whose JSON text (a plain decimal) always spells back a BIGINT exactly.
+_BIGINT_TYPES = (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32())
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +126,9 @@ def _core_and_attrs(raw: pa.Table, ctx: BatchContext) -> tuple[dict[str, pa.Arra
         result: list[pa.Array] | None = None
         for alias, col in take(field):
             converted = convert(col)
+            if result is None and converted[0] is col:
+                result = list(converted)  # the first alias, taken as it is: every value it has is used
+                continue
             usable = pc.is_valid(converted[0])
             if result is None:
                 used = usable
@@ -182,7 +190,26 @@ def pack(wide: pa.Table) -> pa.Table:
                 columns[attr_key(name)] = col
     attrs = _attrs_json(columns, prebuilt, n)
     arrays = [wide.column(name).combine_chunks() for name in WIDE_CORE]
-    return pa.Table.from_arrays([*arrays, attrs, pa.nulls(n, pa.string())], schema=LOG_SCHEMA)
+    schema = LOG_SCHEMA
+    ints = sorted(key for key, col in columns.items() if col.type in _BIGINT_TYPES)
+    if ints and prebuilt is None:  # ready-made JSON may spell any key any way: no claim then
+        schema = LOG_SCHEMA.with_metadata({INT_ATTRS_META: orjson.dumps(ints)})
+    return pa.Table.from_arrays([*arrays, attrs, pa.nulls(n, pa.string())], schema=schema)
+
+
+def int_attr_keys(table: pa.Table) -> frozenset[str]:
+    """The attribute keys `pack` found integer-only in `table` (INT_ATTRS_META); empty when it said nothing."""
+    raw = (table.schema.metadata or {}).get(INT_ATTRS_META)
+    return frozenset(orjson.loads(raw)) if raw else frozenset()
+
+
+def without_int_claims(table: pa.Table) -> pa.Table:
+    """`table` without the INT_ATTRS_META claim (for a batch that gained rows `pack` did not make)."""
+    meta = table.schema.metadata
+    if not meta or INT_ATTRS_META not in meta:
+        return table
+    rest = {k: v for k, v in meta.items() if k != INT_ATTRS_META}
+    return table.replace_schema_metadata(rest or None)
 
 
 def dead_letter(lines: list[tuple[str, str]], ctx: BatchContext) -> pa.Table:
@@ -223,6 +250,10 @@ def level_and_severity(col: pa.Array) -> tuple[pa.Array, pa.Array]:
         # Numeric strings ("17") are severity numbers too; keep the exact number, not the range floor.
         trimmed = pc.utf8_trim_whitespace(pc.cast(col, pa.string()))
         numeric = pc.match_substring_regex(trimmed, r"^\d{1,2}$")
+        if not pc.any(numeric).as_py():
+            # Level names only (the usual batch): the severity-number kernels would all give nulls.
+            level = normalize_level_text(col)
+            return level, severity_for_level(level)
         nums = pc.cast(pc.if_else(numeric, trimmed, None), pa.int64())
     else:
         return pa.nulls(len(col), pa.string()), pa.nulls(len(col), pa.int8())

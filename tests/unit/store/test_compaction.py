@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import orjson
@@ -158,6 +159,7 @@ def test_a_failure_before_the_swap_leaves_the_old_file_and_the_next_open_cleans_
 _KILLED_COMPACTION = """
 import sys
 from pathlib import Path
+from typing import Any
 from logwarden.store.duckdb import compact
 print("ready", flush=True)
 compact.compact_file(Path(sys.argv[1]))
@@ -302,14 +304,17 @@ async def test_clean_close_compacts_and_a_reopened_store_finds_every_line(tmp_pa
     store.compact_min_bytes = 0
     store.compact_min_gain = 0.0
     await _fill(store, 4, 2000)
-    await store.close()
     path = Path(config.data_dir) / "hot.duckdb"
+    inode = path.stat().st_ino
+    await store.close()
+    assert path.stat().st_ino != inode  # the copy was swapped in
+    assert free_ratio(path) == 0
     con = duckdb.connect(str(path), read_only=True)
     try:
         ddl = con.sql("SELECT sql FROM duckdb_tables() WHERE table_name LIKE 'logs$%'").fetchall()[0][0]
     finally:
         con.close()
-    assert "USING COMPRESSION ZSTD" in ddl  # the copy was swapped in
+    assert "USING COMPRESSION ZSTD" in ddl
 
     store = DuckDBStore(config)
     try:
@@ -319,6 +324,23 @@ async def test_clean_close_compacts_and_a_reopened_store_finds_every_line(tmp_pa
         assert result.total == 8000
     finally:
         await store.close()
+
+
+async def test_clean_close_compacts_with_a_small_buffer_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, object]] = []
+    real = compact.compact_file
+
+    def recording(path: Path, **kwargs: Any) -> compact.CompactionReport:
+        calls.append(kwargs)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(compact, "compact_file", recording)
+    store = DuckDBStore(make_config(tmp_path))  # memory_limit 512 MiB by default
+    store.compact_min_bytes = 0
+    store.compact_min_gain = 0.0
+    await _fill(store, 2, 500)
+    await store.close()
+    assert [c["memory_limit"] for c in calls] == [f"{compact.COPY_MEMORY_LIMIT}B"]
 
 
 async def test_running_store_compacts_while_serving_reads_and_appends(tmp_path: Path) -> None:

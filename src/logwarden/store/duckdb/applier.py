@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from logwarden.model.normalize import int_attr_keys
 from logwarden.model.schema import SEQ_COLUMN, STORED_COLUMNS
 from logwarden.store.arrival import with_seq
 from logwarden.store.base import PartitionKey, StoreClosedError
@@ -71,11 +72,13 @@ def _insert(
     for key in created:
         con.execute(create_table_sql(key))
     for name, parts in by_table.items():
+        # Keys every part's packer found integer-only: their BIGINT columns need no per-row check.
+        ints = functools.reduce(frozenset.intersection, (int_attr_keys(part) for part in parts))
         con.register("_apply_batch", pa.concat_tables(parts))
         try:
             base = tokens.table_rows(con, name)  # token index hook: the rowid the first inserted row gets
             # Typed attribute columns (typed.py): widened or added first, then filled by the same INSERT.
-            shredded = typed.prepare_columns(con, name, "_apply_batch", base)
+            shredded = typed.prepare_columns(con, name, "_apply_batch", base, ints)
             con.execute(typed.insert_sql(name, _COLUMNS, "_apply_batch", shredded))
             tokens.index_appended(con, name, base)  # token index hook: bloom filters of the new rows
             con.execute(upsert_sql("_apply_batch"))

@@ -60,10 +60,20 @@ def archived_files(con: duckdb.DuckDBPyConnection, tenant: str, first: date, las
 def sources_for(
     con: duckdb.DuckDBPyConnection, tenant: str, start: datetime, end: datetime
 ) -> tuple[list[PartitionKey], list[str]]:
-    """Hot partitions and archive files of `tenant` overlapping [start, end), in this transaction's view."""
-    hot = overlapping(hot_partitions(con, tenant), tenant, start, end)
-    files = archived_files(con, tenant, *_days(start, end))
-    return hot, files
+    """Hot partitions and archive files of `tenant` overlapping [start, end), in this transaction's view.
+
+    One statement for both (every query pays it: about half the time of two); only the store's own database,
+    not a compaction copy attached beside it."""
+    first, last = _days(start, end)
+    rows = con.execute(
+        "SELECT table_name, NULL FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND starts_with(table_name, ?) "
+        f"UNION ALL SELECT NULL, path FROM {ARCHIVE_FILES} WHERE tenant = ? AND day BETWEEN ? AND ?",
+        [TABLE_PREFIX + f"{encode_tenant(tenant)}$", tenant, first, last],
+    ).fetchall()
+    keys = [parse_table_name(name) for name, _ in rows if name is not None]
+    hot = overlapping([k for k in keys if k is not None], tenant, start, end)
+    return hot, sorted(path for name, path in rows if name is None)
 
 
 def _days(start: datetime, end: datetime) -> tuple[date, date]:

@@ -15,10 +15,9 @@ appends the rows committed since and copies the small bookkeeping tables; then `
   before the rename, and the directory after it. A kill at any point leaves either the old file or the
   new one, both whole; a leftover `hot.duckdb.compact` is deleted at the next open (`remove_leftovers`).
 - **compressed**: day partitions are created with `USING COMPRESSION zstd` on `message` and `log_id`
-  (`ZSTD_COLUMNS`): about 40% fewer bytes for the message text than DuckDB's default dictionary/FSST
-  choice and half for the generated log ids; the other columns keep DuckDB's automatic choice (zstd is
-  larger for random hex ids and for the short, repetitive attrs text). New rows appended to a compacted
-  partition are compressed the same way.
+  (`partitions.ZSTD_COLUMNS`): about 40% fewer bytes for the message text than DuckDB's default
+  dictionary/FSST choice and half for the generated log ids. New partitions are created that way
+  (`partitions.create_table_sql`); the copy gives it to partitions created before.
 - **same rowids**: rows are copied in rowid order with `preserve_insertion_order`, because the token
   index (`tokens.py`) addresses blocks of rowids. Every partition is checked after the copy (a hash of
   rowid, seq and log_id over all rows); a partition that does not match loses its token filters in the
@@ -39,19 +38,21 @@ from pathlib import Path
 
 import duckdb
 
-from logwarden.store.duckdb.partitions import TABLE_PREFIX, quote_ident
+from logwarden.store.duckdb.partitions import TABLE_PREFIX, ZSTD_COLUMNS, quote_ident
 from logwarden.store.duckdb.tokens import BLOOM_TABLE, COVERAGE_TABLE
 from logwarden.store.wal import fsync_dir
 
 log = logging.getLogger(__name__)
 
 COMPACT_SUFFIX = ".compact"
-# Columns of day partitions whose text compresses best with zstd (measured on bench/query_data.py lines).
-ZSTD_COLUMNS = ("message", "log_id")
 # Share of those columns' bytes zstd saves over DuckDB's dictionary/FSST (41% on messages, 51% on log ids).
 ZSTD_GAIN = 0.43
 # Compact when the copy would be at least this share smaller (free blocks plus the zstd estimate).
 MIN_GAIN_RATIO = 0.15
+# DuckDB memory of a closed-file compaction (at most the store's memory_limit). Measured on the 1M-line peers data
+# (bench/peers.py), peak above the process's start: 512 MiB 520-570 MB in ~7 s, 256 MiB ~310 MB in ~9 s, 128 MiB
+# ~185 MB in 10-16 s (the ORDER BY rowid sort spills). Without the sort the copy is left with ~35% free blocks.
+COPY_MEMORY_LIMIT = 256 * 1024**2
 _SRC = "_compact_src"
 _DST = "_compact_dst"
 
@@ -178,8 +179,7 @@ def compact_file(
     settings: dict[str, str | bool | int | float | list[str]] = {"preserve_insertion_order": True}
     if threads:
         settings["threads"] = threads
-    if memory_limit:
-        settings["memory_limit"] = memory_limit
+    settings["memory_limit"] = memory_limit or f"{COPY_MEMORY_LIMIT}B"
     con = duckdb.connect(str(tmp), config=settings)
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -320,6 +320,8 @@ def _copy_table(con: duckdb.DuckDBPyConnection, src: str, dst: str, name: str, s
     ddl = _zstd_ddl(sql) if name.startswith(TABLE_PREFIX) else sql
     con.execute(ddl.replace("CREATE TABLE ", f"CREATE TABLE {dst}.main.", 1))
     quoted = quote_ident(name)
+    # ORDER BY rowid even with preserve_insertion_order: without it DuckDB's parallel insert leaves ~35% of the
+    # new file as free blocks (measured on DuckDB 2.0 with the applier's small row groups).
     con.execute(f"INSERT INTO {dst}.main.{quoted} SELECT * FROM {src}.main.{quoted} ORDER BY rowid")
 
 

@@ -74,9 +74,25 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# Columns of day partitions whose text compresses best with zstd (measured on bench/query_data.py lines: 41%
+# fewer bytes than DuckDB's dictionary/FSST for messages, 51% for log ids; zstd is larger for random hex ids and
+# for the short, repetitive attrs text, so the other columns keep DuckDB's automatic choice).
+ZSTD_COLUMNS = ("message", "log_id")
+
+
 def create_table_sql(key: PartitionKey) -> str:
-    cols = ", ".join(f"{name} {sql_type}" for name, sql_type in DUCKDB_COLUMNS)
+    """The CREATE TABLE of a day partition: the core columns, ZSTD_COLUMNS compressed with zstd from the first
+    checkpoint on (not only once compaction copies the table)."""
+    cols = ", ".join(f"{name} {_with_compression(name, sql_type)}" for name, sql_type in DUCKDB_COLUMNS)
     return f"CREATE TABLE IF NOT EXISTS {quote_ident(table_name(key))} ({cols})"
+
+
+def _with_compression(name: str, sql_type: str) -> str:
+    if name not in ZSTD_COLUMNS:
+        return sql_type
+    # Before NOT NULL, as DuckDB writes it back (compact._zstd_ddl then leaves the statement alone).
+    base, _, constraint = sql_type.partition(" ")
+    return f"{base} USING COMPRESSION zstd {constraint}".rstrip()
 
 
 def split_by_partition(

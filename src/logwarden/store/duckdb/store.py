@@ -638,9 +638,9 @@ class DuckDBStore:
             if size <= self.compact_max_bytes and compact.needs_compaction(
                 self.path, min_gain=self.compact_min_gain, min_bytes=self.compact_min_bytes
             ):
-                compact.compact_file(
-                    self.path, threads=self._config.store.threads, memory_limit=f"{self._config.store.memory_limit}B"
-                )
+                # A smaller buffer pool than the store's: the stop's peak memory (compact.COPY_MEMORY_LIMIT).
+                limit = min(int(self._config.store.memory_limit), compact.COPY_MEMORY_LIMIT)
+                compact.compact_file(self.path, threads=self._config.store.threads, memory_limit=f"{limit}B")
         except Exception:
             # The old file is intact until the rename: the store stays usable, only larger.
             log.exception("compacting %s failed; it stays as it was", self.path)

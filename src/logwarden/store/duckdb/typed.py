@@ -185,18 +185,25 @@ class _Profile:
     mean_bytes: float
 
 
-def _profile(con: duckdb.DuckDBPyConnection, source: str, keys: Sequence[str]) -> dict[str, _Profile]:
-    """One pass over `source` (one JSON parse per row) profiling the values of `keys`."""
+def _profile(
+    con: duckdb.DuckDBPyConnection, source: str, keys: Sequence[str], current: dict[str, TypedColumn] | None = None
+) -> dict[str, _Profile]:
+    """One pass over `source` (one JSON parse per row) profiling the values of `keys`.
+
+    A key that already has a column (`current`) is only checked against its own type (the others read as
+    true): the spell-back casts are most of the pass's cost, and the caller looks at nothing else for it.
+    """
+    current = current or {}
     paths = "[" + ", ".join(_literal(attr_path(k)) for k in keys) + "]"
     aggs = []
-    for i in range(len(keys)):
+    for i, key in enumerate(keys):
         v = f"_v[{i + 1}]"
-        aggs += [
-            f"count({v})",
-            f"coalesce(bool_and({_fits(v, 'BIGINT')}), true)",
-            f"coalesce(bool_and({_fits(v, 'DOUBLE')}), true)",
-            f"coalesce(avg(strlen({v})), 0)",
+        known = current.get(key)
+        checks = [
+            f"coalesce(bool_and({_fits(v, t)}), true)" if known is None or known.type == t else "true"
+            for t in ("BIGINT", "DOUBLE")
         ]
+        aggs += [f"count({v})", *checks, f"coalesce(avg(strlen({v})), 0)" if known is None else "0"]
     row = con.execute(
         f"SELECT {', '.join(aggs)} FROM (SELECT try(json_extract_string(attrs, {paths})) AS _v FROM {source})"
     ).fetchall()[0]
@@ -216,16 +223,24 @@ def _choose_type(profile: _Profile) -> str | None:
     return "VARCHAR" if profile.mean_bytes <= MAX_MEAN_BYTES else None
 
 
-def prepare_columns(con: duckdb.DuckDBPyConnection, table: str, view: str, rows: int) -> list[TypedColumn]:
+def prepare_columns(
+    con: duckdb.DuckDBPyConnection, table: str, view: str, rows: int, int_keys: frozenset[str] = frozenset()
+) -> list[TypedColumn]:
     """Make `table`'s typed columns ready for the rows of `view` (inside the caller's transaction, before the
     insert): widen a column a value does not fit, add columns for frequent new keys (filled for the `rows`
-    rows already in the table). Returns the columns the insert fills."""
+    rows already in the table). Returns the columns the insert fills.
+
+    `int_keys`: keys whose every value in `view` is known to be an integer literal (the packer saw integer
+    columns: model.normalize.int_attr_keys); their BIGINT columns are not checked row by row.
+    """
     current = table_columns(con, [table]).get(table, {})
     new_keys: list[str] = []
     if len(current) < MAX_COLUMNS and rows <= LATE_MAX_ROWS:
         new_keys = _frequent_keys(con, view, current, MAX_COLUMNS - len(current))
-    checked = [k for k, c in current.items() if c.type != "VARCHAR"] + new_keys
-    profiles = _profile(con, view, checked) if checked else {}
+    checked = [
+        k for k, c in current.items() if c.type == "DOUBLE" or (c.type == "BIGINT" and k not in int_keys)
+    ] + new_keys
+    profiles = _profile(con, view, checked, current) if checked else {}
     name = quote_ident(table)
     columns = dict(current)
     for key, col in current.items():
