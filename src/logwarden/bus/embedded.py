@@ -58,6 +58,10 @@ class SubscriberStatus:
 
 _COALESCE_MAX_BATCHES = 256  # this many batches waiting end a coalescing pause early
 _REST_FACTOR = 4.0  # a coalescing subscriber rests this many times as long as its last call took
+# At close, lossless subscribers behind the head get this long to catch up (so the ingest log need not keep
+# their segments for a replay), and are stopped sooner when one stops advancing for `_DRAIN_STALL` (a failing batch).
+_DRAIN_LIMIT = 30.0
+_DRAIN_STALL = 2.0
 
 
 class _Follower:
@@ -469,8 +473,35 @@ class BatchBus:
                     return False
                 self._cond.wait(min(remaining, _IDLE_WAIT))
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop every subscriber after its current batch; lossless cursors are committed."""
+    def drain(self, limit: float = _DRAIN_LIMIT, stall: float = _DRAIN_STALL) -> bool:
+        """Wait while the lossless subscribers behind the newest batch keep advancing: at most `limit` seconds,
+        giving up when none advanced for `stall` seconds. True when every one caught up."""
+        deadline = time.monotonic() + limit
+        last: tuple[int, ...] | None = None
+        since = time.monotonic()
+        with self._cond:
+            while True:
+                behind = [f for f in self._followers.values() if f.position < self._head and f.alive]
+                if not behind:
+                    return True
+                now = time.monotonic()
+                positions = tuple(f.position for f in behind)
+                if positions != last:
+                    last, since = positions, now
+                elif now - since >= stall:
+                    return False
+                if now >= deadline:
+                    return False
+                self._cond.wait(min(deadline - now, _IDLE_WAIT))
+
+    def close(self, timeout: float = 10.0, drain: float = _DRAIN_LIMIT) -> None:
+        """Stop every subscriber after its current batch; lossless cursors are committed. First, up to `drain`
+        seconds for the lossless subscribers to handle what is durable (`drain`): a clean stop leaves the ingest
+        log nothing to keep for them."""
+        if drain > 0 and not self._closed:
+            caught_up = self.drain(drain)
+            if not caught_up:
+                log.warning("bus: closing with lossless subscribers behind; they resume from their cursors at start")
         with self._cond:
             self._closed = True
             followers = list(self._followers.values())

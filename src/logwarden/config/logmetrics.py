@@ -9,11 +9,14 @@ kept per tenant beyond which lines fall into the `other` series.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+
+from logwarden.model.units import Duration
 
 NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.@-]*")
@@ -143,3 +146,26 @@ def check_unique(definitions: list[MetricDefinition], source: str = "metrics") -
             raise DefinitionError(f"{source}: metric {d.name!r} is defined twice")
         seen.add(d.name)
     return definitions
+
+
+class RemoteWriteConfig(BaseModel):
+    """Prometheus remote-write of the log metrics (docs/metrics.md): every series pushed, as cumulative counters,
+    to `url` (Prometheus with `--web.enable-remote-write-receiver`, Mimir, Thanos receive, VictoriaMetrics…)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    url: str = Field(pattern=r"^https?://")
+    """Endpoint of the remote-write receiver, e.g. `http://prometheus:9090/api/v1/write`."""
+    interval: Duration = Field(timedelta(seconds=10), gt=timedelta(0))
+    """How often the series changed since the last push are sent (one sample per series and push)."""
+    timeout: Duration = Field(timedelta(seconds=10), gt=timedelta(0))
+    """Longest wait for one request's answer."""
+    max_backoff: Duration = Field(timedelta(seconds=60), gt=timedelta(0))
+    """Longest wait between two attempts after a 5xx, a 429 or no answer (the wait doubles from 0.5 s)."""
+    bearer_token: SecretStr | None = None
+    """Sent as `Authorization: Bearer …` when set."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Further request headers (e.g. `X-Scope-OrgID` for Mimir)."""
+    max_pending_rows: int = Field(2_000_000, ge=1000)
+    """Most committed point rows kept waiting while the endpoint is unreachable; beyond it the oldest are folded
+    into the totals unsent (counted as dropped), so the counters stay right and the disk bounded."""

@@ -10,6 +10,7 @@ are the subscriber's totals, read once per scrape — no registry to keep in ste
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 import orjson
@@ -44,6 +45,37 @@ def _number(v: float) -> str:
     return repr(float(v))
 
 
+def series_pairs(tenant: str, labels: str) -> list[tuple[str, str]]:
+    """A series' Prometheus labels: its tenant, then its label fields (stored as JSON) as label names."""
+    return [("tenant", tenant), *((_label_name(k), str(v)) for k, v in orjson.loads(labels).items())]
+
+
+def series_samples(
+    d: MetricDefinition, pairs: list[tuple[str, str]], count: float, total: float, bins: Mapping[int, int]
+) -> list[tuple[str, list[tuple[str, str]], float]]:
+    """The Prometheus samples of one series' totals, as (name, labels, value) — the exposition and remote-write
+    both show these (see the module docstring for the mapping of each type)."""
+    exposed = d.exposed_name
+    if d.type == "counter":
+        return [(exposed, pairs, count)]
+    if d.type == "sum":
+        return [(exposed, pairs, total), (f"{exposed}_count", pairs, count)]
+    out: list[tuple[str, list[tuple[str, str]], float]] = []
+    if d.type == "histogram":
+        ordered = sorted(bins.items())
+        for le in d.buckets:
+            below = sum(n for i, n in ordered if i == ZERO_BIN or bin_lower(i) < le)
+            out.append((f"{exposed}_bucket", [*pairs, ("le", _number(le))], float(below)))
+        out.append((f"{exposed}_bucket", [*pairs, ("le", "+Inf")], count))
+    else:
+        for q in SUMMARY_QUANTILES:
+            v = quantile(bins.items(), q)
+            out.append((exposed, [*pairs, ("quantile", _number(q))], math.nan if v is None else v))
+    out.append((f"{exposed}_sum", pairs, total))
+    out.append((f"{exposed}_count", pairs, count))
+    return out
+
+
 def render(definitions: Mapping[str, MetricDefinition], series: Iterable[Series], tenant: str | None = None) -> str:
     """The exposition of every series (of `tenant` only, when given), grouped by metric."""
     by_metric: dict[str, list[Series]] = {}
@@ -60,30 +92,13 @@ def render(definitions: Mapping[str, MetricDefinition], series: Iterable[Series]
         kind = {"counter": "counter", "sum": "counter", "histogram": "histogram", "summary": "summary"}[d.type]
         out.append(f"# HELP {exposed} {_escape(d.description or f'log metric {d.name} ({d.type}): {d.query}')}")
         out.append(f"# TYPE {exposed} {kind}")
+        counts: list[str] = []  # a sum's `_count` is a family of its own: after the sums
         for (_, t, text), count, total, bins in rows:
-            pairs = [("tenant", t), *((_label_name(k), str(v)) for k, v in orjson.loads(text).items())]
-            if d.type == "counter":
-                out.append(f"{exposed}{_labels(pairs)} {_number(count)}")
-            elif d.type == "sum":
-                out.append(f"{exposed}{_labels(pairs)} {_number(total)}")
-            elif d.type == "histogram":
-                ordered = sorted(bins.items())
-                for le in d.buckets:
-                    below = sum(n for i, n in ordered if i == ZERO_BIN or bin_lower(i) < le)
-                    out.append(f"{exposed}_bucket{_labels([*pairs, ('le', _number(le))])} {below}")
-                out.append(f"{exposed}_bucket{_labels([*pairs, ('le', '+Inf')])} {_number(count)}")
-                out.append(f"{exposed}_sum{_labels(pairs)} {_number(total)}")
-                out.append(f"{exposed}_count{_labels(pairs)} {_number(count)}")
-            else:
-                for q in SUMMARY_QUANTILES:
-                    v = quantile(bins.items(), q)
-                    shown = "NaN" if v is None else _number(v)
-                    out.append(f"{exposed}{_labels([*pairs, ('quantile', _number(q))])} {shown}")
-                out.append(f"{exposed}_sum{_labels(pairs)} {_number(total)}")
-                out.append(f"{exposed}_count{_labels(pairs)} {_number(count)}")
-        if d.type == "sum":
+            for sample, pairs, value in series_samples(d, series_pairs(t, text), count, total, bins):
+                shown = "NaN" if math.isnan(value) else _number(value)
+                line = f"{sample}{_labels(pairs)} {shown}"
+                (counts if d.type == "sum" and sample != exposed else out).append(line)
+        if counts:
             out.append(f"# TYPE {exposed}_count counter")
-            for (_, t, text), count, _, _ in rows:
-                pairs = [("tenant", t), *((_label_name(k), str(v)) for k, v in orjson.loads(text).items())]
-                out.append(f"{exposed}_count{_labels(pairs)} {_number(count)}")
+            out.extend(counts)
     return "\n".join(out) + "\n" if out else ""

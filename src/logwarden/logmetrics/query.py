@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from logwarden.config.logmetrics import MetricDefinition
-from logwarden.logmetrics.sketch import bin_value
-from logwarden.logmetrics.store import TIERS, SeriesStore
+from logwarden.logmetrics.sketch import GAMMA, ZERO_BIN
+from logwarden.logmetrics.store import TIERS, SeriesStore, per_tier
 
 FUNCTIONS = ("rate", "sum", "avg", "max", "p50", "p95", "p99")
 QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
@@ -55,6 +55,7 @@ def default_step(start: int, end: int) -> int:
 
 def choose_tier(step: int, start: int, now: int, retention: list[int]) -> int:
     """The tier a query of `step` from `start` reads (see the module docstring)."""
+    retention = per_tier(retention)
     fitting = [t for t, tier in enumerate(TIERS) if tier.seconds <= step and step % tier.seconds == 0]
     chosen = fitting[-1] if fitting else 0
     if start < now - retention[chosen]:
@@ -94,26 +95,27 @@ def query_range(
             f"step {step}s gives more than {MAX_POINTS} points over the range: use a larger step or a shorter range"
         )
     sources, params = _sources(store, tier, start, q.end)
-    bucket = f"ts // {step} * {step} AS t"
-    where = f"WHERE ({sources}) AND metric = ? AND tenant = ?"
+    cur = store.reader()
+    names = cur.execute(
+        "SELECT sid, labels FROM series WHERE metric = ? AND tenant = ?", [definition.name, tenant]
+    ).fetchall()
+    groups, group_of = _group_codes(names, q.by)
+    where = f"WHERE ({sources}) AND sid IN (SELECT sid FROM series WHERE metric = ? AND tenant = ?)"
     args = [*params, definition.name, tenant]
-    # DuckDB sums per series (labels as stored) and step; the `by` grouping then maps each distinct label set
-    # once (a few hundred at most), not each row.
+    nsteps = max(1, -(-(q.end - start) // step))
     if q.fn in QUANTILES:
-        sql = f"SELECT labels, {bucket}, bin, sum(n) AS n FROM bins {where} GROUP BY ALL"
-    else:
-        sql = (
-            f"SELECT labels, {bucket}, sum(n) AS n, sum(total) AS total, max(hi) AS hi FROM points {where} GROUP BY ALL"
+        keys, times, values = _quantiles(
+            cur, where, args, group_of, len(groups), start, step, nsteps, q.fn, step != width
         )
-    if step == width:  # one row per series and step already (the tiers read do not overlap): no grouping
-        sql = sql.replace(" GROUP BY ALL", "").replace("sum(", "(").replace("max(", "(")
-    table = store.reader().sql(sql, params=args).to_arrow_table()
-    groups, codes = _group_codes(table.column("labels"), q.by)
-    t = table.column("t").to_numpy()
-    if q.fn in QUANTILES:
-        keys, times, values = _quantiles(codes, t, table.column("bin").to_numpy(), table.column("n").to_numpy(), q.fn)
     else:
-        keys, times, values = _sums(codes, t, table, q.fn, definition.type, step)
+        # DuckDB sums per series and step (integers only); numpy then sums the series of each `by` group.
+        bucket = f"ts // {step} * {step} AS t"
+        sql = f"SELECT sid, {bucket}, sum(n) AS n, sum(total) AS total, max(hi) AS hi FROM points {where} GROUP BY ALL"
+        if step == width:  # one row per series and step already (the tiers read do not overlap): no grouping
+            sql = sql.replace(" GROUP BY ALL", "").replace("sum(", "(").replace("max(", "(")
+        table = cur.sql(sql, params=args).to_arrow_table()
+        codes = group_of[table.column("sid").to_numpy()] if table.num_rows else np.zeros(0, dtype=np.int64)
+        keys, times, values = _sums(codes, table.column("t").to_numpy(), table, q.fn, definition.type, step)
     finite = np.isfinite(values)
     keys, times, values = keys[finite], times[finite], values[finite]
     fill = q.fn in ("sum", "rate")  # a count or sum of nothing is 0: steps without lines are filled in
@@ -144,19 +146,16 @@ def query_range(
     }
 
 
-def _group_codes(labels: pa.ChunkedArray, by: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
-    """Each row's `by` group (its label values joined by SEP) as (distinct groups, each row's index in them)."""
-    encoded = pc.dictionary_encode(labels).combine_chunks() if labels.num_chunks else pa.array([], pa.string())
-    if len(encoded) == 0:
-        return [], np.zeros(0, dtype=np.int64)
+def _group_codes(names: list[tuple[int, str]], by: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
+    """Each series' `by` group (its label values joined by SEP): (distinct groups, an array indexed by series
+    number giving its group's index). Python per series, never per point."""
     index: dict[str, int] = {}
-    mapping = []
-    for text in encoded.dictionary.to_pylist():
+    group_of = np.zeros(max((sid for sid, _ in names), default=0) + 1, dtype=np.int64)
+    for sid, text in names:
         found = orjson.loads(text)
         key = SEP.join(str(found.get(name, "")) for name in by)
-        mapping.append(index.setdefault(key, len(index)))
-    codes = np.asarray(mapping, dtype=np.int64)[encoded.indices.to_numpy(zero_copy_only=False)]
-    return list(index), codes
+        group_of[sid] = index.setdefault(key, len(index))
+    return list(index), group_of
 
 
 def _by_group_and_time(codes: np.ndarray, t: np.ndarray, *extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -187,26 +186,69 @@ def _sums(
     return codes[order][starts], t[order][starts], values
 
 
+DENSE_CELLS = 4_000_000  # groups × steps × bins counted in one numpy array at most (32 MB); beyond: sorted runs
+
+
 def _quantiles(
-    codes: np.ndarray, t: np.ndarray, bins: np.ndarray, n: np.ndarray, fn: str
+    cur: duckdb.DuckDBPyConnection,
+    where: str,
+    args: list[object],
+    group_of: np.ndarray,
+    ngroups: int,
+    start: int,
+    step: int,
+    nsteps: int,
+    fn: str,
+    grouped: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per (group, time): the bin where the cumulative count passes q × (count − 1), as its value."""
+    """Per (group, step): the bin where the cumulative count passes q × (count − 1), as its value.
+
+    DuckDB sums the bins per series, step and bin (integers only; nothing to sum when the tier's buckets are the
+    steps); numpy then counts them into one dense (group, step, bin) array and finds each quantile with a
+    cumulative sum — no sort — unless that array would be too large (a wide spread of bins over many steps),
+    when the runs are sorted instead."""
+    k = f"(ts - {start}) // {step}"
+    sql = f"SELECT sid, {k} AS k, bin, sum(n) AS n FROM bins {where} GROUP BY ALL"
+    if not grouped:
+        sql = f"SELECT sid, {k} AS k, bin, n FROM bins {where}"
+    table = cur.sql(sql, params=args).to_arrow_table()
     empty = np.zeros(0)
-    if len(codes) == 0:
+    if table.num_rows == 0:
         return empty.astype(np.int64), empty.astype(np.int64), empty
-    order, starts = _by_group_and_time(codes, t, bins)
-    counts = n[order].astype(np.float64)
-    ordered_bins = bins[order]
+    codes = group_of[table.column("sid").to_numpy()]
+    steps = table.column("k").to_numpy()
+    bins = table.column("bin").to_numpy().astype(np.int64)
+    n = table.column("n").to_numpy().astype(np.float64)
+    real = bins != ZERO_BIN
+    low = int(bins[real].min()) if real.any() else 0
+    width = (int(bins.max()) - low + 2) if real.any() else 1  # slot 0: the zero bin
+    q = QUANTILES[fn]
+    if ngroups * nsteps * width <= DENSE_CELLS:
+        slot = np.where(real, bins - low + 1, 0)
+        cells = ngroups * nsteps
+        counts = np.bincount((codes * nsteps + steps) * width + slot, weights=n, minlength=cells * width)
+        cum = np.cumsum(counts.reshape(cells, width), axis=1)
+        totals = cum[:, -1]
+        seen = np.flatnonzero(totals > 0)
+        first = np.argmax(cum[seen] > q * (totals[seen] - 1)[:, None], axis=1)
+        chosen = np.where(first == 0, ZERO_BIN, first + low - 1)
+        return seen // nsteps, start + (seen % nsteps) * step, _bin_values(chosen)
+    order, starts = _by_group_and_time(codes, steps, bins)
+    counts = n[order]
     cum = np.cumsum(counts)
     before = np.concatenate([[0.0], cum])[starts]  # the count of the runs before each one
     run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(counts))))
-    within = cum - before[run]
-    totals = np.add.reduceat(counts, starts)
-    passed = within > QUANTILES[fn] * (totals[run] - 1)
+    passed = cum - before[run] > q * (np.add.reduceat(counts, starts)[run] - 1)
     # Cumulative counts only grow within a run: its first passing row is after its rows that do not pass.
-    first = starts + np.add.reduceat(~passed, starts)
-    values = np.array([bin_value(int(b)) for b in ordered_bins[first].tolist()])
-    return codes[order][starts], t[order][starts], values
+    first_row = starts + np.add.reduceat(~passed, starts)
+    return codes[order][starts], start + steps[order][starts] * step, _bin_values(bins[order][first_row])
+
+
+def _bin_values(bins: np.ndarray) -> np.ndarray:
+    """`sketch.bin_value` of each bin, vectorized."""
+    with np.errstate(over="ignore"):
+        values = 2 * np.power(GAMMA, bins.astype(np.float64)) / (GAMMA + 1)
+    return np.where(bins == ZERO_BIN, 0.0, values)
 
 
 def _sources(store: SeriesStore, tier: int, start: int, end: int) -> tuple[str, list[object]]:

@@ -11,17 +11,20 @@ from logwarden.config.model import Config
 from logwarden.logmetrics.aggregate import CompiledMetric, builtin_definitions
 from logwarden.logmetrics.store import SeriesStore
 from logwarden.logmetrics.subscriber import LogMetricsSubscriber
+from logwarden.logmetrics.user_definitions import UserDefinitions
 
 log = logging.getLogger(__name__)
 
 
 def definitions_of(config: Config) -> list[MetricDefinition]:
-    """The built-in series (unless turned off), the config's definitions and those of `metrics.dir`;
+    """The built-in series (unless turned off), the config's definitions, those of `metrics.dir` and those made
+    through the API (`<data_dir>/logmetrics/definitions.yaml`);
     DefinitionError (naming the file, the metric and the field) when one is wrong or two share a name."""
     section = config.metrics
     found = [*(builtin_definitions() if section.builtin else []), *section.definitions]
     if section.dir is not None:
         found += load_dir(section.dir)
+    found += UserDefinitions.under(config.data_dir).load()  # those made through the API
     return check_unique(found, str(section.dir or "metrics"))
 
 
@@ -47,10 +50,15 @@ def open_log_metrics(config: Config, definitions: list[MetricDefinition]) -> Log
     store = SeriesStore.under(config.data_dir, section.retention)
     try:
         subscriber = LogMetricsSubscriber(
-            store, definitions, commit_interval=section.commit_interval, compact_interval=section.compact_interval
+            store,
+            definitions,
+            commit_interval=section.commit_interval,
+            compact_interval=section.compact_interval,
+            remote_write=section.remote_write,
         )
     except BaseException:
         store.close()
         raise
+    subscriber.user_definitions = UserDefinitions.under(config.data_dir)
     log.info("log metrics: %d definitions (%s)", len(definitions), ", ".join(d.name for d in definitions))
     return subscriber

@@ -1,4 +1,4 @@
-"""Where series live: a DuckDB file of their own (`<data_dir>/logmetrics/series.duckdb`), in four tiers.
+"""Where series live: a DuckDB file of their own (`<data_dir>/logmetrics/series.duckdb`), in five tiers.
 
 Why a file of its own rather than the log store or the metadata database: the log store's DuckDB has one
 writer thread busy with ingest, and the metadata database is row-oriented SQLite/PostgreSQL; series are
@@ -6,11 +6,15 @@ small columnar rows read by range and rolled up in bulk â€” DuckDB's strength â€
 roll-up never waits on ingest nor ingest on a roll-up. The subscriber's bus cursor is committed in the same
 transaction as the points it covers, so a crash loses and doubles nothing (the bus replays after the cursor).
 
-**Tiers.** Points are written at 10 s (tier 0); a background roll-up replaces each finished 1 m, 5 m and 1 h
+**Tiers.** Points are written at 10 s (tier 0); a background roll-up replaces each finished 1 m, 5 m, 1 h and 1 d
 bucket of the tier above by the merge of the finer tier's (counts and sums add, min and max combine, distribution
 bins add), and records how far it got (`rollup.done_until`) in the same transaction: a roll-up interrupted
 anywhere leaves the previous state and is simply done again. A late line for a bucket that is already rolled
 up is added to the coarser tiers directly, with its commit. Each tier keeps its own retention.
+
+**Series by number.** Points and bins carry their series' number (`series.sid`), not its metric, tenant and
+labels: a scan reads integers. The subscriber's commits also fill the remote-write outbox when it is on
+(logmetrics/remote_write.py), in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import orjson
@@ -40,22 +45,77 @@ class Tier:
     seconds: int
 
 
-TIERS = (Tier("10s", 10), Tier("1m", 60), Tier("5m", 300), Tier("1h", 3600))
+TIERS = (Tier("10s", 10), Tier("1m", 60), Tier("5m", 300), Tier("1h", 3600), Tier("1d", 86400))
+# The 1 d tier pre-merges each day's distribution bins (a 90-day percentile by day reads 90 rows per series and
+# bin, not 2,160); it keeps the 1 h tier's retention unless given one of its own.
 ROLLUP_DELAY = 60  # seconds after its end (by the clock) before a bucket is rolled up: most late lines are in
 
+# Points and bins name their series by a number (`series.sid`), not by its labels: a range scan then reads and
+# groups integers (a 90-day distribution query is a million bin rows), and a point costs a few bytes on disk.
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS points (tier UTINYINT, metric VARCHAR, tenant VARCHAR, labels VARCHAR, ts BIGINT, "
-    "n DOUBLE, total DOUBLE, lo DOUBLE, hi DOUBLE, PRIMARY KEY (tier, metric, tenant, labels, ts))",
-    "CREATE TABLE IF NOT EXISTS bins (tier UTINYINT, metric VARCHAR, tenant VARCHAR, labels VARCHAR, ts BIGINT, "
-    "bin SMALLINT, n BIGINT, PRIMARY KEY (tier, metric, tenant, labels, ts, bin))",
+    "CREATE TABLE IF NOT EXISTS series (sid INTEGER PRIMARY KEY, metric VARCHAR, tenant VARCHAR, labels VARCHAR, "
+    "UNIQUE (metric, tenant, labels))",
+    # No primary key: its index would be four fifths of the file. One row per key is kept by `_merge_into` (and
+    # by roll-ups replacing whole ranges); rows arrive in time order, so DuckDB's zone maps on `ts` prune scans.
+    "CREATE TABLE IF NOT EXISTS points (tier UTINYINT, sid INTEGER, ts BIGINT, n DOUBLE, total DOUBLE, lo DOUBLE, "
+    "hi DOUBLE)",
+    "CREATE TABLE IF NOT EXISTS bins (tier UTINYINT, sid INTEGER, ts BIGINT, bin SMALLINT, n BIGINT)",
+    # For people (and tests) reading the file: points and bins with their series' names.
+    "CREATE OR REPLACE VIEW series_points AS SELECT p.tier, s.metric, s.tenant, s.labels, p.ts, p.n, p.total, p.lo, "
+    "p.hi FROM points p JOIN series s USING (sid)",
+    "CREATE OR REPLACE VIEW series_bins AS SELECT b.tier, s.metric, s.tenant, s.labels, b.ts, b.bin, b.n "
+    "FROM bins b JOIN series s USING (sid)",
     "CREATE TABLE IF NOT EXISTS cursors (name VARCHAR PRIMARY KEY, seq BIGINT)",
     "CREATE TABLE IF NOT EXISTS rollup (tier UTINYINT PRIMARY KEY, done_until BIGINT)",
+    # Remote-write (logmetrics/remote_write.py): each commit's deltas per series wait in the outbox until pushed;
+    # the totals pushed so far (what the next cumulative sample adds to) are kept with the outbox's cursor.
+    "CREATE TABLE IF NOT EXISTS outbox_points (commit_no BIGINT, at_ms BIGINT, metric VARCHAR, tenant VARCHAR, "
+    "labels VARCHAR, n DOUBLE, total DOUBLE)",
+    "CREATE TABLE IF NOT EXISTS outbox_bins (commit_no BIGINT, metric VARCHAR, tenant VARCHAR, labels VARCHAR, "
+    "bin SMALLINT, n BIGINT)",
+    "CREATE TABLE IF NOT EXISTS remote_totals (metric VARCHAR, tenant VARCHAR, labels VARCHAR, n DOUBLE, "
+    "total DOUBLE, at_ms BIGINT, PRIMARY KEY (metric, tenant, labels))",
+    "CREATE TABLE IF NOT EXISTS remote_bins (metric VARCHAR, tenant VARCHAR, labels VARCHAR, bin SMALLINT, "
+    "n BIGINT, PRIMARY KEY (metric, tenant, labels, bin))",
 )
-_POINT_MERGE = (
-    "ON CONFLICT DO UPDATE SET n = n + EXCLUDED.n, total = total + EXCLUDED.total, lo = least(lo, EXCLUDED.lo), "
-    "hi = greatest(hi, EXCLUDED.hi)"
-)
-_BIN_MERGE = "ON CONFLICT DO UPDATE SET n = n + EXCLUDED.n"
+REMOTE_CURSOR = "\x1fremote_write"  # the outbox's cursor in `cursors`: the last commit folded into the totals
+_T = TypeVar("_T")
+_POINT_SETS = "n = p.n + i.n, total = p.total + i.total, lo = least(p.lo, i.lo), hi = greatest(p.hi, i.hi)"
+_BIN_SETS = "n = p.n + i.n"
+
+
+def _merge_into(cur: duckdb.DuckDBPyConnection, table: str, incoming: str, keys: list[str], sets: str) -> None:
+    """Add the rows of the temp table `incoming` to `table`: those whose key is there already merge into it
+    (`sets`), the others are inserted. Both statements read only the time range of `incoming`."""
+    low, high = cur.execute(f"SELECT min(ts), max(ts) FROM {incoming}").fetchall()[0]
+    if low is None:
+        return
+    on = " AND ".join(f"p.{k} = i.{k}" for k in keys)
+    cur.execute(f"UPDATE {table} AS p SET {sets} FROM {incoming} AS i WHERE {on} AND p.ts BETWEEN ? AND ?", [low, high])
+    cur.execute(
+        f"INSERT INTO {table} SELECT * FROM {incoming} ANTI JOIN "
+        f"(SELECT {', '.join(keys)} FROM {table} WHERE ts BETWEEN ? AND ?) USING ({', '.join(keys)})",
+        [low, high],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxChunk:
+    """Commits of the remote-write outbox up to `upto`, as the series they touched: `series` (metric, tenant,
+    labels, n, total, at_ms: epoch ms) with their new totals, `bins` (metric, tenant, labels, bin, n) in full."""
+
+    upto: int
+    series: pa.Table
+    bins: pa.Table
+
+
+def per_tier(retention: Sequence[_T]) -> list[_T]:
+    """One retention per tier: the config names the four first; the 1 d tier keeps the 1 h tier's."""
+    if len(retention) == len(TIERS) - 1:
+        return [*retention, retention[-1]]
+    if len(retention) != len(TIERS):
+        raise ValueError(f"one retention per tier ({len(TIERS)}, or {len(TIERS) - 1}: the 1 d tier as the 1 h)")
+    return list(retention)
 
 
 def _epoch(at: datetime) -> int:
@@ -67,16 +127,21 @@ class SeriesStore:
     reads run on cursors of their own, concurrently with them."""
 
     def __init__(self, path: Path, retention: Sequence[timedelta], *, memory_limit: str = "256MB") -> None:
-        if len(retention) != len(TIERS):
-            raise ValueError(f"one retention per tier ({len(TIERS)})")
-        self.retention = [int(r.total_seconds()) for r in retention]
+        self.retention = [int(r.total_seconds()) for r in per_tier(retention)]
         path.parent.mkdir(parents=True, exist_ok=True)
         self._con = duckdb.connect(str(path), config={"threads": 1, "memory_limit": memory_limit})
         self._con.execute("SET TimeZone = 'UTC'")
         self._write = threading.Lock()
         self._local = threading.local()
+        _migrate_labelled_points(self._con)
         for statement in _SCHEMA:
             self._con.execute(statement)
+        row = self._con.execute(
+            "SELECT greatest((SELECT max(commit_no) FROM outbox_points), (SELECT max(commit_no) FROM outbox_bins), "
+            "(SELECT seq FROM cursors WHERE name = ?))",
+            [REMOTE_CURSOR],
+        ).fetchall()[0]
+        self._commit_no = 0 if row is None or row[0] is None else int(row[0])
 
     @classmethod
     def under(cls, data_dir: Path, retention: Sequence[timedelta]) -> SeriesStore:
@@ -104,7 +169,11 @@ class SeriesStore:
     def known_series(self) -> dict[tuple[str, str], set[str]]:
         """The label combinations each (metric, tenant) has in the finest tier (what its cap counts)."""
         out: dict[tuple[str, str], set[str]] = {}
-        rows = self.reader().execute("SELECT DISTINCT metric, tenant, labels FROM points WHERE tier = 0").fetchall()
+        rows = (
+            self.reader()
+            .execute("SELECT metric, tenant, labels FROM series WHERE sid IN (SELECT sid FROM points WHERE tier = 0)")
+            .fetchall()
+        )
         for metric, tenant, labels in rows:
             if _is_other(labels):
                 continue
@@ -116,9 +185,12 @@ class SeriesStore:
         found = dict(self.reader().execute("SELECT tier, done_until FROM rollup").fetchall())
         return [None, *(found.get(t) for t in range(1, len(TIERS)))]
 
-    def commit(self, name: str, seq: int | None, points: pa.Table, bins: pa.Table) -> None:
+    def commit(
+        self, name: str, seq: int | None, points: pa.Table, bins: pa.Table, *, outbox_at: int | None = None
+    ) -> None:
         """One transaction: points and bins (one row per key: `Pending.merged`) added to the finest tier (and to
-        coarser tiers whose bucket is already rolled up) and the cursor `seq`."""
+        coarser tiers whose bucket is already rolled up) and the cursor `seq`; with `outbox_at` (epoch ms), their
+        sums per series also go to the remote-write outbox, stamped with it."""
         with self._write:
             cur = self._con.cursor()
             try:
@@ -127,33 +199,134 @@ class SeriesStore:
                 cur.execute("BEGIN")
                 done = dict(cur.execute("SELECT tier, done_until FROM rollup").fetchall())
                 if points.num_rows:
-                    cur.execute(f"INSERT INTO points SELECT 0, * FROM __lw_points {_POINT_MERGE}")
-                if bins.num_rows:
-                    cur.execute(f"INSERT INTO bins SELECT 0, * FROM __lw_bins {_BIN_MERGE}")
-                for t, tier in enumerate(TIERS[1:], start=1):
-                    until = done.get(t)
-                    if until is None:
-                        continue
-                    w = tier.seconds
+                    # New series get the next numbers (a distribution's series always has points too).
                     cur.execute(
-                        f"INSERT INTO points SELECT {t}, metric, tenant, labels, ts - ts % {w} AS b, sum(n), "
-                        f"sum(total), min(lo), max(hi) FROM __lw_points WHERE ts - ts % {w} < ? GROUP BY ALL "
-                        f"{_POINT_MERGE}",
-                        [until],
+                        "INSERT INTO series SELECT coalesce((SELECT max(sid) FROM series), 0) + "
+                        "row_number() OVER (ORDER BY metric, tenant, labels), metric, tenant, labels FROM "
+                        "(SELECT DISTINCT metric, tenant, labels FROM __lw_points) "
+                        "ANTI JOIN series USING (metric, tenant, labels)"
                     )
+                    # Every tier's rows of this commit: the finest, and each coarser one already rolled up there.
+                    coarser = [(t, TIERS[t].seconds, done[t]) for t in range(1, len(TIERS)) if done.get(t) is not None]
                     cur.execute(
-                        f"INSERT INTO bins SELECT {t}, metric, tenant, labels, ts - ts % {w} AS b, bin, sum(n) "
-                        f"FROM __lw_bins WHERE ts - ts % {w} < ? GROUP BY ALL {_BIN_MERGE}",
-                        [until],
+                        "CREATE OR REPLACE TEMP TABLE __lw_points_sid AS SELECT s.sid, p.ts, p.n, p.total, p.lo, "
+                        "p.hi FROM __lw_points p JOIN series s USING (metric, tenant, labels)"
                     )
+                    parts = ["SELECT 0 AS tier, * FROM __lw_points_sid"] + [
+                        f"SELECT {t}, sid, ts - ts % {w} AS b, sum(n), sum(total), min(lo), max(hi) "
+                        f"FROM __lw_points_sid WHERE ts - ts % {w} < {int(until)} GROUP BY ALL"
+                        for t, w, until in coarser
+                    ]
+                    cur.execute(f"CREATE OR REPLACE TEMP TABLE __lw_in AS {' UNION ALL '.join(parts)}")
+                    _merge_into(cur, "points", "__lw_in", ["tier", "sid", "ts"], _POINT_SETS)
+                    if bins.num_rows:
+                        cur.execute(
+                            "CREATE OR REPLACE TEMP TABLE __lw_bins_sid AS SELECT s.sid, b.ts, b.bin, b.n "
+                            "FROM __lw_bins b JOIN series s USING (metric, tenant, labels)"
+                        )
+                        parts = ["SELECT 0 AS tier, * FROM __lw_bins_sid"] + [
+                            f"SELECT {t}, sid, ts - ts % {w} AS b, bin, sum(n)::BIGINT FROM __lw_bins_sid "
+                            f"WHERE ts - ts % {w} < {int(until)} GROUP BY ALL"
+                            for t, w, until in coarser
+                        ]
+                        cur.execute(f"CREATE OR REPLACE TEMP TABLE __lw_in_bins AS {' UNION ALL '.join(parts)}")
+                        _merge_into(cur, "bins", "__lw_in_bins", ["tier", "sid", "ts", "bin"], _BIN_SETS)
+                if outbox_at is not None and points.num_rows:
+                    number = self._commit_no + 1
+                    cur.execute(
+                        "INSERT INTO outbox_points SELECT ?, ?, metric, tenant, labels, sum(n), sum(total) "
+                        "FROM __lw_points GROUP BY ALL",
+                        [number, outbox_at],
+                    )
+                    if bins.num_rows:
+                        cur.execute(
+                            "INSERT INTO outbox_bins SELECT ?, metric, tenant, labels, bin, sum(n) FROM __lw_bins "
+                            "GROUP BY ALL",
+                            [number],
+                        )
                 if seq is not None:
                     cur.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", [name, seq])
+                cur.execute("COMMIT")
+                if outbox_at is not None and points.num_rows:
+                    self._commit_no += 1
+                for temp in ("__lw_points_sid", "__lw_bins_sid", "__lw_in", "__lw_in_bins"):
+                    cur.execute(f"DROP TABLE IF EXISTS {temp}")
+            except BaseException:
+                _rollback(cur)
+                raise
+            finally:
+                cur.close()
+
+    # --- the remote-write outbox ------------------------------------------------------------------
+
+    def outbox_chunk(self, max_rows: int | None = None) -> OutboxChunk | None:
+        """What the outbox holds after its cursor (the oldest commits, about `max_rows` point rows at most), per
+        series touched: the new totals (those pushed before plus the deltas), the latest commit's time, and the
+        series' every distribution bin. None when the outbox is empty."""
+        cur = self.reader()
+        if max_rows is None:
+            row = cur.execute("SELECT max(commit_no) FROM outbox_points").fetchall()[0]
+        else:  # the commit where the running row count passes max_rows (at least one whole commit)
+            row = cur.execute(
+                "SELECT coalesce(max(commit_no) FILTER (WHERE before < ?), min(commit_no)) FROM "
+                "(SELECT commit_no, sum(count(*)) OVER (ORDER BY commit_no) - count(*) AS before "
+                "FROM outbox_points GROUP BY commit_no)",
+                [max_rows],
+            ).fetchall()[0]
+        if row is None or row[0] is None:
+            return None
+        upto = int(row[0])
+        series = cur.sql(
+            "SELECT o.metric, o.tenant, o.labels, any_value(coalesce(r.n, 0)) + sum(o.n) AS n, "
+            "any_value(coalesce(r.total, 0)) + sum(o.total) AS total, "
+            "greatest(max(o.at_ms), any_value(r.at_ms) + 1) AS at_ms FROM outbox_points o "
+            "LEFT JOIN remote_totals r USING (metric, tenant, labels) WHERE o.commit_no <= ? "
+            "GROUP BY o.metric, o.tenant, o.labels",
+            params=[upto],
+        ).to_arrow_table()
+        bins = cur.sql(
+            "WITH delta AS (SELECT metric, tenant, labels, bin, n FROM outbox_bins WHERE commit_no <= ?) "
+            "SELECT metric, tenant, labels, bin, sum(n)::BIGINT AS n FROM (SELECT * FROM delta UNION ALL "
+            "SELECT r.metric, r.tenant, r.labels, r.bin, r.n FROM remote_bins r SEMI JOIN "
+            "(SELECT DISTINCT metric, tenant, labels FROM delta) d USING (metric, tenant, labels)) GROUP BY ALL",
+            params=[upto],
+        ).to_arrow_table()
+        return OutboxChunk(upto, series, bins)
+
+    def outbox_rows(self) -> int:
+        """Point rows waiting in the remote-write outbox."""
+        row = self.reader().execute("SELECT count(*) FROM outbox_points").fetchall()[0]
+        return 0 if row is None else int(row[0])
+
+    def outbox_done(self, chunk: OutboxChunk) -> None:
+        """One transaction: `chunk`'s totals become those pushed, its commits leave the outbox, the cursor moves."""
+        with self._write:
+            cur = self._con.cursor()
+            try:
+                cur.register("__lw_series", chunk.series)
+                cur.register("__lw_series_bins", chunk.bins)
+                cur.execute("BEGIN")
+                cur.execute(
+                    "INSERT OR REPLACE INTO remote_totals "
+                    "SELECT metric, tenant, labels, n, total, at_ms FROM __lw_series"
+                )
+                if chunk.bins.num_rows:
+                    cur.execute("INSERT OR REPLACE INTO remote_bins SELECT * FROM __lw_series_bins")
+                cur.execute("DELETE FROM outbox_points WHERE commit_no <= ?", [chunk.upto])
+                cur.execute("DELETE FROM outbox_bins WHERE commit_no <= ?", [chunk.upto])
+                cur.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", [REMOTE_CURSOR, chunk.upto])
                 cur.execute("COMMIT")
             except BaseException:
                 _rollback(cur)
                 raise
             finally:
                 cur.close()
+
+    def outbox_clear(self) -> None:
+        """Empty the outbox (remote-write turned off: nothing will read it)."""
+        with self._write:
+            self._con.execute("DELETE FROM outbox_points")
+            self._con.execute("DELETE FROM outbox_bins")
 
     # --- background work ----------------------------------------------------------------------------
 
@@ -190,12 +363,12 @@ class SeriesStore:
                 for table in ("points", "bins"):
                     cur.execute(f"DELETE FROM {table} WHERE tier = ? AND ts >= ? AND ts < ?", [t, start, target])
                 cur.execute(
-                    f"INSERT INTO points SELECT {t}, metric, tenant, labels, ts - ts % {w} AS b, sum(n), sum(total), "
-                    "min(lo), max(hi) FROM points WHERE tier = ? AND ts >= ? AND ts < ? GROUP BY ALL",
+                    f"INSERT INTO points SELECT {t}, sid, ts - ts % {w} AS b, sum(n), sum(total), min(lo), max(hi) "
+                    "FROM points WHERE tier = ? AND ts >= ? AND ts < ? GROUP BY ALL",
                     [source, start, target],
                 )
                 cur.execute(
-                    f"INSERT INTO bins SELECT {t}, metric, tenant, labels, ts - ts % {w} AS b, bin, sum(n) "
+                    f"INSERT INTO bins SELECT {t}, sid, ts - ts % {w} AS b, bin, sum(n) "
                     "FROM bins WHERE tier = ? AND ts >= ? AND ts < ? GROUP BY ALL",
                     [source, start, target],
                 )
@@ -227,6 +400,43 @@ class SeriesStore:
         """Fold DuckDB's WAL into the file (after a roll-up or an expiry moved many rows)."""
         with self._write:
             self._con.execute("CHECKPOINT")
+
+
+def _migrate_labelled_points(con: duckdb.DuckDBPyConnection) -> None:
+    """A file of the first layout (points and bins keyed by their labels) moved to numbered series, once."""
+    columns = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'points'"
+        ).fetchall()
+    }
+    if "labels" not in columns:
+        return
+    con.execute("BEGIN")
+    try:
+        con.execute("ALTER TABLE points RENAME TO points_v1")
+        con.execute("ALTER TABLE bins RENAME TO bins_v1")
+        for statement in _SCHEMA[:3]:
+            con.execute(statement)
+        con.execute(
+            "INSERT INTO series SELECT row_number() OVER (ORDER BY metric, tenant, labels), * FROM "
+            "(SELECT DISTINCT metric, tenant, labels FROM points_v1 UNION SELECT DISTINCT metric, tenant, labels "
+            "FROM bins_v1)"
+        )
+        con.execute(
+            "INSERT INTO points SELECT p.tier, s.sid, p.ts, p.n, p.total, p.lo, p.hi FROM points_v1 p "
+            "JOIN series s USING (metric, tenant, labels)"
+        )
+        con.execute(
+            "INSERT INTO bins SELECT b.tier, s.sid, b.ts, b.bin, b.n FROM bins_v1 b "
+            "JOIN series s USING (metric, tenant, labels)"
+        )
+        con.execute("DROP TABLE points_v1")
+        con.execute("DROP TABLE bins_v1")
+        con.execute("COMMIT")
+    except BaseException:
+        _rollback(con)
+        raise
 
 
 def _is_other(labels: str) -> bool:

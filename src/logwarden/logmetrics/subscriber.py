@@ -26,9 +26,11 @@ from typing import Any
 import pyarrow as pa
 
 from logwarden.bus.base import BusBatch, RewindError
-from logwarden.config.logmetrics import MetricDefinition
+from logwarden.config.logmetrics import MetricDefinition, RemoteWriteConfig
 from logwarden.logmetrics.aggregate import BatchAggregator, Pending
+from logwarden.logmetrics.remote_write import RemoteWriter
 from logwarden.logmetrics.store import SeriesStore
+from logwarden.logmetrics.user_definitions import UserDefinitions
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +65,12 @@ class LogMetricsSubscriber:
         commit_interval: timedelta = timedelta(seconds=1),
         compact_interval: timedelta | None = timedelta(minutes=1),
         forget_interval: timedelta = timedelta(hours=1),
+        remote_write: RemoteWriteConfig | None = None,
     ) -> None:
         """`store` is closed with the subscriber; `compact_interval` None: no background thread (tests call
-        `tick` and `compact`). Every `forget_interval` (at a compaction) the label combinations the caps count
-        are re-read from the store, so series past the finest tier's retention stop counting."""
+        `tick`, `compact` and `remote.push`). Every `forget_interval` (at a compaction) the label combinations the
+        caps count are re-read from the store, so series past the finest tier's retention stop counting.
+        `remote_write`: each commit also fills the outbox a `RemoteWriter` pushes (logmetrics/remote_write.py)."""
         self.store = store
         self.definitions = {d.name: d for d in definitions}
         self._clock = clock
@@ -85,6 +89,14 @@ class LogMetricsSubscriber:
         self._closed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.remote: RemoteWriter | None = None
+        self.user_definitions: UserDefinitions | None = None  # where the API keeps its definitions (a server's)
+        if remote_write is None:
+            store.outbox_clear()  # remote-write turned off: nothing will read what waits there
+        else:
+            self.remote = RemoteWriter(store, self.definitions, remote_write)
+            if compact_interval is not None:
+                self.remote.start()
         if compact_interval is not None:
             self._thread = threading.Thread(
                 target=self._loop, args=(compact_interval.total_seconds(),), name="lw-logmetrics", daemon=True
@@ -126,7 +138,27 @@ class LogMetricsSubscriber:
             if not self._closed:
                 self._flush()
                 self._closed = True
-                self.store.close()
+                try:
+                    if self.remote is not None:
+                        self.remote.close()
+                finally:
+                    self.store.close()
+
+    def replace_definitions(self, definitions: Sequence[MetricDefinition]) -> None:
+        """Apply `definitions` from the next batch on: what is handled so far is committed under the old ones
+        first. DefinitionError (nothing changed) when one does not compile. Series of a removed metric stay
+        stored (queries no longer name them); a new one starts empty (no re-scan of the store)."""
+        aggregator = BatchAggregator(list(definitions), {})
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the log metrics are closed")
+            self._flush()
+            aggregator.known = self.store.known_series()
+            aggregator.over_cap = self._aggregator.over_cap
+            self._aggregator = aggregator
+            # In place: the remote writer and the routes hold this mapping.
+            self.definitions.clear()
+            self.definitions.update({d.name: d for d in definitions})
 
     # --- commits ------------------------------------------------------------------------------------
 
@@ -143,7 +175,8 @@ class LogMetricsSubscriber:
     def _commit(self, seq: int | None) -> None:
         pending = self._pending
         points, bins = pending.merged()
-        self.store.commit(self.name, seq, points, bins)
+        stamp = None if self.remote is None else int(self._clock().timestamp() * 1000)
+        self.store.commit(self.name, seq, points, bins, outbox_at=stamp)
         self._pending = Pending()
         self._uncommitted = None
         if seq is not None:

@@ -36,8 +36,8 @@ def batch(seq: int) -> BusBatch:
 def everything(store: SeriesStore) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     cur = store.reader()
     return (
-        cur.execute("SELECT * FROM points ORDER BY ALL").fetchall(),
-        cur.execute("SELECT * FROM bins ORDER BY ALL").fetchall(),
+        cur.execute("SELECT * FROM series_points ORDER BY ALL").fetchall(),
+        cur.execute("SELECT * FROM series_bins ORDER BY ALL").fetchall(),
     )
 
 

@@ -37,12 +37,14 @@ def load_two_hours(sub: LogMetricsSubscriber, seed: int = 3) -> list[float]:
 
 
 def per_tier(sub: LogMetricsSubscriber) -> dict[int, tuple[float, float, float, float]]:
-    rows = sub.store.reader().execute("SELECT tier, sum(n), sum(total), min(lo), max(hi) FROM points GROUP BY 1")
+    rows = sub.store.reader().execute("SELECT tier, sum(n), sum(total), min(lo), max(hi) FROM series_points GROUP BY 1")
     return {int(t): (n, round(total, 6), lo, hi) for t, n, total, lo, hi in rows.fetchall()}
 
 
 def bins_per_tier(sub: LogMetricsSubscriber) -> dict[int, list[tuple[int, int]]]:
-    rows = sub.store.reader().execute("SELECT tier, bin, sum(n) FROM bins GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+    rows = (
+        sub.store.reader().execute("SELECT tier, bin, sum(n) FROM series_bins GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+    )
     out: dict[int, list[tuple[int, int]]] = {}
     for t, b, n in rows:
         out.setdefault(int(t), []).append((int(b), int(n)))
@@ -55,7 +57,7 @@ def test_rollup_keeps_counts_sums_extremes_and_every_bin_so_percentiles_survive(
     sub = open_subscriber([LATENCY])
     values = load_two_hours(sub)
     clock.now = T0 + timedelta(hours=3)
-    assert sub.compact()["tiers_advanced"] == 3
+    assert sub.compact()["tiers_advanced"] == 4  # 1m, 5m, 1h; the 1 d tier records where it starts (no day done)
     tiers = per_tier(sub)
     assert set(tiers) == {0, 1, 2, 3}
     assert len(set(tiers.values())) == 1  # the same lines, sum, min and max in every tier
@@ -112,11 +114,11 @@ def test_each_tier_keeps_its_own_retention(open_subscriber: Opener, clock: Clock
     sub.compact()
     clock.now = T0 + timedelta(days=16)
     sub.compact()
-    assert set(per_tier(sub)) == {1, 2, 3}
-    assert set(bins_per_tier(sub)) == {1, 2, 3}
+    assert set(per_tier(sub)) == {1, 2, 3, 4}
+    assert set(bins_per_tier(sub)) == {1, 2, 3, 4}
     clock.now = T0 + timedelta(days=91)
     sub.compact()
-    assert set(per_tier(sub)) == {2, 3}
+    assert set(per_tier(sub)) == {2, 3, 4}
     clock.now = T0 + timedelta(days=731)
     sub.compact()
     assert per_tier(sub) == {}
@@ -131,10 +133,11 @@ def test_each_tier_keeps_its_own_retention(open_subscriber: Opener, clock: Clock
         (90, 0, "10s"),  # 1 m does not divide 90 s
         (600, 0, "5m"),
         (3600, 0, "1h"),
-        (86400, 0, "1h"),
+        (3 * 3600, 0, "1h"),
+        (86400, 0, "1d"),
         (10, 20, "1m"),  # 10 s points are gone after 15 days: the finest tier that still has the start
         (60, 100, "5m"),
-        (60, 800, "1h"),  # older than every tier: the coarsest
+        (60, 800, "1d"),  # older than every tier: the coarsest
     ],
 )
 def test_the_coarsest_tier_that_fits_the_step_and_holds_the_start(step: int, age: int, tier: str) -> None:
@@ -159,7 +162,8 @@ def test_a_query_reads_what_is_not_rolled_up_yet_from_the_finer_tiers(open_subsc
     assert got["tier"] == "1h"
     totals = {s["labels"]["service"]: [v for _, v in s["values"]] for s in got["series"]}
     rows = sub.store.reader().execute(
-        "SELECT json_extract_string(labels, '$.service'), ts >= ?, sum(total) FROM points WHERE tier = 0 GROUP BY 1, 2",
+        "SELECT json_extract_string(labels, '$.service'), ts >= ?, sum(total) FROM series_points WHERE tier = 0 "
+        "GROUP BY 1, 2",
         [START + HOUR],
     )
     want: dict[str, list[float]] = {"api": [0, 0], "web": [0, 0]}
@@ -180,5 +184,5 @@ def test_series_past_the_finest_tier_stop_counting_against_the_cap(open_subscrib
     late = int((clock.now - T0).total_seconds())
     sub.handle(stored(2, [line(late, host="c")]))
     sub.flush()
-    rows = sub.store.reader().execute("SELECT labels FROM points WHERE tier = 0 ORDER BY ALL").fetchall()
+    rows = sub.store.reader().execute("SELECT labels FROM series_points WHERE tier = 0 ORDER BY ALL").fetchall()
     assert rows == [('{"host":"c"}',)]

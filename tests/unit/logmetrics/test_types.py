@@ -24,7 +24,9 @@ def points(sub: LogMetricsSubscriber, metric: str, tier: int = 0) -> list[tuple[
     sub.flush()
     rows = (
         sub.store.reader()
-        .execute("SELECT labels, ts, n, total FROM points WHERE metric = ? AND tier = ? ORDER BY ALL", [metric, tier])
+        .execute(
+            "SELECT labels, ts, n, total FROM series_points WHERE metric = ? AND tier = ? ORDER BY ALL", [metric, tier]
+        )
         .fetchall()
     )
     return [(labels, ts - START, n, total) for labels, ts, n, total in rows]
@@ -47,7 +49,7 @@ def test_a_counter_counts_matching_lines_per_10s_bucket_and_label(open_subscribe
     # Another tenant's lines are its own series.
     sub.handle(stored(3, [line(1, "api", "error")], tenant="acme"))
     sub.flush()
-    tenants = sub.store.reader().execute("SELECT DISTINCT tenant FROM points ORDER BY 1").fetchall()
+    tenants = sub.store.reader().execute("SELECT DISTINCT tenant FROM series_points ORDER BY 1").fetchall()
     assert tenants == [("acme",), ("default",)]
 
 

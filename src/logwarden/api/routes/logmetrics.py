@@ -1,4 +1,5 @@
-"""HTTP routes of the log metrics: range queries, the definitions in force, and the Prometheus exposition."""
+"""HTTP routes of the log metrics: range queries, the definitions in force (and those made through the API),
+and the Prometheus exposition."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from logwarden.api.errors import ApiError
 from logwarden.api.runtime import TENANT_HEADER, runtime_of
 from logwarden.auth.principal import principal_of
 from logwarden.auth.roles import Role
+from logwarden.config.logmetrics import DefinitionError, MetricDefinition, check_unique, parse_definitions
+from logwarden.logmetrics.aggregate import CompiledMetric
 from logwarden.logmetrics.exposition import CONTENT_TYPE, render
 from logwarden.logmetrics.query import MetricQueryError, RangeQuery, query_range
 from logwarden.logmetrics.subscriber import LogMetricsSubscriber
@@ -77,6 +80,62 @@ async def definitions_route(request: Request) -> Response:
     return JSONResponse({"metrics": [d.model_dump(mode="json") for d in sub.definitions.values()]})
 
 
+def _change(sub: LogMetricsSubscriber, name: str, new: MetricDefinition | None) -> None:
+    """Put (or with None remove) the API definition `name`: the file rewritten, the subscriber switched."""
+    user = sub.user_definitions
+    if user is None:
+        raise ApiError(409, "this server keeps no definitions made through the API")
+    with user.lock:
+        mine = user.load()
+        mine_names = {d.name for d in mine}
+        if name in sub.definitions and name not in mine_names:
+            raise ApiError(409, f"metric {shown(name)} is built in or defined in the config: change it there")
+        if new is None and name not in mine_names:
+            raise ApiError(404, f"no log metric named {shown(name)} was made through the API")
+        kept = [d for d in mine if d.name != name]
+        changed = [*kept, new] if new is not None else kept
+        fixed = [d for d in sub.definitions.values() if d.name not in mine_names]
+        everything = [*fixed, *changed]
+        try:
+            check_unique(everything)
+            for d in changed:
+                CompiledMetric(d, "definition")
+        except DefinitionError as exc:
+            raise ApiError(400, str(exc)) from None
+        user.save(changed)
+        sub.replace_definitions(everything)
+
+
+async def definition_route(request: Request) -> Response:
+    """GET, PUT (create or replace; JSON body, `name` optional) and DELETE /api/v1/metrics/definitions/{name}:
+    a definition made through the API. It applies from the next stored batch on, with no restart."""
+    sub = subscriber_of(request)
+    name = request.path_params["name"]
+    if request.method == "GET":
+        found = sub.definitions.get(name)
+        if found is None:
+            raise ApiError(404, f"no log metric named {shown(name)}")
+        return JSONResponse(found.model_dump(mode="json"))
+    new: MetricDefinition | None = None
+    if request.method == "PUT":
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(400, f"the body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the body must be a JSON object: a metric definition (docs/metrics.md)")
+        if body.setdefault("name", name) != name:
+            raise ApiError(400, f"the body's name {shown(str(body['name']))} is not the path's {shown(name)}")
+        try:
+            (new,) = parse_definitions([body], "definition")
+        except DefinitionError as exc:
+            raise ApiError(400, str(exc)) from None
+    await run_in_threadpool(_change, sub, name, new)
+    if new is None:
+        return Response(status_code=204)
+    return JSONResponse(new.model_dump(mode="json"))
+
+
 async def exposition_route(request: Request) -> Response:
     """GET /metrics/logs: current values for Prometheus (the caller's tenant; an admin's without X-Scope-OrgID: every
     tenant's)."""
@@ -94,5 +153,6 @@ def routes() -> list[Route]:
     return [
         Route("/api/v1/metrics/query_range", query_range_route, methods=["GET"]),
         Route("/api/v1/metrics/definitions", definitions_route, methods=["GET"]),
+        Route("/api/v1/metrics/definitions/{name}", definition_route, methods=["GET", "PUT", "DELETE"]),
         Route("/metrics/logs", exposition_route, methods=["GET"]),
     ]
