@@ -172,8 +172,18 @@ def ndjson_bodies(total: int, seed: int = 5) -> list[bytes]:
     return bodies
 
 
-def ingest_cost(lines: int, with_store: bool) -> dict[str, float]:
-    bodies = ndjson_bodies(lines)
+def ingest_bench_bodies(total: int) -> list[bytes]:
+    """bench/ingest.py's own request bodies (padded lines: nearly every one a new masked form), 1000 lines each."""
+    import ingest as ingest_bench  # bench/ingest.py, on the path set above
+
+    bodies, _ = ingest_bench.build_bodies(
+        pool_lines=total, batch_lines=1000, line_bytes=220, seed=20240601, use_gzip=False
+    )
+    return [b.raw for b in bodies]
+
+
+def ingest_cost(lines: int, with_store: bool, source: str = "corpus") -> dict[str, float]:
+    bodies = ndjson_bodies(lines) if source == "corpus" else ingest_bench_bodies(lines)
     ctx = BatchContext("bench", "http", datetime.now(UTC))
     miner = PatternMiner()
     for body in bodies[:5]:
@@ -190,6 +200,8 @@ def ingest_cost(lines: int, with_store: bool) -> dict[str, float]:
         "decode_lines_per_cpu_s_mining_off": round(best["off"]),
         "decode_lines_per_cpu_s_mining_on": round(best["on"]),
         "decode_cost_of_mining": round(1 - best["on"] / best["off"], 3),
+        "decode_forms_through_the_tree": miner.new_forms,  # over the warm-up and every pass
+        "decode_unsearched_forms": miner.unsearched_forms,
     }
     log(f"decode pool: off {best['off']:,.0f}, on {best['on']:,.0f} lines/s per core")
     if with_store:
@@ -258,11 +270,21 @@ def main() -> None:
     parser.add_argument("--ingest-lines", type=int, default=100_000)
     parser.add_argument("--memory-lines", type=int, default=300_000)
     parser.add_argument("--store", action="store_true", help="also time ingest with the DuckDB store's append")
+    parser.add_argument(
+        "--ingest-source",
+        choices=("corpus", "ingest"),
+        default="corpus",
+        help="bodies of the ingest-cost step: the labeled corpus (ordinary logs) or bench/ingest.py's padded lines",
+    )
+    parser.add_argument("--only-ingest", action="store_true", help="run the ingest-cost step alone")
     args = parser.parse_args()
+    if args.only_ingest:
+        print(json.dumps(ingest_cost(args.ingest_lines, args.store, args.ingest_source)))
+        return
     result: dict[str, Any] = {"polars_threads": os.environ["POLARS_MAX_THREADS"]}
     result.update(quality(args.lines))
     result.update(miner_speed(args.speed_lines, args.adversarial_lines))
-    result.update(ingest_cost(args.ingest_lines, args.store))
+    result.update(ingest_cost(args.ingest_lines, args.store, args.ingest_source))
     result.update(memory(args.memory_lines))
     print(json.dumps(result))
 

@@ -2,6 +2,7 @@
 
 Each kind is one regex substitution (polars `str.replace_all`) over the whole column, in a
 fixed order (emails before paths, UUIDs before hex ids, hex ids before numbers), so no Python runs per line.
+(Substituting only the rows that hold a kind's trigger was measured: no faster overall, so every row is scanned.)
 `<uuid>` replaces `123e4567-e89b-12d3-a456-426614174000`; the masked text is what the form cache keys on.
 """
 

@@ -40,6 +40,7 @@ class MinerSettings:
     max_children: int = 100
     max_leaf: int = 32
     max_scopes: int = 10_000  # (tenant, service) trees; the least recently used goes first beyond it
+    max_new_forms: int = 256  # per batch through the similarity search; the rest start their own template
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,19 @@ class FormCache:
             self.old, self.young = self.young, {}
         self.young[key] = entry
 
+    def get_many(self, keys: list[int]) -> list[CacheEntry | None]:
+        """`get` of each key: the young generation in one C-level map, the old one for what it lacks."""
+        found = list(map(self.young.get, keys))
+        if self.old:
+            old = self.old
+            for i, entry in enumerate(found):
+                if entry is None:
+                    aged = old.get(keys[i])
+                    if aged is not None:
+                        self.put(keys[i], aged)
+                        found[i] = aged
+        return found
+
     def clear(self) -> None:
         self.young.clear()
         self.old.clear()
@@ -97,6 +111,7 @@ class PatternMiner:
                 similarity=config.similarity,
                 max_templates=config.max_templates_per_service,
                 max_forms=config.max_forms,
+                max_new_forms=config.max_new_forms_per_batch,
             )
         )
 
@@ -107,6 +122,7 @@ class PatternMiner:
         self.trees: dict[tuple[str, str], TemplateTree] = {}
         self.lock = threading.Lock()
         self.new_forms = 0  # forms the trees saw (cache misses), for the bench and metrics
+        self.unsearched_forms = 0  # of those, forms past a batch's `max_new_forms` (no similarity search)
 
     def assign(self, table: pa.Table) -> pa.Table:
         """`table` (core schema) with its `pattern_id` column set; dead letters and lines without a message
@@ -129,52 +145,72 @@ class PatternMiner:
         n = len(message)
         if n == 0:
             return pa.array([], pa.string())
-        masked = self.masker.mask(message)
         frame = pl.DataFrame(
-            {"t": pl.Series(tenant).cast(pl.String), "s": pl.Series(service).cast(pl.String), "m": masked}
+            {
+                "t": pl.Series(tenant).cast(pl.String),
+                "s": pl.Series(service).cast(pl.String),
+                "m": pl.Series(message).cast(pl.String),
+            }
         )
-        # A 64-bit hash of (tenant, service, masked text) per line keys the form cache: no key strings are built
-        # or kept, and Python sees only the distinct hashes (a collision is about 1 in 10^10 per 100k forms).
-        hashes = frame.hash_rows().to_numpy()
-        valid = masked.is_not_null().to_numpy()
-        distinct, first, inverse, counts = np.unique(
-            hashes[valid], return_index=True, return_inverse=True, return_counts=True
-        )
+        valid = frame.get_column("m").is_not_null().to_numpy()
         rows = np.flatnonzero(valid)
+        # Distinct lines first (a health check repeats verbatim): only they are masked and hashed again.
+        _, line_first, line_inverse = np.unique(
+            frame.hash_rows().to_numpy()[rows], return_index=True, return_inverse=True
+        )
+        if len(line_first) == n:  # all distinct, none null: mask the frame as it is
+            lines, line_inverse = frame, np.arange(n)
+        else:
+            lines = frame[rows[line_first].tolist()]
+        lines = lines.with_columns(self.masker.mask(lines.get_column("m")).alias("m"))
+        # A 64-bit hash of (tenant, service, masked text) keys the form cache: no key strings are built or kept,
+        # and Python sees only the distinct hashes (a collision is about 1 in 10^10 per 100k forms).
+        distinct, first, inverse = np.unique(lines.hash_rows().to_numpy(), return_index=True, return_inverse=True)
+        counts = np.bincount(inverse[line_inverse], minlength=len(distinct))  # lines per form
         with self.lock:
-            form_ids = self._resolve_all(distinct.tolist(), counts.tolist(), frame, rows[first])
-        ids = np.full(n, None, dtype=object)
-        ids[rows] = np.asarray(form_ids, dtype=object)[inverse]
-        return pa.array(ids, pa.string())
+            form_ids = self._resolve_all(distinct.tolist(), counts.tolist(), lines, first)
+        # Spread the forms' ids back over the lines without a Python object per line.
+        per_line = np.full(n, -1, dtype=np.int64)
+        per_line[rows] = inverse[line_inverse]
+        return pc.take(pa.array(form_ids, pa.string()), pa.array(per_line, mask=~valid))
 
     def _resolve_all(self, hashes: list[int], counts: list[int], frame: pl.DataFrame, firsts: np.ndarray) -> list[str]:
         """The template id of each distinct form hash; forms the cache lacks are read from `frame` (their first
-        row) and go to their scope's tree."""
-        entries: list[tuple[Template, TemplateTree] | None] = []
+        row) and go to their scope's tree: the `max_new_forms` with the most lines through the similarity search,
+        the rest start (or find again) a template of their own, so a burst of new text costs O(1) per form."""
+        out: list[str] = []
+        used: dict[Template, tuple[TemplateTree, int]] = {}
         missing: list[int] = []
-        for i, key in enumerate(hashes):
-            cached = self.forms.get(key)
-            if cached is not None:
-                template = cached[1].by_id.get(cached[0])
-                if template is not None and template.alive:
-                    entries.append((template, cached[1]))
-                    continue
-            missing.append(i)
-            entries.append(None)
+        for i, entry in enumerate(self.forms.get_many(hashes)):
+            template = entry[1].by_id.get(entry[0]) if entry is not None else None
+            if (
+                template is None or entry is None
+            ):  # never seen, or its template was evicted (by_id holds live ones only)
+                missing.append(i)
+                out.append("")
+                continue
+            out.append(template.id)
+            tree = entry[1]
+            seen = used.get(template)
+            used[template] = (tree, counts[i] + (seen[1] if seen is not None else 0))
         if missing:
+            budget = self.settings.max_new_forms
+            if len(missing) > budget:  # the forms with most lines get the search
+                missing.sort(key=lambda i: -counts[i])
             texts = frame[firsts[missing].tolist()].rows()
-            for i, (tenant, service, masked) in zip(missing, texts, strict=True):
+            for rank, (i, (tenant, service, masked)) in enumerate(zip(missing, texts, strict=True)):
                 self.new_forms += 1
                 tree = self._tree(tenant or "", service or "")
-                made = tree.add(masked)
+                if rank < budget:
+                    made = tree.add(masked)
+                else:
+                    made = tree.start(masked)
+                    self.unsearched_forms += 1
                 self.forms.put(hashes[i], (made.id, tree))
-                entries[i] = (made, tree)
-        out = []
-        for entry, lines in zip(entries, counts, strict=True):
-            assert entry is not None
-            template, tree = entry
+                out[i] = made.id
+                tree.touch(made, counts[i])
+        for template, (tree, lines) in used.items():
             tree.touch(template, lines)
-            out.append(template.id)
         return out
 
     def _tree(self, tenant: str, service: str) -> TemplateTree:
@@ -202,6 +238,23 @@ class PatternMiner:
             tree = self.trees.get((tenant, service))
             return tree.by_id.get(template_id) if tree is not None else None
 
+    def template_text(self, tenant: str, service: str, template_id: str) -> str | None:
+        """The text of a live or recently evicted template (None: unknown to the miner)."""
+        return self.template_texts([(tenant, service, template_id)])[0]
+
+    def template_texts(self, keys: Sequence[tuple[str, str, str]]) -> list[str | None]:
+        """`template_text` of many (tenant, service, id) under one hold of the lock the decode threads share."""
+        out: list[str | None] = []
+        with self.lock:
+            for tenant, service, template_id in keys:
+                tree = self.trees.get((tenant, service))
+                live = tree.by_id.get(template_id) if tree is not None else None
+                if live is not None:
+                    out.append(live.text)
+                else:
+                    out.append(tree.graveyard.get(template_id) if tree is not None else None)
+        return out
+
     def rename(self, tenant: str, service: str, old: str, new: str) -> bool:
         """Give a live template another id (a rebuild from stored lines keeps the ids those lines carry); False
         when there is no such template or `new` is taken."""
@@ -216,8 +269,12 @@ class PatternMiner:
 
     def masked_text(self, message: str) -> str:
         """One message as the miner sees it: masked, tokens joined by single spaces."""
-        masked = self.masker.mask(pa.array([message])).to_list()[0]
-        return " ".join((masked or "").split())
+        return self.masked_texts([message])[0]
+
+    def masked_texts(self, messages: list[str]) -> list[str]:
+        """`masked_text` of many messages in one masking pass."""
+        masked = self.masker.mask(pa.array(messages, pa.string())).to_list()
+        return [" ".join((m or "").split()) for m in masked]
 
     def template_count(self) -> int:
         """Live templates over all scopes."""

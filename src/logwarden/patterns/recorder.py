@@ -3,8 +3,9 @@ samples and per-minute line counts in the pattern store (patterns/store.py).
 
 **Off the ingest path.** Ingest only assigns `pattern_id` (patterns/miner.py); the recorder sees each batch
 after it is durable and deduplicated, aggregates it with polars (per pattern and per minute: one group-by, no
-per-line Python) into memory, and commits at most every `commit_interval` (and when stopping, and from a
-background thread when the stream goes idle).
+per-line Python) into memory, and commits at most every `commit_interval` — or ten times as long as the last
+commit took, when that is longer (up to 30 s): a commit costs per pattern — and when stopping, and from a
+background thread when the stream goes idle.
 
 **Exact counts.** A commit writes the counts and the bus cursor of the last batch they cover in one
 transaction; after a crash the bus replays every batch after that cursor, so no line is lost or counted twice.
@@ -38,6 +39,8 @@ if TYPE_CHECKING:  # the protocol only: rules sits above ingest, which uses the 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["ts", "tenant", "service", "level", "message", "pattern_id"]
+COMMIT_DUTY = 10.0  # the gap after a commit is at least this many times the commit's duration
+MAX_COMMIT_GAP = 30.0  # seconds: how stale the pattern store may get under the heaviest load
 
 
 class PatternRecorder:
@@ -69,6 +72,7 @@ class PatternRecorder:
         self._seq = store.cursor(self.name)
         self._uncommitted: int | None = None
         self._last_commit = 0.0
+        self._gap = self._commit_interval  # seconds until the next commit: see _commit
         self._closed = False
         self.commits = 0
         self._stop = threading.Event()
@@ -130,7 +134,7 @@ class PatternRecorder:
         with self._lock:
             try:
                 self._observe(batch)
-                if self._seq is None or time.monotonic() - self._last_commit >= self._commit_interval:
+                if self._seq is None or time.monotonic() - self._last_commit >= self._gap:
                     self._commit(batch.seq)
                 else:
                     self._uncommitted = batch.seq  # replayed from the last commit after a crash
@@ -200,12 +204,20 @@ class PatternRecorder:
 
     def _commit(self, seq: int | None) -> None:
         pending = self._pending
-        for (tenant, pattern_id), delta in pending.patterns.items():
-            template = self.miner.template(tenant, delta.service, pattern_id)
-            delta.template = template.text if template is not None else None
-            if delta.template is None and delta.samples:  # evicted already: its first line, masked, stands in
-                delta.template = self.miner.masked_text(delta.samples[0])
+        evicted: list[PatternDelta] = []
+        keys = [(tenant, delta.service, pattern_id) for (tenant, pattern_id), delta in pending.patterns.items()]
+        for delta, text in zip(pending.patterns.values(), self.miner.template_texts(keys), strict=True):
+            delta.template = text
+            if text is None and delta.samples:
+                evicted.append(delta)
+        if evicted:  # evicted already: its first line, masked, stands in (one masking pass for all of them)
+            for delta, text in zip(evicted, self.miner.masked_texts([d.samples[0] for d in evicted]), strict=True):
+                delta.template = text
+        began = time.monotonic()
         self.store.commit(self.name, seq, pending, self._clock())
+        # A commit costs per pattern, not per line: under a stream of many patterns, commit less often so that
+        # committing takes at most a tenth of the time (the counts stay exact; they show a little later).
+        self._gap = max(self._commit_interval, min(COMMIT_DUTY * (time.monotonic() - began), MAX_COMMIT_GAP))
         self._pending = PendingPatterns()
         self._uncommitted = None
         if seq is not None:
@@ -218,7 +230,7 @@ class PatternRecorder:
     def tick(self) -> None:
         """Commit what an idle stream left pending, once `commit_interval` has passed."""
         with self._lock:
-            if not self._closed and time.monotonic() - self._last_commit >= self._commit_interval:
+            if not self._closed and time.monotonic() - self._last_commit >= self._gap:
                 self._flush()
 
     def maintain(self) -> dict[str, int]:

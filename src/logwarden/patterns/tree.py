@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from operator import eq
 
 WILDCARD = "<*>"
+UNSEARCHED = (-1, "")  # the leaf key of templates started past the miner's budget: in no leaf
 MAX_TOKENS = 64  # tokens past this are cut: they rarely tell templates apart and cost a comparison each
 
 
@@ -72,6 +73,9 @@ class TemplateTree:
         self.first_tokens: dict[int, set[str]] = {}
         self.by_id: OrderedDict[str, Template] = OrderedDict()  # least recently used first
         self.evicted = 0
+        # Text of recently evicted templates (bounded like the live ones): the recorder names their lines'
+        # pattern after eviction without masking a sample again.
+        self.graveyard: OrderedDict[str, str] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -96,6 +100,22 @@ class TemplateTree:
             self.touch(best)
             return best
         return self._insert(tokens, key)
+
+    def start(self, masked: str) -> Template:
+        """The template a masked form starts without the similarity search (a batch's new forms past the
+        miner's budget): the one it started before when still live (same id), else a new one. O(1). It is kept
+        out of the leaves, so it neither crowds out (evicts) the searched templates nor draws later forms."""
+        tokens = masked.split()[:MAX_TOKENS] or [""]
+        id_ = template_id(self.scope, tokens)
+        existing = self.by_id.get(id_)
+        if existing is not None:
+            self.touch(existing)
+            return existing
+        while len(self.by_id) >= self.max_templates:
+            self._evict(next(iter(self.by_id.values())))
+        template = Template(id_, list(tokens), leaf=UNSEARCHED)
+        self.by_id[id_] = template
+        return template
 
     def touch(self, template: Template, lines: int = 0) -> None:
         """Mark `template` used now (and count `lines` more lines of it); an evicted one is left alone (a batch
@@ -152,3 +172,6 @@ class TemplateTree:
             if not leaf:
                 del self.leaves[template.leaf]
         self.evicted += 1
+        self.graveyard[template.id] = template.text
+        if len(self.graveyard) > self.max_templates:
+            self.graveyard.popitem(last=False)

@@ -47,6 +47,20 @@ class Top:
         return (self.field, *self.more)
 
 
+PATTERN_ID = FieldRef("pattern_id", True)
+
+
+@dataclass(frozen=True, slots=True)
+class Patterns(Top):
+    """`| patterns`: the most frequent log patterns of the matching lines (a `top` of `pattern_id`, which every
+    backend runs as such); the query engine adds each pattern's template text from the pattern store."""
+
+    @classmethod
+    def of(cls, n: int, column: int = 0) -> Patterns:
+        """The `n` most frequent patterns."""
+        return cls(n, PATTERN_ID, column)
+
+
 @dataclass(frozen=True, slots=True)
 class Rare:
     """The least frequent values of a field (or combinations with the fields in `more`), with count and percent."""

@@ -7,7 +7,9 @@ zero-filled.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,7 +17,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 import pyarrow as pa
 
-from logwarden.plan.nodes import META_SAMPLED, META_TOTAL, FieldsPlan, HistogramPlan, SearchPlan, meta_int
+from logwarden.plan.nodes import (
+    META_SAMPLED,
+    META_TOTAL,
+    AggregatePlan,
+    FieldsPlan,
+    HistogramPlan,
+    SearchPlan,
+    meta_int,
+)
 from logwarden.query import ast
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.parser import parse
@@ -27,6 +37,8 @@ if TYPE_CHECKING:  # only named in annotations: the query language needs no part
 FIELDS_SAMPLE = 10_000
 FIELDS_TOP = 5
 MAX_SERIES = 20
+# (tenant, pattern ids) → their template texts (the pattern store's; blocking: run off the event loop).
+TemplateLookup = Callable[[str, list[str]], dict[str, str]]
 # Buckets are multiples of their width since the Unix epoch, in the store and here alike.
 _BUCKET_ORIGIN = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -69,11 +81,15 @@ async def run_query(
     end: datetime,
     limit: int = 100,
     now: datetime | None = None,
+    templates: TemplateLookup | None = None,
 ) -> QueryResult:
-    """Parse, plan and run a query for one tenant over [start, end)."""
+    """Parse, plan and run a query for one tenant over [start, end); `templates` names the patterns of a
+    `| patterns` table."""
     began = time.perf_counter()
     the_plan = plan(parse(text), tenant=tenant, start=start, end=end, limit=limit, now=now)
     result = await execute(store, the_plan)
+    if templates is not None:
+        await add_templates(result, the_plan, templates)
     result.took_ms = round((time.perf_counter() - began) * 1000, 2)
     return result
 
@@ -95,6 +111,23 @@ async def execute(store: Store, the_plan: QueryPlan) -> QueryResult:
     result.total = meta_int(table, META_TOTAL)
     result.hits = _hits(table, the_plan)
     return result
+
+
+async def add_templates(result: QueryResult, the_plan: QueryPlan, templates: TemplateLookup) -> None:
+    """After `| patterns` (and the pipes after it): a `template` column beside `pattern_id`, each pattern's text
+    (null for lines stored without a pattern, or a pattern the store does not know)."""
+    inner = the_plan.plan
+    if not isinstance(inner, AggregatePlan) or not isinstance(inner.aggregation, ast.Patterns):
+        return
+    names = [c["name"] for c in result.columns]
+    if "pattern_id" not in names or "template" in names:
+        return  # `| fields` dropped the id, or a pipe made its own `template`
+    at = names.index("pattern_id")
+    ids = sorted({row[at] for row in result.rows if row[at] is not None})
+    texts = await asyncio.to_thread(templates, inner.tenant, ids) if ids else {}
+    result.columns.insert(at + 1, {"name": "template", "type": "string"})
+    for row in result.rows:
+        row.insert(at + 1, texts.get(row[at]) if row[at] is not None else None)
 
 
 def bucket_count(start: datetime, end: datetime, span: float) -> int:

@@ -33,6 +33,9 @@ MAX_DURATION_SECONDS = MAX_DURATION_DAYS * 86_400
 _UNESCAPE_RE = re.compile(r"\\(.)", re.DOTALL)
 _CIDR_RE = re.compile(r"^[0-9A-Fa-f.:]+/\d{1,3}$")
 _TIME_FIELDS = frozenset({"_time", "ts"})
+# Short names of core columns in filters: `pattern:<id>` is `pattern_id:<id>` (an attribute named `pattern` stays
+# reachable as `attrs.pattern:`).
+FIELD_ALIASES = {"pattern": "pattern_id"}
 # Names an eval field may not take: stored columns a hit carries besides the core fields.
 _RESERVED_NAMES = frozenset({"attrs", "seq", "_time"})
 
@@ -296,7 +299,7 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
             if kind not in ("word", "phrase"):
                 raise QuerySyntaxError("_exists_ takes a field name: _exists_:trace_id", column, name)
             return ast.Exists(ast.FieldRef.parse(str(payload)))
-        ref = ast.FieldRef.parse(name)
+        ref = ast.FieldRef.parse(FIELD_ALIASES.get(name, name))
         if kind == "list":
             return ast.Or(tuple(_field_value(ref, k, v, c) for k, v, c in payload))
         return _field_value(ref, kind, payload, value_column)
@@ -398,6 +401,10 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
     def top(self, meta: Any, children: list[Any]) -> ast.Top:
         n, refs = _frequency_args(children, meta.column)
         return ast.Top(n, refs[0], column=meta.column, more=refs[1:])
+
+    @v_args(inline=False, meta=True)
+    def patterns(self, meta: Any, children: list[Any]) -> ast.Patterns:
+        return ast.Patterns.of(_count(children[0], meta.column) if children else 10, meta.column)
 
     @v_args(inline=False, meta=True)
     def rare(self, meta: Any, children: list[Any]) -> ast.Rare:

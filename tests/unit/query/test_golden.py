@@ -64,6 +64,8 @@ CASES: dict[str, str] = {
     "stats_alias_where": '| stats count() as n by service | where n > 10 and service != "api"',
     "top": "level:error | top 10 host",
     "rare": "| rare 5 user_agent",
+    "patterns_pipe": "level:error | patterns 5",
+    "pattern_alias": "pattern:0123456789abcdef",
     "timechart": "| timechart span=1m count() by level",
     "timechart_auto": "| timechart avg(latency_ms)",
     "sort_hits": "timeout | sort -latency_ms, +host",

@@ -19,6 +19,7 @@ def test_pipe_names_come_from_the_grammar() -> None:
         "stats",
         "top",
         "rare",
+        "patterns",
         "timechart",
         "sort",
         "limit",

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from logwarden.api.errors import ApiError
 from logwarden.api.runtime import runtime_of
+from logwarden.patterns.store import PatternStore
 from logwarden.query.engine import field_summary, histogram, run_query
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.parser import parse_duration
@@ -104,7 +105,10 @@ async def query(request: Request) -> Response:
     start, end = _range(_text(params, "start"), _text(params, "end"))
     limit = _int(params.get("limit"), "limit", DEFAULT_LIMIT, MAX_LIMIT)
     try:
-        result = await run_query(store, q, tenant=rt.tenant(request), start=start, end=end, limit=limit)
+        templates = PatternStore(rt.meta.engine).templates if rt.meta is not None else None
+        result = await run_query(
+            store, q, tenant=rt.tenant(request), start=start, end=end, limit=limit, templates=templates
+        )
     except QuerySyntaxError as exc:
         return syntax_error_response(exc)
     body: dict[str, Any] = {"kind": result.kind, "start": iso(result.start), "end": iso(result.end)}

@@ -1,0 +1,58 @@
+"""The miner's cheap paths give the same answers as the plain ones: each distinct line is masked once, a
+per-batch budget of forms goes through the similarity search (the rest start a template of their own, with
+stable ids), evicted templates keep their text for the recorder."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from logwarden.patterns.miner import MinerSettings, PatternMiner
+
+
+def ids(miner: PatternMiner, messages: list[str | None], service: str = "api") -> list[str | None]:
+    n = len(messages)
+    return miner.ids(pa.array(["t"] * n), pa.array([service] * n), pa.array(messages, pa.string())).to_pylist()
+
+
+def test_repeated_and_null_lines_get_the_ids_of_lines_mined_one_by_one() -> None:
+    batch: list[str | None] = ["disk sda full", None, "user 7 logged in", "disk sda full", None, "user 9 logged in"]
+    one_by_one = PatternMiner()
+    expected = [ids(one_by_one, [m])[0] for m in batch]
+    got = ids(PatternMiner(), batch)
+    assert got == expected
+    assert got[1] is None and got[4] is None
+    assert got[0] == got[3] and got[2] == got[5] and got[0] != got[2]
+
+
+def test_forms_past_the_batch_budget_start_their_own_template_with_stable_ids() -> None:
+    miner = PatternMiner(MinerSettings(max_new_forms=2))
+    # Five forms of one kind (the first word varies: one leaf, joinable), the first two with the most lines.
+    batch = ["open file alpha ok"] * 3 + ["open file beta ok"] * 2 + ["open file gamma ok", "open file delta ok"]
+    batch += ["open file omega ok"]
+    first = ids(miner, batch)
+    assert None not in first
+    assert miner.unsearched_forms == 3
+    assert first[0] == first[3]  # alpha and beta, searched: one template (generalized)
+    assert len(set(first[5:])) == 3  # past the budget: each its own template, no search
+    # The same lines again: every form is cached now, the ids do not move.
+    assert ids(miner, batch) == first
+    # A new miner with room for every form would have made one template of them all.
+    roomy = ids(PatternMiner(), batch)
+    assert len(set(roomy)) == 1
+
+
+def test_an_unsearched_form_seen_again_after_its_cache_entry_is_gone_finds_its_template() -> None:
+    miner = PatternMiner(MinerSettings(max_new_forms=0))
+    (first,) = ids(miner, ["queue depth 12 on shard seven"])
+    miner.forms.clear()
+    assert ids(miner, ["queue depth 40 on shard seven"]) == [first]
+
+
+def test_the_recorder_gets_the_text_of_an_evicted_template_from_the_miner() -> None:
+    miner = PatternMiner(MinerSettings(max_templates=10))
+    (gone,) = ids(miner, ["disk sda is full"])
+    ids(miner, [f"unrelated{i} kind of line number{i}" + " x" * i for i in range(12)])  # 3 evicted
+    assert miner.template("t", "api", gone) is None
+    assert miner.template_text("t", "api", gone) == "disk sda is full"
+    assert miner.template_text("t", "api", "0000000000000000") is None
+    assert miner.template_text("t", "other", gone) is None
