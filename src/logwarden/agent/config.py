@@ -180,6 +180,23 @@ class RetryConfig(_Frozen):
     """Growth of the bound per failed attempt."""
 
 
+class ClientTlsConfig(_Frozen):
+    """How the agent checks the server's certificate and proves itself with its own (mTLS)."""
+
+    ca_file: Path | None = None
+    """PEM bundle of the CAs that sign the server's certificate; unset: the system's trusted CAs."""
+    cert_file: Path | None = None
+    """PEM client certificate (chain) sent to a server with `http.tls.client_auth` set."""
+    key_file: Path | None = None
+    """PEM private key of `cert_file`; unset: the key is in `cert_file`."""
+
+    @model_validator(mode="after")
+    def _key_needs_cert(self) -> ClientTlsConfig:
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("key_file: needs cert_file")
+        return self
+
+
 class OutputConfig(_Frozen):
     """The logwarden server the lines go to (POST /api/v1/ingest)."""
 
@@ -197,6 +214,8 @@ class OutputConfig(_Frozen):
     request_timeout: Duration = timedelta(seconds=30)
     """Time allowed for one request, from sending to the answer (the server answers once lines are durable)."""
     retry: RetryConfig = RetryConfig()
+    tls: ClientTlsConfig = ClientTlsConfig()
+    """Server CA and client certificate for an `https://` URL."""
 
     @field_validator("url")
     @classmethod

@@ -17,6 +17,7 @@ from logwarden.agent.reader import AgentError, FileReader
 from logwarden.agent.sender import Sender
 from logwarden.agent.shipper import HttpShipper
 from logwarden.agent.spool import DeadLetterDir, DiskSpool
+from logwarden.config.loader import ConfigError
 
 log = logging.getLogger("logwarden.agent")
 
@@ -33,13 +34,14 @@ def run_agent(config: AgentConfig) -> int:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         checkpoints = CheckpointStore.open(config.checkpoint_path, config.agent_id)
         spool = DiskSpool(config.spool_dir, config.spool.max_bytes)
-    except (CheckpointError, OSError) as exc:
+        shipper = HttpShipper(config.output)  # reads the TLS files: a bad one is a setup problem (exit 2)
+    except (CheckpointError, OSError, ConfigError) as exc:
         print(f"logwarden agent: {exc}", file=sys.stderr)
         return 2
     metrics = AgentMetrics()
     retry = config.output.retry
     sender = Sender(
-        shipper=HttpShipper(config.output),
+        shipper=shipper,
         spool=spool,
         dead_letters=DeadLetterDir(config.dead_letter_dir),
         checkpoints=checkpoints,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import ssl
 from dataclasses import dataclass
 from enum import Enum
 
@@ -10,7 +11,8 @@ import httpx
 import orjson
 
 from logwarden import __version__
-from logwarden.agent.config import OutputConfig
+from logwarden.agent.config import ClientTlsConfig, OutputConfig
+from logwarden.config.loader import ConfigError
 
 INGEST_PATH = "/api/v1/ingest"
 
@@ -39,6 +41,22 @@ def gzip_bytes(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=1, mtime=0)
 
 
+def client_ssl_context(tls: ClientTlsConfig) -> ssl.SSLContext:
+    """Verifies the server against `tls.ca_file` (else the system CAs) and presents `tls.cert_file` (mTLS).
+    ConfigError naming the setting when a file cannot be read or the key does not match the certificate."""
+    try:
+        ctx = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    except OSError as exc:  # ssl.SSLError included
+        raise ConfigError(f"output.tls.ca_file ({tls.ca_file}): {exc.strerror or exc}") from None
+    if tls.cert_file is not None:
+        try:
+            ctx.load_cert_chain(tls.cert_file, tls.key_file)
+        except OSError as exc:
+            files = f"{tls.cert_file}" + (f", output.tls.key_file ({tls.key_file})" if tls.key_file else "")
+            raise ConfigError(f"output.tls.cert_file ({files}): {exc.strerror or exc}") from None
+    return ctx
+
+
 class HttpShipper:
     """Sends NDJSON bodies to one server; thread-confined to the sender."""
 
@@ -53,7 +71,8 @@ class HttpShipper:
         self.timeout = httpx.Timeout(
             config.request_timeout.total_seconds(), connect=config.connect_timeout.total_seconds()
         )
-        self._client = httpx.Client(headers=headers, timeout=self.timeout, transport=transport)
+        verify = client_ssl_context(config.tls) if config.url.startswith("https://") else True
+        self._client = httpx.Client(headers=headers, timeout=self.timeout, transport=transport, verify=verify)
 
     def send(self, body: bytes, *, gzipped: bool, timeout: float | None = None) -> Outcome:
         headers = {"Content-Encoding": "gzip"} if gzipped else {}

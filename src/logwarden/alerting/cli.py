@@ -4,15 +4,30 @@ starts from a config file, so it lives in the config layer: config/notify_cli.py
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from logwarden.alerting.silence_cli import silence
+from logwarden.client_credentials import credential_options, httpx_options
 
-_server_option = click.option(
-    "--server", default="http://127.0.0.1:8080", show_default=True, envvar="LOGWARDEN_SERVER", help="Server URL."
-)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _server_option(command: F) -> F:
+    """--server, and the credentials to send it (--api-key, --ca-cert)."""
+    return credential_options(
+        click.option(
+            "--server",
+            default="http://127.0.0.1:8080",
+            show_default=True,
+            envvar="LOGWARDEN_SERVER",
+            help="Server URL.",
+        )(command)
+    )
+
+
 _tenant_option = click.option("--tenant", help="Tenant (sent as X-Scope-OrgID).")
 _output_option = click.option(
     "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
@@ -29,7 +44,7 @@ def _call(method: str, server: str, path: str, tenant: str | None, **kwargs: Any
 
     headers = {"X-Scope-OrgID": tenant} if tenant else {}
     try:
-        response = httpx.request(method, f"{server.rstrip('/')}{path}", headers=headers, timeout=30, **kwargs)
+        response = httpx.request(method, f"{server.rstrip('/')}{path}", timeout=30, **httpx_options(headers), **kwargs)
     except httpx.HTTPError as exc:
         fail(f"cannot reach {server}: {exc}")
     if response.status_code >= 400:

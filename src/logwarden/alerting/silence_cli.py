@@ -16,6 +16,8 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from logwarden.client_credentials import credential_options, httpx_options
+
 F = TypeVar("F", bound=Callable[..., Any])
 _BARE_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _COLUMNS = ["ID", "STATE", "MATCHERS", "STARTS", "ENDS", "CREATED BY", "COMMENT"]
@@ -23,9 +25,10 @@ _COLUMNS = ["ID", "STATE", "MATCHERS", "STARTS", "ENDS", "CREATED BY", "COMMENT"
 
 def _server_options(command: F) -> F:
     command = click.option("--tenant", help="Tenant (sent as X-Scope-OrgID).")(command)
-    return click.option(
+    command = click.option(
         "--server", default="http://127.0.0.1:8080", show_default=True, envvar="LOGWARDEN_SERVER", help="Server URL."
     )(command)
+    return credential_options(command)  # --api-key, --ca-cert
 
 
 def _fail(message: str) -> NoReturn:
@@ -44,7 +47,7 @@ def _call(method: str, server: str, path: str, tenant: str | None, **kwargs: Any
 
     headers = {"X-Scope-OrgID": tenant} if tenant else {}
     try:
-        response = httpx.request(method, f"{server.rstrip('/')}{path}", headers=headers, timeout=30, **kwargs)
+        response = httpx.request(method, f"{server.rstrip('/')}{path}", timeout=30, **httpx_options(headers), **kwargs)
     except httpx.HTTPError as exc:
         _fail(f"cannot reach {server}: {exc}")
     if response.status_code >= 400:

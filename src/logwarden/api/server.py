@@ -10,15 +10,19 @@ refuses connections beyond `http.max_connections` as they are accepted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
+import signal
 import socket
+import ssl
 from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from logwarden.auth.tls import tls_scope_extension
 from logwarden.config.model import HttpConfig
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._read_timer: asyncio.TimerHandle | None = None
         self._request_begun = False  # bytes of a request arrived since the header timer was armed
         self._in_body = False
+        self._tls: dict[str, object] | None = None  # the ASGI `tls` extension of an HTTPS connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.max_connections:
@@ -59,6 +64,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport = transport
             return
         super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self._tls = tls_scope_extension(ssl_object)  # once per connection: the client certificate is fixed
         self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -71,6 +79,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._cancel_read_timer()
+        if self._tls is not None:
+            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+            extensions["tls"] = self._tls
         super().on_headers_complete()
         if self.parser is not None and self.cycle is not None and self.cycle.more_body:
             self._in_body = True
@@ -199,15 +210,28 @@ class LogwardenServer(uvicorn.Server):
         *,
         on_exit: list[Callable[[], object]] | None = None,
         stop_requested: Callable[[], bool] | None = None,
+        on_hangup: list[Callable[[], object]] | None = None,
     ) -> None:
         super().__init__(config)
         self.on_exit = on_exit or []
         self.stop_requested = stop_requested
+        self.on_hangup = on_hangup or []
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if self.stop_requested is not None and self.stop_requested():
             self.should_exit = True  # a signal came before uvicorn's handlers: start, then shut down at once
         await super().startup(sockets)
+        if self.on_hangup:
+            # After the lifespan, which may have taken SIGHUP for the config reload: `on_hangup` chains to it.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
+
+    def _hangup(self) -> None:
+        for callback in self.on_hangup:
+            try:
+                callback()
+            except Exception:  # one failing reload must not stop the others (or the server)
+                log.exception("SIGHUP handler %r failed", callback)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)
@@ -224,20 +248,23 @@ def build_server(
     log_level: str,
     on_exit: list[Callable[[], object]] | None = None,
     stop_requested: Callable[[], bool] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    on_hangup: list[Callable[[], object]] | None = None,
 ) -> LogwardenServer:
-    """A server for `app` with `http`'s timeouts and connection limit; run it with `run(sockets=[sock])`."""
-    return LogwardenServer(
-        uvicorn.Config(
-            app,
-            http=bounded_protocol(http),
-            log_level=log_level,
-            access_log=False,
-            timeout_keep_alive=max(1, round(http.keep_alive_timeout.total_seconds())),
-            # uvicorn counts the connection asking, so +1: max_connections connections can all be served.
-            limit_concurrency=http.max_connections + 1,
-            timeout_graceful_shutdown=30,
-            lifespan="on",
-        ),
-        on_exit=on_exit,
-        stop_requested=stop_requested,
+    """A server for `app` with `http`'s timeouts and connection limit; run it with `run(sockets=[sock])`.
+    With `ssl_context` it speaks HTTPS only (auth.tls.ReloadableTls builds one that SIGHUP can reload)."""
+    config = uvicorn.Config(
+        app,
+        http=bounded_protocol(http),
+        log_level=log_level,
+        access_log=False,
+        timeout_keep_alive=max(1, round(http.keep_alive_timeout.total_seconds())),
+        # uvicorn counts the connection asking, so +1: max_connections connections can all be served.
+        limit_concurrency=http.max_connections + 1,
+        timeout_graceful_shutdown=30,
+        lifespan="on",
     )
+    if ssl_context is not None:
+        config.load()  # loaded once here (the server skips it then), so the context given is the one used
+        config.ssl = ssl_context
+    return LogwardenServer(config, on_exit=on_exit, stop_requested=stop_requested, on_hangup=on_hangup)

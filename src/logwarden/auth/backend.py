@@ -1,7 +1,8 @@
 """The one authentication middleware's backend: the principal of every request, resolved once.
 
 Credentials, in order: `Authorization: Bearer <key>`, `Authorization: Basic` with the key as the password (for
-shippers that only speak basic auth) or Elasticsearch's `ApiKey` scheme with the key, then the session cookie.
+shippers that only speak basic auth) or Elasticsearch's `ApiKey` scheme with the key, then the session cookie, then
+a verified client certificate named in `http.tls.client_principals`.
 A credential that is presented is always checked: an unknown, revoked or expired one gets 401 (even on routes
 open without one). Without a credential the request is
 anonymous; with `auth.enabled` off it is the implicit local admin instead (the server then binds to loopback only).
@@ -23,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 
 from logwarden.auth.credentials import digest, same_digest
 from logwarden.auth.principal import Principal, local_admin
+from logwarden.auth.roles import Role
 from logwarden.auth.store import AuthStore
 from logwarden.config.model import Config
 from logwarden.meta.db import MetaDB
@@ -93,6 +95,12 @@ class LogwardenAuthBackend(AuthenticationBackend):
         self.meta = meta
         self.keys = KeyCache(config.auth.credential_cache.total_seconds())
         self.local = local_admin(config.ingest.default_tenant)  # made once: auth off, every request is it
+        self._cert_principals = {
+            entry.name.lower(): Principal(
+                name=entry.name, kind="cert", tenant=entry.tenant, role=Role(entry.role), via="certificate"
+            )
+            for entry in config.http.tls.client_principals
+        }
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         principal = await self._principal(conn)
@@ -112,6 +120,16 @@ class LogwardenAuthBackend(AuthenticationBackend):
             if conn.scope.get("method", "GET") not in SAFE_METHODS:
                 _check_csrf(conn, principal)
             return principal
+        return self._from_certificate(conn)
+
+    def _from_certificate(self, conn: HTTPConnection) -> Principal | None:
+        """The principal of a verified client certificate named in `http.tls.client_principals` (mTLS), if any."""
+        tls = conn.scope.get("extensions", {}).get("tls")
+        names = tls.get("client_cert_names", ()) if isinstance(tls, dict) else ()
+        for name in names:
+            mapped = self._cert_principals.get(name.lower())
+            if mapped is not None:
+                return mapped
         return None
 
     async def _from_key(self, text: str) -> Principal:

@@ -24,7 +24,7 @@ _WHO: Schema = {
     "type": "object",
     "properties": {
         "name": _STR,
-        "kind": {"type": "string", "enum": ["user", "key", "local"]},
+        "kind": {"type": "string", "enum": ["user", "key", "cert", "local"]},
         "tenant": _STR,
         "role": {"type": "string", "enum": ["admin", "editor", "viewer", "ingest"]},
         "permissions": {"type": "array", "items": _STR},

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from logwarden.auth.backend import CHALLENGE
 from logwarden.auth.principal import Principal
+from logwarden.auth.ratelimit import IngestLimiter, IngestRateGate
 from logwarden.auth.roles import Permission
 from logwarden.config.model import AuthConfig
 
@@ -65,6 +66,10 @@ ROUTE_NEEDS: dict[str, Spec] = {
     "/ready": PUBLIC,  # Loki's readiness probe
     "/api/v1/openapi.json": PUBLIC,
     "/": PUBLIC,  # the console's shell (its data comes from the API), or Elasticsearch's cluster info
+    "/dashboards": PUBLIC,  # a console page's shell
+    "/alerts": PUBLIC,  # a console page's shell
+    "/rules": PUBLIC,  # a console page's shell
+    "/silences": PUBLIC,  # a console page's shell
     "/es/": PUBLIC,
     "/console/static": PUBLIC,
     # Sessions and the audit log.
@@ -82,6 +87,8 @@ ROUTE_NEEDS: dict[str, Spec] = {
     "/api/v1/query": P.SEARCH,
     "/api/v1/histogram": P.SEARCH,
     "/api/v1/fields": P.SEARCH,
+    "/api/v1/patterns": P.SEARCH,  # the tenant's log patterns (viewers read them)
+    "/api/v1/explain": P.SEARCH,  # field values and patterns over-represented in a spike
     "/api/v1/context/{log_id}": P.SEARCH,
     "/api/v1/trace/{trace_id}": P.SEARCH,
     "/api/v1/pipelines": P.SEARCH,
@@ -100,10 +107,15 @@ ROUTE_NEEDS: dict[str, Spec] = {
     "/api/v1/receivers": P.SEARCH,  # read-only for now; changing receivers will need `receivers.write`
     "/api/v1/saved-searches": {**_READ, "POST": P.SEARCHES_WRITE},
     "/api/v1/saved-searches/{search_id}": {**_READ, "PUT": P.SEARCHES_WRITE, "DELETE": P.SEARCHES_WRITE},
+    # Dashboards are saved views like saved searches: viewers read them, editors (searches.write) change them.
+    "/api/v1/dashboards": {**_READ, "POST": P.SEARCHES_WRITE},
+    "/api/v1/dashboards/{dashboard_id}": {**_READ, "PUT": P.SEARCHES_WRITE, "DELETE": P.SEARCHES_WRITE},
     # Ingest, in every protocol.
     # Log metrics (logmetrics/routes.py): numbers derived from the tenant's lines.
     "/api/v1/metrics/query_range": P.SEARCH,
     "/api/v1/metrics/definitions": P.SEARCH,
+    # Definitions apply to every tenant's lines: changing them is an administrator's.
+    "/api/v1/metrics/definitions/{name}": {**_READ, "PUT": P.USERS_ADMIN, "DELETE": P.USERS_ADMIN},
     "/metrics/logs": P.SEARCH,
     "/api/v1/ingest": P.INGEST,
     "/loki/api/v1/push": P.INGEST,
@@ -156,19 +168,25 @@ class PermissionGate:
         await self.app(scope, receive, send)
 
 
-def guard_routes(routes: Iterable[BaseRoute], auth: AuthConfig, prefix: str = "") -> None:
-    """Wrap every route (inside mounts too) with its gate, in place; a route not in the table is admin-only."""
+def guard_routes(
+    routes: Iterable[BaseRoute], auth: AuthConfig, prefix: str = "", limiter: IngestLimiter | None = None
+) -> None:
+    """Wrap every route (inside mounts too) with its gate, in place; a route not in the table is admin-only.
+    Routes that need `ingest` also get `limiter`'s rate gate, inside the permission gate."""
     table = route_needs(auth)
     for route in routes:
         if isinstance(route, Mount) and route.routes:
-            guard_routes(route.routes, auth, prefix + route.path)
+            guard_routes(route.routes, auth, prefix + route.path, limiter)
         elif isinstance(route, Route | Mount):
             path = prefix + route.path
             spec = table.get(path)
             if spec is None:
                 log.warning("route %s has no entry in auth/permissions.py ROUTE_NEEDS: admins only", path)
                 spec = P.USERS_ADMIN
-            route.app = PermissionGate(route.app, spec, path)
+            inner = route.app
+            if limiter is not None and spec == P.INGEST:
+                inner = IngestRateGate(inner, limiter, path)
+            route.app = PermissionGate(inner, spec, path)
 
 
 def app_paths(routes: Iterable[BaseRoute], prefix: str = "") -> list[tuple[str, frozenset[str]]]:

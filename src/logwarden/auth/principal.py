@@ -10,13 +10,14 @@ from starlette.requests import HTTPConnection
 
 from logwarden.auth.roles import Permission, Role, allows
 
-Kind = Literal["user", "key", "local"]
-Via = Literal["session", "bearer", "basic", "implicit"]
+Kind = Literal["user", "key", "cert", "local"]
+Via = Literal["session", "bearer", "basic", "implicit", "certificate"]
 
 
 @dataclass(frozen=True, slots=True)
 class Principal(BaseUser):
-    """An authenticated caller. `name` is the user's name, the key's `lw_<prefix>` or `local`; `via` says how it
+    """An authenticated caller. `name` is the user's name, the key's `lw_<prefix>`, the client certificate's
+    matched name or `local`; `via` says how it
     was presented (a session cookie needs CSRF protection on state-changing requests)."""
 
     name: str

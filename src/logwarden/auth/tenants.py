@@ -39,7 +39,7 @@ def request_tenant(conn: HTTPConnection, config: Config) -> str:
         return principal.tenant
     if principal.role == Role.ADMIN:
         return value
-    if principal.kind == "key" and principal.role.value in config.auth.trusted_tenant_header:
+    if principal.kind in ("key", "cert") and principal.role.value in config.auth.trusted_tenant_header:
         return value
     raise TenantRefusedError(
         403, f"this credential is scoped to tenant {principal.tenant!r}; it cannot act in tenant {value!r}"

@@ -12,6 +12,8 @@ from typing import Any, NoReturn
 
 import click
 
+from logwarden.client_credentials import credential_options, httpx_options
+
 # The rule models (pydantic, lark, jinja2) are imported when the command runs, so `logwarden --help` stays fast.
 
 
@@ -114,6 +116,7 @@ def test_rules(files: tuple[Path, ...], output: str) -> None:
 @click.option("--tenant", help="Tenant (sent as X-Scope-OrgID).")
 @click.option("--max-lines", type=click.IntRange(1, 5_000_000), help="Read at most this many lines (default 5M).")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@credential_options
 def backtest(
     rule: str,
     rules_dir: Path,
@@ -162,13 +165,13 @@ def _post_backtest(server: str, body: dict[str, object], tenant: str | None, *, 
     headers = {"X-Scope-OrgID": tenant} if tenant else {}
     try:
         if not progress:
-            resp = httpx.post(url, json=body, headers=headers, timeout=None)
+            resp = httpx.post(url, json=body, timeout=None, **httpx_options(headers))
             if resp.status_code != 200:
                 _backtest_failed(resp.status_code, _error_text(resp))
             answer: dict[str, Any] = resp.json()
             return answer
         headers["Accept"] = "application/x-ndjson"
-        with _Progress() as shown, httpx.stream("POST", url, json=body, headers=headers, timeout=None) as resp:
+        with _Progress() as shown, httpx.stream("POST", url, json=body, timeout=None, **httpx_options(headers)) as resp:
             if resp.status_code != 200:
                 resp.read()
                 _backtest_failed(resp.status_code, _error_text(resp))

@@ -8,6 +8,7 @@ import http.client
 import logging
 import queue
 import random
+import ssl
 import threading
 import time
 import weakref
@@ -40,6 +41,8 @@ class LogwardenHandler(logging.Handler):
     server is slow. A background thread sends batches of up to `batch_size` records or every
     `flush_interval` seconds, gzip-compressed, retrying with exponential backoff and jitter (honouring
     Retry-After on 429/503) up to `max_retries` times. Pending records are flushed at interpreter exit.
+    For an `https://` URL, `ca_file` is the CA bundle that signs the server's certificate (default: the system's)
+    and `cert_file` / `key_file` the client certificate for a server that asks for one (mTLS).
     """
 
     def __init__(
@@ -60,6 +63,9 @@ class LogwardenHandler(logging.Handler):
         max_backoff: float = 30.0,
         compress: bool = True,
         level: int = logging.NOTSET,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
     ) -> None:
         super().__init__(level)
         parts = urlsplit(url)
@@ -77,6 +83,13 @@ class LogwardenHandler(logging.Handler):
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._compress = compress
+        # https: the server is checked against `ca_file` (else the system CAs); `cert_file` is sent (mTLS).
+        # Built here, so a missing file or a key that does not match fails at once (OSError / ssl.SSLError).
+        self._ssl: ssl.SSLContext | None = None
+        if parts.scheme == "https":
+            self._ssl = ssl.create_default_context(cafile=ca_file)
+            if cert_file:
+                self._ssl.load_cert_chain(cert_file, key_file)
         self._static = {k: v for k, v in {"service": service, "version": version, "component": component,
                                           "node_id": node_id, "host": node_id}.items() if v}  # fmt: skip
         self.batch_size = batch_size
@@ -195,8 +208,12 @@ class LogwardenHandler(logging.Handler):
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
-            self._conn = cls(self._host, self._port, timeout=self.timeout)
+            if self._ssl is not None:
+                self._conn = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=self.timeout, context=self._ssl
+                )
+            else:
+                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
         return self._conn
 
     def _close_connection(self) -> None:
