@@ -17,7 +17,13 @@ from logwarden.ingest.http import es_probes
 STATIC_DIR = Path(__file__).parent / "static"
 # Path → page name. `/` is Discover; later pages (alerts, rules, silences, dashboards) are added here and in
 # static/js/pages.js.
-PAGES: dict[str, str] = {"/": "discover"}
+PAGES: dict[str, str] = {
+    "/": "discover",
+    "/dashboards": "dashboards",
+    "/alerts": "alerts",
+    "/rules": "rules",
+    "/silences": "silences",
+}
 _VARY = "Accept, User-Agent, X-Elastic-Client-Meta"
 
 

@@ -315,3 +315,21 @@ pattern_checkpoints = Table(
     Column("seq", BigInteger),
     Column("updated", DateTime(timezone=True), nullable=False),
 )
+
+# --- dashboards (meta/dashboards.py) ----------------------------------------------------------------------
+
+dashboards = Table(
+    "dashboards",
+    metadata,
+    # A tenant's dashboard: its panels as one JSON array (validated on write; read and written whole).
+    Column("id", String(32), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("panels", Text, nullable=False),
+    Column("refresh", String(16)),  # auto-refresh interval (`30s`, `1m`), NULL: off
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant", "name", name="uq_dashboards_tenant_name"),
+    Index("ix_dashboards_tenant_updated", "tenant", "updated"),
+)

@@ -118,6 +118,7 @@ class RulesEngine:
         self._judged: dict[str, tuple[Any, dict[str, Any]]] = {}  # rule name → (its spec, judged_by(spec))
         self._links: dict[str, tuple[Any, datetime, dict[str, str]]] = {}  # fingerprint → (spec, end, search)
         self.transitions = 0
+        self._evaluated: dict[str, datetime] = {}  # rule name → its last evaluation (engine clock), for the API
         self._closed = False
         checkpoint = self._store.load(self.name)
         self._saved: dict[str, Any] = {}
@@ -154,6 +155,7 @@ class RulesEngine:
                     rule.observe(table, shared)
                 now = self._clock()
                 self._hold([(rule, t) for rule in self._streaming for t in rule.evaluate(now)])
+                self._evaluated.update((rule.spec.name, now) for rule in self._streaming)
                 if self._commit_due() or self._seq is None:
                     self._commit(batch.seq)
                 else:
@@ -277,6 +279,7 @@ class RulesEngine:
             transitions: list[tuple[Evaluator, Transition]] = [(rule, t) for t in rule.apply(at, values)]
             seq = self._uncommitted if self._uncommitted is not None else self._seq
             self._hold(transitions)
+            self._evaluated[name] = at
             try:
                 self._commit(seq)
             except Exception:
@@ -286,7 +289,8 @@ class RulesEngine:
             return len(transitions)
 
     def status(self) -> list[dict[str, Any]]:
-        """Per rule: matched and late lines, groups in the window, alerts by status (for /metrics)."""
+        """Per rule: matched and late lines, groups in the window, alerts by status (for /metrics), and when it was
+        last evaluated (`last_evaluated`, None before its first evaluation)."""
         with self._lock:
             out = []
             for name, (_, rule) in sorted(self._rules.items()):
@@ -301,6 +305,7 @@ class RulesEngine:
                         "groups": rule.groups,
                         "pending": by_status[AlertStatus.PENDING],
                         "firing": by_status[AlertStatus.FIRING],
+                        "last_evaluated": self._evaluated.get(name),
                         # What a type had to leave out, by reason (values that are not numbers, bounds reached).
                         "dropped": {
                             reason: int(getattr(rule, attr))
@@ -357,6 +362,7 @@ class RulesEngine:
             self._hold(
                 [(rule, t) for rule in self._streaming for t in rule.evaluate(now, idle_head=now - rule.spec.max_delay)]
             )
+            self._evaluated.update((rule.spec.name, now) for rule in self._streaming)
             if self._pending:
                 self._commit(self._uncommitted if self._uncommitted is not None else self._seq)
 

@@ -72,6 +72,17 @@ def api_view(rule: ApiRule, service: RulesService) -> dict[str, Any]:
     return view
 
 
+def _with_evaluation(views: list[dict[str, Any]], status: list[dict[str, Any]]) -> None:
+    """Add what this server's engine knows of each rule: `last_evaluated` (RFC 3339, null before its first
+    evaluation or when the rule is not evaluated here: disabled or shadowed) and `matched` lines since start."""
+    by_name = {s["rule"]: s for s in status}
+    for view in views:
+        found = by_name.get(view["name"])
+        at = found.get("last_evaluated") if found is not None else None
+        view["last_evaluated"] = at.isoformat() if at is not None else None
+        view["matched"] = found["matched"] if found is not None else None
+
+
 def _read_only(entry: RuleEntry) -> ApiError:
     return ApiError(409, f"rule {entry.rule.name!r} comes from the rule file {where(entry)}: edit the file instead")
 
@@ -96,8 +107,8 @@ async def _apply(service: RulesService) -> None:
 
 
 async def list_or_create(request: Request) -> Response:
-    """GET: the rule files' rules and the tenant's own, by name, with the rule directory's status; POST: make
-    a rule (201; 409 when the name is taken)."""
+    """GET: the rule files' rules and the tenant's own, by name, with when each was last evaluated and the rule
+    directory's status; POST: make a rule (201; 409 when the name is taken)."""
     rt = runtime_of(request)
     tenant = rt.tenant(request)
     service, repo = _service(rt)
@@ -106,6 +117,9 @@ async def list_or_create(request: Request) -> Response:
         mine = await rt.meta.run(repo.list, tenant)
         views = [file_view(e) for e in service.file_rules.entries] + [api_view(r, service) for r in mine]
         views.sort(key=lambda v: v["name"])
+        # The engine's lock may be held by a batch: ask off the event loop.
+        status = await asyncio.get_running_loop().run_in_executor(None, service.engine.status)
+        _with_evaluation(views, status)
         directory = service.watcher.status.as_dict() if service.watcher is not None else None
         return json_response({"rules": views, "directory": directory})
     made = _checked(await _body(request), tenant)
