@@ -11,12 +11,13 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from logwarden import __version__
+from logwarden.client_credentials import credential_options, httpx_options
 
 if TYPE_CHECKING:
     from logwarden.config.model import Config
@@ -135,6 +136,15 @@ def _serve_locked(config: Config, config_path: str | None, early: _EarlySignals)
             legacy = config.kafka.enabled and index == 0
             where = "kafka.consumer" if legacy else f"sources[{entry.name}].consumer"
             _fail(f"{exc} ({where} in {config_path or 'the configuration'})")
+    from logwarden.auth.exposure import refuse_exposure
+    from logwarden.auth.tls import ReloadableTls
+
+    try:
+        refuse_exposure(config)  # before the socket opens: a refused start never listened anywhere
+        # Checked (every file read) before the socket opens too; SIGHUP reloads it.
+        tls = ReloadableTls(config.http.tls, config_path or "the configuration") if config.http.tls.enabled else None
+    except ConfigError as exc:
+        _fail(str(exc))
     raise_open_files_limit(config.http.max_connections + 256)
     host, port = config.http.host, config.http.port
     try:
@@ -151,9 +161,20 @@ def _serve_locked(config: Config, config_path: str | None, early: _EarlySignals)
             _fail(str(exc))
         bound_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
+        scheme = "https" if tls is not None else "http"
         click.echo(
-            f"logwarden {__version__} listening on http://{shown}:{bound_port} (data in {config.data_dir})", err=True
+            f"logwarden {__version__} listening on {scheme}://{shown}:{bound_port} (data in {config.data_dir})",
+            err=True,
         )
+        hangup: list[Callable[[], object]] = []
+        if tls is not None:
+
+            def reload_config() -> None:
+                trigger = getattr(app.state, "reload_config", None)  # set by the lifespan (with a config file)
+                if trigger is not None:
+                    trigger()
+
+            hangup = [tls.reload, reload_config]  # SIGHUP: new certificates, and the config reload
         server = build_server(
             app,
             config.http,
@@ -162,6 +183,8 @@ def _serve_locked(config: Config, config_path: str | None, early: _EarlySignals)
             on_exit=[app.state.runtime.tail.close_threadsafe],
             # A signal that came while starting: start (the lifespan opens and closes the store), then stop.
             stop_requested=lambda: bool(early.received),
+            ssl_context=tls.context if tls is not None else None,
+            on_hangup=hangup,
         )
         server.run(sockets=[sock])
     if not server.started:
@@ -181,6 +204,7 @@ def _serve_locked(config: Config, config_path: str | None, early: _EarlySignals)
 @click.option(
     "--output", "-o", type=click.Choice(["table", "text", "json", "ndjson"]), default="table", show_default=True
 )
+@credential_options
 def query(
     text: str,
     server: str,
@@ -213,7 +237,7 @@ def query(
     import httpx
 
     try:
-        resp = httpx.post(f"{server.rstrip('/')}/api/v1/query", json=body, headers=headers, timeout=60)
+        resp = httpx.post(f"{server.rstrip('/')}/api/v1/query", json=body, timeout=60, **httpx_options(headers))
     except httpx.HTTPError as exc:
         click.echo(f"logwarden: cannot reach {server}: {exc}", err=True)
         sys.exit(1)
@@ -287,6 +311,7 @@ def _format_hit(hit: dict[str, Any]) -> str:
 @click.option("--server", default=DEFAULT_SERVER, show_default=True, envvar="LOGWARDEN_SERVER")
 @click.option("--tenant", help="Tenant (sent as X-Scope-OrgID).")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@credential_options
 def tail(text: str, server: str, tenant: str | None, output: str) -> None:
     """Follow new lines that match the query TEXT as they arrive (live tail), until Ctrl-C."""
     import httpx
@@ -295,7 +320,7 @@ def tail(text: str, server: str, tenant: str | None, output: str) -> None:
     url = f"{server.rstrip('/')}/api/v1/tail"
     try:
         with httpx.stream(
-            "GET", url, params={"q": text}, headers=headers, timeout=httpx.Timeout(10, read=None)
+            "GET", url, params={"q": text}, timeout=httpx.Timeout(10, read=None), **httpx_options(headers)
         ) as resp:
             if resp.status_code != 200:
                 resp.read()
@@ -388,6 +413,36 @@ def agent(config_path: str, check: bool) -> None:
     from logwarden.agent.runner import run_agent
 
     sys.exit(run_agent(config))
+
+
+@main.command()
+@click.option("--port", default=8080, show_default=True, type=int, help="HTTP port of the demo server (0: any free).")
+@click.option(
+    "--schedule",
+    type=click.Choice(["standard", "short"]),
+    default="standard",
+    show_default=True,
+    help="Incidents every 4 minutes with 30 s rule windows, or every 40 s with 10 s windows.",
+)
+@click.option("--history", "history_minutes", default=30, show_default=True, type=int, help="Minutes of past traffic.")
+@click.option("--no-browser", is_flag=True, help="Only print the console's URL.")
+@click.option("--keep", is_flag=True, help="Keep the temporary data dir when stopping (its path is printed).")
+@click.option("--duration", type=float, help="Stop after this many seconds (default: at Ctrl-C).")
+def demo(port: int, schedule: str, history_minutes: int, no_browser: bool, keep: bool, duration: float | None) -> None:
+    """Try logwarden: a server on a temporary data dir, realistic traffic with incidents, sample rules, and the
+    notifications printed here. Opens the console when a display exists."""
+    from logwarden.demo.generator import DemoSchedule
+    from logwarden.demo.runner import DemoOptions, run_demo
+
+    options = DemoOptions(
+        port=port,
+        schedule=DemoSchedule.short() if schedule == "short" else DemoSchedule(),
+        history_minutes=history_minutes,
+        open_browser=not no_browser,
+        keep=keep,
+        duration=duration,
+    )
+    sys.exit(run_demo(options, click.echo))
 
 
 from logwarden.alerting.cli import alerts  # noqa: E402 - the group is defined beside its code

@@ -24,7 +24,9 @@ from logwarden.api.routes import alerting as alerting_routes
 from logwarden.api.routes import alerts as alert_routes
 from logwarden.api.routes import backtest as backtest_routes
 from logwarden.api.routes import context, health, saved_searches, search, trace
+from logwarden.api.routes import dashboards as dashboard_routes
 from logwarden.api.routes import logmetrics as log_metric_routes
+from logwarden.api.routes import patterns as pattern_routes
 from logwarden.api.routes import pipelines as pipeline_routes
 from logwarden.api.routes import query as query_routes
 from logwarden.api.routes import rules as rule_routes
@@ -198,6 +200,7 @@ def create_app(
             )
             runtime.pipeline_status = reloader.status
             reload_task = asyncio.create_task(reloader.run())
+            app.state.reload_config = reloader.trigger  # what SIGHUP does; the server chains its TLS reload to it
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 # Only possible in the main thread (the real server; not in-process test clients).
                 loop.add_signal_handler(signal.SIGHUP, reloader.trigger)
@@ -278,6 +281,7 @@ def create_app(
             Route("/api/v1/search", search.search, methods=["GET"]),
             Route("/api/v1/stats/count", search.count, methods=["GET"]),
             *query_routes.routes(),
+            *pattern_routes.routes(),
             Route("/api/v1/pipelines", pipeline_routes.status, methods=["GET"]),
             Route("/api/v1/sql", sql_routes.sql, methods=["POST"]),
             Route("/api/v1/context/{log_id}", context.context, methods=["GET"]),
@@ -296,6 +300,8 @@ def create_app(
             Route("/api/v1/receivers", alerting_routes.receivers, methods=["GET"]),
             Route("/api/v1/saved-searches", saved_searches.list_or_create, methods=["GET", "POST"]),
             Route("/api/v1/saved-searches/{search_id}", saved_searches.item, methods=["GET", "PUT", "DELETE"]),
+            Route("/api/v1/dashboards", dashboard_routes.list_or_create, methods=["GET", "POST"]),
+            Route("/api/v1/dashboards/{dashboard_id}", dashboard_routes.item, methods=["GET", "PUT", "DELETE"]),
             Route(openapi.OPENAPI_PATH, openapi.openapi_json, methods=["GET"]),
             *auth_routes.routes(),  # login, logout, me, audit, users, keys
             # The console owns GET / (it hands Elasticsearch clients to the emulation) and its static files.

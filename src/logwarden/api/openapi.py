@@ -185,7 +185,9 @@ def _query_body() -> Schema:
 
 def _paths() -> Schema:
     from logwarden.api.openapi_alerting import alerting_paths  # they build on this module's helpers
+    from logwarden.api.openapi_dashboards import dashboards_paths
     from logwarden.api.openapi_logmetrics import log_metrics_paths
+    from logwarden.api.openapi_patterns import patterns_paths
     from logwarden.api.openapi_rules import rules_paths
     from logwarden.api.openapi_silences import silences_paths
     from logwarden.auth.openapi import auth_paths
@@ -428,6 +430,8 @@ def _paths() -> Schema:
         **auth_paths(),
         **silences_paths(),
         **log_metrics_paths(),
+        **patterns_paths(),
+        **dashboards_paths(),
         "/api/v1/saved-searches": {
             "get": {
                 "summary": "The tenant's saved searches, by name",

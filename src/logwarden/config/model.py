@@ -11,11 +11,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from logwarden.alerting.config import AlertingConfig
 from logwarden.config.bus import BusConfig
-from logwarden.config.logmetrics import MetricDefinition, check_unique
+from logwarden.config.logmetrics import MetricDefinition, RemoteWriteConfig, check_unique
 from logwarden.config.sources import (
     KafkaConfig,
     SourceSpec,
@@ -35,6 +44,61 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
+class ClientCertPrincipal(_Frozen):
+    """A verified client certificate acting as an API key would: its tenant and role (docs/security.md)."""
+
+    name: str = Field(min_length=1)
+    """Matched, ignoring case, against the certificate's subject common name (CN) and its DNS, email and URI
+    subject alternative names."""
+    tenant: str
+    """The tenant the certificate's requests act in."""
+    role: Literal["ingest", "viewer", "editor", "admin"] = "ingest"
+    """The role it holds in that tenant."""
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant_name(cls, v: str) -> str:
+        return check_tenant(v)
+
+
+class TlsConfig(_Frozen):
+    """HTTPS for the HTTP API (docs/security.md). On when `cert_file` is set; SIGHUP reloads the files."""
+
+    cert_file: Path | None = None
+    """PEM certificate chain of the server (leaf first). Setting it turns TLS on: plain HTTP is refused."""
+    key_file: Path | None = None
+    """PEM private key of the certificate; unset: the key is in `cert_file`."""
+    key_password: SecretStr | None = None
+    """Password of an encrypted `key_file`."""
+    min_version: Literal["1.2", "1.3"] = "1.2"
+    """Oldest TLS version accepted."""
+    client_auth: Literal["none", "optional", "require"] = "none"
+    """Client certificates (mTLS): `require` refuses the handshake of a client without a certificate signed by
+    `client_ca_file`; `optional` asks for one and checks it when given (a bad one is refused)."""
+    client_ca_file: Path | None = None
+    """PEM bundle of the CAs that sign client certificates (needed unless `client_auth` is `none`)."""
+    client_principals: list[ClientCertPrincipal] = Field(default_factory=list)
+    """Verified client certificates that authenticate requests by themselves (no API key needed): a list of
+    `{name, tenant, role}`; `name` is matched against the certificate's CN and DNS/email/URI names."""
+    hsts_max_age: Duration = Field(timedelta(days=365), ge=timedelta(0))
+    """`Strict-Transport-Security: max-age` sent on every HTTPS response (0: no header)."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the API speaks HTTPS."""
+        return self.cert_file is not None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TlsConfig:
+        if self.cert_file is None and (self.key_file is not None or self.client_auth != "none"):
+            raise ValueError("cert_file: needed when key_file or client_auth is set (TLS is on only with it)")
+        if self.client_auth != "none" and self.client_ca_file is None:
+            raise ValueError(f"client_ca_file: needed with client_auth: {self.client_auth}")
+        if self.client_principals and self.client_auth == "none":
+            raise ValueError("client_principals: needs client_auth optional or require")
+        return self
+
+
 class HttpConfig(_Frozen):
     host: str = "127.0.0.1"
     """Address the HTTP API binds to. Loopback by default; use 0.0.0.0 to accept remote clients."""
@@ -51,6 +115,8 @@ class HttpConfig(_Frozen):
     max_connections: int = Field(4096, ge=1)
     """Most open HTTP connections; further connections get 503 with Retry-After and are closed. The server
     raises its open files limit to the hard limit at start and warns when that is below this plus 256."""
+    tls: TlsConfig = TlsConfig()
+    """HTTPS and client certificates (docs/security.md)."""
 
 
 class IngestConfig(_Frozen):
@@ -219,6 +285,10 @@ class PatternsConfig(_Frozen):
     kind of line gets its id back when it returns in the form that made it)."""
     max_forms: int = Field(100_000, ge=100)
     """Size of the cache from a masked line to its pattern (at most twice this many entries are held)."""
+    max_new_forms_per_batch: int = Field(256, ge=0)
+    """Masked forms never seen before that go through the similarity search per ingested batch (the most
+    frequent first); the rest each start a pattern of their own at once, so a burst of new text costs little.
+    Their ids are as stable as any; a kind of line split that way stays split."""
 
     @field_validator("masks")
     @classmethod
@@ -226,6 +296,39 @@ class PatternsConfig(_Frozen):
         unknown = [m for m in v if m not in MASK_KINDS]
         if unknown:
             raise ValueError(f"unknown mask kinds {unknown}; known: {', '.join(MASK_KINDS)}")
+        return v
+
+
+class IngestRate(_Frozen):
+    """A token bucket of request body bytes (as sent: compressed bodies count compressed)."""
+
+    rate: ByteSize = Field(gt=0)
+    """Bytes per second, sustained (e.g. `1MiB`)."""
+    burst: ByteSize | None = Field(None, gt=0)
+    """Bytes that may come at once after a quiet spell; unset: one second's worth (`rate`). A single body larger
+    than the burst is let through only when the bucket is full (it then owes the difference)."""
+
+    @property
+    def capacity(self) -> int:
+        """The bucket's size in bytes."""
+        return self.burst if self.burst is not None else self.rate
+
+
+class LimitsConfig(_Frozen):
+    """Ingest rate limits (docs/security.md): over one, a request gets 429 with the reason and Retry-After."""
+
+    ingest_per_key: IngestRate | None = None
+    """Each credential's own limit (API key, client certificate, user; the implicit local admin counts as one)."""
+    ingest_per_tenant: IngestRate | None = None
+    """Each tenant's limit, whoever sends (every key of the tenant shares it)."""
+    tenants: dict[str, IngestRate] = Field(default_factory=dict)
+    """Per-tenant limits that replace `ingest_per_tenant` for the tenants named."""
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, v: dict[str, IngestRate]) -> dict[str, IngestRate]:
+        for name in v:
+            check_tenant(name)
         return v
 
 
@@ -281,6 +384,8 @@ class LogMetricsConfig(_Frozen):
     """Longest time points wait in memory before they are committed with the bus cursor (what a crash replays)."""
     compact_interval: Duration = Field(timedelta(minutes=1), gt=timedelta(0))
     """How often finished buckets are rolled up into the coarser tiers and old points deleted."""
+    remote_write: RemoteWriteConfig | None = None
+    """Push the series to a Prometheus remote-write receiver (docs/metrics.md)."""
 
     @field_validator("definitions")
     @classmethod
@@ -324,6 +429,8 @@ class Config(_Frozen):
     """Log-derived metrics: definitions, tiers and their retention (docs/metrics.md)."""
     auth: AuthConfig = AuthConfig()
     """Authentication, roles and sessions (docs/security.md)."""
+    limits: LimitsConfig = LimitsConfig()
+    """Ingest rate limits per credential and per tenant (docs/security.md)."""
     alerting: AlertingConfig = AlertingConfig()
     """Routing and notification of alerts: routing tree, receivers, inhibition rules, time intervals, silences'
     retention and delivery (docs/alerting.md). Changes take effect without a restart (checked every
