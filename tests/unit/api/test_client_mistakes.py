@@ -82,7 +82,7 @@ def test_unknown_pipe_lists_every_pipe(loaded: TestClient) -> None:
     body = resp.json()
     assert body["column"] == 9
     names = {"stats", "top", "rare", "timechart", "sort", "limit", "head", "fields", "where"}
-    names |= {"extract", "json", "logfmt", "eval"}
+    names |= {"extract", "json", "logfmt", "eval", "patterns"}
     for name in names:
         assert name in body["error"]
     assert set(PIPE_NAMES) == names
