@@ -19,7 +19,13 @@ from starlette.routing import Mount, Route
 from logwarden.alerting.metrics import AlertingCollector
 from logwarden.alerting.service import open_alerting
 from logwarden.api import openapi
-from logwarden.api.errors import ApiError, api_error_handler, http_exception_handler, unexpected_error_handler
+from logwarden.api.errors import (
+    ApiError,
+    api_error_handler,
+    http_exception_handler,
+    store_memory_handler,
+    unexpected_error_handler,
+)
 from logwarden.api.routes import alerting as alerting_routes
 from logwarden.api.routes import alerts as alert_routes
 from logwarden.api.routes import backtest as backtest_routes
@@ -62,6 +68,7 @@ from logwarden.pipeline.status import ReloadStatus
 from logwarden.rules.history import StoreHistory
 from logwarden.rules.metrics import RulesCollector
 from logwarden.rules.service import start_rules
+from logwarden.store.base import StoreMemoryError
 from logwarden.store.duckdb import DuckDBStore
 from logwarden.telemetry.metrics import Metrics
 from logwarden.threads import name_current_thread
@@ -314,6 +321,7 @@ def create_app(
         exception_handlers={
             ApiError: api_error_handler,
             HTTPException: http_exception_handler,
+            StoreMemoryError: store_memory_handler,
             Exception: unexpected_error_handler,
         },
         lifespan=lifespan,

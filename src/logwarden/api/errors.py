@@ -31,6 +31,12 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
+async def store_memory_handler(request: Request, exc: Exception) -> Response:
+    """A read too big for the store's memory limit: the server's limit, not a fault (503, with what to do)."""
+    log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("internal error on %s %s", request.method, request.url.path)
     return JSONResponse({"error": "internal error; see the server log"}, status_code=500)

@@ -30,6 +30,11 @@ class StoreClosedError(StoreError):
     """The store is closed (the server is stopping): nothing more can be stored."""
 
 
+class StoreMemoryError(StoreError):
+    """A read needed more memory than the store's `store.memory_limit`, even when it ran alone: narrow the query
+    or its time range, or raise the limit (503)."""
+
+
 class StorageFailureError(StoreError):
     """Writing failed (disk full, I/O error); nothing of the batch was acknowledged. Retry later (503)."""
 

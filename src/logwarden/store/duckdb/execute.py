@@ -108,7 +108,13 @@ def _search(plan: SearchPlan, attrs: AttrColumns) -> Prepared:
     def run(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any]) -> pa.Table:
         if src is None or plan.start >= plan.end:
             return with_meta(lines.empty_lines(), META_TOTAL, 0)
-        table = run_sql(cur, bind_sql(src, compiled.select), params)
+        select = compiled.select
+        if compiled.floor is not None:
+            floor = run_sql(cur, bind_sql(src, compiled.floor), params).column(0)[0].as_py()
+            if floor is None:
+                return with_meta(run_sql(cur, bind_sql(src, select.limit(0)), params), META_TOTAL, 0)
+            select = plan_sql.bounded_page(select, floor)
+        table = run_sql(cur, bind_sql(src, select), params)
         # Fewer hits than the limit: they are all the matches, so the count scan is not needed.
         if table.num_rows < plan.limit:
             total = table.num_rows

@@ -60,6 +60,7 @@ class CompiledSearch:
     select: exp.Select
     count: exp.Select
     tokens: tuple[str, ...]
+    floor: exp.Select | None = None  # newest-first pages: the oldest `ts` on the page (see `bounded_page`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +142,32 @@ def compile_search(plan: SearchPlan, attrs: AttrColumns | None = None) -> Compil
         .order_by(*order, copy=False)
         .limit(plan.limit, copy=False)
     )
+    floor = None
+    if not plan.sort:
+        # The page's oldest ts from the sort keys alone: DuckDB's top-N over a union of partitions holds every
+        # projected column of every row it reads, so all columns at once would need memory in proportion to
+        # the data (out of memory at 10M lines); keys alone stay small, and `ts >= floor` then reads little.
+        keys = (
+            exp.select(*(exp.column(c, quoted=True) for c, _ in _HIT_ORDER), copy=False)
+            .from_(_logs(), copy=False)
+            .where(where.copy(), copy=False)
+            .order_by(*(o.copy() for o in order), copy=False)
+            .limit(plan.limit, copy=False)
+        )
+        floor = exp.select(exp.alias_(exp.Min(this=exp.column("ts", quoted=True)), "floor"), copy=False).from_(
+            keys.subquery("page", copy=False), copy=False
+        )
     count = (
         exp.select(exp.alias_(exp.Count(this=exp.Star()), "total"), copy=False)
         .from_(_logs(), copy=False)
         .where(where, copy=False)
     )
-    return CompiledSearch(select, count, required_tokens(plan.filter))
+    return CompiledSearch(select, count, required_tokens(plan.filter), floor)
+
+
+def bounded_page(select: exp.Select, floor: datetime) -> exp.Select:
+    """The page of hits, reading only lines at or after the page's oldest `ts` (same rows, same order)."""
+    return select.copy().where(exp.GTE(this=exp.column("ts", quoted=True), expression=ts_lit(floor)), copy=False)
 
 
 def required_tokens(node: ast.Node) -> tuple[str, ...]:

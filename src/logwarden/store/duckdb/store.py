@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import duckdb
 import orjson
 import pyarrow as pa
+from pydantic import ByteSize
 
 from logwarden.config.model import Config
 from logwarden.model.schema import SEQ_ROW_BITS
@@ -46,6 +47,7 @@ from logwarden.store.base import (
     SqlRequest,
     StoreBusyError,
     StoreClosedError,
+    StoreMemoryError,
 )
 from logwarden.store.dedup import HWM_TABLE, StreamDedup
 from logwarden.store.duckdb import archive_index, catalog, compact, typed
@@ -319,16 +321,33 @@ class DuckDBStore:
                 if unapplied:
                     cur.unregister("_unapplied")
 
+        def on_cursor() -> T:
+            cur = self._db.cursor()
+            try:
+                return attempt(cur)
+            except (duckdb.IOException, duckdb.HTTPException):
+                # An archive file deleted by retention after this snapshot listed it: look again.
+                return attempt(cur)
+            finally:
+                cur.close()
+
         def run() -> T:
-            with self._gate.shared():
-                cur = self._db.cursor()
+            try:
+                with self._gate.shared():
+                    return on_cursor()
+            except duckdb.OutOfMemoryException:
+                pass
+            # Concurrent reads share one memory limit (a Discover page asks for hits, histogram and fields at
+            # once): run this one again alone, holding new reads back, before calling it too big.
+            with self._gate.exclusive():
                 try:
-                    return attempt(cur)
-                except (duckdb.IOException, duckdb.HTTPException):
-                    # An archive file deleted by retention after this snapshot listed it: look again.
-                    return attempt(cur)
-                finally:
-                    cur.close()
+                    return on_cursor()
+                except duckdb.OutOfMemoryException:
+                    limit = ByteSize(self._config.store.memory_limit).human_readable(decimal=False)
+                    raise StoreMemoryError(
+                        f"the query needs more memory than store.memory_limit ({limit}) even when it runs alone: "
+                        "narrow the query or its time range, or raise store.memory_limit"
+                    ) from None
 
         if self._closed:
             raise StoreClosedError("the store is closed: logwarden is stopping")
