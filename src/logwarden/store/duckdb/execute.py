@@ -109,11 +109,12 @@ def _search(plan: SearchPlan, attrs: AttrColumns) -> Prepared:
         if src is None or plan.start >= plan.end:
             return with_meta(lines.empty_lines(), META_TOTAL, 0)
         select = compiled.select
-        if compiled.floor is not None:
-            floor = run_sql(cur, bind_sql(src, compiled.floor), params).column(0)[0].as_py()
-            if floor is None:
+        if compiled.keys is not None and compiled.fetch is not None:
+            keys = run_sql(cur, bind_sql(src, compiled.keys), params)
+            if keys.num_rows == 0:
                 return with_meta(run_sql(cur, bind_sql(src, select.limit(0)), params), META_TOTAL, 0)
-            select = plan_sql.bounded_page(select, floor)
+            if keys.column("seq").null_count == 0:  # archive files of the old layout have no seq: one statement
+                select = plan_sql.page_by_keys(compiled.fetch, keys)
         table = run_sql(cur, bind_sql(src, select), params)
         # Fewer hits than the limit: they are all the matches, so the count scan is not needed.
         if table.num_rows < plan.limit:

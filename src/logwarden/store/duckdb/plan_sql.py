@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from logwarden.model.schema import STORED_COLUMNS
@@ -60,7 +62,8 @@ class CompiledSearch:
     select: exp.Select
     count: exp.Select
     tokens: tuple[str, ...]
-    floor: exp.Select | None = None  # newest-first pages: the oldest `ts` on the page (see `bounded_page`)
+    keys: exp.Select | None = None  # newest-first pages: the page's sort keys, then `page_by_keys(fetch, …)`
+    fetch: exp.Select | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +145,14 @@ def compile_search(plan: SearchPlan, attrs: AttrColumns | None = None) -> Compil
         .order_by(*order, copy=False)
         .limit(plan.limit, copy=False)
     )
-    floor = None
-    if not plan.sort:
-        # The page's oldest ts from the sort keys alone: DuckDB's top-N over a union of partitions holds every
-        # projected column of every row it reads, so all columns at once would need memory in proportion to
-        # the data (out of memory at 10M lines); keys alone stay small, and `ts >= floor` then reads little.
+    keys = fetch = None
+    tokens = required_tokens(plan.filter)
+    if not plan.sort and not tokens:
+        # The page's sort keys first, then its columns by key: DuckDB's top-N over a union of partitions holds
+        # every projected column of every row it reads, so all columns at once need memory in proportion to the
+        # rows that match (out of memory at 10M lines); the keys stay small, and the fetch reads only the page's
+        # lines. A filter with words reads only the blocks the token index lets through: one statement is
+        # cheaper there (a second pass would scan those blocks again).
         keys = (
             exp.select(*(exp.column(c, quoted=True) for c, _ in _HIT_ORDER), copy=False)
             .from_(_logs(), copy=False)
@@ -154,20 +160,27 @@ def compile_search(plan: SearchPlan, attrs: AttrColumns | None = None) -> Compil
             .order_by(*(o.copy() for o in order), copy=False)
             .limit(plan.limit, copy=False)
         )
-        floor = exp.select(exp.alias_(exp.Min(this=exp.column("ts", quoted=True)), "floor"), copy=False).from_(
-            keys.subquery("page", copy=False), copy=False
-        )
+        fetch = exp.select(*(p.copy() for p in projection), copy=False).from_(_logs(), copy=False)
+        fetch = fetch.where(exp.EQ(this=exp.column("tenant", quoted=True), expression=lit(plan.tenant)), copy=False)
+        fetch = fetch.order_by(*(o.copy() for o in order), copy=False).limit(plan.limit, copy=False)
     count = (
         exp.select(exp.alias_(exp.Count(this=exp.Star()), "total"), copy=False)
         .from_(_logs(), copy=False)
         .where(where, copy=False)
     )
-    return CompiledSearch(select, count, required_tokens(plan.filter), floor)
+    return CompiledSearch(select, count, tokens, keys, fetch)
 
 
-def bounded_page(select: exp.Select, floor: datetime) -> exp.Select:
-    """The page of hits, reading only lines at or after the page's oldest `ts` (same rows, same order)."""
-    return select.copy().where(exp.GTE(this=exp.column("ts", quoted=True), expression=ts_lit(floor)), copy=False)
+def page_by_keys(fetch: exp.Select, keys: pa.Table) -> exp.Select:
+    """The page's lines by their keys (`seq` is unique within a tenant), in the page's order; `ts` bounds let
+    the scan skip every block outside the page's time span."""
+    ts = keys.column("ts")
+    bounds = exp.Between(
+        this=exp.column("ts", quoted=True), low=ts_lit(pc.min(ts).as_py()), high=ts_lit(pc.max(ts).as_py())
+    )
+    values = [exp.Literal.number(v) for v in keys.column("seq").to_pylist()]
+    seqs = exp.In(this=exp.column("seq", quoted=True), expressions=values)
+    return fetch.copy().where(bounds, seqs, copy=False)
 
 
 def required_tokens(node: ast.Node) -> tuple[str, ...]:
