@@ -1,7 +1,8 @@
 """Masking: the variable parts of a message column replaced by typed placeholders, a column at a time.
 
-Each kind is one regex substitution (polars `str.replace_all`) over the whole column, in a
-fixed order (emails before paths, UUIDs before hex ids, hex ids before numbers), so no Python runs per line.
+Each kind is one regex substitution (polars `str.replace_all`) over the whole column, all of them chained in
+one select, in a fixed order (emails before paths, UUIDs before hex ids, hex ids before numbers), so no Python
+runs per line.
 (Substituting only the rows that hold a kind's trigger was measured: no faster overall, so every row is scanned.)
 `<uuid>` replaces `123e4567-e89b-12d3-a456-426614174000`; the masked text is what the form cache keys on.
 """
@@ -52,7 +53,8 @@ MASK_KINDS: tuple[MaskKind, ...] = (
         "<hex>",
         r"[0-9][a-fA-F]|[a-fA-F][0-9]|0[xX]",
     ),
-    MaskKind("kv", r"\b([A-Za-z_][\w.-]*)=[^\s,;&)\]}<][^\s,;&)\]}]*", "${1}=<v>", "="),
+    # A hex value is a value too: `node=3a38` and `node=dcfe` (no digit, not hex) make one form, not two.
+    MaskKind("kv", r"\b([A-Za-z_][\w.-]*)=(?:<hex>|[^\s,;&)\]}<][^\s,;&)\]}]*)", "${1}=<v>", "="),
     MaskKind("number", r"[-+]?\d+(?:\.\d+)?", "<num>", r"\d"),
 )
 
@@ -73,13 +75,16 @@ class Masker:
             raise ValueError(f"unknown mask kinds {sorted(unknown)}; known: {', '.join(KIND_NAMES)}")
         self.kinds = tuple(k for k in MASK_KINDS if k.name in chosen)
         self.max_chars = max_chars
+        # Polars' regex engine (Rust `regex`) masks several times faster than RE2 through pyarrow.compute.
+        expr = pl.col("m").str.replace(r"[\r\n][\s\S]*", "", n=1).str.slice(0, max_chars)
+        for kind in self.kinds:
+            expr = expr.str.replace_all(kind.pattern, kind.replacement)
+        self._expr = expr.alias("m")
 
-    def mask(self, messages: pa.Array | pa.ChunkedArray) -> pl.Series:
+    def mask(self, messages: pa.Array | pa.ChunkedArray | pl.Series) -> pl.Series:
         """The masked text of every message (nulls stay null). Whitespace is left as it is: the clusterer splits
         on any run of it, and two forms that differ only there resolve to the same template."""
         text = pl.Series("m", messages).cast(pl.String)
-        # Polars' regex engine (Rust `regex`) masks several times faster than RE2 through pyarrow.compute.
-        text = text.str.replace(r"[\r\n][\s\S]*", "", n=1).str.slice(0, self.max_chars)
-        for kind in self.kinds:
-            text = text.str.replace_all(kind.pattern, kind.replacement)
-        return text
+        # One select of the whole chain: a Series method per pass cost ~35 µs of fixed overhead each, together
+        # a fifth of a 1000-line batch's masking.
+        return text.to_frame().select(self._expr).to_series()

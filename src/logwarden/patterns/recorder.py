@@ -2,10 +2,11 @@
 samples and per-minute line counts in the pattern store (patterns/store.py).
 
 **Off the ingest path.** Ingest only assigns `pattern_id` (patterns/miner.py); the recorder sees each batch
-after it is durable and deduplicated, aggregates it with polars (per pattern and per minute: one group-by, no
-per-line Python) into memory, and commits at most every `commit_interval` — or ten times as long as the last
-commit took, when that is longer (up to 30 s): a commit costs per pattern — and when stopping, and from a
-background thread when the stream goes idle.
+after it is durable and deduplicated, aggregates it with polars into two small frames (per pattern; per
+pattern, level and minute: no Python per line or per pattern), folds those into the store's deltas once per
+commit (Python per pattern per commit, not per batch), and commits at most every `commit_interval` — or ten
+times as long as the last commit took, when that is longer (up to 30 s): a commit costs per pattern — and
+when stopping, and from a background thread when the stream goes idle.
 
 **Exact counts.** A commit writes the counts and the bus cursor of the last batch they cover in one
 transaction; after a crash the bus replays every batch after that cursor, so no line is lost or counted twice.
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ["ts", "tenant", "service", "level", "message", "pattern_id"]
 COMMIT_DUTY = 10.0  # the gap after a commit is at least this many times the commit's duration
+MAX_PARTS = 64  # batch aggregates held before they are merged into one (memory between commits)
 MAX_COMMIT_GAP = 30.0  # seconds: how stale the pattern store may get under the heaviest load
 
 
@@ -68,7 +70,8 @@ class PatternRecorder:
         self._clock = clock
         self._commit_interval = commit_interval.total_seconds()
         self._lock = threading.RLock()
-        self._pending = PendingPatterns()
+        # Per batch since the last commit: (per pattern, per pattern/level/minute) aggregates (see _observe).
+        self._parts: list[tuple[pl.DataFrame, pl.DataFrame]] = []
         self._seq = store.cursor(self.name)
         self._uncommitted: int | None = None
         self._last_commit = 0.0
@@ -140,7 +143,7 @@ class PatternRecorder:
                     self._uncommitted = batch.seq  # replayed from the last commit after a crash
             except Exception as exc:
                 committed = self._seq
-                self._pending = PendingPatterns()
+                self._parts = []
                 self._uncommitted = None
                 if committed is None:
                     raise
@@ -158,6 +161,8 @@ class PatternRecorder:
     # --- aggregation ----------------------------------------------------------------------------------
 
     def _observe(self, batch: BusBatch) -> None:
+        """Aggregate one batch into two small frames (per pattern; per pattern, level and minute): polars only,
+        no Python per pattern. They are folded into the store's deltas once per commit (`_fold`)."""
         table = batch.table
         if "pattern_id" not in table.column_names or table.column("pattern_id").null_count == table.num_rows:
             return
@@ -166,29 +171,54 @@ class PatternRecorder:
         lines = lines.filter(pl.col("pattern_id").is_not_null()).with_columns(
             pl.col("service").fill_null(""), pl.col("level").fill_null("")
         )
-        pending = self._pending
-        per_pattern = lines.group_by("tenant", "pattern_id").agg(
+        per_pattern = lines.group_by("tenant", "pattern_id", maintain_order=True).agg(
             pl.col("service").first(),
             pl.col("ts").min().alias("first"),
             pl.col("ts").max().alias("last"),
             pl.len().alias("lines"),
-            pl.col("message").head(MAX_SAMPLES).alias("samples"),
+            pl.col("message").drop_nulls().head(MAX_SAMPLES).alias("samples"),
         )
+        counts = lines.group_by("tenant", "pattern_id", "level", pl.col("ts").dt.truncate("1m").alias("minute")).len()
+        self._parts.append((per_pattern, counts))
+        if len(self._parts) >= MAX_PARTS:  # a long gap between commits: keep one part, not one per batch
+            self._parts = [self._merged()]
+
+    def _merged(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The parts aggregated since the last commit as one part (same columns): one group-by each."""
+        per_pattern = (
+            pl.concat([p for p, _ in self._parts], rechunk=False)
+            .group_by("tenant", "pattern_id", maintain_order=True)
+            .agg(
+                pl.col("service").first(),
+                pl.col("first").min(),
+                pl.col("last").max(),
+                pl.col("lines").sum(),
+                pl.col("samples").explode().drop_nulls().head(MAX_SAMPLES),
+            )
+        )
+        counts = (
+            pl.concat([c for _, c in self._parts], rechunk=False)
+            .group_by("tenant", "pattern_id", "level", "minute")
+            .agg(pl.col("len").sum())
+        )
+        return per_pattern, counts
+
+    def _fold(self) -> PendingPatterns:
+        """The deltas of every batch aggregated since the last commit: Python once per pattern per commit (not
+        per batch)."""
+        pending = PendingPatterns()
+        if not self._parts:
+            return pending
+        per_pattern, counts = self._merged()
         for tenant, pattern_id, service, first, last, n, samples in per_pattern.iter_rows():
-            delta = pending.patterns.get((tenant, pattern_id))
-            if delta is None:
-                delta = pending.patterns[(tenant, pattern_id)] = PatternDelta(service, first, last)
-            delta.first_seen = min(delta.first_seen, first)
-            delta.last_seen = max(delta.last_seen, last)
-            delta.lines += n
-            if len(delta.samples) < MAX_SAMPLES:
-                delta.samples.extend(s for s in samples[: MAX_SAMPLES - len(delta.samples)] if s is not None)
-        levels = lines.group_by("tenant", "pattern_id", "level").len()
+            pending.patterns[(tenant, pattern_id)] = PatternDelta(service, first, last, n, samples=list(samples))
+        levels = counts.group_by("tenant", "pattern_id", "level").agg(pl.col("len").sum())
         for tenant, pattern_id, level, n in levels.iter_rows():
             pending.patterns[(tenant, pattern_id)].levels[level] += n
-        minutes = lines.group_by("tenant", "pattern_id", pl.col("ts").dt.truncate("1m").alias("minute")).len()
+        minutes = counts.group_by("tenant", "pattern_id", "minute").agg(pl.col("len").sum())
         for tenant, pattern_id, minute, n in minutes.iter_rows():
             pending.minutes[(tenant, pattern_id, minute)] += n
+        return pending
 
     # --- commits ------------------------------------------------------------------------------------
 
@@ -199,11 +229,11 @@ class PatternRecorder:
                 self._flush()
 
     def _flush(self) -> None:
-        if self._uncommitted is not None or self._pending:
+        if self._uncommitted is not None or self._parts:
             self._commit(self._uncommitted if self._uncommitted is not None else self._seq)
 
     def _commit(self, seq: int | None) -> None:
-        pending = self._pending
+        pending = self._fold()
         evicted: list[PatternDelta] = []
         keys = [(tenant, delta.service, pattern_id) for (tenant, pattern_id), delta in pending.patterns.items()]
         for delta, text in zip(pending.patterns.values(), self.miner.template_texts(keys), strict=True):
@@ -218,7 +248,7 @@ class PatternRecorder:
         # A commit costs per pattern, not per line: under a stream of many patterns, commit less often so that
         # committing takes at most a tenth of the time (the counts stay exact; they show a little later).
         self._gap = max(self._commit_interval, min(COMMIT_DUTY * (time.monotonic() - began), MAX_COMMIT_GAP))
-        self._pending = PendingPatterns()
+        self._parts = []
         self._uncommitted = None
         if seq is not None:
             self._seq = seq

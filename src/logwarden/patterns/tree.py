@@ -49,7 +49,7 @@ class Template:
 
 def _route_token(token: str) -> bool:
     """True when a first token may name a branch (no digit, no placeholder): variables must not split trees."""
-    return not (token.startswith("<") or any(c.isdigit() for c in token))
+    return not (token.startswith("<") or any(map(str.isdigit, token)))
 
 
 class TemplateTree:
@@ -90,10 +90,13 @@ class TemplateTree:
         leaf = self.leaves.setdefault(key, {})
         best: Template | None = None
         best_score = -1
+        size = len(tokens)
         for candidate in leaf:
             score = sum(map(eq, candidate.tokens, tokens))
             if score > best_score:
                 best, best_score = candidate, score
+                if score == size:  # no candidate can beat an exact match
+                    break
         if best is not None and best_score >= self.similarity * len(tokens):
             if best_score < len(tokens):
                 best.tokens = [a if a == b else WILDCARD for a, b in zip(best.tokens, tokens, strict=True)]

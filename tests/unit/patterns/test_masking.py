@@ -33,6 +33,8 @@ def masked(text: str, kinds: list[str] | None = None) -> str:
         ("took 12ms and 1.5s", "took <duration> and <duration>"),
         ("addr 0x7fff1234 sha a3f9b2c1d4e5", "addr <hex> sha <hex>"),
         ("status=OK user=bob took=<duration>", "status=<v> user=<v> took=<duration>"),
+        # a hex value and a word value are both values: one form, not two
+        ("node=3a38 zone=dcfe", "node=<v> zone=<v>"),
         ("block blk_-1608999687919862906 size 91178", "block blk_<num> size <num>"),
         ("retry 3 of 5, ratio -0.25", "retry <num> of <num>, ratio <num>"),
         ("first line 1\n\tat Frame.run(Frame.java:42)", "first line <num>"),

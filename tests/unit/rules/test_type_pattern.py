@@ -1,11 +1,10 @@
 """`pattern` rules: the model and its two modes; `match: new` through the real engine (a pattern new to a
 group fires with `pattern_id` in its labels, only for `service` when given, seeded from history, surviving a
-restart); lines without a pattern (every line today) never alert; `match: rate_change` loads and is not
-evaluated, with a warning."""
+restart); lines without a pattern never alert; `match: rate_change` and `gone` load their own evaluators
+(tested in tests/unit/patterns/test_rules_*.py)."""
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from pydantic import ValidationError
 
 from logwarden.bus.base import BusBatch
 from logwarden.rules.loader import load_rules_dir
-from logwarden.rules.types.pattern import NewPatternEvaluator, NotEvaluated, PatternRule
+from logwarden.rules.types.pattern import NewPatternEvaluator, PatternRateEvaluator, PatternRule
 from logwarden.store.arrival import with_seq
 from tests.unit.rules.test_type_new_value import (
     T0,
@@ -65,7 +64,7 @@ def test_the_model_defaults_to_every_line_and_accepts_both_modes(tmp_path: Path)
     assert isinstance(spec.evaluator(), NewPatternEvaluator)
     with pytest.raises(ValidationError, match="group_by cannot hold 'pattern_id'"):
         Spec(group_by=["pattern_id"])
-    with pytest.raises(ValidationError, match="'new' or 'rate_change'"):
+    with pytest.raises(ValidationError, match="'new', 'rate_change' or 'gone'"):
         Spec(match="spike")
     (tmp_path / "p.yaml").write_text(
         "groups:\n  - name: g\n    rules:\n      - name: p1\n        type: pattern\n        match: new\n"
@@ -94,7 +93,7 @@ def test_lines_without_a_pattern_never_alert(tmp_path: Path) -> None:
     clock = Clock()
     e = engine_for(tmp_path, clock, Spec())
     run_patterns(e, clock, [(1, [(1, "api", None), (2, "web", None)])])
-    assert e.alerts() == [] and e.status()[0]["matched"] == 2
+    assert e.alerts() == [] and e.status()[0]["matched"] == 0  # the rule looks at lines with a pattern only
     e.close()
 
 
@@ -137,14 +136,5 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
     again.close()
 
 
-def test_rate_change_is_loaded_but_not_evaluated(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    spec = Spec(name="rates", match="rate_change")
-    with caplog.at_level(logging.WARNING, logger="logwarden.rules.types.pattern"):
-        clock = Clock()
-        e = engine_for(tmp_path, clock, spec, Spec())
-    assert "rule rates is loaded but not evaluated: pattern rules with `match: rate_change`" in caplog.text
-    run_patterns(e, clock, [(1, [(1, "api", "p1")])])
-    assert [a.rule for a in e.alerts()] == ["new-pattern"]
-    assert {s["rule"]: s["matched"] for s in e.status()} == {"rates": 0, "new-pattern": 1}
-    assert isinstance(spec.evaluator(), NotEvaluated)
-    e.close()
+def test_rate_change_has_its_own_evaluator() -> None:
+    assert isinstance(Spec(name="rates", match="rate_change").evaluator(), PatternRateEvaluator)
