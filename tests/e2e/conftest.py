@@ -6,13 +6,19 @@ downloads are never used.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+import orjson
 import pytest
+from starlette.testclient import TestClient
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, make_config
 from tests.e2e.data import generated_lines, ingest, now
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -75,3 +81,92 @@ def console(request: pytest.FixtureRequest, browser: Any, console_server: Server
         assert [e for e in page.errors if "status of 400" not in e] == []
     finally:
         context.close()
+
+
+# --- authentication on (tests/e2e/test_login*.py, test_admin*.py) --------------------------------------------
+
+AUTH_PASSWORD = "correct horse battery"
+AUTH_TENANT = "acme"
+
+
+@dataclass
+class AuthConsoleServer:
+    """A real server with `auth.enabled`: users ana (admin) and vic (viewer) of tenant acme (password
+    `AUTH_PASSWORD`), and an ingest key that stored the generated lines."""
+
+    proc: ServerProcess
+    ingest_key: str
+
+    @property
+    def url(self) -> str:
+        return self.proc.url
+
+
+def _cli(data_dir: Path, *args: str, stdin: str = "") -> str:
+    """`logwarden <args> --data-dir <data_dir>` (the metadata database directly, as an operator would)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "logwarden", *args, "--data-dir", str(data_dir)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def auth_console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthConsoleServer]:
+    """One auth-enabled server for the module (3 failed logins in a row start the backoff)."""
+    data_dir = Path(tmp_path_factory.mktemp("auth-console")) / "data"
+    data_dir.mkdir(parents=True)
+    for name, role in (("ana", "admin"), ("vic", "viewer")):
+        _cli(
+            data_dir,
+            "users",
+            "add",
+            name,
+            "--role",
+            role,
+            "--tenant",
+            AUTH_TENANT,
+            "--password-stdin",
+            stdin=AUTH_PASSWORD + "\n",
+        )
+    key = _cli(data_dir, "keys", "create", "--tenant", AUTH_TENANT, "--role", "ingest", "--name", "e2e").splitlines()[
+        -1
+    ]
+    env = {"LOGWARDEN_AUTH__ENABLED": "true", "LOGWARDEN_AUTH__LOGIN_MAX_FAILURES": "3"}
+    proc = ServerProcess(data_dir, env=env)
+    try:
+        proc.wait_ready()
+        body = b"\n".join(orjson.dumps(line) for line in generated_lines(now()))
+        resp = httpx.post(
+            proc.url + "/api/v1/ingest",
+            content=body,
+            headers={"Content-Type": "application/x-ndjson", "Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert resp.status_code == 200, resp.text
+        yield AuthConsoleServer(proc, key)
+    finally:
+        proc.close()
+
+
+@pytest.fixture
+def auth_client(tmp_path: Path) -> Iterator[TestClient]:
+    """In-process app with authentication on (redirects not followed); users ana (admin) and vic (viewer) of acme."""
+    from logwarden.api.app import create_app
+    from logwarden.api.runtime import runtime_of
+    from logwarden.auth.roles import Role
+    from logwarden.auth.store import AuthStore
+
+    config = make_config(tmp_path, **{"auth.enabled": True, "auth.credential_cache": "0s"})
+    with TestClient(create_app(config, run_maintenance=False), follow_redirects=False) as client:
+        meta = runtime_of(client).meta
+        assert meta is not None
+        store = AuthStore(meta.engine)
+        store.add_user("ana", AUTH_PASSWORD, tenant=AUTH_TENANT, role=Role.ADMIN)
+        store.add_user("vic", AUTH_PASSWORD, tenant=AUTH_TENANT, role=Role.VIEWER)
+        yield client

@@ -53,6 +53,14 @@ def test_a_firing_alert_is_a_group_card_with_evidence_into_discover(browser: Any
         assert "critical" in head and "alertname=payment-declines" in head and "service=payment" in head
         assert "→ hook" in head  # grouped as the router groups it (group_by alertname, service)
         assert "value 6 · threshold 3 in 1m" in group.locator(".al-value").text_content()
+        # The sparkline: the group's lines per 1m window over the last hour, the burst's 6 at its peak, the
+        # threshold dashed.
+        spark = group.locator(".al-spark[data-points]")
+        spark.wait_for()
+        assert 60 <= int(spark.get_attribute("data-points") or 0) <= 70  # the histogram rounds its bounds out
+        assert spark.get_attribute("data-peak") == "6"
+        assert spark.locator(".al-spark-threshold").count() == 1
+        assert "per 1m" in spark.text_content()
         links = group.locator(".al-evidence-link")
         assert links.count() == 3  # the three most recent lines
         href = links.first.get_attribute("href")

@@ -66,6 +66,8 @@ def test_search_from_the_url_highlights_and_filters_by_a_field_value(console: Co
 def test_dragging_across_the_histogram_zooms_the_time_range(console: ConsolePage) -> None:
     page = console.open("start=now-1h")
     wait_hits(page)
+    # The histogram follows the rows (it is asked for once they arrive).
+    page.wait_for_function("() => Number(document.querySelector('.histogram')?.dataset.total) > 0")
     total_before = int(page.locator(".histogram").get_attribute("data-total") or 0)
     assert total_before >= 300
     box = page.locator(".histogram .u-over").bounding_box()
@@ -85,6 +87,7 @@ def test_dragging_across_the_histogram_zooms_the_time_range(console: ConsolePage
     # A click on a bar narrows the range to that one bucket.
     page = console.open("start=now-1h")
     wait_hits(page)
+    page.wait_for_function("() => Number(document.querySelector('.histogram')?.dataset.interval) > 0")
     interval = int(page.locator(".histogram").get_attribute("data-interval") or 0)
     box = page.locator(".histogram .u-over").bounding_box()
     assert box is not None

@@ -63,6 +63,12 @@ def test_create_preview_save_and_see_it_fire(browser: Any, server: AlertingServe
         summary = page.text_content(".rl-summary")
         assert re.search(r"Would have fired 1 time in 24 h, longest \d+", summary), summary
         assert page.get_attribute(".rl-plot", "data-bands") == "1"
+        # The line is the rule's value from the replay (the count in its 1m window), not the matching lines per
+        # bucket: the burst's 5 errors at its peak, for the one group that fired.
+        assert page.get_attribute(".rl-plot", "data-series") == "1"
+        assert page.get_attribute(".rl-plot", "data-peak") == "5"
+        assert "rule's value" in page.text_content(".rl-note")
+        assert "threshold > 3" in page.text_content(".rl-plot .u-legend")
         assert httpx.get(server.url + "/api/v1/rules/checkout-burst").status_code == 404  # previewed, not saved
         console.shot("rule-editor-light")
         page.click(".rl-save")

@@ -38,6 +38,9 @@ MAX_EVALUATIONS = 20_000
 MAX_ALERTS = 1_000
 STEP_LINES = 65_536  # a step's lines are fed as one batch, or in batches of this many
 EVIDENCE_LINES = 5
+SERIES_GROUPS = 6  # groups in the value series: those that alerted first, then the most extreme
+SERIES_POINTS = 1_500  # beyond this many steps a point spans several (their most extreme value)
+SERIES_TRACKED = 200  # groups whose values are kept; beyond it a rule reports only the groups that can hold
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST = datetime.min.replace(tzinfo=UTC)
 
@@ -151,6 +154,7 @@ class BacktestResult:
     capped: bool = False
     replayed_until: datetime | None = None
     took_seconds: float = 0.0
+    series: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         end = self.replayed_until or self.until
@@ -170,6 +174,7 @@ class BacktestResult:
             "evaluations": self.evaluations,
             "capped": self.capped,
             "took_seconds": round(self.took_seconds, 3),
+            "series": self.series,
         }
 
 
@@ -199,6 +204,12 @@ def backtest(
     if since >= until:
         raise BacktestError(f"must be after since ({since.isoformat()})", "until")
     rule = spec.evaluator()
+    if getattr(spec, "metric", None) is not None:
+        raise BacktestError(
+            "an aggregate rule over a log metric reads series, not lines: backtesting it is not supported yet "
+            "(GET /api/v1/metrics/query_range shows the metric over the range)",
+            "rule.metric",
+        )
     if not callable(getattr(rule, "observe", None)) or getattr(spec, "type", "") == "scheduled":
         raise BacktestError(f"a {spec.type} rule runs on a schedule, not on lines: it cannot be replayed", "rule.type")
     if getattr(rule, "needs_history", False):
@@ -211,6 +222,7 @@ def backtest(
     steps = math.ceil((until - since) / resolution)
     max_delay: timedelta = getattr(spec, "max_delay", timedelta(0))
     result = BacktestResult(spec.name, tenant, since, until, resolution)
+    series = _ValueSeries(rule, steps)
     replay = _Replay(rule, result, max_alerts, max_delay)
 
     def step_end(k: int) -> datetime:
@@ -245,6 +257,7 @@ def backtest(
                 if current < k:
                     feed()
                 while current < k:
+                    series.step = current
                     replay.evaluate(step_end(current), idle=not fed)
                     fed = False
                     current += 1
@@ -260,10 +273,12 @@ def backtest(
     # Lines stop (or the cap is reached): the clock runs on to the end of the range, or of the last step fed.
     last = current if result.capped else steps - 1
     while current <= last:
+        series.step = current
         replay.evaluate(step_end(current), idle=not fed)
         fed = False
         current += 1
     result.replayed_until = step_end(last)
+    result.series = series.to_json(since, resolution, min(last + 1, steps), replay.alerted)
     result.lines_matched = rule.matched_lines
     result.late_lines = rule.late_lines
     result.took_seconds = time.perf_counter() - started
@@ -279,6 +294,7 @@ class _Replay:
         self.max_alerts = max_alerts
         self.max_delay = max_delay
         self.open: dict[str, BacktestAlert] = {}
+        self.alerted: dict[str, int] = {}  # fingerprint → how many times it fired
         self.peaks: dict[str, float] = {}
         self.above: bool = getattr(rule.tracker, "above", True)
 
@@ -297,6 +313,7 @@ class _Replay:
             fp = t.alert.fingerprint
             if t.status is AlertStatus.FIRING:
                 self.result.alerts_total += 1
+                self.alerted[fp] = self.alerted.get(fp, 0) + 1
                 record = BacktestAlert(
                     labels=dict(t.alert.labels),
                     pending_at=t.alert.active_at,
@@ -318,6 +335,99 @@ class _Replay:
             del self.peaks[fp]
         for fp, record in self.open.items():
             record.peak = self.peaks.get(fp, record.peak)
+
+
+class _ValueSeries:
+    """The rule's value per step for each group: what its state machine compared with the threshold.
+
+    The rule reports every group (`every_group`) while it has at most SERIES_TRACKED; a group it leaves out
+    then reads as 0, as the state machine reads it. Beyond that it reports only the groups that can hold, and
+    a step without a group's value is a gap (`complete` is false). Steps are folded into at most SERIES_POINTS
+    points, each the most extreme value of its steps (the highest, or the lowest for a rule on too little).
+    """
+
+    def __init__(self, rule: Any, steps: int) -> None:
+        self.rule = rule
+        self.step = 0
+        self.per_point = max(1, math.ceil(steps / SERIES_POINTS))
+        self.points = math.ceil(steps / self.per_point)
+        self.above: bool = getattr(rule.tracker, "above", True)
+        self.every = hasattr(rule, "every_group")
+        self.complete = self.every
+        self.labels: dict[str, dict[str, str]] = {}
+        self.values: dict[str, list[float | None]] = {}
+        if self.every:
+            rule.every_group = True
+        rule.tracker = _RecordingTracker(rule.tracker, self.record)
+
+    def record(self, values: dict[str, tuple[dict[str, str], float]]) -> None:
+        """One evaluation's `values` (fingerprint → (labels, value)), at step `self.step`."""
+        if self.every and getattr(self.rule, "groups", 0) > SERIES_TRACKED:
+            self.every = self.rule.every_group = self.complete = False  # too many groups to plot them all
+        point = min(self.step // self.per_point, self.points - 1)
+        alerts = self.rule.tracker.alerts
+        for fp, (labels, value) in values.items():
+            row = self.values.get(fp)
+            if row is None:
+                if len(self.values) >= SERIES_TRACKED and fp not in alerts:
+                    self.complete = False
+                    continue
+                row = self.values[fp] = [None] * self.points
+                self.labels[fp] = labels
+            self._fold(row, point, value)
+        if self.every:
+            for fp, row in self.values.items():
+                if fp not in values:
+                    self._fold(row, point, 0.0)
+
+    def _fold(self, row: list[float | None], point: int, value: float) -> None:
+        seen = row[point]
+        if seen is None or (value > seen if self.above else value < seen):
+            row[point] = value
+
+    def to_json(self, since: datetime, resolution: timedelta, steps: int, alerted: dict[str, int]) -> dict[str, Any]:
+        tracker = self.rule.tracker
+        points = math.ceil(steps / self.per_point)
+
+        def extreme(fp: str) -> float:
+            known = [v for v in self.values[fp][:points] if v is not None]
+            if not known:
+                return -math.inf
+            return max(known) if self.above else -min(known)
+
+        shown = sorted(self.values, key=lambda fp: (-alerted.get(fp, 0), -extreme(fp)))[:SERIES_GROUPS]
+        return {
+            "start": since.isoformat(),
+            "step_seconds": (resolution * self.per_point).total_seconds(),
+            "points": points,
+            "threshold": float(tracker.threshold),
+            "recover": None if tracker.recover is None else float(tracker.recover),
+            "above": self.above,
+            "complete": self.complete,
+            "groups_total": len(self.values),
+            "groups": [
+                {"labels": self.labels[fp], "alerts": alerted.get(fp, 0), "values": self.values[fp][:points]}
+                for fp in shown
+            ],
+        }
+
+
+class _RecordingTracker:
+    """The rule's AlertTracker, recording the values of each `update` (everything else is the tracker's)."""
+
+    def __init__(self, tracker: Any, record: Callable[[dict[str, tuple[dict[str, str], float]]], None]) -> None:
+        object.__setattr__(self, "_tracker", tracker)
+        object.__setattr__(self, "_record", record)
+
+    def update(self, at: datetime, values: dict[str, tuple[dict[str, str], float]], evidence: Any = None) -> Any:
+        self._record(values)
+        return self._tracker.update(at, values, evidence)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tracker, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._tracker, name, value)
 
 
 def _us(t: datetime) -> int:

@@ -94,6 +94,7 @@ class GroupRule:
     """
 
     above: bool = True
+    every_group = False  # backtests: `values` reports every group, not only those that can hold (to plot them)
 
     def __init__(self, spec: Any, *, threshold: float | None = None, recover: float | None = None) -> None:
         self.spec = spec

@@ -64,7 +64,8 @@ class CountRule(GroupRule):
             if self.spec.resolve_below is None
             else min(self.spec.threshold, self.spec.resolve_below)
         )
-        return {k: float(v) for k, v in self.window.values(at, above=bar, keep=self.alert_keys()).items()}
+        above = None if self.every_group else bar
+        return {k: float(v) for k, v in self.window.values(at, above=above, keep=self.alert_keys()).items()}
 
     def window_snapshot(self) -> Any:
         return self.window.snapshot()

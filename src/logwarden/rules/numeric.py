@@ -654,6 +654,8 @@ class StatisticRule(GroupRule):
     def reported(self, values: dict[str, float]) -> dict[str, float]:
         """The groups the state machine needs (see `beyond`) of `values`: leaving out the others changes nothing,
         and keeps the per-group work to the groups that matter."""
+        if self.every_group:
+            return values
         above, bar = self.beyond()
         keep = self.alert_keys() if self.tracker.alerts else set()
         return {k: v for k, v in values.items() if k in keep or (v > bar if above else v < bar)}

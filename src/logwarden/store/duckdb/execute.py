@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlglot import exp
 
 from logwarden.model.schema import CORE_COLUMNS
 from logwarden.plan.duckdb_filter import AttrColumns, AttrRequest
@@ -60,6 +62,33 @@ def run_sql(cur: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) ->
         raise QuerySyntaxError(f"the query cannot be evaluated on this data: {reason}", 1) from None
 
 
+# Newest-first windows tried before the whole range, as fractions of it: a top-N over 10M lines costs the
+# rows it reads (DuckDB scans oldest first, so its dynamic ts filter prunes little); the newest blocks rarely do.
+_NEWEST_WINDOWS = (1 / 256, 1 / 16)
+
+
+def newest_first(
+    cur: duckdb.DuckDBPyConnection,
+    src: str,
+    params: dict[str, Any],
+    select: exp.Select,
+    window: tuple[datetime, datetime],
+    want: int,
+) -> pa.Table:
+    """A `ts DESC` top-N (`select`) run on growing windows ending at the range's end, then on the whole range.
+
+    Exact: once a window [since, end) answers `want` rows, no line outside it (all older than `since`) could
+    have been among them. Each try reads only the blocks its window overlaps (ts zone maps).
+    """
+    start, end = window
+    for fraction in _NEWEST_WINDOWS:
+        since = end - (end - start) * fraction
+        table = run_sql(cur, bind_sql(src, plan_sql.since(select, since)), params)
+        if table.num_rows >= want:
+            return table
+    return run_sql(cur, bind_sql(src, select), params)
+
+
 def with_meta(table: pa.Table, key: bytes, value: int) -> pa.Table:
     """`table` with one integer figure added to its schema metadata."""
     return table.replace_schema_metadata({**(table.schema.metadata or {}), key: str(value).encode()})
@@ -85,7 +114,7 @@ def prepare(plan: Plan) -> Prepared:
         return Prepared(hist.tokens, lambda cur, src, params: _histogram(cur, src, params, plan, hist), attrs.requests)
     if isinstance(plan, FieldsPlan):
         sample = plan_sql.compile_fields_sample(plan, attrs)
-        return Prepared((), lambda cur, src, params: _fields(cur, src, params, plan, sample), attrs.requests)
+        return Prepared(sample.tokens, lambda cur, src, params: _fields(cur, src, params, plan, sample), attrs.requests)
     if isinstance(plan, ContextPlan):
         return Prepared((), lambda cur, src, params: lines.context_lines(cur, src, params, plan))
     if isinstance(plan, TracePlan):
@@ -110,7 +139,7 @@ def _search(plan: SearchPlan, attrs: AttrColumns) -> Prepared:
             return with_meta(lines.empty_lines(), META_TOTAL, 0)
         select = compiled.select
         if compiled.keys is not None and compiled.fetch is not None:
-            keys = run_sql(cur, bind_sql(src, compiled.keys), params)
+            keys = newest_first(cur, src, params, compiled.keys, (plan.start, plan.end), plan.limit)
             if keys.num_rows == 0:
                 return with_meta(run_sql(cur, bind_sql(src, select.limit(0)), params), META_TOTAL, 0)
             if keys.column("seq").null_count == 0:  # archive files of the old layout have no seq: one statement
@@ -203,11 +232,20 @@ FIELDS_SCHEMA = pa.schema(
 
 
 def _fields(
-    cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any], plan: FieldsPlan, sample: Any
+    cur: duckdb.DuckDBPyConnection,
+    src: str | None,
+    params: dict[str, Any],
+    plan: FieldsPlan,
+    sample: plan_sql.CompiledFields,
 ) -> pa.Table:
     if src is None or plan.start >= plan.end:
         return with_meta(FIELDS_SCHEMA.empty_table(), META_SAMPLED, 0)
-    rows = run_sql(cur, bind_sql(src, sample), params)
+    select = sample.select
+    if sample.cutoff is not None:
+        cutoff = newest_first(cur, src, params, sample.cutoff, (plan.start, plan.end), 1)
+        if cutoff.num_rows:  # none: fewer matches than the sample, all of them are read
+            select = plan_sql.since(select, cutoff.column("ts")[0].as_py())
+    rows = run_sql(cur, bind_sql(src, select), params)
     if rows.num_rows == 0:
         return with_meta(FIELDS_SCHEMA.empty_table(), META_SAMPLED, 0)
     cur.register("_sample", rows)

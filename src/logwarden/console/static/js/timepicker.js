@@ -27,7 +27,8 @@ export function createTimePicker({ start, end, onChange }) {
   const button = h("button", { type: "button", class: "tp-button", "aria-haspopup": "dialog", title: "Time range" }, label, " ▾");
   const from = h("input", { type: "text", class: "tp-from", placeholder: "now-1h or 2026-11-21T10:00:00Z", spellcheck: "false" });
   const to = h("input", { type: "text", class: "tp-to", placeholder: "now", spellcheck: "false" });
-  const apply = h("button", { type: "button", class: "primary tp-apply" }, "Apply");
+  // A submit button: with two text fields, Enter submits the form only when it has one.
+  const apply = h("button", { type: "submit", class: "primary tp-apply" }, "Apply");
   const presets = PRESETS.map(([value, name]) =>
     h("button", { type: "button", class: "tp-preset", dataset: { start: value }, onclick: () => choose(value, "") }, name),
   );

@@ -1,6 +1,7 @@
 // A modal <dialog> for the alerting pages (Esc closes it natively); removed from the page once closed.
 
 import { h } from "../dom.js";
+import { principal } from "../login/session.js";
 
 /** openModal(title, ...body) → the open <dialog>; `dialog.close()` closes and removes it. */
 export function openModal(title, ...body) {
@@ -18,8 +19,10 @@ export function openModal(title, ...body) {
   return dialog;
 }
 
-/** Who acts in the console (acks, silences): remembered in the browser until logins exist. */
+/** Who acts in the console (acks, silences): the logged-in user; without auth, the name last typed here. */
 export function currentUser() {
+  const who = principal();
+  if (who?.kind === "user" && who.name) return who.name;
   return localStorage.getItem("logwarden.user") || "console";
 }
 

@@ -6,6 +6,7 @@ import { formatTs, h } from "../dom.js";
 import { levelClass } from "../discover/rows.js";
 import { openSilenceDialog, labelMatchers } from "../silences/form.js";
 import { showHistory } from "./history.js";
+import { sparkline } from "./sparkline.js";
 import { ago, currentUser, openModal, rememberUser } from "./modal.js";
 
 const REFRESH_MS = 10000;
@@ -90,6 +91,7 @@ export function mountAlerts(container) {
           alert.threshold !== undefined && alert.threshold !== null ? ` · threshold ${alert.threshold}` : null,
           alert.window ? ` in ${alert.window}` : null,
         ),
+        resolved ? null : sparkline(alert),
         h("span", { class: "topbar-spacer" }),
         actions,
       ),

@@ -7,6 +7,7 @@ import { createTimePicker } from "../timepicker.js";
 import { createDashboard, deleteDashboard, fieldsOf, listDashboards, saveDashboard } from "./client.js";
 import { createNameForm, createPanelEditor } from "./editor.js";
 import { renderViz } from "./panels.js";
+import { can } from "../login/session.js";
 import { loadPanel, sampleSelf, selfSamples } from "./sources.js";
 
 const REFRESH = [
@@ -17,6 +18,11 @@ const REFRESH = [
   ["5m", "5m"],
 ];
 const SELF_INTERVAL_MS = 5000;
+
+/** logwarden's own figures come from /metrics, which needs `audit.read`: a role without it does not see them. */
+function shown(panel) {
+  return panel.source !== "self" || can("audit.read");
+}
 
 function seconds(text) {
   const m = /^(\d+)([smh])$/.exec(text || "");
@@ -150,7 +156,7 @@ export function mountDashboards(container) {
     clearInterval(selfTimer);
     const every = seconds(refreshSelect.value);
     if (every) timer = setInterval(() => draw({ refresh: true }), every * 1000);
-    if (current?.panels.some((p) => p.source === "self")) {
+    if (current?.panels.some((p) => p.source === "self" && shown(p))) {
       selfTimer = setInterval(() => sampleSelf().then(drawSelf).catch(() => {}), SELF_INTERVAL_MS);
     }
   }
@@ -203,11 +209,12 @@ export function mountDashboards(container) {
     abort = new AbortController();
     const signal = abort.signal;
     let els = [...grid.querySelectorAll(".panel")];
-    if (!refresh || els.length !== current.panels.length) {
-      els = current.panels.map((p, i) => panelEl(p, i));
+    const visible = current.panels.map((p, i) => [p, i]).filter(([p]) => shown(p));
+    if (!refresh || els.length !== visible.length) {
+      els = visible.map(([p, i]) => panelEl(p, i));
       grid.replaceChildren(...(els.length ? els : [h("p", { class: "muted db-empty" }, "No panels yet: “+ Panel” adds one (a query and a visualization).")]));
     }
-    if (current.panels.some((p) => p.source === "self")) {
+    if (current.panels.some((p) => p.source === "self" && shown(p))) {
       await sampleSelf(signal).catch(() => {});
       // A rate needs two samples: take the second soon rather than at the next 5 s tick.
       if (selfSamples() < 2) setTimeout(() => sampleSelf().then(drawSelf).catch(() => {}), 1000);

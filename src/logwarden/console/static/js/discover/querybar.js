@@ -132,6 +132,8 @@ export function createQueryBar({ value, pipes, fieldNames, topValues, onRun }) {
         close();
         onRun(input.value);
       }
+    } else if (event.key === "Escape") {
+      event.preventDefault(); // a search field clears itself on Esc: here Esc closes lists, never wipes the query
     } else if (event.key === " " && event.ctrlKey) {
       event.preventDefault();
       update();

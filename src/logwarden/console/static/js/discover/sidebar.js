@@ -103,7 +103,8 @@ export function createSidebar({ onFilter, onToggleColumn, isColumn }) {
     if (matching.length > MAX_LISTED) {
       list.append(h("li", { class: "muted more" }, `${formatCount(matching.length - MAX_LISTED)} more fields: type to filter`));
     }
-    summary.textContent = sampled ? `${formatCount(fields.length)} fields in the newest ${formatCount(sampled)} rows` : "";
+    // The API summarizes a bounded sample (the newest matching lines): say so, the counts are of it.
+    summary.textContent = sampled ? `${formatCount(fields.length)} fields · top values in the ${formatCount(sampled)} newest lines` : "";
   }
 
   search.addEventListener("input", draw);

@@ -101,7 +101,7 @@ export function mountRules(container) {
             h("thead", {}, h("tr", {}, ["State", "Name", "Type", "Query", "Severity", "Alerts now", "Last evaluation", "Last fire", "Fires 24 h", "Source"].map((t) => h("th", {}, t)))),
             h("tbody", {}, rows),
           )
-        : h("p", { class: "muted empty" }, "No rules yet. ", link(editorUrl(null), "Create one"), " or add rule files (docs/rules.md)."),
+        : h("p", { class: "muted empty" }, "No rules yet.", h("span", { "data-needs": "rules.write" }, " ", link(editorUrl(null), "Create one"), " or add rule files (docs/rules.md).")),
     );
     root.dataset.loaded = "list";
   }

@@ -1,18 +1,14 @@
-// The backtest preview: what a rule would have done over the last 24 h / 7 d, before it is saved. The line is
-// the count of the rule's matching lines per window (per group with group_by), the threshold a dashed line,
-// shaded bands where the replay was pending (light) or firing (strong), and a sentence counting the fires.
+// The backtest preview: what a rule would have done over the last 24 h / 7 d, before it is saved. The lines are
+// the rule's value per evaluation step (the count, share or statistic it compares with its threshold, per group
+// with group_by) from the replay itself, the threshold a dashed line, shaded bands where the replay was pending
+// (light) or firing (strong), and a sentence counting the fires.
 
 import uPlot from "../../vendor/uplot/uPlot.esm.js";
-import { apiGet, apiPost } from "../api.js";
+import { apiPost } from "../api.js";
 import { formatCount, h } from "../dom.js";
 import { span } from "../alerts/modal.js";
 
-const MAX_BUCKETS = 1000; // per histogram request (the API's limit)
-const MAX_WINDOWS = 3000; // one point per window up to this many (at most 3 requests), else averaged buckets
-const FALLBACK_BUCKETS = 600;
-const COUNT_TYPES = new Set(["threshold", "absence"]); // whose value is the count of matching lines in the window
 const UNITS = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
-const MAX_LINES_PLOTTED = 6;
 
 /** Seconds of a duration text ("90s", "1h30m", "5m"); null when it does not read. */
 export function durationSeconds(text) {
@@ -35,31 +31,16 @@ export function summarize(result) {
   return { fires: result.alerts_total, longest, bands };
 }
 
-/** Lines per window over the range, one histogram request per 1,000 windows, merged (series by value). */
-async function windowCounts(q, by, window, windowSeconds, rangeSeconds, signal) {
-  const step = windowSeconds * 1000;
-  const end = Math.ceil(Date.now() / step) * step;
-  const start = end - Math.ceil((rangeSeconds * 1000) / step) * step;
-  const chunks = [];
-  for (let a = start; a < end; a += step * MAX_BUCKETS) chunks.push([a, Math.min(end, a + step * MAX_BUCKETS)]);
-  const parts = await Promise.all(
-    chunks.map(([a, b]) => apiGet("/api/v1/histogram", { q, start: new Date(a).toISOString(), end: new Date(b).toISOString(), interval: window, by }, { signal })),
-  );
-  const buckets = parts.flatMap((p) => p.buckets);
-  const out = { by, interval_seconds: windowSeconds, buckets };
-  if (by) {
-    const merged = new Map();
-    let offset = 0;
-    for (const p of parts) {
-      for (const s of p.series || []) {
-        if (!merged.has(s.value)) merged.set(s.value, new Array(buckets.length).fill(0));
-        s.counts.forEach((c, i) => (merged.get(s.value)[offset + i] = c));
-      }
-      offset += p.buckets.length;
-    }
-    out.series = [...merged.entries()].map(([value, counts]) => ({ value, counts, total: counts.reduce((x, y) => x + y, 0) })).sort((x, y) => y.total - x.total);
-  }
-  return out;
+/** The value lines of a backtest answer's `series`: x (seconds since epoch, each point at its step's end) and
+ * one line per group, labelled by its labels other than the tenant. */
+export function valueLines(series) {
+  const start = new Date(series.start).getTime() / 1000;
+  const xs = Array.from({ length: series.points }, (_, i) => start + series.step_seconds * (i + 1));
+  const lines = series.groups.map((g) => {
+    const named = Object.entries(g.labels).filter(([k]) => k !== "tenant");
+    return { label: named.length ? named.map(([k, v]) => `${k}=${v || "∅"}`).join(" ") : "value", values: g.values, alerts: g.alerts };
+  });
+  return { xs, lines };
 }
 
 function cssVar(name) {
@@ -95,21 +76,10 @@ export function createPreview() {
     summary.textContent = "Replaying the stored lines…";
     el.setAttribute("aria-busy", "true");
     el.dataset.state = "running";
-    const windowSeconds = durationSeconds(rule.window) || 60;
-    const rangeSeconds = since === "now-7d" ? 7 * 86400 : 86400;
-    const byWindow = rangeSeconds / windowSeconds <= MAX_WINDOWS;
-    const by = Array.isArray(rule.group_by) && rule.group_by.length ? rule.group_by[0] : null;
-    const q = rule.query || "";
-    const counts = byWindow
-      ? windowCounts(q, by, rule.window, windowSeconds, rangeSeconds, abort.signal)
-      : apiGet("/api/v1/histogram", { q, start: since, buckets: FALLBACK_BUCKETS, by }, { signal: abort.signal });
     try {
-      const [result, series] = await Promise.all([
-        apiPost("/api/v1/rules/backtest", { rule: { ...rule, name: rule.name || "preview" }, since }, { signal: abort.signal }),
-        counts,
-      ]);
+      const result = await apiPost("/api/v1/rules/backtest", { rule: { ...rule, name: rule.name || "preview" }, since }, { signal: abort.signal });
       if (abort.signal.aborted) return;
-      last = { rule, result, counts: series, windowSeconds, byWindow };
+      last = { rule, result };
       draw();
       el.dataset.state = "done";
     } catch (err) {
@@ -125,7 +95,7 @@ export function createPreview() {
 
   function draw() {
     if (!last) return;
-    const { rule, result, counts, windowSeconds, byWindow } = last;
+    const { result } = last;
     const { fires, longest, bands } = summarize(result);
     const days = rangeSelect.value === "now-7d" ? "7 d" : "24 h";
     summary.replaceChildren(
@@ -136,18 +106,21 @@ export function createPreview() {
     );
     el.dataset.fires = String(fires);
     destroy();
-    const xs = counts.buckets.map((b) => new Date(b.ts).getTime() / 1000);
-    // Per window: a bucket of `interval` seconds holds interval/window windows' worth of lines.
-    const scale = byWindow ? 1 : windowSeconds / counts.interval_seconds;
-    const lines = counts.series?.length
-      ? counts.series.slice(0, MAX_LINES_PLOTTED).map((s) => ({ label: `${counts.by}=${s.value ?? "∅"}`, values: s.counts.map((c) => c * scale) }))
-      : [{ label: "matching lines", values: counts.buckets.map((b) => b.count * scale) }];
-    const isCount = COUNT_TYPES.has(rule.type);
-    const threshold = Number(rule.threshold);
-    const showThreshold = isCount && Number.isFinite(threshold);
-    note.textContent = `${isCount ? "" : `A ${rule.type} rule's value is not a count: the line shows its matching lines, the bands what it would have done. `}${
-      byWindow ? `Lines per ${rule.window} window.` : `Lines per ${rule.window}, averaged over ${span(counts.interval_seconds)} buckets (the range has too many windows to draw each).`
-    }`;
+    const series = result.series;
+    if (!series || !series.points) {
+      note.textContent = "The replay evaluated nothing: no value to draw.";
+      return;
+    }
+    const { xs, lines } = valueLines(series);
+    const threshold = series.threshold;
+    const recover = series.recover;
+    const step = span(series.step_seconds);
+    const shown = lines.length < series.groups_total ? ` The ${lines.length} groups that fired or went furthest of ${formatCount(series.groups_total)}.` : "";
+    note.textContent =
+      `The rule's value per ${step} step (${series.above ? "the highest" : "the lowest"} of each), as the replay compared it with the threshold.${shown}` +
+      (series.complete ? "" : " With this many groups the rule computes only the values that can fire: gaps are values that could not.");
+    plotEl.dataset.series = String(lines.length);
+    plotEl.dataset.peak = String(lines.length ? Math.max(...lines[0].values.filter((v) => v !== null)) : "");
     const palette = ["--accent", "--level-warn", "--level-other", "--level-info", "--level-debug", "--level-fatal"].map(cssVar);
     const firing = cssVar("--error");
     const width = Math.max(300, plotEl.clientWidth || el.clientWidth - 24);
@@ -156,7 +129,7 @@ export function createPreview() {
       height: 260,
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max, showThreshold ? threshold * 1.2 : 0, 1)] } },
+      scales: { x: { time: true }, y: { range: (u, min, max) => [Math.min(0, min ?? 0), Math.max(max ?? 0, threshold * 1.2, recover ?? 0, threshold > 0 ? 0 : 1)] } },
       axes: [
         { stroke: cssVar("--muted"), grid: { stroke: cssVar("--grid") } },
         { stroke: cssVar("--muted"), size: 50, grid: { stroke: cssVar("--grid") }, values: (u, vals) => vals.map((v) => formatCount(Math.round(v * 100) / 100)) },
@@ -164,7 +137,8 @@ export function createPreview() {
       series: [
         {},
         ...lines.map((l, i) => ({ label: l.label, stroke: palette[i % palette.length], width: 1.5, points: { show: false } })),
-        ...(showThreshold ? [{ label: `threshold ${threshold}`, stroke: firing, width: 1, dash: [6, 4], points: { show: false } }] : []),
+        { label: `threshold ${series.above ? ">" : "<"} ${formatCount(threshold)}`, stroke: firing, width: 1, dash: [6, 4], points: { show: false } },
+        ...(recover === null ? [] : [{ label: `resolves at ${formatCount(recover)}`, stroke: cssVar("--muted"), width: 1, dash: [2, 4], points: { show: false } }]),
       ],
       hooks: {
         drawClear: [
@@ -188,7 +162,7 @@ export function createPreview() {
         ],
       },
     };
-    const data = [xs, ...lines.map((l) => l.values), ...(showThreshold ? [xs.map(() => threshold)] : [])];
+    const data = [xs, ...lines.map((l) => l.values), xs.map(() => threshold), ...(recover === null ? [] : [xs.map(() => recover)])];
     plot = new uPlot(opts, data, plotEl);
     plotEl.dataset.bands = String(bands.length);
   }
