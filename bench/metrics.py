@@ -10,9 +10,11 @@
    handed as the bus hands a busy subscriber (coalesced, `--coalesce` bodies per call) and one body per call.
    The subscriber runs on its own thread, off the request path: the ratio is the share of a core it takes
    for each core ingest spends decoding (the server also writes DuckDB, so the true share is lower).
-2. **Real servers** (`--server`): `logwarden serve` with `metrics.enabled: false` and then with the 20
-   definitions, each loaded by `--clients` keep-alive clients for `--duration` s; acknowledged lines/s of each,
-   their ratio, and how long after the load the subscriber's `logs_total` held every acknowledged line.
+2. **Real servers** (`--server`, `--server-only`): `logwarden serve` with `metrics.enabled: false`, with the
+   built-in series only, and with the 20 definitions on top, each loaded by `--clients` keep-alive clients for
+   `--duration` s; acknowledged lines/s of each, the server's CPU seconds per acknowledged line (from the start
+   of the load until the server is idle again: every line stored and counted), their ratios to `off`, and how
+   long after the load the subscriber's `logs_total` held every acknowledged line.
 3. **90-day query**: a series store pre-populated with 90 days of the 1 h tier (12 services × 5 statuses for a
    counter, a histogram by service with ~40 bins per hour), rolled up into the 1 d tier as the server does;
    median time of `query_range` for rate by service at 1 h steps (1 h tier), p95 by service and sum at 1 d
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,9 +224,38 @@ def _logs_total(port: int) -> float:
     return sum(v for s in body.get("series", []) for _, v in s["values"])
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) the server process has used so far."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def _settle(pid: int, quiet: float = 0.05, every: float = 0.5, limit: float = 60) -> float:
+    """Wait until the server spends under `quiet` CPU seconds per `every` (the applier and subscribers are done);
+    returns its CPU seconds then."""
+    began = time.monotonic()
+    last = _cpu(pid)
+    while time.monotonic() - began < limit:
+        time.sleep(every)
+        now = _cpu(pid)
+        if now - last < quiet:
+            return now
+        last = now
+    return last
+
+
+SERVER_CASES: dict[str, dict[str, Any]] = {
+    "off": {"enabled": False},
+    "builtin": {},
+    "twenty": {"definitions": twenty_definitions()},
+}
+
+
 def servers(raw: list[bytes], seconds: float, clients: int) -> dict[str, Any]:
+    """Each case's server loaded alike: acknowledged lines/s, and the server's CPU seconds per acknowledged line
+    from the start of the load until it is idle again (every line stored and, with metrics, counted)."""
     out: dict[str, Any] = {}
-    for name, section in (("off", {"enabled": False}), ("twenty", {"definitions": twenty_definitions()})):
+    for name, section in SERVER_CASES.items():
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "config.yaml"
             config.write_text(json.dumps({"metrics": section}))  # JSON is YAML
@@ -232,19 +264,24 @@ def servers(raw: list[bytes], seconds: float, clients: int) -> dict[str, Any]:
             try:
                 server.wait_ready()
                 warm = _load(server.port, raw[:4], 2, clients)
+                began_cpu = _settle(server.pid)
                 acked = _load(server.port, raw, seconds, clients)
                 out[f"{name}_lines_per_s"] = round(acked / seconds)
-                if name == "twenty":
+                if name != "off":
                     total = warm + acked
                     began = time.monotonic()
                     while _logs_total(server.port) < total and time.monotonic() - began < 120:
                         time.sleep(0.2)
-                    out["metrics_caught_up_after_s"] = round(time.monotonic() - began, 2)
-                    out["logs_total_equals_acked"] = _logs_total(server.port) == total
+                    out[f"{name}_caught_up_after_s"] = round(time.monotonic() - began, 2)
+                    out[f"{name}_logs_total_equals_acked"] = _logs_total(server.port) == total
+                spent = _settle(server.pid) - began_cpu
+                out[f"{name}_cpu_us_per_line"] = round(spent * 1e6 / acked, 2)
             finally:
                 server.stop()
             log(f"server {name}: {out}")
-    out["twenty_vs_off_throughput"] = round(out["twenty_lines_per_s"] / out["off_lines_per_s"], 3)
+    for name in ("builtin", "twenty"):
+        out[f"{name}_vs_off_throughput"] = round(out[f"{name}_lines_per_s"] / out["off_lines_per_s"], 3)
+        out[f"{name}_vs_off_cpu_per_line"] = round(out[f"{name}_cpu_us_per_line"] / out["off_cpu_us_per_line"], 3)
     return out
 
 
@@ -328,9 +365,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--query-runs", type=int, default=10)
     parser.add_argument("--query-only", action="store_true", help="only the 90-day query (part 3)")
+    parser.add_argument("--server-only", action="store_true", help="only the real servers (part 2)")
     args = parser.parse_args()
     if args.query_only:
         print(json.dumps({"query_90d": query_90_days(args.query_runs)}))
+        return
+    if args.server_only:
+        print(json.dumps({"servers": servers(bodies(args.bodies), args.duration, args.clients)}))
         return
     raw = bodies(args.bodies)
     result: dict[str, Any] = {"subscriber": subscriber_cost(raw, args.rounds, args.coalesce)}

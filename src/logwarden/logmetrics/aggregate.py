@@ -1,19 +1,19 @@
 """One batch of lines into metric points: per definition, a vectorized group-by into 10 s buckets of event time.
 
-The batch is prepared once for every definition (rules/batch.py `BatchCache`): each distinct filter evaluated
-once — pyarrow where it can, the rest together with every attribute any definition reads in a single DuckDB
-pass (one JSON parse per line). A definition without line pipes then groups its matching lines by tenant,
-bucket and labels (and distribution bin) with pyarrow; one with line pipes (`extract`, `json`, `logfmt`,
-`eval`, `where`) runs one DuckDB SELECT over its matching lines that extracts and groups. Python sees each
-distinct label combination once per batch (the cardinality cap), never a line; the grouped points wait as Arrow
-tables (`Pending`) and are merged per series and bucket at commit.
+The batch is prepared once for every definition (logmetrics/batch.py `MetricBatch`): each distinct filter
+evaluated once — pyarrow where it can, the rest together with every attribute any definition reads in a single
+DuckDB pass (one JSON parse per line) — and each label field encoded once as integers. A definition without line
+pipes then groups its matching lines by tenant, labels and bucket (and distribution bin) as integer keys with
+numpy; one with line pipes (`extract`, `json`, `logfmt`, `eval`, `where`) runs one DuckDB SELECT over its
+matching lines that extracts and groups. Python sees each distinct series once per definition and batch (the
+cardinality cap), never a line; the points wait in `Pending` (logmetrics/pending.py) until the commit.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -22,48 +22,27 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from logwarden.config.logmetrics import DefinitionError, MetricDefinition
-from logwarden.logmetrics.sketch import LOG_GAMMA, MIN_VALUE, ZERO_BIN, bin_sql
+from logwarden.logmetrics.batch import BUCKET_SECONDS, BYTES_FIELD, Groups, MetricBatch, sketch_bins
+from logwarden.logmetrics.pending import Pending
+from logwarden.logmetrics.sketch import bin_sql
+from logwarden.model.schema import CORE_COLUMNS
 from logwarden.model.scratch_db import thread_scratch_connection
 from logwarden.plan.duckdb_filter import StoreFields
 from logwarden.plan.errors import QuerySyntaxError
 from logwarden.plan.filter import FieldRef
 from logwarden.plan.rows import row_conditions, row_fields
+from logwarden.plan.table import Extract
 from logwarden.query import ast
 from logwarden.query.filter import RowFilter
 from logwarden.query.parser import parse
-from logwarden.rules.batch import BatchCache
 
-BUCKET_SECONDS = 10  # the finest tier's width: points are kept per 10 s of event time
+__all__ = ["BUCKET_SECONDS", "BYTES_FIELD", "OTHER", "BatchAggregator", "CompiledMetric", "builtin_definitions"]
+
 OTHER = "other"  # every label's value in the series of lines beyond a metric's cap
-BYTES_FIELD = "\x1fbytes"  # the built-in `log_bytes_total`'s value: the message's length in bytes
 SEP = "\x1f"
 _TABLE = "__lw_metric_batch"
 _BUCKET_COLUMN = "__lw_bucket"
 _MASK_COLUMN = "__lw_matched"
-
-POINT_SCHEMA = pa.schema(
-    [
-        ("metric", pa.string()),
-        ("tenant", pa.string()),
-        ("labels", pa.string()),
-        ("ts", pa.int64()),
-        ("n", pa.float64()),
-        ("total", pa.float64()),
-        ("lo", pa.float64()),
-        ("hi", pa.float64()),
-    ]
-)
-BIN_SCHEMA = pa.schema(
-    [
-        ("metric", pa.string()),
-        ("tenant", pa.string()),
-        ("labels", pa.string()),
-        ("ts", pa.int64()),
-        ("bin", pa.int16()),
-        ("n", pa.int64()),
-    ]
-)
-_POINT_KEYS = ["metric", "tenant", "labels", "ts"]
 
 
 def builtin_definitions() -> list[MetricDefinition]:
@@ -84,32 +63,6 @@ def builtin_definitions() -> list[MetricDefinition]:
             description="Bytes of log messages stored (UTF-8), by service and level.",
         ),
     ]
-
-
-@dataclass
-class Pending:
-    """Points of the batches handled since the last commit, as grouped tables (`merged` folds them per key)."""
-
-    points: list[pa.Table] = field(default_factory=list)
-    bins: list[pa.Table] = field(default_factory=list)
-    lines: int = 0
-
-    def __bool__(self) -> bool:
-        return bool(self.points)
-
-    def merged(self) -> tuple[pa.Table, pa.Table]:
-        """(points, bins), one row per series and bucket (and bin): counts and sums add, min and max combine."""
-        points = pa.concat_tables(self.points) if self.points else POINT_SCHEMA.empty_table()
-        bins = pa.concat_tables(self.bins) if self.bins else BIN_SCHEMA.empty_table()
-        if points.num_rows:
-            points = points.group_by(_POINT_KEYS, use_threads=False).aggregate(
-                [("n", "sum"), ("total", "sum"), ("lo", "min"), ("hi", "max")]
-            )
-            points = points.rename_columns([*_POINT_KEYS, "n", "total", "lo", "hi"]).cast(POINT_SCHEMA)
-        if bins.num_rows:
-            bins = bins.group_by([*_POINT_KEYS, "bin"], use_threads=False).aggregate([("n", "sum")])
-            bins = bins.rename_columns([*_POINT_KEYS, "bin", "n"]).cast(BIN_SCHEMA)
-        return points, bins
 
 
 class CompiledMetric:
@@ -145,6 +98,10 @@ class CompiledMetric:
             found = [m.group(1) for m in _ATTR_FALLBACK.finditer(self.sql)]
             if found and f'"{_ATTRS}"' not in _ATTR_FALLBACK.sub("", self.sql):
                 self.fallbacks = found
+        # Only `extract` pipes, each run by pyarrow: the fields are read without DuckDB (see `_native`).
+        self.native: dict[str, list[tuple[Extraction, int]]] | None = None
+        if rows and self.extractions:
+            self.native = _native_fields(rows, self.extractions, [*d.labels, *([d.field] if d.field else [])])
 
     def _pipes_sql(self, rows: tuple[ast.RowPipe, ...], source: str) -> str:
         d = self.definition
@@ -181,7 +138,7 @@ class CompiledMetric:
 
     @property
     def fields(self) -> list[str]:
-        """The stored fields a definition without line pipes reads (for `BatchCache.prepare`)."""
+        """The stored fields a definition without line pipes reads (for `MetricBatch.prepare`)."""
         if self.sql is not None:
             return []
         d = self.definition
@@ -202,95 +159,111 @@ class BatchAggregator:
             fields.update(dict.fromkeys(m.fields))
         self._fields = list(fields)
         self._filters = list({m.filter.text: m.filter for m in self.metrics}.values())
+        self._extracted: dict[tuple[str, str, str], list[pa.Array]] = {}
 
     def observe(self, table: pa.Table, pending: Pending) -> None:
         """Fold one stored batch (core schema, every tenant) into `pending`."""
         if table.num_rows == 0 or not self.metrics:
             return
-        if table.num_columns and table.column(0).num_chunks > 1:
-            table = table.combine_chunks()
         pending.lines += table.num_rows
-        self._extracted: dict[tuple[str, str, str], list[pa.Array]] = {}  # this batch's regex extractions
-        cache = BatchCache(table, lean=True)
-        cache.prepare(self._filters, self._fields)
-        buckets: np.ndarray | None = None
+        self._extracted = {}  # this batch's regex extractions
+        batch = MetricBatch(table)
+        batch.prepare(self._filters, self._fields)
         for metric in self.metrics:
-            f = metric.filter
-            matched = cache.matched(f.text, lambda t, f=f: f.mask(t))  # type: ignore[misc]
-            if matched.num_rows == 0:
+            mask = batch.mask(metric.filter)
+            if mask is not None and not mask.any():
                 continue
-            if buckets is None:
-                buckets = _buckets(table.column("ts"))
-            if metric.sql is not None:
-                grouped = self._with_pipes(metric, cache, matched, buckets)
+            d = metric.definition
+            if metric.native is not None:
+                names = self._native(metric, batch, mask)
+                value = names[d.field] if d.field is not None else None
+                groups = batch.groups(mask, [names[x] for x in d.labels], value, distribution=metric.distribution)
+            elif metric.sql is not None:
+                groups = self._with_pipes(metric, batch, mask)
             else:
-                grouped = self._grouped(metric, cache, matched, buckets)
-            if grouped.num_rows:
-                self._fold(metric, grouped, pending)
+                groups = batch.groups(mask, d.labels, d.field, distribution=metric.distribution)
+            if len(groups.n):
+                self._fold(metric, groups, pending)
 
-    def _grouped(self, metric: CompiledMetric, cache: BatchCache, matched: pa.Table, buckets: np.ndarray) -> pa.Table:
-        """Group the matching lines with pyarrow: (tenant, b, l0…, [bin], n, total, lo, hi)."""
-        d = metric.definition
-        text = metric.filter.text
-        values = cache.fields(text, matched, ["tenant", *d.labels])
-        rows = cache.rows(matched)
-        assert rows is not None, "a lean cache's lines"
-        columns: dict[str, pa.Array] = {
-            "tenant": values["tenant"],
-            "b": pa.array(buckets[rows.to_numpy(zero_copy_only=False)]),
-        }
-        for i, name in enumerate(d.labels):
-            columns[f"l{i}"] = pc.fill_null(values[name], "")
-        if d.field is None:
-            v = pa.array(np.ones(matched.num_rows))
-        elif d.field == BYTES_FIELD:
-            message = cache.fields(text, matched, ["message"])["message"]
-            v = pc.cast(pc.fill_null(pc.binary_length(message), 0), pa.float64())
-        else:
-            v = _numbers(cache.fields(text, matched, [d.field])[d.field])
-        columns["v"] = v
-        grouped = pa.table(columns)
-        if d.field is not None and d.field != BYTES_FIELD:
-            grouped = grouped.filter(pc.is_finite(grouped.column("v")))
-        keys = ["tenant", "b", *(f"l{i}" for i in range(len(d.labels)))]
-        if metric.distribution:
-            grouped = grouped.append_column("bin", _bins(grouped.column("v").to_numpy(zero_copy_only=False)))
-            keys.append("bin")
-        out = grouped.group_by(keys, use_threads=False).aggregate(
-            [("v", "count"), ("v", "sum"), ("v", "min"), ("v", "max")]
-        )
-        return out.rename_columns([*keys, "n", "total", "lo", "hi"])
+    def _native(self, metric: CompiledMetric, batch: MetricBatch, mask: np.ndarray | None) -> dict[str, str]:
+        """The fields of a definition whose pipes are all `extract` (`CompiledMetric.native`), put in `batch` as
+        fields of their own: a field is the group of the last `extract` that names it where that is not empty,
+        else the stored field of that name (as plan/rows.py compiles it). Returns each field's name in `batch`.
+        Each regex runs once per batch (over the matching lines when they are few), shared by every definition
+        with the same filter."""
+        assert metric.native is not None
+        subset = mask is not None and 2 * int(np.count_nonzero(mask)) < batch.num_rows
+        out: dict[str, str] = {}
+        for name, sources in metric.native.items():
+            if not sources:  # a core column: never shadowed
+                out[name] = name
+                continue
+            regexes = "|".join(f"{e.column}\x1e{e.pattern}\x1e{g}" for e, g in sources)
+            key = SEP.join(("", metric.filter.text, regexes, name))
+            if not batch.has(key):
+                parts = []
+                for extraction, group in sources:
+                    values = self._extract(extraction, metric.filter.text if subset else "", batch, mask)[group - 1]
+                    parts.append(pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values))
+                text = parts[0] if len(parts) == 1 else pc.coalesce(*parts)
+                missing = pc.is_null(text)
+                if mask is not None:
+                    missing = pc.and_(missing, pa.array(mask))
+                if pc.any(missing).as_py():  # a matching line lacks every group: the stored field shows through
+                    text = pc.coalesce(text, batch.text(name))
+                batch.put(key, text)
+            out[name] = key
+        return out
 
-    def _with_pipes(
-        self, metric: CompiledMetric, cache: BatchCache, matched: pa.Table, buckets: np.ndarray
-    ) -> pa.Table:
+    def _extract(
+        self, extraction: Extraction, scope: str, batch: MetricBatch, mask: np.ndarray | None
+    ) -> list[pa.Array]:
+        """`extraction`'s groups on every line of the batch; `scope` (a filter's text): run on the lines `mask`
+        selects only, the others null."""
+        found = self._extracted.get((scope, extraction.column, extraction.pattern))
+        if found is None:
+            text = batch.table.column(extraction.column)
+            if not scope:
+                found = extraction.run(text)
+            else:
+                assert mask is not None
+                rows = np.flatnonzero(mask)
+                where = np.full(batch.num_rows, -1, dtype=np.int64)
+                where[rows] = np.arange(len(rows))
+                spread = pa.array(where, mask=where < 0)
+                found = [values.take(spread) for values in extraction.run(text.take(pa.array(rows)))]
+            self._extracted[(scope, extraction.column, extraction.pattern)] = found
+        return found
+
+    def _with_pipes(self, metric: CompiledMetric, batch: MetricBatch, mask: np.ndarray | None) -> Groups:
         """Run a definition's line pipes and grouping in DuckDB over its matching lines: the batch's columns the
         SELECT reads and a mask, so DuckDB runs the pipes on the matching lines only. Its `extract` regexes run
         first, in pyarrow (RE2 over Arrow strings: several times faster than DuckDB's struct regexp_extract), once
         per distinct regex (and filter, when few lines match) per batch."""
         assert metric.sql is not None
-        rows = cache.rows(matched)
-        assert rows is not None, "a lean cache's lines"
-        index = rows.to_numpy(zero_copy_only=False)
-        needed = [c for c in cache.table.column_names if f'"{c}"' in metric.sql]
+        table = batch.table
+        buckets = batch.buckets[0][batch.buckets[1]]
+        needed = [c for c in table.column_names if f'"{c}"' in metric.sql]
+        rows = None if mask is None else np.flatnonzero(mask)
         # Few matching lines: DuckDB (and the regexes) get just those; many: the whole batch (no copy) and a mask,
         # and each regex runs over the whole column once, shared by every definition that uses it.
-        subset = bool(metric.extractions) and 2 * len(index) < cache.table.num_rows
+        subset = rows is not None and bool(metric.extractions) and 2 * len(rows) < table.num_rows
         if subset:
-            lines = cache.table.select(needed).take(rows)
-            lines = lines.append_column(_BUCKET_COLUMN, pa.array(buckets[index]))
-            lines = lines.append_column(_MASK_COLUMN, pa.array(np.ones(len(index), dtype=bool)))
+            assert rows is not None
+            taken = pa.array(rows)
+            lines = table.select(needed).take(taken)
+            lines = lines.append_column(_BUCKET_COLUMN, pa.array(buckets[rows]))
+            lines = lines.append_column(_MASK_COLUMN, pa.array(np.ones(len(rows), dtype=bool)))
         else:
-            mask = np.zeros(cache.table.num_rows, dtype=bool)
-            mask[index] = True
-            lines = cache.table.select(needed)
-            lines = lines.append_column(_BUCKET_COLUMN, pa.array(buckets)).append_column(_MASK_COLUMN, pa.array(mask))
+            every = np.ones(table.num_rows, dtype=bool) if mask is None else mask
+            lines = table.select(needed)
+            lines = lines.append_column(_BUCKET_COLUMN, pa.array(buckets)).append_column(_MASK_COLUMN, pa.array(every))
         for extraction in metric.extractions:
             key = (metric.filter.text if subset else "", extraction.column, extraction.pattern)
             found = self._extracted.get(key)
             if found is None:
-                text = cache.table.column(extraction.column)
-                found = self._extracted[key] = extraction.run(text.take(rows) if subset else text)
+                text = table.column(extraction.column)
+                found = self._extracted[key] = extraction.run(text.take(taken) if subset else text)
             for name, values in zip(extraction.names, found, strict=True):
                 lines = lines.append_column(name, values)
         if metric.fallbacks and _ATTRS in needed and _complete(lines, metric.fallbacks):
@@ -299,60 +272,18 @@ class BatchAggregator:
         con = thread_scratch_connection()
         con.register(_TABLE, lines)
         try:
-            return con.sql(metric.sql).to_arrow_table()
+            grouped = con.sql(metric.sql).to_arrow_table()
         finally:
             con.unregister(_TABLE)
+        return _groups_of(grouped, len(metric.definition.labels), metric.distribution)
 
-    def _fold(self, metric: CompiledMetric, grouped: pa.Table, pending: Pending) -> None:
+    def _fold(self, metric: CompiledMetric, groups: Groups, pending: Pending) -> None:
         """Put each group in its series (the cap decides, per distinct label combination) and keep the points."""
         d = metric.definition
-        n_labels = len(d.labels)
-        parts = [pc.cast(grouped.column("tenant"), pa.string())]
-        parts += [pc.cast(grouped.column(f"l{i}"), pa.string()) for i in range(n_labels)]
-        key = parts[0] if n_labels == 0 else pc.binary_join_element_wise(*parts, SEP)
-        encoded = pc.dictionary_encode(key)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-        tenants: list[str] = []
-        texts: list[str] = []
-        for combined in encoded.dictionary.to_pylist():
-            tenant, *values = combined.split(SEP) if n_labels else (combined,)
-            tenants.append(tenant)
-            texts.append(self._admit(d, tenant, values))
-        labels = pa.array(texts, pa.string()).take(encoded.indices)
-        tenant_column = pa.array(tenants, pa.string()).take(encoded.indices)
-        count = grouped.num_rows
-        metric_column = pa.repeat(pa.scalar(d.name, pa.string()), count)
-        ts = pc.cast(grouped.column("b"), pa.int64())
-        n = pc.cast(grouped.column("n"), pa.float64())
-        rows = pa.table(
-            [
-                metric_column,
-                tenant_column,
-                labels,
-                ts,
-                n,
-                grouped.column("total"),
-                grouped.column("lo"),
-                grouped.column("hi"),
-            ],
-            schema=POINT_SCHEMA,
-        )
-        pending.points.append(rows)
-        if metric.distribution:
-            pending.bins.append(
-                pa.table(
-                    [
-                        metric_column,
-                        tenant_column,
-                        labels,
-                        ts,
-                        pc.cast(grouped.column("bin"), pa.int16()),
-                        pc.cast(grouped.column("n"), pa.int64()),
-                    ],
-                    schema=BIN_SCHEMA,
-                )
-            )
+        series = [(values[0], self._admit(d, values[0], values[1:])) for values in groups.series]
+        sids = pending.series_ids(d.name, series)[groups.point_series]
+        bins = (groups.bin_point, groups.bin, groups.bin_n) if metric.distribution else None
+        pending.add(sids, groups.ts, groups.n, groups.total, groups.lo, groups.hi, bins)
 
     def _admit(self, d: MetricDefinition, tenant: str, values: Sequence[str]) -> str:
         """The series (labels as JSON) a label combination counts in: itself while the cap allows, else `other`."""
@@ -365,6 +296,72 @@ class BatchAggregator:
             return text
         self.over_cap += 1
         return labels_json(d.labels, [OTHER] * len(values))
+
+
+def _native_fields(
+    rows: tuple[ast.RowPipe, ...], extractions: list[Extraction], names: list[str]
+) -> dict[str, list[tuple[Extraction, int]]] | None:
+    """Per field a definition reads, the (extraction, group) pairs that give it, last pipe first (none: a core
+    column); None unless every pipe is an `extract` over a core column that pyarrow runs."""
+    by_regex = {(e.column, e.pattern): e for e in extractions}
+    stages: list[tuple[Extract, Extraction]] = []
+    for pipe in rows:
+        if not isinstance(pipe, Extract) or not pipe.source.core or pipe.source.name not in CORE_COLUMNS:
+            return None
+        found = by_regex.get((pipe.source.name, pipe.regex))
+        if found is None:
+            return None
+        stages.append((pipe, found))
+    out: dict[str, list[tuple[Extraction, int]]] = {}
+    for name in names:
+        ref = FieldRef.parse(name)
+        if ref.core:
+            if name not in CORE_COLUMNS:
+                return None
+            out[name] = []
+            continue
+        sources = [
+            (e, dict(zip(p.names, p.groups, strict=True))[ref.name]) for p, e in reversed(stages) if ref.name in p.names
+        ]
+        out[name] = sources
+    return out
+
+
+def _groups_of(grouped: pa.Table, n_labels: int, distribution: bool) -> Groups:
+    """DuckDB's grouped rows (tenant, b, l0…, [bin], n, total, lo, hi) as `Groups`."""
+    parts = [pc.cast(grouped.column("tenant"), pa.string())]
+    parts += [pc.fill_null(pc.cast(grouped.column(f"l{i}"), pa.string()), "") for i in range(n_labels)]
+    key = parts[0] if n_labels == 0 else pc.binary_join_element_wise(*parts, SEP)
+    encoded = pc.dictionary_encode(key)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    series = [tuple(k.split(SEP)) if n_labels else (k,) for k in encoded.dictionary.to_pylist()]
+    row_series = encoded.indices.to_numpy().astype(np.int64)
+    ts = pc.cast(grouped.column("b"), pa.int64()).to_numpy()
+    n = pc.cast(grouped.column("n"), pa.float64()).to_numpy()
+    total, lo, hi = (pc.cast(grouped.column(c), pa.float64()).to_numpy() for c in ("total", "lo", "hi"))
+    empty = np.zeros(0, dtype=np.int64)
+    if not distribution:
+        return Groups(series, row_series, ts, n, total, lo, hi, empty, np.zeros(0, dtype=np.int16), empty)
+    # One row per bin: the points are their sums per series and bucket.
+    table = pa.table({"s": row_series, "ts": ts, "n": n, "total": total, "lo": lo, "hi": hi})
+    points = table.group_by(["s", "ts"], use_threads=False).aggregate(
+        [("n", "sum"), ("total", "sum"), ("lo", "min"), ("hi", "max")]
+    )
+    index = {(s, t): i for i, (s, t) in enumerate(zip(points["s"].to_pylist(), points["ts"].to_pylist(), strict=True))}
+    bin_point = np.array([index[(s, t)] for s, t in zip(row_series.tolist(), ts.tolist(), strict=True)], np.int64)
+    return Groups(
+        series,
+        points["s"].to_numpy(),
+        points["ts"].to_numpy(),
+        points["n_sum"].to_numpy(),
+        points["total_sum"].to_numpy(),
+        points["lo_min"].to_numpy(),
+        points["hi_max"].to_numpy(),
+        bin_point,
+        pc.cast(grouped.column("bin"), pa.int16()).to_numpy(),
+        n.astype(np.int64),
+    )
 
 
 # What plan/rows.py writes for an `extract` stage over a column: regexp_extract(column, pattern, ['g1', …]).
@@ -444,32 +441,9 @@ def _hoist_regexes(sql: str) -> tuple[str, list[Extraction]]:
     return out, list(found.values())
 
 
-def _buckets(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Each line's 10 s bucket start (epoch seconds), floored."""
-    micros = pc.cast(ts, pa.int64()).to_numpy()
-    found: np.ndarray = np.floor_divide(micros, BUCKET_SECONDS * 1_000_000) * BUCKET_SECONDS
-    return found
-
-
-def _numbers(text: pa.Array) -> pa.Array:
-    """Field text as doubles (what is no number: null), like the search language's TRY_CAST."""
-    try:
-        return pc.cast(text, pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        con = thread_scratch_connection()
-        con.register("__lw_metric_values", pa.table({"t": text}))
-        try:
-            return con.sql("SELECT TRY_CAST(t AS DOUBLE) AS v FROM __lw_metric_values").to_arrow_table()["v"]
-        finally:
-            con.unregister("__lw_metric_values")
-
-
 def _bins(values: np.ndarray) -> pa.Array:
-    """Each value's sketch bin (logmetrics/sketch.py)."""
-    out = np.full(len(values), ZERO_BIN, dtype=np.int16)
-    positive = values > MIN_VALUE
-    out[positive] = np.ceil(np.log(values[positive]) / LOG_GAMMA).astype(np.int16)
-    return pa.array(out)
+    """Each value's sketch bin (logmetrics/sketch.py), as Arrow."""
+    return pa.array(sketch_bins(values))
 
 
 def labels_json(names: Iterable[str], values: Iterable[str]) -> str:

@@ -10,6 +10,8 @@ exact from the 1 h tier as from the 10 s one.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -271,3 +273,64 @@ def _sources(store: SeriesStore, tier: int, start: int, end: int) -> tuple[str, 
         if until is None:
             break
     return (" OR ".join(parts) or "false"), params
+
+
+def series_tenants(store: SeriesStore, metric: str) -> list[str]:
+    """The tenants that have series of `metric`."""
+    rows = store.reader().execute("SELECT DISTINCT tenant FROM series WHERE metric = ? ORDER BY 1", [metric]).fetchall()
+    return [str(tenant) for (tenant,) in rows]
+
+
+def window_values(
+    store: SeriesStore,
+    definition: MetricDefinition,
+    tenant: str,
+    fn: str,
+    by: tuple[str, ...],
+    start: int,
+    end: int,
+    now: datetime,
+    match: Mapping[str, Sequence[str]] | None = None,
+) -> list[tuple[dict[str, str], float]]:
+    """`fn` of the metric over exactly `[start, end)` (epoch seconds, multiples of 10) per `by` group of
+    `tenant`'s series, as (labels, value): what an `aggregate` rule over a metric compares with its threshold.
+
+    One step spanning the window, from the coarsest tier whose buckets tile it (the finer tiers where it is not
+    rolled up yet); groups without points in the window have no value. `rate` is per second of the window.
+    `match`: only the series whose label has one of the values given, per label."""
+    check(RangeQuery(definition.name, fn, start, end, end - start, by), definition)
+    unknown = [name for name in match or {} if name not in definition.labels]
+    if unknown:
+        known = ", ".join(definition.labels) or "none"
+        raise MetricQueryError(f"match: metric {definition.name!r} has no label {unknown[0]!r} (its labels: {known})")
+    tier = choose_tier(math.gcd(start, end), start, int(now.timestamp()), store.retention)
+    sources, params = _sources(store, tier, start, end)
+    cur = store.reader()
+    names = cur.execute(
+        "SELECT sid, labels FROM series WHERE metric = ? AND tenant = ?", [definition.name, tenant]
+    ).fetchall()
+    if match:  # per series, in Python: a metric has at most `max_series` per tenant
+        names = [(sid, text) for sid, text in names if _matches(orjson.loads(text), match)]
+    if not names:
+        return []
+    groups, group_of = _group_codes(names, by)
+    where = f"WHERE ({sources}) AND list_contains(?, sid)"
+    args = [*params, [sid for sid, _ in names]]
+    step = end - start
+    if fn in QUANTILES:
+        keys, _, values = _quantiles(cur, where, args, group_of, len(groups), start, step, 1, fn, True)
+    else:
+        sums = "sum(n) AS n, sum(total) AS total, max(hi) AS hi"
+        sql = f"SELECT sid, 0::BIGINT AS t, {sums} FROM points {where} GROUP BY sid"
+        table = cur.sql(sql, params=args).to_arrow_table()
+        codes = group_of[table.column("sid").to_numpy()] if table.num_rows else np.zeros(0, dtype=np.int64)
+        keys, _, values = _sums(codes, table.column("t").to_numpy(), table, fn, definition.type, step)
+    out = []
+    for code, value in zip(keys.tolist(), values.tolist(), strict=True):
+        if math.isfinite(value):
+            out.append((dict(zip(by, groups[code].split(SEP) if by else [], strict=True)), float(value)))
+    return out
+
+
+def _matches(labels: dict[str, object], match: Mapping[str, Sequence[str]]) -> bool:
+    return all(str(labels.get(name, "")) in values for name, values in match.items())

@@ -4,6 +4,7 @@ directory, and the subscriber built (the app factory adds it to the bus and clos
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from logwarden.config.loader import ConfigError
 from logwarden.config.logmetrics import DefinitionError, MetricDefinition, check_unique, load_dir
@@ -42,6 +43,40 @@ def checked_definitions(config: Config) -> list[MetricDefinition]:
     return found
 
 
+class DirWatch:
+    """`metrics.dir` as last read: `changed()` gives the definitions anew when a file was added, removed or
+    rewritten since (name, size and modification time), else None. DefinitionError (the file, the metric and the
+    field) when the new set is wrong: the caller keeps the one in force."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._seen = self._signature()
+
+    def _signature(self) -> tuple[tuple[str, int, int], ...]:
+        directory = self._config.metrics.dir
+        if directory is None:
+            return ()
+        found = []
+        for path in sorted([*Path(directory).glob("*.yaml"), *Path(directory).glob("*.yml")]):
+            try:
+                stat = path.stat()
+            except OSError:  # removed while listed: the next look sees it gone
+                continue
+            found.append((path.name, stat.st_size, stat.st_mtime_ns))
+        return tuple(found)
+
+    def changed(self) -> list[MetricDefinition] | None:
+        """The definitions in force after a change of `metrics.dir` (None: unchanged)."""
+        now = self._signature()
+        if now == self._seen:
+            return None
+        self._seen = now  # a wrong file is reported once, not at every look
+        found = definitions_of(self._config)
+        for d in found:
+            CompiledMetric(d, str(self._config.metrics.dir))
+        return found
+
+
 def open_log_metrics(config: Config, definitions: list[MetricDefinition]) -> LogMetricsSubscriber | None:
     """The subscriber of a server (None when `metrics.enabled` is off). Blocking: run it off the event loop."""
     section = config.metrics
@@ -60,5 +95,7 @@ def open_log_metrics(config: Config, definitions: list[MetricDefinition]) -> Log
         store.close()
         raise
     subscriber.user_definitions = UserDefinitions.under(config.data_dir)
+    if section.dir is not None:
+        subscriber.watch = DirWatch(config).changed
     log.info("log metrics: %d definitions (%s)", len(definitions), ", ".join(d.name for d in definitions))
     return subscriber

@@ -18,11 +18,12 @@ GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 LOG_GAMMA = math.log(GAMMA)
 MIN_VALUE = 1e-9
 ZERO_BIN = -32768  # SMALLINT's least value: below every real bin (log_gamma(1e-9) ≈ -1036)
+MAX_BIN = 32767  # SMALLINT's greatest: values beyond ~1e285 share it
 
 
 def bin_sql(value: str) -> str:
     """The DuckDB expression of a value's bin (`value` is an SQL expression of type DOUBLE)."""
-    index = f"CAST(ceil(ln({value}) / {LOG_GAMMA!r}) AS SMALLINT)"
+    index = f"CAST(least(ceil(ln({value}) / {LOG_GAMMA!r}), {MAX_BIN}) AS SMALLINT)"
     return f"(CASE WHEN {value} > {MIN_VALUE!r} THEN {index} ELSE {ZERO_BIN} END)"
 
 

@@ -12,9 +12,15 @@ bins add), and records how far it got (`rollup.done_until`) in the same transact
 anywhere leaves the previous state and is simply done again. A late line for a bucket that is already rolled
 up is added to the coarser tiers directly, with its commit. Each tier keeps its own retention.
 
+**Append, then settle.** A commit only appends (no UPDATE of the rows already there: that cost four times as
+much), so a key (series, bucket, bin) may have a row per commit; every reader sums the rows of a key. The roll-up
+to 1 m settles each finished 10 s bucket it reads into one row per key, and the span late lines appended to
+below that is settled, in every tier, at the next roll-up.
+
 **Series by number.** Points and bins carry their series' number (`series.sid`), not its metric, tenant and
-labels: a scan reads integers. The subscriber's commits also fill the remote-write outbox when it is on
-(logmetrics/remote_write.py), in the same transaction.
+labels: a scan reads integers; the writer keeps the numbers in memory, so a commit joins no label text. The
+subscriber's commits also fill the remote-write outbox when it is on (logmetrics/remote_write.py), in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
 
 from logwarden.logmetrics.aggregate import OTHER
+from logwarden.logmetrics.pending import Merged, SeriesKey
 
 DIR = "logmetrics"
 FILE = "series.duckdb"
@@ -55,16 +63,19 @@ ROLLUP_DELAY = 60  # seconds after its end (by the clock) before a bucket is rol
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS series (sid INTEGER PRIMARY KEY, metric VARCHAR, tenant VARCHAR, labels VARCHAR, "
     "UNIQUE (metric, tenant, labels))",
-    # No primary key: its index would be four fifths of the file. One row per key is kept by `_merge_into` (and
-    # by roll-ups replacing whole ranges); rows arrive in time order, so DuckDB's zone maps on `ts` prune scans.
+    # No primary key: its index would be four fifths of the file. Commits append (a series and bucket may have a
+    # row per commit: every reader sums them); the roll-up to 1 m settles each finished bucket of tier 0 into one
+    # row (`_settle`). Rows arrive in time order, so DuckDB's zone maps on `ts` prune scans.
     "CREATE TABLE IF NOT EXISTS points (tier UTINYINT, sid INTEGER, ts BIGINT, n DOUBLE, total DOUBLE, lo DOUBLE, "
     "hi DOUBLE)",
     "CREATE TABLE IF NOT EXISTS bins (tier UTINYINT, sid INTEGER, ts BIGINT, bin SMALLINT, n BIGINT)",
-    # For people (and tests) reading the file: points and bins with their series' names.
-    "CREATE OR REPLACE VIEW series_points AS SELECT p.tier, s.metric, s.tenant, s.labels, p.ts, p.n, p.total, p.lo, "
-    "p.hi FROM points p JOIN series s USING (sid)",
-    "CREATE OR REPLACE VIEW series_bins AS SELECT b.tier, s.metric, s.tenant, s.labels, b.ts, b.bin, b.n "
-    "FROM bins b JOIN series s USING (sid)",
+    # For people (and tests) reading the file: points and bins with their series' names, one row per key.
+    "CREATE OR REPLACE VIEW series_points AS SELECT p.tier, s.metric, s.tenant, s.labels, p.ts, sum(p.n) AS n, "
+    "sum(p.total) AS total, min(p.lo) AS lo, max(p.hi) AS hi FROM points p JOIN series s USING (sid) "
+    "GROUP BY p.tier, s.metric, s.tenant, s.labels, p.ts",
+    "CREATE OR REPLACE VIEW series_bins AS SELECT b.tier, s.metric, s.tenant, s.labels, b.ts, b.bin, "
+    "sum(b.n)::BIGINT AS n FROM bins b JOIN series s USING (sid) GROUP BY b.tier, s.metric, s.tenant, s.labels, "
+    "b.ts, b.bin",
     "CREATE TABLE IF NOT EXISTS cursors (name VARCHAR PRIMARY KEY, seq BIGINT)",
     "CREATE TABLE IF NOT EXISTS rollup (tier UTINYINT PRIMARY KEY, done_until BIGINT)",
     # Remote-write (logmetrics/remote_write.py): each commit's deltas per series wait in the outbox until pushed;
@@ -80,23 +91,55 @@ _SCHEMA = (
 )
 REMOTE_CURSOR = "\x1fremote_write"  # the outbox's cursor in `cursors`: the last commit folded into the totals
 _T = TypeVar("_T")
-_POINT_SETS = "n = p.n + i.n, total = p.total + i.total, lo = least(p.lo, i.lo), hi = greatest(p.hi, i.hi)"
-_BIN_SETS = "n = p.n + i.n"
+_SERIES_TYPES = (pa.int32(), pa.string(), pa.string(), pa.string())
 
 
-def _merge_into(cur: duckdb.DuckDBPyConnection, table: str, incoming: str, keys: list[str], sets: str) -> None:
-    """Add the rows of the temp table `incoming` to `table`: those whose key is there already merge into it
-    (`sets`), the others are inserted. Both statements read only the time range of `incoming`."""
-    low, high = cur.execute(f"SELECT min(ts), max(ts) FROM {incoming}").fetchall()[0]
-    if low is None:
-        return
-    on = " AND ".join(f"p.{k} = i.{k}" for k in keys)
-    cur.execute(f"UPDATE {table} AS p SET {sets} FROM {incoming} AS i WHERE {on} AND p.ts BETWEEN ? AND ?", [low, high])
-    cur.execute(
-        f"INSERT INTO {table} SELECT * FROM {incoming} ANTI JOIN "
-        f"(SELECT {', '.join(keys)} FROM {table} WHERE ts BETWEEN ? AND ?) USING ({', '.join(keys)})",
-        [low, high],
-    )
+def _append(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+    """Append `rows` to `table` (an Arrow table of its columns, in order)."""
+    if rows.num_rows:
+        cur.register("__lw_in", rows)
+        cur.execute(f"INSERT INTO {table} SELECT * FROM __lw_in")
+        cur.unregister("__lw_in")
+
+
+def _late_span(points: pa.Table, settled_until: int | None) -> tuple[int, int] | None:
+    """The span of bucket starts of `points` below `settled_until` (late lines: appended after their settling)."""
+    if settled_until is None or points.num_rows == 0:
+        return None
+    ts = points.column("ts").to_numpy()
+    late = ts[ts < settled_until]
+    return (int(late.min()), int(late.max())) if len(late) else None
+
+
+def _set_cursor(cur: duckdb.DuckDBPyConnection, name: str, seq: int) -> None:
+    """Record a cursor (an UPDATE: a third of what an upsert on the key costs)."""
+    row = cur.execute("UPDATE cursors SET seq = ? WHERE name = ?", [seq, name]).fetchone()
+    if row is None or int(row[0]) == 0:
+        cur.execute("INSERT INTO cursors VALUES (?, ?)", [name, seq])
+
+
+def _numbered(rows: pa.Table, ids: np.ndarray) -> pa.Table:
+    """A commit's rows (`s`: the commit's series position) with their series numbers, as tier 0."""
+    sid = pa.array(ids[rows.column("s").to_numpy()], pa.int32())
+    tier = pa.repeat(pa.scalar(0, pa.uint8()), rows.num_rows)
+    return pa.table([tier, sid, *rows.columns[1:]], names=["tier", "sid", *rows.column_names[1:]])
+
+
+def _with_coarser(rows: pa.Table, coarser: list[tuple[int, int, int]]) -> pa.Table:
+    """Tier-0 `rows` and, for each coarser tier rolled up past some of them (late lines), the same rows in that
+    tier's buckets (readers sum rows of one key)."""
+    if not coarser:
+        return rows
+    parts = [rows]
+    ts = rows.column("ts").to_numpy()
+    at = rows.column_names.index("ts")
+    for tier, width, until in coarser:
+        bucket = ts - ts % width
+        late = bucket < until
+        if late.any():
+            picked = rows.filter(pa.array(late)).set_column(at, "ts", pa.array(bucket[late]))
+            parts.append(picked.set_column(0, "tier", pa.repeat(pa.scalar(tier, pa.uint8()), picked.num_rows)))
+    return pa.concat_tables(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +185,15 @@ class SeriesStore:
             [REMOTE_CURSOR],
         ).fetchall()[0]
         self._commit_no = 0 if row is None or row[0] is None else int(row[0])
+        # Every series' number (commits alone add series, under `_write`).
+        self._sids: dict[SeriesKey, int] = {
+            (metric, tenant, labels): sid
+            for sid, metric, tenant, labels in self._con.execute(
+                "SELECT sid, metric, tenant, labels FROM series"
+            ).fetchall()
+        }
+        self._next_sid = max(self._sids.values(), default=0) + 1
+        self._late: tuple[int, int] | None = None  # event time late lines appended to below the settled range
 
     @classmethod
     def under(cls, data_dir: Path, retention: Sequence[timedelta]) -> SeriesStore:
@@ -185,77 +237,85 @@ class SeriesStore:
         found = dict(self.reader().execute("SELECT tier, done_until FROM rollup").fetchall())
         return [None, *(found.get(t) for t in range(1, len(TIERS)))]
 
-    def commit(
-        self, name: str, seq: int | None, points: pa.Table, bins: pa.Table, *, outbox_at: int | None = None
-    ) -> None:
-        """One transaction: points and bins (one row per key: `Pending.merged`) added to the finest tier (and to
-        coarser tiers whose bucket is already rolled up) and the cursor `seq`; with `outbox_at` (epoch ms), their
-        sums per series also go to the remote-write outbox, stamped with it."""
+    def commit(self, name: str, seq: int | None, merged: Merged, *, outbox_at: int | None = None) -> None:
+        """One transaction: `merged`'s points and bins added to the finest tier (and to coarser tiers whose
+        bucket is already rolled up) and the cursor `seq`; with `outbox_at` (epoch ms), their sums per series also
+        go to the remote-write outbox, stamped with it.
+
+        Series numbers come from a map kept in memory (read at open; only commits add series): no join of label
+        text per commit; a new series' row is inserted in the same transaction and enters the map once it
+        committed."""
         with self._write:
+            new: list[tuple[int, str, str, str]] = []
+            ids = np.empty(len(merged.keys), dtype=np.int32)
+            following = self._next_sid
+            for i, key in enumerate(merged.keys):
+                sid = self._sids.get(key)
+                if sid is None:
+                    sid = following
+                    following += 1
+                    new.append((sid, *key))
+                ids[i] = sid
             cur = self._con.cursor()
+            late: tuple[int, int] | None = None
             try:
-                cur.register("__lw_points", points)
-                cur.register("__lw_bins", bins)
                 cur.execute("BEGIN")
-                done = dict(cur.execute("SELECT tier, done_until FROM rollup").fetchall())
-                if points.num_rows:
-                    # New series get the next numbers (a distribution's series always has points too).
-                    cur.execute(
-                        "INSERT INTO series SELECT coalesce((SELECT max(sid) FROM series), 0) + "
-                        "row_number() OVER (ORDER BY metric, tenant, labels), metric, tenant, labels FROM "
-                        "(SELECT DISTINCT metric, tenant, labels FROM __lw_points) "
-                        "ANTI JOIN series USING (metric, tenant, labels)"
+                if new:
+                    rows = pa.table(
+                        [pa.array(c, t) for c, t in zip(zip(*new, strict=True), _SERIES_TYPES, strict=True)],
+                        names=["sid", "metric", "tenant", "labels"],
                     )
+                    cur.register("__lw_new_series", rows)
+                    cur.execute("INSERT INTO series SELECT * FROM __lw_new_series")
+                if not merged.empty:
+                    done = dict(cur.execute("SELECT tier, done_until FROM rollup").fetchall())
                     # Every tier's rows of this commit: the finest, and each coarser one already rolled up there.
                     coarser = [(t, TIERS[t].seconds, done[t]) for t in range(1, len(TIERS)) if done.get(t) is not None]
-                    cur.execute(
-                        "CREATE OR REPLACE TEMP TABLE __lw_points_sid AS SELECT s.sid, p.ts, p.n, p.total, p.lo, "
-                        "p.hi FROM __lw_points p JOIN series s USING (metric, tenant, labels)"
-                    )
-                    parts = ["SELECT 0 AS tier, * FROM __lw_points_sid"] + [
-                        f"SELECT {t}, sid, ts - ts % {w} AS b, sum(n), sum(total), min(lo), max(hi) "
-                        f"FROM __lw_points_sid WHERE ts - ts % {w} < {int(until)} GROUP BY ALL"
-                        for t, w, until in coarser
-                    ]
-                    cur.execute(f"CREATE OR REPLACE TEMP TABLE __lw_in AS {' UNION ALL '.join(parts)}")
-                    _merge_into(cur, "points", "__lw_in", ["tier", "sid", "ts"], _POINT_SETS)
-                    if bins.num_rows:
-                        cur.execute(
-                            "CREATE OR REPLACE TEMP TABLE __lw_bins_sid AS SELECT s.sid, b.ts, b.bin, b.n "
-                            "FROM __lw_bins b JOIN series s USING (metric, tenant, labels)"
-                        )
-                        parts = ["SELECT 0 AS tier, * FROM __lw_bins_sid"] + [
-                            f"SELECT {t}, sid, ts - ts % {w} AS b, bin, sum(n)::BIGINT FROM __lw_bins_sid "
-                            f"WHERE ts - ts % {w} < {int(until)} GROUP BY ALL"
-                            for t, w, until in coarser
-                        ]
-                        cur.execute(f"CREATE OR REPLACE TEMP TABLE __lw_in_bins AS {' UNION ALL '.join(parts)}")
-                        _merge_into(cur, "bins", "__lw_in_bins", ["tier", "sid", "ts", "bin"], _BIN_SETS)
-                if outbox_at is not None and points.num_rows:
-                    number = self._commit_no + 1
-                    cur.execute(
-                        "INSERT INTO outbox_points SELECT ?, ?, metric, tenant, labels, sum(n), sum(total) "
-                        "FROM __lw_points GROUP BY ALL",
-                        [number, outbox_at],
-                    )
-                    if bins.num_rows:
-                        cur.execute(
-                            "INSERT INTO outbox_bins SELECT ?, metric, tenant, labels, bin, sum(n) FROM __lw_bins "
-                            "GROUP BY ALL",
-                            [number],
-                        )
+                    late = _late_span(merged.points, done.get(1))
+                    _append(cur, "points", _with_coarser(_numbered(merged.points, ids), coarser))
+                    _append(cur, "bins", _with_coarser(_numbered(merged.bins, ids), coarser))
+                if outbox_at is not None and not merged.empty:
+                    self._outbox(cur, self._commit_no + 1, outbox_at, merged)
                 if seq is not None:
-                    cur.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", [name, seq])
+                    _set_cursor(cur, name, seq)
                 cur.execute("COMMIT")
-                if outbox_at is not None and points.num_rows:
-                    self._commit_no += 1
-                for temp in ("__lw_points_sid", "__lw_bins_sid", "__lw_in", "__lw_in_bins"):
-                    cur.execute(f"DROP TABLE IF EXISTS {temp}")
             except BaseException:
                 _rollback(cur)
                 raise
             finally:
                 cur.close()
+            if outbox_at is not None and not merged.empty:
+                self._commit_no += 1
+            if late is not None:  # rows below what the roll-up settled: settled at the next one
+                low, high = late if self._late is None else (min(late[0], self._late[0]), max(late[1], self._late[1]))
+                self._late = (low, high)
+            for sid, metric, tenant, labels in new:
+                self._sids[(metric, tenant, labels)] = sid
+            self._next_sid = following
+
+    @staticmethod
+    def _outbox(cur: duckdb.DuckDBPyConnection, number: int, at: int, merged: Merged) -> None:
+        """The commit's sums per series (and bin) into the remote-write outbox."""
+        if merged.series:
+            keys, n, total = zip(*merged.series, strict=True)
+            metric, tenant, labels = zip(*keys, strict=True)
+            cur.register(
+                "__lw_outbox",
+                pa.table({"metric": metric, "tenant": tenant, "labels": labels, "n": n, "total": total}),
+            )
+            cur.execute(
+                "INSERT INTO outbox_points SELECT ?, ?, metric, tenant, labels, n, total FROM __lw_outbox", [number, at]
+            )
+        if merged.series_bins:
+            keys, index, count = zip(*merged.series_bins, strict=True)
+            metric, tenant, labels = zip(*keys, strict=True)
+            table = pa.table(
+                {"metric": metric, "tenant": tenant, "labels": labels, "bin": pa.array(index, pa.int16()), "n": count}
+            )
+            cur.register("__lw_outbox_bins", table)
+            cur.execute(
+                "INSERT INTO outbox_bins SELECT ?, metric, tenant, labels, bin, n FROM __lw_outbox_bins", [number]
+            )
 
     # --- the remote-write outbox ------------------------------------------------------------------
 
@@ -331,12 +391,34 @@ class SeriesStore:
     # --- background work ----------------------------------------------------------------------------
 
     def rollup(self, now: datetime) -> int:
-        """Roll every finished bucket of each coarser tier up from the finer one; the tiers advanced."""
+        """Roll every finished bucket of each coarser tier up from the finer one; the tiers advanced. Then settle
+        what late lines appended below the settled range since the last time (one row per key again)."""
         advanced = 0
         for t in range(1, len(TIERS)):
             if self._rollup_tier(t, _epoch(now)):
                 advanced += 1
+        self._settle_late()
         return advanced
+
+    def _settle_late(self) -> None:
+        """Every tier's rows in the span of event time late lines touched (remembered in memory: after a restart
+        they are merely left unsettled, which readers do not notice)."""
+        with self._write:
+            if self._late is None:
+                return
+            low, high = self._late
+            cur = self._con.cursor()
+            try:
+                cur.execute("BEGIN")
+                for t, tier in enumerate(TIERS):
+                    _settle(cur, low - low % tier.seconds, high + 1, t)
+                cur.execute("COMMIT")
+                self._late = None
+            except BaseException:
+                _rollback(cur)
+                raise
+            finally:
+                cur.close()
 
     def _rollup_tier(self, t: int, now: int) -> bool:
         w = TIERS[t].seconds
@@ -359,6 +441,8 @@ class SeriesStore:
                 if target <= start and done.get(t) is not None:
                     cur.execute("ROLLBACK")
                     return False
+                if source == 0:
+                    _settle(cur, start, target)
                 # Replace the range wholesale: done twice (a crash before the commit), it gives the same rows.
                 for table in ("points", "bins"):
                     cur.execute(f"DELETE FROM {table} WHERE tier = ? AND ts >= ? AND ts < ?", [t, start, target])
@@ -400,6 +484,20 @@ class SeriesStore:
         """Fold DuckDB's WAL into the file (after a roll-up or an expiry moved many rows)."""
         with self._write:
             self._con.execute("CHECKPOINT")
+
+
+def _settle(cur: duckdb.DuckDBPyConnection, start: int, end: int, tier: int = 0) -> None:
+    """A tier's rows in [start, end) (a row per commit that touched a key) replaced by one row per key."""
+    settled = {
+        "points": "SELECT tier, sid, ts, sum(n), sum(total), min(lo), max(hi) FROM points",
+        "bins": "SELECT tier, sid, ts, bin, sum(n)::BIGINT FROM bins",
+    }
+    for table, grouped in settled.items():
+        where = f"WHERE tier = {int(tier)} AND ts >= ? AND ts < ?"
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE __lw_settled AS {grouped} {where} GROUP BY ALL", [start, end])
+        cur.execute(f"DELETE FROM {table} {where}", [start, end])
+        cur.execute(f"INSERT INTO {table} SELECT * FROM __lw_settled")
+        cur.execute("DROP TABLE __lw_settled")
 
 
 def _migrate_labelled_points(con: duckdb.DuckDBPyConnection) -> None:

@@ -23,18 +23,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pyarrow as pa
-
 from logwarden.bus.base import BusBatch, RewindError
 from logwarden.config.logmetrics import MetricDefinition, RemoteWriteConfig
-from logwarden.logmetrics.aggregate import BatchAggregator, Pending
+from logwarden.logmetrics.aggregate import BatchAggregator
+from logwarden.logmetrics.pending import Merged, Pending, SeriesKey
 from logwarden.logmetrics.remote_write import RemoteWriter
 from logwarden.logmetrics.store import SeriesStore
 from logwarden.logmetrics.user_definitions import UserDefinitions
 
 log = logging.getLogger(__name__)
-
-SeriesKey = tuple[str, str, str]  # metric, tenant, labels (JSON)
+RELOAD_EVERY = 5.0  # seconds between two looks at `metrics.dir`
 
 
 class SeriesTotal:
@@ -91,6 +89,9 @@ class LogMetricsSubscriber:
         self._thread: threading.Thread | None = None
         self.remote: RemoteWriter | None = None
         self.user_definitions: UserDefinitions | None = None  # where the API keeps its definitions (a server's)
+        # The definitions anew when `metrics.dir` changed (None: unchanged); looked at every `RELOAD_EVERY`.
+        self.watch: Callable[[], Sequence[MetricDefinition] | None] | None = None
+        self._last_watch = time.monotonic()
         if remote_write is None:
             store.outbox_clear()  # remote-write turned off: nothing will read what waits there
         else:
@@ -174,9 +175,9 @@ class LogMetricsSubscriber:
 
     def _commit(self, seq: int | None) -> None:
         pending = self._pending
-        points, bins = pending.merged()
+        merged = pending.merged()
         stamp = None if self.remote is None else int(self._clock().timestamp() * 1000)
-        self.store.commit(self.name, seq, points, bins, outbox_at=stamp)
+        self.store.commit(self.name, seq, merged, outbox_at=stamp)
         self._pending = Pending()
         self._uncommitted = None
         if seq is not None:
@@ -184,24 +185,19 @@ class LogMetricsSubscriber:
         self._last_commit = time.monotonic()
         self.commits += 1
         self.lines += pending.lines
-        self._add_totals(points, bins)
+        self._add_totals(merged)
 
-    def _add_totals(self, points: pa.Table, bins: pa.Table) -> None:
+    def _add_totals(self, merged: Merged) -> None:
         """Fold committed points into the running totals: one Python step per series (and bin), not per line."""
-        keys = ["metric", "tenant", "labels"]
-        if points.num_rows:
-            per_series = points.group_by(keys, use_threads=False).aggregate([("n", "sum"), ("total", "sum")])
-            for metric, tenant, labels, n, total in zip(*(c.to_pylist() for c in per_series.columns), strict=True):
-                found = self.totals.get((metric, tenant, labels))
-                if found is None:
-                    found = self.totals[(metric, tenant, labels)] = SeriesTotal()
-                found.count += n
-                found.total += total
-        if bins.num_rows:
-            per_bin = bins.group_by([*keys, "bin"], use_threads=False).aggregate([("n", "sum")])
-            for metric, tenant, labels, index, n in zip(*(c.to_pylist() for c in per_bin.columns), strict=True):
-                counts = self.totals[(metric, tenant, labels)].bins
-                counts[index] = counts.get(index, 0) + n
+        for key, n, total in merged.series:
+            found = self.totals.get(key)
+            if found is None:
+                found = self.totals[key] = SeriesTotal()
+            found.count += n
+            found.total += total
+        for key, index, n in merged.series_bins:
+            counts = self.totals[key].bins
+            counts[index] = counts.get(index, 0) + n
 
     def snapshot(self) -> list[tuple[SeriesKey, float, float, dict[int, int]]]:
         """The current totals, copied (for the exposition, off the lock)."""
@@ -233,10 +229,31 @@ class LogMetricsSubscriber:
             self._last_forget = time.monotonic()
         return {"tiers_advanced": advanced, "expired_points": expired}
 
+    def reload(self) -> bool:
+        """Apply `metrics.dir`'s definitions if a file changed (`watch`); a wrong set is logged and the one in force
+        kept. Whether the definitions changed."""
+        if self.watch is None:
+            return False
+        lock = self.user_definitions.lock if self.user_definitions is not None else threading.Lock()
+        with lock:  # not while the API rewrites its definitions
+            try:
+                found = self.watch()
+            except Exception as exc:
+                log.error("log metrics: metrics.dir not reloaded, the definitions in force stay: %s", exc)
+                return False
+            if found is None:
+                return False
+            self.replace_definitions(found)
+        log.info("log metrics: metrics.dir reloaded: %d definitions (%s)", len(found), ", ".join(d.name for d in found))
+        return True
+
     def _loop(self, compact_every: float) -> None:
         next_compact = time.monotonic()
         while not self._stop.wait(min(self._commit_interval, compact_every, 1.0)):
             try:
+                if time.monotonic() - self._last_watch >= RELOAD_EVERY:
+                    self._last_watch = time.monotonic()
+                    self.reload()
                 self.tick()
                 if time.monotonic() >= next_compact:
                     self.compact()

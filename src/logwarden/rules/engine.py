@@ -323,7 +323,7 @@ class RulesEngine:
             fields: dict[str, None] = {}
             for _, rule in self._rules.values():
                 spec = rule.spec
-                if getattr(spec, "type", None) == "scheduled":
+                if _is_scheduled(rule):  # scheduled rules and aggregates over a metric read no batch
                     continue
                 for text in (spec.query, getattr(spec, "total_query", None)):
                     if text:

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from logwarden.logmetrics.query import series_tenants
 from logwarden.rules.engine import RulesEngine
+from logwarden.rules.types.metric_source import MetricRuleEvaluator, SeriesSource
 from logwarden.rules.types.scheduled import ScheduledEvaluator
 
 if TYPE_CHECKING:  # only named in annotations: rules need no part of a store backend at run time
@@ -39,6 +41,7 @@ class RuleScheduler:
         self._engine = engine
         self._store = store
         self._clock = clock
+        self.series: SeriesSource | None = None  # the server's log metrics, for `aggregate` rules with `metric`
 
     async def run(self) -> None:
         """Run due rules, then sleep until the next one is due (at most `MAX_SLEEP`), until cancelled."""
@@ -75,11 +78,26 @@ class RuleScheduler:
         return done
 
     async def _values(self, rule: ScheduledEvaluator, at: datetime) -> dict[str, tuple[dict[str, str], float]]:
+        if isinstance(rule, MetricRuleEvaluator):
+            return await self._series_values(rule, at)
         values: dict[str, tuple[dict[str, str], float]] = {}
         for tenant in self.tenants(rule, at):
             table = await self._store.execute(rule.plan_for(tenant, at).plan)
             values.update(rule.values_of(tenant, table))
         return values
+
+    async def _series_values(self, rule: MetricRuleEvaluator, at: datetime) -> dict[str, tuple[dict[str, str], float]]:
+        """A metric rule's run: its rule's tenant's series, or every tenant's with series of the metric."""
+        source = self.series
+        definition = rule.definition(source)
+        assert source is not None  # definition() refuses a missing source
+        store, now = source.store, self._clock()
+
+        def read() -> dict[str, tuple[dict[str, str], float]]:
+            tenants = [rule.tenant] if rule.tenant is not None else series_tenants(store, rule.metric)
+            return rule.values_from(store, definition, tenants, at, now)
+
+        return await asyncio.get_running_loop().run_in_executor(None, read)
 
     def tenants(self, rule: ScheduledEvaluator, at: datetime) -> list[str]:
         """The tenants a run reads: the rule's own (a rule made through the API), else every tenant with a

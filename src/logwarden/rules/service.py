@@ -45,6 +45,7 @@ from logwarden.rules.statestore import (
 )
 from logwarden.rules.templates import format_duration, render
 from logwarden.rules.types import KNOWN_TYPES
+from logwarden.rules.types.aggregate import AggregateRule
 from logwarden.rules.types.scheduled import ScheduledRule
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ def scoped_query(query: str, tenant: str) -> str:
 
 def scoped(rule: Rule, tenant: str) -> Rule:
     """An API rule as the engine runs it: reading only its tenant's lines."""
-    if isinstance(rule, ScheduledRule):
+    if isinstance(rule, ScheduledRule) or (isinstance(rule, AggregateRule) and rule.metric is not None):
         return rule.scoped(tenant)
     return rule.model_copy(update={"query": scoped_query(rule.query, tenant)})
 
@@ -159,6 +160,9 @@ def with_interval(rule: Rule, interval: timedelta | None) -> Rule:
     if isinstance(rule, ScheduledRule) and rule.every is None and interval is not None:
         copy = rule.model_copy(update={"every": interval})
         return copy.scoped(rule.tenant) if rule.tenant is not None else copy
+    if isinstance(rule, AggregateRule) and rule.metric is not None and rule.every is None and interval is not None:
+        runs = rule.model_copy(update={"every": interval})  # an aggregate over a metric runs on a schedule too
+        return runs.scoped(rule.tenant) if rule.tenant is not None else runs
     return rule
 
 

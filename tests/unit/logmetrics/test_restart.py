@@ -82,7 +82,7 @@ sub = LogMetricsSubscriber(
 )
 for seq in range(1, 5):
     sub.handle(batch(seq))
-print(sub.cursor(), len(sub._pending.points), flush=True)
+print(sub.cursor(), len(sub._pending._points), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
