@@ -255,8 +255,37 @@ class LineGenerator:
         return out
 
 
+def corpus_lines(n_lines: int, seed: int, start_epoch: float, span_s: float) -> list[bytes]:
+    """`--messages corpus`: records whose messages are the labeled pattern corpus's ordinary logs
+    (tests/patterns_corpus.py, all families, in runs of 1000 lines per service as sources send them)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.patterns_corpus import FAMILIES, family_lines
+
+    rng = random.Random(seed)
+    per = n_lines // len(FAMILIES) + 1
+    pools = {name: [m for m, _ in family_lines(name, per, seed=seed)] for name in FAMILIES}
+    pairs = [
+        (name, m) for start in range(0, per, 1000) for name, pool in pools.items() for m in pool[start : start + 1000]
+    ]
+    out = []
+    for i, (service, message) in enumerate(pairs[:n_lines]):
+        t = start_epoch + i * span_s / n_lines
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+        level = rng.choice(("info", "info", "info", "warn", "error", "debug"))
+        host = f"{service}-{rng.randint(1, 8)}"
+        out.append(orjson.dumps({"ts": ts, "level": level, "service": service, "host": host, "msg": message}))
+    return out
+
+
 def build_bodies(
-    *, pool_lines: int, batch_lines: int, line_bytes: int, seed: int, use_gzip: bool, protocol: str = "native"
+    *,
+    pool_lines: int,
+    batch_lines: int,
+    line_bytes: int,
+    seed: int,
+    use_gzip: bool,
+    protocol: str = "native",
+    messages: str = "generated",
 ) -> tuple[list[Body], float]:
     """The request pool and the mean line size in bytes (newline included)."""
     n_bodies = max(1, math.ceil(pool_lines / batch_lines))
@@ -264,9 +293,14 @@ def build_bodies(
     # Event times: the last five minutes, so that no record is old enough to be archived or dropped.
     now = time.time()
     gen = LineGenerator(seed, line_bytes, now - 300.0, 299.0, n_lines)
+    corpus = corpus_lines(n_lines, seed, now - 300.0, 299.0) if messages == "corpus" else None
     bodies: list[Body] = []
-    for _ in range(n_bodies):
-        lines = [gen.line() for _ in range(batch_lines)]
+    for b in range(n_bodies):
+        if corpus is None:
+            lines = [gen.line() for _ in range(batch_lines)]
+        else:
+            lines = corpus[b * batch_lines : (b + 1) * batch_lines]
+            gen.total += sum(len(line) + 1 for line in lines)
         raw = b"\n".join(lines) + b"\n"
         encoded = encode(protocol, lines)
         wire = encoded.payload
@@ -656,6 +690,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(protobuf) or syslog over TCP (RFC 5424, octet counting); default native",
     )
     p.add_argument(
+        "--messages",
+        choices=("generated", "corpus"),
+        default="generated",
+        help="generated: padded lines of varied size (nearly every one a new pattern form); corpus: the pattern "
+        "corpus's ordinary logs (tests/patterns_corpus.py), to measure pattern mining on ordinary text",
+    )
+    p.add_argument(
         "--server-arg",
         action="append",
         default=[],
@@ -691,6 +732,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         use_gzip=args.gzip,
         protocol=args.protocol,
+        messages=args.messages,
     )
     raw_pool = sum(len(b.raw) for b in bodies)
     wire_pool = sum(len(b.wire) for b in bodies)

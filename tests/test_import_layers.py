@@ -11,7 +11,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src" / "logwarden"
 # Modules allowed to name the embedded backend: the backend itself and the app factory that picks it.
 BACKEND = "logwarden.store.duckdb"
-BACKEND_USERS = ("logwarden.store.", "logwarden.api.app", "logwarden.cli")
+BACKEND_USERS = ("logwarden.store.", "logwarden.api.app", "logwarden.cli", "logwarden.delete_command")
 
 
 def module_name(path: Path) -> str:

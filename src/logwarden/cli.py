@@ -12,11 +12,13 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from logwarden import __version__
+from logwarden.cli_support import fail as _fail
+from logwarden.cli_support import load_server_config as _load_server_config
 from logwarden.client_credentials import credential_options, httpx_options
 
 if TYPE_CHECKING:
@@ -45,12 +47,6 @@ class _EarlySignals:
         self.received.append(sig)
 
 
-def _fail(message: str) -> NoReturn:
-    """A problem the user can fix: one line on stderr, exit status 2, no traceback."""
-    click.echo(f"logwarden: {message}", err=True)
-    sys.exit(2)
-
-
 @main.command()
 @click.option("--config", "config_path", type=click.Path(), help="YAML config file (docs/config.md).")
 @click.option("--data-dir", help="Directory for the store and archive (default ./data).")
@@ -73,6 +69,9 @@ def serve(
     Exit status 2 when it cannot start (invalid or unreadable config, data dir in use, port taken).
     """
     early = _EarlySignals()  # a SIGTERM while starting stops the server cleanly, exit 0
+    from logwarden.memory import tune_allocators
+
+    tune_allocators()  # before any thread starts: threads each take a glibc arena that keeps its freed pages
     config = _load_server_config(
         config_path,
         {
@@ -97,19 +96,6 @@ def serve(
         _serve_locked(config, config_path, early)
     finally:
         lock.release()
-
-
-def _load_server_config(config_path: str | None, overrides: dict[str, Any]) -> Config:
-    from logwarden.config.loader import ConfigError, load_config
-
-    try:
-        config = load_config(config_path, overrides=overrides)
-    except ConfigError as exc:
-        _fail(str(exc))
-    except UnicodeDecodeError as exc:
-        _fail(f"{config_path}: cannot read config file: not UTF-8 text (byte {exc.start})")
-    # Absolute from here on: the banner, the lock and every log line name the same directory.
-    return config.model_copy(update={"data_dir": config.data_dir.resolve()})
 
 
 def _serve_locked(config: Config, config_path: str | None, early: _EarlySignals) -> None:
@@ -270,6 +256,36 @@ def query(
             click.echo(_format_hit(hit) if "ts" in hit and "message" in hit else json.dumps(hit))
     if output in ("table", "text"):
         click.echo(f"-- {len(result['hits'])} of {result['total']} matching lines", err=True)
+
+
+@main.command()
+@click.option("--server", default=DEFAULT_SERVER, show_default=True, envvar="LOGWARDEN_SERVER")
+@click.option("--since", default="1h", show_default=True, help="The window before now (15m, 2h, 7d).")
+@click.option("--until", "until", default=None, help="End of the window: relative or RFC 3339 (default now).")
+@click.option("--tenant", help="Tenant (sent as X-Scope-OrgID).")
+@click.option("--output", "-o", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
+@credential_options
+def report(server: str, since: str, until: str | None, tenant: str | None, output: str) -> None:
+    """Summarize a running server's recent logs as markdown (docs/patterns.md, "Reports").
+
+    Example: logwarden report --since 1h
+    """
+    import httpx
+
+    params = {"since": since, **({"end": until} if until else {})}
+    headers = {"X-Scope-OrgID": tenant} if tenant else {}
+    try:
+        resp = httpx.get(f"{server.rstrip('/')}/api/v1/report", params=params, timeout=120, **httpx_options(headers))
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach {server}: {exc}")
+    if resp.status_code != 200:
+        try:
+            message = resp.json().get("error", resp.text)
+        except ValueError:
+            message = resp.text
+        _fail(f"{resp.status_code}: {message}")
+    body = resp.json()
+    click.echo(json.dumps(body, indent=2) if output == "json" else body["markdown"].rstrip("\n"))
 
 
 def _split_pipes(text: str) -> tuple[str, str]:
@@ -450,6 +466,7 @@ from logwarden.auth.cli import keys, users  # noqa: E402 - the groups are define
 from logwarden.config.meta_cli import meta  # noqa: E402 - it starts from a config file
 from logwarden.config.notify_cli import notify  # noqa: E402 - it starts from a config file
 from logwarden.config.pipeline_cli import pipeline  # noqa: E402 - the group is defined beside its code
+from logwarden.delete_command import delete_command  # noqa: E402 - defined beside its code
 from logwarden.rules.cli import rules  # noqa: E402 - the group is defined beside its code
 
 main.add_command(meta)
@@ -459,3 +476,4 @@ main.add_command(rules)
 main.add_command(pipeline)
 main.add_command(users)
 main.add_command(keys)
+main.add_command(delete_command)

@@ -26,10 +26,10 @@ from logwarden.api.errors import (
     store_memory_handler,
     unexpected_error_handler,
 )
+from logwarden.api.routes import admin_delete, context, health, saved_searches, search, trace
 from logwarden.api.routes import alerting as alerting_routes
 from logwarden.api.routes import alerts as alert_routes
 from logwarden.api.routes import backtest as backtest_routes
-from logwarden.api.routes import context, health, saved_searches, search, trace
 from logwarden.api.routes import dashboards as dashboard_routes
 from logwarden.api.routes import logmetrics as log_metric_routes
 from logwarden.api.routes import patterns as pattern_routes
@@ -46,10 +46,12 @@ from logwarden.bus.base import LosslessSubscriber
 from logwarden.bus.cursors import BUS_DIR, CursorFiles
 from logwarden.bus.embedded import BatchBus
 from logwarden.bus.metrics import BusCollector
+from logwarden.config.loader import ConfigError
 from logwarden.config.model import Config
 from logwarden.config.pipelines import build_pipelines, load_root
 from logwarden.config.reload import PipelineReloader
 from logwarden.console import routes as console_routes
+from logwarden.ingest.attr_limits import attr_limits_for
 from logwarden.ingest.backpressure import InflightBudget
 from logwarden.ingest.base import BackgroundSource
 from logwarden.ingest.http import routes as ingest_routes
@@ -58,6 +60,7 @@ from logwarden.ingest.sink import IngestSink
 from logwarden.ingest.sources import build_sources
 from logwarden.ingest.time_window import window_for
 from logwarden.logmetrics.service import checked_definitions, open_log_metrics
+from logwarden.memory import MemoryCollector
 from logwarden.meta.db import MetaDB, default_url
 from logwarden.outputs.copy import CopyOutputs
 from logwarden.patterns.miner import PatternMiner
@@ -68,6 +71,7 @@ from logwarden.pipeline.status import ReloadStatus
 from logwarden.rules.history import StoreHistory
 from logwarden.rules.metrics import RulesCollector
 from logwarden.rules.service import start_rules
+from logwarden.store import archive_encryption
 from logwarden.store.base import StoreMemoryError
 from logwarden.store.duckdb import DuckDBStore
 from logwarden.telemetry.metrics import Metrics
@@ -98,6 +102,10 @@ def create_app(
             base_dir=config_path.parent if config_path else None,
         )
     metric_definitions = checked_definitions(config)  # a wrong log metric stops the start here (ConfigError)
+    try:
+        archive_encryption.from_config(config.archive.encryption)  # a missing or malformed key stops it here too
+    except ValueError as exc:
+        raise ConfigError(f"{config_path or 'the configuration'}: {exc}") from None
     metrics = Metrics()
     runtime = Runtime(
         config=config,
@@ -133,12 +141,15 @@ def create_app(
         )
         runtime.sink.pipelines = pipelines
         runtime.sink.miner = PatternMiner.from_config(config.patterns)
+        runtime.sink.attr_limits = attr_limits_for(config)
         sink = runtime.sink
         metrics.watch_pipelines(lambda: sink.pipelines)
         # The bus: live tail (lossy), copy outputs and extra subscribers (lossless); lossless ones first
         # replay what they missed while the server was down.
         bus_collector = BusCollector(bus)
         metrics.registry.register(bus_collector)
+        memory_collector = MemoryCollector(runtime.store.memory_bytes)
+        metrics.registry.register(memory_collector)
         outputs = CopyOutputs(bus)
         bus.add(runtime.tail, lossless=False)
         outputs.sync(pipelines)
@@ -171,6 +182,8 @@ def create_app(
         if log_metrics is not None:
             bus.add(log_metrics, lossless=True)
         app.state.log_metrics = log_metrics
+        if rules.scheduler is not None:
+            rules.scheduler.series = log_metrics  # `aggregate` rules with `metric` read its series
         # Pattern totals and counts: a lossless subscriber; the miner first gets back the templates it knew.
         app.state.patterns = None
         if runtime.sink.miner is not None:
@@ -265,6 +278,7 @@ def create_app(
             if alerting_collector is not None:
                 metrics.registry.unregister(alerting_collector)
             metrics.registry.unregister(bus_collector)
+            metrics.registry.unregister(memory_collector)
             if rules_collector is not None:
                 metrics.registry.unregister(rules_collector)
             if runtime.meta is not None:
@@ -311,6 +325,7 @@ def create_app(
             Route("/api/v1/dashboards/{dashboard_id}", dashboard_routes.item, methods=["GET", "PUT", "DELETE"]),
             Route(openapi.OPENAPI_PATH, openapi.openapi_json, methods=["GET"]),
             *auth_routes.routes(),  # login, logout, me, audit, users, keys
+            *admin_delete.routes(),  # GDPR delete
             # The console owns GET / (it hands Elasticsearch clients to the emulation) and its static files.
             *console_routes(),
             # The whole Elasticsearch API under /es too, so shippers can use http://host:8080/es.

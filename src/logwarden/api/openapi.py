@@ -74,6 +74,11 @@ _INGEST_RESULT: Schema = {
         "duplicates": {"type": "integer", "description": "Lines whose log_id was already stored."},
         "refused": {"type": "integer"},
         "refused_reason": {"type": "string"},
+        "rejected_reason": {
+            "type": "string",
+            "description": "Why lines went to the dead-letter stream when a limit sent them there "
+            "(limits.max_fields_per_record, limits.max_attr_keys_per_tenant).",
+        },
     },
 }
 _SAVED_SEARCH_INPUT: Schema = {
@@ -578,6 +583,24 @@ def _paths() -> Schema:
     }
 
 
+def _with_role_timeouts(paths: Schema) -> Schema:
+    """Each read route's 408: past its role's `limits.roles.<role>.query_timeout` (auth/querylimits.py)."""
+    from logwarden.auth.querylimits import READ_ROUTES
+
+    for path, item in paths.items():
+        if path in READ_ROUTES:
+            for operation in item.values():
+                if isinstance(operation, dict) and "responses" in operation:
+                    operation["responses"].setdefault(
+                        "408",
+                        {
+                            "description": "The query ran past the caller's role's query_timeout.",
+                            "content": _json(_ref("Error")),
+                        },
+                    )
+    return paths
+
+
 def build_document() -> Schema:
     """The OpenAPI 3.1 document as a dict."""
     return {
@@ -587,7 +610,7 @@ def build_document() -> Schema:
             "version": __version__,
             "description": "Log ingest (native, Elasticsearch _bulk, Loki, OTLP), search, SQL and live tail.",
         },
-        "paths": _paths(),
+        "paths": _with_role_timeouts(_paths()),
         "components": {
             "schemas": {
                 "Error": _ERROR,

@@ -1,4 +1,5 @@
-"""The OpenAPI paths of the log patterns (`/api/v1/patterns`, `/api/v1/explain`), merged by api/openapi.py."""
+"""The OpenAPI paths of the log patterns (`/api/v1/patterns`, `/api/v1/explain`, `/api/v1/report`), merged by
+api/openapi.py."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ _EXPLANATION: Schema = {
 
 
 def patterns_paths() -> Schema:
-    """`/api/v1/patterns` and `/api/v1/explain`."""
+    """`/api/v1/patterns`, `/api/v1/explain` and `/api/v1/report`."""
     return {
         "/api/v1/patterns": {
             "get": {
@@ -109,6 +110,44 @@ def patterns_paths() -> Schema:
                             "window": {"type": "object"},
                             "baseline": {"type": "object"},
                             "explanations": {"type": "array", "items": _EXPLANATION},
+                        },
+                    },
+                    400,
+                    503,
+                ),
+            }
+        },
+        "/api/v1/report": {
+            "get": {
+                "summary": "A markdown summary of the tenant's recent logs",
+                "description": "Over [end - since, end): errors and warnings by type (pattern) and service, "
+                "component health scores, lines/s and latency percentiles, new patterns, pattern rate changes "
+                "against the baseline before the window and the top explanations (docs/patterns.md, Reports).",
+                "tags": ["patterns"],
+                "parameters": [
+                    _TENANT,
+                    _query_param("since", "The window before end: a duration such as 1h (default 1h, at most 31d)."),
+                    _query_param("end", "The end of the window (default now; now-1h, RFC 3339)."),
+                    _query_param(
+                        "format",
+                        "json (default: the sections and `markdown`) or markdown (the text alone).",
+                        {"type": "string", "enum": ["json", "markdown"]},
+                    ),
+                ],
+                "responses": _responses(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "start": {"type": "string", "format": "date-time"},
+                            "end": {"type": "string", "format": "date-time"},
+                            "lines": {"type": "integer"},
+                            "levels": {"type": "object", "additionalProperties": {"type": "integer"}},
+                            "error_types": {"type": "array", "items": {"type": "object"}},
+                            "components": {"type": "array", "items": {"type": "object"}},
+                            "new_patterns": {"type": "array", "items": {"type": "object"}},
+                            "anomalies": {"type": "array", "items": {"type": "object"}},
+                            "explanations": {"type": "array", "items": _EXPLANATION},
+                            "markdown": _STR,
                         },
                     },
                     400,

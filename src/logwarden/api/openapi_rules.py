@@ -218,6 +218,22 @@ def rules_paths() -> Schema:
                             "evaluations": {"type": "integer"},
                             "capped": {"type": "boolean"},
                             "took_seconds": {"type": "number"},
+                            "series": {
+                                "type": "object",
+                                "description": "The rule's value per step for each group (docs/rules.md#backtesting):"
+                                " point i ends at start + step_seconds × (i + 1).",
+                                "properties": {
+                                    "start": {"type": "string", "format": "date-time"},
+                                    "step_seconds": {"type": "number"},
+                                    "points": {"type": "integer"},
+                                    "threshold": {"type": "number"},
+                                    "recover": {"type": ["number", "null"]},
+                                    "above": {"type": "boolean"},
+                                    "complete": {"type": "boolean"},
+                                    "groups_total": {"type": "integer"},
+                                    "groups": {"type": "array", "items": {"type": "object"}},
+                                },
+                            },
                         },
                     },
                     400,

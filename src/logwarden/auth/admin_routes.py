@@ -1,8 +1,8 @@
 """Users and API keys over HTTP, for admins (`users.admin`), in the request's tenant.
 
 `GET|POST /api/v1/keys`, `DELETE /api/v1/keys/{key_id}` (revoke: effective at once on this server),
-`GET|POST /api/v1/users`, `PUT /api/v1/users/{name}` (`{"disabled": true}`). A new key's text is in the POST
-answer only. Every change is audited.
+`GET|POST /api/v1/users`, `PUT /api/v1/users/{name}` (`{"disabled": true}`, `{"role": "editor"}`). A new key's
+text is in the POST answer only. Every change is audited.
 """
 
 from __future__ import annotations
@@ -141,7 +141,8 @@ async def users(request: Request) -> Response:
 
 
 async def user_item(request: Request) -> Response:
-    """PUT `{"disabled": true|false}`: disable (its sessions end at once) or enable one of the tenant's users."""
+    """PUT `{"disabled": true|false}` and/or `{"role": "editor"}`: disable (its sessions end at once) or enable one
+    of the tenant's users, or give it another role."""
     ctx = await request_context(request)
     if isinstance(ctx, Response):
         return ctx
@@ -150,14 +151,29 @@ async def user_item(request: Request) -> Response:
     body = await _object(request)
     if isinstance(body, Response):
         return body
-    disabled = body.get("disabled")
-    if not isinstance(disabled, bool):
-        return error_response(400, 'send {"disabled": true} or {"disabled": false}')
+    disabled, role_text = body.get("disabled"), body.get("role")
+    if (disabled is None and role_text is None) or not isinstance(disabled, bool | None):
+        return error_response(400, 'send {"disabled": true|false} and/or {"role": "admin|editor|viewer"}')
+    try:
+        role = parse_role(role_text) if isinstance(role_text, str) else None
+        if role_text is not None and role in (None, Role.INGEST):
+            raise AuthStoreError("role: a user is admin, editor or viewer (ingest is for API keys)")
+    except (AuthStoreError, ValueError) as exc:
+        return error_response(400, str(exc))
+    me = request.scope["user"]
+    if me.kind == "user" and me.name == name and (role not in (None, me.role) or disabled):
+        # The last admin could lock everyone out: another admin must do it.
+        return error_response(400, "you cannot disable yourself or change your own role: ask another admin")
     found = await meta.run(store.user, name)
     if found is None or found.tenant != tenant:
         return error_response(404, f"no user {name!r} in tenant {tenant!r}")
-    user = await meta.run(store.set_disabled, name, disabled)
-    await audit(request, "user.disable" if disabled else "user.enable", name, tenant=tenant)
+    user = found
+    if role is not None and role != found.role:
+        user = await meta.run(store.set_role, name, role)
+        await audit(request, "user.role", name, tenant=tenant, role=role.value, was=found.role.value)
+    if disabled is not None:
+        user = await meta.run(store.set_disabled, name, disabled)
+        await audit(request, "user.disable" if disabled else "user.enable", name, tenant=tenant)
     return JSONResponse(user_json(user))
 
 

@@ -94,12 +94,17 @@ class AuditLog:
         action: str | None = None,
         since: datetime | None = None,
         limit: int = 100,
+        before: int | None = None,
+        global_entries: bool = True,
     ) -> list[AuditEntry]:
         """Newest first; `tenant`'s entries and the global ones (logins, tenant ""); `action` ending in `.` or `*`
-        matches a family (`rule.` → rule.create, rule.delete…)."""
+        matches a family (`rule.` → rule.create, rule.delete…); `before` pages back: entries older than that id.
+        `global_entries` False: the tenant's own entries only."""
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(audit_log.c.id < before)
         if tenant is not None:
-            query = query.where(audit_log.c.tenant.in_([tenant, ""]))
+            query = query.where(audit_log.c.tenant.in_([tenant, ""] if global_entries else [tenant]))
         if actor:
             query = query.where(audit_log.c.actor == actor)
         if action:

@@ -17,10 +17,11 @@ import binascii
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from starlette.authentication import AuthCredentials, AuthenticationBackend, AuthenticationError, BaseUser
 from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from logwarden.auth.credentials import digest, same_digest
 from logwarden.auth.principal import Principal, local_admin
@@ -38,6 +39,10 @@ CHALLENGE = 'Bearer realm="logwarden", Basic realm="logwarden"'
 
 class CredentialRefusedError(AuthenticationError):
     """A presented credential is wrong, unknown, revoked or expired: 401."""
+
+
+class SessionRefusedError(CredentialRefusedError):
+    """The session cookie names no live session (ended, idle too long, user disabled): 401, cookies cleared."""
 
 
 class CsrfRefusedError(AuthenticationError):
@@ -149,7 +154,7 @@ class LogwardenAuthBackend(AuthenticationBackend):
         meta, store = self._store()
         session = await meta.run(store.session, token, self.config.auth.session_idle_timeout)
         if session is None:
-            raise CredentialRefusedError("session expired or unknown: log in again")
+            raise SessionRefusedError("session expired or unknown: log in again")
         user = session.user
         return Principal(
             name=user.name,
@@ -201,4 +206,24 @@ def auth_error(conn: HTTPConnection, exc: Exception) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=403)
     if isinstance(exc, MetaUnavailableError):
         return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+    if isinstance(exc, SessionRefusedError):
+        return _session_ended(conn, str(exc))
     return JSONResponse({"error": str(exc)}, status_code=401, headers={"WWW-Authenticate": CHALLENGE})
+
+
+def _session_ended(conn: HTTPConnection, message: str) -> Response:
+    """A stale session cookie: the browser forgets it; a console page opened with it goes to the login page."""
+    navigation = (
+        conn.scope.get("method") in ("GET", "HEAD")
+        and "text/html" in conn.headers.get("accept", "")
+        and not conn.url.path.startswith("/api/")
+    )
+    response: Response
+    if navigation:
+        here = conn.url.path + (f"?{conn.url.query}" if conn.url.query else "")
+        response = RedirectResponse("/login?" + urlencode({"next": here}), status_code=303)
+    else:
+        response = JSONResponse({"error": message}, status_code=401, headers={"WWW-Authenticate": CHALLENGE})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response

@@ -149,13 +149,79 @@ def admin_paths() -> dict[str, Schema]:
         },
         "/api/v1/users/{name}": {
             "put": {
-                "summary": "Disable (its sessions end at once) or enable a user",
+                "summary": "Disable (its sessions end at once) or enable a user, or change its role",
+                "description": "Send `disabled`, `role` or both; an admin cannot disable or re-role itself.",
                 "tags": ["auth"],
                 "parameters": [_path("name")],
                 "requestBody": _body(
-                    {"type": "object", "required": ["disabled"], "properties": {"disabled": {"type": "boolean"}}}
+                    {
+                        "type": "object",
+                        "minProperties": 1,
+                        "properties": {
+                            "disabled": {"type": "boolean"},
+                            "role": {"type": "string", "enum": ["admin", "editor", "viewer"]},
+                        },
+                    }
                 ),
                 "responses": {"200": _ok(_USER), **_ADMIN_ERRORS, "404": _error("No such user in the tenant.")},
+            }
+        },
+    }
+
+
+_DELETE_REPORT: Schema = {
+    "type": "object",
+    "properties": {
+        "tenant": _STR,
+        "where": _STR,
+        "dry_run": {"type": "boolean"},
+        "lines": {"type": "integer"},
+        "hot_lines": {"type": "integer"},
+        "archive_lines": {"type": "integer"},
+        "hot_tables": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"table": _STR, "lines": {"type": "integer"}}},
+        },
+        "archive_files": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"path": _STR, "lines": {"type": "integer"}}},
+        },
+        "seconds": {"type": "number"},
+        "compacted": {"type": "boolean"},
+    },
+}
+
+
+def delete_paths() -> dict[str, Schema]:
+    """GDPR delete of lines by filter (admins)."""
+    return {
+        "/api/v1/admin/delete": {
+            "post": {
+                "summary": "Delete (or count, with dry_run) a tenant's lines matching a filter",
+                "description": (
+                    "Removes the lines matching `where` (the search language, no pipes; `_time` limits the range) "
+                    "from the hot store and rewrites the archive files holding any. The tenant defaults to the "
+                    "caller's. Runs within the request; recorded in the audit log as `lines.delete`."
+                ),
+                "tags": ["admin"],
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["where"],
+                        "properties": {
+                            "where": _STR,
+                            "tenant": _STR,
+                            "dry_run": {"type": "boolean"},
+                            "compact": {"type": "boolean"},
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": _ok(_DELETE_REPORT),
+                    **_ADMIN_ERRORS,
+                    "501": _error("The store backend cannot delete lines by filter."),
+                    "503": _error("Starting or stopping: retry after the Retry-After header."),
+                },
             }
         },
     }
@@ -165,6 +231,7 @@ def auth_paths() -> dict[str, Schema]:
     """Login, logout, who am I, the audit log, users and keys."""
     return {
         **admin_paths(),
+        **delete_paths(),
         "/api/v1/auth/login": {
             "post": {
                 "summary": "Log in: a session cookie and a CSRF token",
@@ -235,12 +302,26 @@ def auth_paths() -> dict[str, Schema]:
                         "required": False,
                         "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
                     },
+                    {
+                        "name": "before",
+                        "in": "query",
+                        "required": False,
+                        "description": "Only entries older than this id: the previous page's `next`.",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
                 ],
                 "responses": {
                     "200": _ok(
                         {
                             "type": "object",
-                            "properties": {"entries": {"type": "array", "items": _ENTRY}, "tenant": _STR},
+                            "properties": {
+                                "entries": {"type": "array", "items": _ENTRY},
+                                "tenant": _STR,
+                                "next": {
+                                    "type": ["integer", "null"],
+                                    "description": "A full page: `before=<next>` returns the older entries.",
+                                },
+                            },
                         }
                     ),
                     "400": _error("A malformed parameter."),

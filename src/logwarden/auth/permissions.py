@@ -10,7 +10,7 @@ route missing from the table is admin-only (and the permission-matrix test fails
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Literal
 
 from starlette.responses import JSONResponse
@@ -19,9 +19,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from logwarden.auth.backend import CHALLENGE
 from logwarden.auth.principal import Principal
+from logwarden.auth.querylimits import READ_ROUTES, QueryLimitGate
 from logwarden.auth.ratelimit import IngestLimiter, IngestRateGate
 from logwarden.auth.roles import Permission
-from logwarden.config.model import AuthConfig
+from logwarden.config.model import AuthConfig, LimitsConfig
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,11 @@ ROUTE_NEEDS: dict[str, Spec] = {
     "/alerts": PUBLIC,  # a console page's shell
     "/rules": PUBLIC,  # a console page's shell
     "/silences": PUBLIC,  # a console page's shell
+    "/patterns": PUBLIC,  # a console page's shell
+    "/login": PUBLIC,  # the console's login page
+    "/admin/users": PUBLIC,  # console admin pages' shells: their data needs users.admin / audit.read
+    "/admin/keys": PUBLIC,
+    "/admin/audit": PUBLIC,
     "/es/": PUBLIC,
     "/console/static": PUBLIC,
     # Sessions and the audit log.
@@ -81,6 +87,7 @@ ROUTE_NEEDS: dict[str, Spec] = {
     "/api/v1/keys/{key_id}": P.USERS_ADMIN,
     "/api/v1/users": P.USERS_ADMIN,
     "/api/v1/users/{name}": P.USERS_ADMIN,
+    "/api/v1/admin/delete": P.USERS_ADMIN,  # GDPR delete of lines by filter (api/routes/admin_delete.py)
     # Reading the tenant's lines.
     "/api/v1/search": P.SEARCH,
     "/api/v1/stats/count": P.SEARCH,
@@ -89,6 +96,7 @@ ROUTE_NEEDS: dict[str, Spec] = {
     "/api/v1/fields": P.SEARCH,
     "/api/v1/patterns": P.SEARCH,  # the tenant's log patterns (viewers read them)
     "/api/v1/explain": P.SEARCH,  # field values and patterns over-represented in a spike
+    "/api/v1/report": P.SEARCH,  # the markdown summary of recent logs (viewers read it)
     "/api/v1/context/{log_id}": P.SEARCH,
     "/api/v1/trace/{trace_id}": P.SEARCH,
     "/api/v1/pipelines": P.SEARCH,
@@ -169,14 +177,20 @@ class PermissionGate:
 
 
 def guard_routes(
-    routes: Iterable[BaseRoute], auth: AuthConfig, prefix: str = "", limiter: IngestLimiter | None = None
+    routes: Iterable[BaseRoute],
+    auth: AuthConfig,
+    prefix: str = "",
+    limiter: IngestLimiter | None = None,
+    query_limits: LimitsConfig | None = None,
+    on_timeout: Callable[[str], object] | None = None,
 ) -> None:
     """Wrap every route (inside mounts too) with its gate, in place; a route not in the table is admin-only.
-    Routes that need `ingest` also get `limiter`'s rate gate, inside the permission gate."""
+    Routes that need `ingest` also get `limiter`'s rate gate, and the routes that read lines (querylimits.py)
+    the per-role query limits of `query_limits`, inside the permission gate."""
     table = route_needs(auth)
     for route in routes:
         if isinstance(route, Mount) and route.routes:
-            guard_routes(route.routes, auth, prefix + route.path, limiter)
+            guard_routes(route.routes, auth, prefix + route.path, limiter, query_limits, on_timeout)
         elif isinstance(route, Route | Mount):
             path = prefix + route.path
             spec = table.get(path)
@@ -186,6 +200,8 @@ def guard_routes(
             inner = route.app
             if limiter is not None and spec == P.INGEST:
                 inner = IngestRateGate(inner, limiter, path)
+            if query_limits is not None and query_limits.roles and path in READ_ROUTES:
+                inner = QueryLimitGate(inner, query_limits, path, on_timeout)
             route.app = PermissionGate(inner, spec, path)
 
 

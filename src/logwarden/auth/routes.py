@@ -71,15 +71,18 @@ async def login(request: Request) -> Response:
         return error_response(400, f"password longer than {MAX_PASSWORD_BYTES} bytes")
     client = client_address(request)
     actor = f"user:{name[:128]}"
+    store = AuthStore(meta.engine)
+    # A failed login of a known user is its tenant's business; names that match no user are the server's.
+    known = await meta.run(store.user, name)
+    where = known.tenant if known is not None else ""
     wait = state.throttle.retry_after(name, client)
     if wait > 0:
-        await audit(request, "login", name, outcome="denied", tenant="", actor=actor, reason="throttled")
+        await audit(request, "login", name, outcome="denied", tenant=where, actor=actor, reason="throttled")
         return error_response(429, f"too many failed logins: retry in {wait} s", {"Retry-After": str(wait)})
-    store = AuthStore(meta.engine)
     user = await meta.run(store.check_password, name, password)
     if user is None:
         state.throttle.failed(name, client)
-        await audit(request, "login", name, outcome="failed", tenant="", actor=actor)
+        await audit(request, "login", name, outcome="failed", tenant=where, actor=actor)
         return error_response(401, "wrong user name or password, or the user is disabled")
     state.throttle.succeeded(name, client)
     session = await meta.run(store.open_session, user, state.config.auth.session_ttl)
@@ -153,11 +156,13 @@ async def request_context(request: Request) -> tuple[AuthStore, str, Any] | Resp
 
 
 async def audit_entries(request: Request) -> Response:
-    """The tenant's audit entries, newest first: `?actor=&action=&since=&limit=`."""
+    """The tenant's audit entries, newest first: `?actor=&action=&since=&limit=&before=` (`before`: the previous
+    page's `next`)."""
     ctx = await request_context(request)
     if isinstance(ctx, Response):
         return ctx
     _, tenant, meta = ctx
+    state: AuthState = request.app.state.auth
     params = request.query_params
     try:
         since = parse_time(params.get("since"), datetime.now(UTC), default=datetime(1, 1, 1, tzinfo=UTC), name="since")
@@ -166,6 +171,9 @@ async def audit_entries(request: Request) -> Response:
     limit_text = params.get("limit", "100")
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
         return error_response(400, f"invalid 'limit' {limit_text[:20]!r}: use an integer from 1 to {MAX_LIMIT}")
+    before_text = params.get("before") or None
+    if before_text is not None and not before_text.isdigit():
+        return error_response(400, f"invalid 'before' {before_text[:20]!r}: the id of an entry (the answer's 'next')")
     log = AuditLog(meta.engine)
     entries = await meta.run(
         lambda: log.search(
@@ -174,9 +182,14 @@ async def audit_entries(request: Request) -> Response:
             action=params.get("action") or None,
             since=since,
             limit=int(limit_text),
+            before=int(before_text) if before_text is not None else None,
+            # Entries of no tenant (logins of unknown names) are for the server's operators: default-tenant admins.
+            global_entries=tenant == state.config.ingest.default_tenant,
         )
     )
     body: dict[str, Any] = {"entries": [e.to_json() for e in entries], "tenant": tenant}
+    # A full page may have older entries: `?before=<next>` asks for them.
+    body["next"] = entries[-1].id if len(entries) == int(limit_text) else None
     return JSONResponse(body)
 
 

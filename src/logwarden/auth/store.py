@@ -148,6 +148,15 @@ class AuthStore:
                 con.execute(delete(sessions).where(sessions.c.user_id == row.id))
         return User(row.id, row.name, row.tenant, Role(row.role), disabled, _utc(row.created))
 
+    def set_role(self, name: str, role: Role) -> User:
+        """Give a user another role in its tenant (its open sessions get it at their next request)."""
+        with self.engine.begin() as con:
+            row = con.execute(select(users).where(users.c.name == name)).first()
+            if row is None:
+                raise AuthStoreError(f"no user {name!r}")
+            con.execute(update(users).where(users.c.id == row.id).values(role=Role(role).value, updated=self.clock()))
+        return User(row.id, row.name, row.tenant, Role(role), bool(row.disabled), _utc(row.created))
+
     def check_password(self, name: str, password: str) -> User | None:
         """The user when `password` is theirs and they are not disabled; None otherwise (same cost either way)."""
         with self.engine.connect() as con:

@@ -26,7 +26,8 @@ def protect(app: Starlette, config: Config, meta: Callable[[], MetaDB | None]) -
     refused = getattr(getattr(getattr(app.state, "runtime", None), "metrics", None), "refused_requests", None)
     # Rate-limited requests count in logwarden_refused_requests{route, status="429"} like other refusals.
     limiter = IngestLimiter(config, on_refusal=(lambda path: refused.labels(path, "429").inc()) if refused else None)
-    guard_routes(app.router.routes, config.auth, limiter=limiter)
+    on_timeout = (lambda path: refused.labels(path, "408").inc()) if refused else None
+    guard_routes(app.router.routes, config.auth, limiter=limiter, query_limits=config.limits, on_timeout=on_timeout)
     app.add_middleware(AuthenticationMiddleware, backend=backend, on_error=auth_error)
     max_age = int(config.http.tls.hsts_max_age.total_seconds())
     if config.http.tls.enabled and max_age > 0:

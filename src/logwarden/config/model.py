@@ -184,8 +184,9 @@ class StoreConfig(_Frozen):
 
     maintenance_interval: Duration = timedelta(minutes=1)
     """How often retention and archiving run."""
-    checkpoint_threshold: ByteSize = 256 * 1024**2
-    """WAL size at which DuckDB checkpoints (compacts the WAL into the database file)."""
+    checkpoint_threshold: ByteSize = 64 * 1024**2
+    """WAL size at which DuckDB checkpoints (compacts the WAL into the database file). Rows not yet
+    checkpointed stay in memory, about 2.5x this size: it bounds the server's memory during ingest."""
     apply_interval: Duration = timedelta(seconds=1)
     """How long acknowledged batches gather in memory (already durable in the ingest log, and searchable)
     before they are written to DuckDB in one transaction; longer means larger, cheaper writes."""
@@ -217,6 +218,40 @@ class StoreConfig(_Frozen):
         return v
 
 
+class ArchiveEncryptionConfig(_Frozen):
+    """Parquet modular encryption of new archive files (store/archive_encryption.py; docs/security.md)."""
+
+    keys: dict[str, SecretStr] = Field(default_factory=dict)
+    """Master keys by name: `env:VARIABLE` (the variable holds the key) or the key itself, as base64 of 16, 24 or
+    32 bytes (`openssl rand -base64 32`). Keep every key that encrypted a file still in the archive."""
+    current: str | None = None
+    """The key that encrypts new files (default: the only one in `keys`). Rotation: add a key, make it current."""
+
+    @field_validator("keys")
+    @classmethod
+    def _key_names(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+                raise ValueError(f"key name {name!r}: 1-64 letters, digits, '_', '.', '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _current_is_a_key(self) -> ArchiveEncryptionConfig:
+        if self.current is not None and self.current not in self.keys:
+            raise ValueError(f"current: {self.current!r} is not one of keys ({', '.join(sorted(self.keys)) or 'none'})")
+        if self.current is None and len(self.keys) > 1:
+            raise ValueError("current: required when keys has more than one key (the one that encrypts new files)")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
+
+    @property
+    def current_key(self) -> str | None:
+        return self.current or next(iter(self.keys), None)
+
+
 class ArchiveConfig(_Frozen):
     enabled: bool = True
     """Write day partitions older than archive_after_days to Parquet and drop them from the hot store."""
@@ -228,6 +263,8 @@ class ArchiveConfig(_Frozen):
     """Parquet compression codec (zstd, snappy, gzip, none)."""
     storage_options: dict[str, str] = Field(default_factory=dict)
     """Options passed to the fsspec filesystem (e.g. endpoint_url, key, secret for S3)."""
+    encryption: ArchiveEncryptionConfig = Field(default_factory=ArchiveEncryptionConfig)
+    """Encrypt new archive files with Parquet modular encryption (off while `keys` is empty)."""
 
 
 class SqlConfig(_Frozen):
@@ -314,8 +351,27 @@ class IngestRate(_Frozen):
         return self.burst if self.burst is not None else self.rate
 
 
+class RoleQueryLimits(_Frozen):
+    """What one role's reads may cost (docs/security.md); unset: only the routes' own bounds apply."""
+
+    query_timeout: Duration | None = None
+    """Longest a read (search, query, histogram, fields, context, trace, patterns, SQL) may run before it is
+    answered 408 with the reason; a SQL statement's own `timeout` is capped by it."""
+    max_rows: int | None = Field(None, ge=1)
+    """Most rows one answer may hold (hits, table rows, SQL rows, trace and context lines): a default limit
+    above it is lowered to it, an explicit `limit` above it gets 400 naming it."""
+
+    @field_validator("query_timeout")
+    @classmethod
+    def _positive(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and v <= timedelta(0):
+            raise ValueError("query_timeout must be more than 0s")
+        return v
+
+
 class LimitsConfig(_Frozen):
-    """Ingest rate limits (docs/security.md): over one, a request gets 429 with the reason and Retry-After."""
+    """Ingest rate limits (docs/security.md): over one, a request gets 429 with the reason and Retry-After;
+    per-role query limits (`roles`) and per-record / per-tenant attribute limits."""
 
     ingest_per_key: IngestRate | None = None
     """Each credential's own limit (API key, client certificate, user; the implicit local admin counts as one)."""
@@ -323,6 +379,17 @@ class LimitsConfig(_Frozen):
     """Each tenant's limit, whoever sends (every key of the tenant shares it)."""
     tenants: dict[str, IngestRate] = Field(default_factory=dict)
     """Per-tenant limits that replace `ingest_per_tenant` for the tenants named."""
+    roles: dict[Literal["admin", "editor", "viewer"], RoleQueryLimits] = Field(default_factory=dict)
+    """Per role (`admin`, `editor`, `viewer`): `query_timeout` (a duration: longer reads get 408) and `max_rows`
+    (most rows per answer: a default limit is lowered to it, an explicit larger `limit` gets 400), e.g.
+    `viewer: {query_timeout: 10s, max_rows: 1000}`; a role not named has no limit (docs/security.md)."""
+    max_fields_per_record: int | None = Field(None, ge=1)
+    """Most attributes (fields besides the core ones) one record may carry after its pipelines; a record with more
+    is stored whole as a dead letter with the reason (its fields as one JSON text in `attrs.original_attrs`)."""
+    max_attr_keys_per_tenant: int | None = Field(None, ge=1)
+    """Most distinct attribute keys a tenant's lines may use; a record bringing a key beyond it is stored as a dead
+    letter with the reason (the ingest answer's `rejected_reason` says which key). The keys a tenant has used are
+    kept in `<data_dir>/attr_keys.json`."""
 
     @field_validator("tenants")
     @classmethod
@@ -430,7 +497,8 @@ class Config(_Frozen):
     auth: AuthConfig = AuthConfig()
     """Authentication, roles and sessions (docs/security.md)."""
     limits: LimitsConfig = LimitsConfig()
-    """Ingest rate limits per credential and per tenant (docs/security.md)."""
+    """Ingest rate limits per credential and per tenant, query limits per role, attribute limits per record and per
+    tenant (docs/security.md)."""
     alerting: AlertingConfig = AlertingConfig()
     """Routing and notification of alerts: routing tree, receivers, inhibition rules, time intervals, silences'
     retention and delivery (docs/alerting.md). Changes take effect without a restart (checked every

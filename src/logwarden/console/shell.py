@@ -15,11 +15,14 @@ from logwarden.query.parser import PIPE_NAMES
 STATIC_PREFIX = "/console/static"
 
 
-def boot_data(*, host: str, port: int, default_tenant: str, auth_enabled: bool) -> dict[str, Any]:
-    """What the modules read before their first request: language words, the version, the exposure.
+def boot_data(
+    *, host: str, port: int, default_tenant: str, auth_enabled: bool, principal: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What the modules read before their first request: language words, the version, the exposure, the caller.
 
     `exposed`: reachable from other machines with authentication off. The server refuses to start so
-    (auth/exposure.py); the banner is the console's own guard should an embedding skip that check."""
+    (auth/exposure.py); the banner is the console's own guard should an embedding skip that check.
+    `principal`: who is calling (`console.routes.principal_view`), None on the login page."""
     return {
         "version": __version__,
         "pipes": list(PIPE_NAMES),
@@ -28,7 +31,25 @@ def boot_data(*, host: str, port: int, default_tenant: str, auth_enabled: bool) 
         "exposed": not auth_enabled and not is_loopback(host),
         "bind": f"{host}:{port}",
         "default_tenant": default_tenant,
+        "principal": principal,
     }
+
+
+def _user_area(boot: dict[str, Any]) -> str:
+    """The top bar's caller: "local admin" with auth off; the user, role and tenant and a logout button with it on."""
+    who = boot.get("principal")
+    if who is None:
+        return ""
+    if who["kind"] == "local":
+        title = "auth.enabled is off: every request acts as the local admin"
+        return f'<span class="user-chip" id="user-chip" title="{title}">local admin</span>'
+    label = f"{who['name']} · {who['role']} · {who['tenant']}"
+    logout = (
+        '<button type="button" id="logout-button" class="logout-button">Log out</button>'
+        if who["kind"] == "user"
+        else ""
+    )
+    return f'<span class="user-chip" id="user-chip">{html.escape(label)}</span>{logout}'
 
 
 def render_shell(page: str, boot: dict[str, Any]) -> str:
@@ -48,6 +69,8 @@ def render_shell(page: str, boot: dict[str, Any]) -> str:
         if boot["auth"]
         else '<span class="badge" title="auth.enabled is off: loopback only">no login · local only</span>'
     )
+    # Per-role views: console.css hides what `data-can` lacks (the server refuses it anyway).
+    can = " ".join((boot.get("principal") or {}).get("permissions", []))
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -59,12 +82,13 @@ def render_shell(page: str, boot: dict[str, Any]) -> str:
 <link rel="stylesheet" href="{STATIC_PREFIX}/console.css">
 <script type="module" src="{STATIC_PREFIX}/js/app.js"></script>
 </head>
-<body data-page="{html.escape(page)}">
+<body data-page="{html.escape(page)}" data-can="{html.escape(can)}">
 <header class="topbar">
   <a class="brand" href="/" title="logwarden {html.escape(__version__)}">logwarden</a>
   <nav id="nav" aria-label="pages"></nav>
   <div class="topbar-spacer"></div>
   {badge}
+  {_user_area(boot)}
   <button type="button" id="theme-toggle" class="icon-button" title="Switch light / dark theme"
     aria-label="Switch light or dark theme">◐</button>
 </header>

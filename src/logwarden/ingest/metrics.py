@@ -25,8 +25,16 @@ class IngestMetrics:
         self.rejected_lines = Counter(
             "logwarden_rejected_lines",
             "Lines not stored as sent, by reason: invalid (undecodable) and future (stamped more than "
-            "ingest.future_grace ahead) went to the dead-letter stream; too_old (older than retention) was refused.",
+            "ingest.future_grace ahead), too_many_fields (limits.max_fields_per_record) and attr_key_limit "
+            "(limits.max_attr_keys_per_tenant) went to the dead-letter stream; too_old (older than retention) "
+            "was refused.",
             ["source", "tenant", "reason"],
+            registry=r,
+        )
+        self.rejected_attr_keys = Counter(
+            "logwarden_rejected_attr_keys",
+            "Attribute keys refused because their tenant had used limits.max_attr_keys_per_tenant distinct keys.",
+            ["tenant"],
             registry=r,
         )
         self.duplicate_lines = Counter(

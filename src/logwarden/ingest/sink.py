@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from logwarden.ingest.attr_limits import AttrLimits
 from logwarden.ingest.ndjson import DecodedBody
 from logwarden.ingest.time_window import FUTURE, TOO_OLD, TimeWindow, apply_window
 from logwarden.model.normalize import BatchContext, dead_letter, normalize, pack, widen, without_int_claims
@@ -41,6 +42,7 @@ class IngestResult:
     refused_reason: str | None = None  # what to tell the client about them
     refused_items: tuple[int, ...] = ()  # their positions in the request, when the decoder numbered records
     refused_line_reason: str | None = None  # why one of them was refused (per-item answers)
+    rejected_reason: str | None = None  # why lines went to the dead-letter stream, when a limit sent them there
 
 
 @dataclass(slots=True)
@@ -56,6 +58,8 @@ class CoreBatch:
     refused_items: tuple[int, ...] = ()
     refused_line_reason: str | None = None
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    rejected_reason: str | None = None  # the attribute limits' reason (the client is told)
+    refused_keys: int = 0  # attribute keys refused by the tenant's distinct-key limit
 
 
 def to_core_batch(
@@ -64,9 +68,10 @@ def to_core_batch(
     pipelines: PipelineSet | None = None,
     window: TimeWindow | None = None,
     miner: PatternMiner | None = None,
+    limits: AttrLimits | None = None,
 ) -> CoreBatch:
-    """Normalize, run the pipelines, apply the time window (when given), set each good line's `pattern_id`
-    (with a miner), and add dead letters: one core-schema table."""
+    """Normalize, run the pipelines, apply the time window (when given) and the attribute limits (when given),
+    set each good line's `pattern_id` (with a miner), and add dead letters: one core-schema table."""
     tables = []
     accepted = 0
     stats: list[StepStats] = []
@@ -75,6 +80,8 @@ def to_core_batch(
     line_reason: str | None = None
     items: tuple[int, ...] = ()
     by_reason: dict[str, int] = {}
+    limit_reason: str | None = None
+    refused_keys = 0
     if decoded.records is not None and decoded.records.num_rows:
         accepted = decoded.records.num_rows
         wide = widen(decoded.records, ctx)
@@ -92,6 +99,14 @@ def to_core_batch(
             if outcome.future_count:
                 by_reason[FUTURE] = outcome.future_count
             accepted -= refused + outcome.future_count
+        if limits is not None:
+            # On the lines the window kept: the record as it would be stored, after its pipelines.
+            limited = limits.apply(wide, ctx.tenant)
+            if limited.dead is not None:
+                wide = concat_wide([limited.kept, limited.dead])
+                by_reason.update(limited.by_reason)
+                limit_reason, refused_keys = limited.reason, limited.refused_keys
+                accepted -= limited.dead_count
         core = pack(wide) if miner is None else miner.assign(pack(wide))
         tables.append(_with_marks(core, wide))
     if decoded.rejected:
@@ -101,8 +116,10 @@ def to_core_batch(
         return CoreBatch(normalize(pa.table({}), ctx), 0, 0)
     # Concatenation keeps the first table's metadata: its integer-attribute claim would cover the dead letters too.
     table = tables[0] if len(tables) == 1 else without_int_claims(pa.concat_tables(tables, promote_options="default"))
-    rejected = len(decoded.rejected) + by_reason.get(FUTURE, 0)
-    return CoreBatch(table, accepted, rejected, stats, refused, reason, items, line_reason, by_reason)
+    rejected = sum(n for r, n in by_reason.items() if r != TOO_OLD)  # every reason but too_old is a dead letter
+    return CoreBatch(
+        table, accepted, rejected, stats, refused, reason, items, line_reason, by_reason, limit_reason, refused_keys
+    )
 
 
 INVALID = "invalid"  # the reason label of lines that could not be decoded
@@ -138,6 +155,7 @@ class IngestSink:
         # Replaced whole on reload; each batch reads it once, so it meets exactly one version.
         self.pipelines = PipelineSet()
         self.miner: PatternMiner | None = None  # sets every good line's pattern_id (config `patterns`)
+        self.attr_limits: AttrLimits | None = None  # fields per record, keys per tenant (config `limits`)
 
     async def ingest(self, decode: Callable[[], DecodedBody], ctx: BatchContext, raw_bytes: int) -> IngestResult:
         """Run `decode` and the normalization in the decode pool, store durably, count."""
@@ -147,6 +165,7 @@ class IngestSink:
         lease = pipelines.lease()
         window = self.window_for(ctx.tenant) if self.window_for is not None else None
         miner = self.miner
+        limits = self.attr_limits
 
         def work() -> CoreBatch:
             try:
@@ -157,7 +176,7 @@ class IngestSink:
                     # mistaken for a store failure (503) or lost.
                     rejected = [(_text(line), str(exc)) for line in exc.lines] or [("", str(exc))]
                     decoded = DecodedBody(None, rejected)
-                return to_core_batch(decoded, ctx, pipelines, window, miner)
+                return to_core_batch(decoded, ctx, pipelines, window, miner, limits)
             finally:
                 lease.release()
 
@@ -171,6 +190,8 @@ class IngestSink:
         self.metrics.ingested_bytes.labels(ctx.source, ctx.tenant).inc(raw_bytes)
         for reason, count in batch.rejected_by_reason.items():
             self.metrics.rejected_lines.labels(ctx.source, ctx.tenant, reason).inc(count)
+        if batch.refused_keys:
+            self.metrics.ingest.rejected_attr_keys.labels(ctx.tenant).inc(batch.refused_keys)
         if duplicates:
             self.metrics.duplicate_lines.labels(ctx.source, ctx.tenant).inc(duplicates)
         if batch.refused:
@@ -183,4 +204,5 @@ class IngestSink:
             batch.refused_reason,
             batch.refused_items,
             batch.refused_line_reason,
+            batch.rejected_reason,
         )

@@ -13,7 +13,7 @@ from tests.unit.telemetry.families import describe
 # Written from the single-module Metrics before the split (same registry setup as `_full` below).
 GOLDEN = Path(__file__).with_name("metric_families.txt")
 # Families added since, each named here on purpose.
-NEW = {"logwarden_kafka_source_consumer_lag", "logwarden_kafka_source_messages"}
+NEW = {"logwarden_kafka_source_consumer_lag", "logwarden_kafka_source_messages", "logwarden_rejected_attr_keys"}
 
 
 KEPT = (

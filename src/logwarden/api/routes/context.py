@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import int_param, json_response, line_json, retained_range
+from logwarden.api.row_caps import capped_rows
 from logwarden.api.runtime import runtime_of
 from logwarden.plan.nodes import META_ANCHOR, ContextPlan, meta_int
 
@@ -26,6 +27,8 @@ async def context(request: Request) -> Response:
     log_id = request.path_params["log_id"]
     before = int_param(request, "before", 20, 0, MAX_CONTEXT)
     after = int_param(request, "after", 20, 0, MAX_CONTEXT)
+    before = capped_rows(request, before, explicit=request.query_params.get("before", "") != "", name="before")
+    after = capped_rows(request, after, explicit=request.query_params.get("after", "") != "", name="after")
     start, end = retained_range(rt, tenant, request.query_params.get("start"), request.query_params.get("end"))
 
     table = await store.execute(ContextPlan(tenant, start, end, log_id, before, after))

@@ -18,6 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from logwarden.api.errors import ApiError
+from logwarden.api.routes import report
+from logwarden.api.row_caps import capped_rows
 from logwarden.api.runtime import runtime_of
 from logwarden.patterns.explain import DEFAULT_FIELDS, explain
 from logwarden.patterns.store import PatternStore
@@ -34,10 +36,11 @@ MAX_BUCKETS = 500
 
 
 def routes() -> list[Route]:
-    """The pattern routes."""
+    """The pattern routes (the report's too: it is built from patterns)."""
     return [
         Route("/api/v1/patterns", patterns_route, methods=["GET"]),
         Route("/api/v1/explain", explain_route, methods=["GET"]),
+        *report.routes(),
     ]
 
 
@@ -71,6 +74,7 @@ async def patterns_route(request: Request) -> Response:
     except TimeRangeError as exc:
         raise ApiError(400, str(exc)) from None
     limit = _int(params.get("limit"), "limit", DEFAULT_LIMIT, MAX_LIMIT)
+    limit = capped_rows(request, limit, explicit=params.get("limit", "") != "")
     buckets = _int(params.get("buckets"), "buckets", DEFAULT_BUCKETS, MAX_BUCKETS)
     service = params.get("service") or None
     store = pattern_store_of(request)

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from logwarden.api.errors import ApiError
+from logwarden.api.row_caps import capped_rows
 from logwarden.api.runtime import runtime_of
 from logwarden.patterns.store import PatternStore
 from logwarden.query.engine import field_summary, histogram, run_query
@@ -104,6 +105,7 @@ async def query(request: Request) -> Response:
     q = _text(params, "q") or ""
     start, end = _range(_text(params, "start"), _text(params, "end"))
     limit = _int(params.get("limit"), "limit", DEFAULT_LIMIT, MAX_LIMIT)
+    limit = capped_rows(request, limit, explicit=params.get("limit") not in (None, ""))
     try:
         templates = PatternStore(rt.meta.engine).templates if rt.meta is not None else None
         result = await run_query(

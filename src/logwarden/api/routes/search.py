@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from logwarden.api.errors import ApiError
+from logwarden.api.row_caps import capped_rows
 from logwarden.api.runtime import runtime_of
 from logwarden.model.levels import normalize_level_text
 from logwarden.plan.filter import terms_filter
@@ -40,10 +41,10 @@ def _range(request: Request) -> tuple[datetime, datetime]:
 def _limit(request: Request, default: int) -> int:
     raw = request.query_params.get("limit")
     if raw is None or raw == "":
-        return default
+        return capped_rows(request, default, explicit=False)
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(400, f"invalid limit {shown(raw)}: use an integer from 1 to {MAX_LIMIT}")
-    return int(raw)
+    return capped_rows(request, int(raw), explicit=True)
 
 
 def _filters(request: Request) -> dict[str, tuple[str, ...]]:

@@ -20,8 +20,10 @@ from starlette.responses import Response
 
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import json_response, retained_range
+from logwarden.api.row_caps import capped_rows
 from logwarden.api.runtime import Runtime, runtime_of
 from logwarden.auth.audit import audit
+from logwarden.auth.querylimits import query_timeout
 from logwarden.store.base import (
     SandboxBusyError,
     SandboxUnavailableError,
@@ -83,14 +85,19 @@ async def sql(request: Request) -> Response:
         rt, tenant, _body_field(body, "start", str, "a time string"), _body_field(body, "end", str, "a time string")
     )
     limit = _body_field(body, "limit", int, f"an integer from 1 to {MAX_LIMIT}")
+    explicit = limit is not None
     limit = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, f"invalid 'limit' {limit}: use an integer from 1 to {MAX_LIMIT}")
+    limit = capped_rows(request, limit, explicit=explicit)
     max_timeout = config.max_timeout.total_seconds()
     timeout = _body_field(body, "timeout", (int, float), f"seconds, more than 0 and at most {max_timeout:g}")
     timeout = config.default_timeout.total_seconds() if timeout is None else float(timeout)
     if not 0 < timeout <= max_timeout:
         raise ApiError(400, f"invalid 'timeout' {timeout:g}: use seconds, more than 0 and at most {max_timeout:g}")
+    # The role's query timeout caps the statement's own (its worker is killed at it: 408).
+    role_timeout = query_timeout(request)
+    timeout = timeout if role_timeout is None else min(timeout, role_timeout)
     if not isinstance(store, SqlCapability):
         raise ApiError(501, "this store has no SQL: use /api/v1/query")
     await audit(request, "sql.run", text, tenant=tenant, start=start, end=end)

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import int_param, json_response, line_json, retained_range
+from logwarden.api.row_caps import capped_rows
 from logwarden.api.runtime import runtime_of
 from logwarden.plan.nodes import META_SPANS, META_TRUNCATED, TracePlan, TraceSummaryPlan, meta_int
 from logwarden.store.base import Store
@@ -74,6 +75,7 @@ async def trace(request: Request) -> Response:
     tenant = rt.tenant(request)
     trace_id = request.path_params["trace_id"]
     limit = int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    limit = capped_rows(request, limit, explicit=request.query_params.get("limit", "") != "")
     start, end = retained_range(rt, tenant, request.query_params.get("start"), request.query_params.get("end"))
 
     table = await store.execute(TracePlan(tenant, start, end, trace_id, limit))

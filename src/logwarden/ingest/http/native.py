@@ -41,6 +41,8 @@ async def ingest(request: Request) -> Response:
             request, ROUTE, lambda: decode_json_body(body, cfg.max_json_depth, max_line), ctx, len(body)
         )
     answer: dict[str, int | str] = {"accepted": result.accepted, "rejected": result.rejected}
+    if result.rejected_reason:
+        answer["rejected_reason"] = result.rejected_reason  # a limit sent lines to the dead-letter stream
     if result.duplicates:
         answer["duplicates"] = result.duplicates
     if result.refused:

@@ -90,7 +90,11 @@ async def export_logs(request: Request) -> Response:
         first = decoded[0].first_error if decoded else None
         messages = []
         if stored.rejected:
-            why = f": {first}" if first else " (see attrs.error there)"
+            why = (
+                f": {stored.rejected_reason or first}"
+                if stored.rejected_reason or first
+                else " (see attrs.error there)"
+            )
             messages.append(f"{stored.rejected} log record(s) rejected (kept in the dead-letter stream){why}")
         if stored.refused:
             messages.append(stored.refused_reason or f"{stored.refused} log record(s) refused")

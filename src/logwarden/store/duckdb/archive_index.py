@@ -13,7 +13,9 @@ them again (`stale_files` lists them).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -21,20 +23,28 @@ import pyarrow as pa
 from logwarden.store.duckdb import tokens
 from logwarden.store.duckdb.catalog import ARCHIVE_FILES
 
+if TYPE_CHECKING:
+    from logwarden.store.archive import ParquetArchive
+
 log = logging.getLogger(__name__)
 
 ROW_COLUMN = "file_row_number"
 
 
-def build(cur: duckdb.DuckDBPyConnection, location: str, fields: Sequence[str] | None = None) -> pa.Table:
-    """The filters (block, seg, w0…w7) of the archive file at `location` (reads the file once)."""
+def build(
+    cur: duckdb.DuckDBPyConnection,
+    location: str,
+    fields: Sequence[str] | None = None,
+    archive: ParquetArchive | None = None,
+) -> pa.Table:
+    """The filters (block, seg, w0…w7) of the archive file at `location` (reads the file once; through `archive`,
+    which decrypts it when it is encrypted)."""
     fields = tokens.configured_fields(cur) if fields is None else fields
     values = "".join(f", {tokens.field_sql(field)} AS f{i}" for i, field in enumerate(fields))
-    rows = cur.sql(
-        f"SELECT {ROW_COLUMN} // {tokens.BLOCK_ROWS} AS block, message{values} "
-        f"FROM read_parquet($path, {ROW_COLUMN} = true, hive_partitioning = false)",
-        params={"path": location},
-    ).to_arrow_table()
+    with _relation(cur, location, archive) as rel:
+        rows = cur.sql(
+            f"SELECT {ROW_COLUMN} // {tokens.BLOCK_ROWS} AS block, message{values} FROM {rel}"
+        ).to_arrow_table()
     words = rows.set_column(1, "words", tokens.word_text(rows.column("message")))
     cur.register("_archive_token_rows", words)
     try:
@@ -89,13 +99,23 @@ def stale_files(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [str(path) for (path,) in rows]
 
 
-def reindex(con: duckdb.DuckDBPyConnection, location: str) -> bool:
+@contextmanager
+def _relation(cur: duckdb.DuckDBPyConnection, location: str, archive: ParquetArchive | None) -> Iterator[str]:
+    if archive is not None:
+        with archive.relation(cur, location, row_numbers=True) as rel:
+            yield rel
+        return
+    yield f"read_parquet('{location.replace(chr(39), chr(39) * 2)}', {ROW_COLUMN} = true, hive_partitioning = false)"
+
+
+def reindex(con: duckdb.DuckDBPyConnection, location: str, archive: ParquetArchive | None = None) -> bool:
     """Build the filters of one archive file again (reads it once; call with no transaction open). False when
     the file is gone from the catalog or cannot be read: it stays read whole, which is always correct."""
     cur = con.cursor()
     try:
-        rows = int(cur.sql("SELECT count(*) FROM read_parquet($path)", params={"path": location}).fetchall()[0][0])
-        segments = build(cur, location)
+        with _relation(cur, location, archive) as rel:
+            rows = int(cur.sql(f"SELECT count(*) FROM {rel}").fetchall()[0][0])
+        segments = build(cur, location, archive=archive)
     except (duckdb.IOException, duckdb.HTTPException) as exc:
         log.warning("cannot index archive file %s again (read whole meanwhile): %s", location, exc)
         return False

@@ -8,6 +8,7 @@ another tenant's rows (a partition holds one tenant, so zone maps make the test 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from logwarden.model.schema import SEQ_COLUMN, STORED_COLUMNS
@@ -28,15 +29,19 @@ def source_sql(
     row_filters: dict[str, str] | None = None,
     file_filters: dict[str, str] | None = None,
     columns: SourceColumns | None = None,
+    relations: Mapping[str, str] | None = None,
 ) -> str | None:
     """`(SELECT … UNION ALL …) AS logs` over the given sources of `tenant`, or None when there are none.
 
     `extra` is one more SELECT of SELECT_COLUMNS (it must filter on `$tenant` too). `row_filters` (table
-    name → predicate, from the token index) narrow a hot table's branch: rowid belongs to each table, so
-    the predicate goes inside its own SELECT. `file_filters` (archive path → predicate on `file_row_number`)
+    name → predicate: the token index's rowid ranges, tests of typed columns from attr_ranges.py) narrow a hot
+    table's branch: rowid and typed columns belong to each table, so the predicate goes inside its own SELECT.
+    `file_filters` (archive path → predicate on `file_row_number`)
     do the same for archive files, each of which is then read on its own. `columns` adds the attribute
     columns a query reads to every branch (typed.py: from a table's or file's typed column when it has one);
-    archive files read together are grouped by how they supply them.
+    archive files read together are grouped by how they supply them. `relations` (archive path → a relation
+    registered on the cursor) names files read through Arrow instead of `read_parquet` (encrypted ones,
+    store/archive.py): each is read on its own and whole.
     """
     filters = row_filters or {}
     selects = []
@@ -47,6 +52,15 @@ def source_sql(
         selects.append(f"SELECT {SELECT_COLUMNS}{added} FROM {quote_ident(name)} WHERE {_TENANT}{where}")
     if extra:
         selects.append(extra)
+    own = relations or {}
+    for path in archive_files:
+        if path in own:
+            added = columns.archive(path) if columns else ""
+            rows = (
+                f"(SELECT * FROM {own[path]} UNION ALL BY NAME SELECT CAST(NULL AS BIGINT) AS {SEQ_COLUMN} WHERE false)"
+            )
+            selects.append(f"SELECT {SELECT_COLUMNS}{added} FROM {rows} WHERE {_TENANT}")
+    archive_files = [path for path in archive_files if path not in own]
     narrowed = file_filters or {}
     groups: dict[str, list[str]] = {}
     for path in archive_files:

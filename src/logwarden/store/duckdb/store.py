@@ -9,6 +9,7 @@ sequence number, so in-memory batches are counted exactly when DuckDB does not h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
@@ -27,10 +28,13 @@ import pyarrow as pa
 from pydantic import ByteSize
 
 from logwarden.config.model import Config
+from logwarden.memory import duckdb_memory, release_unused
 from logwarden.model.schema import SEQ_ROW_BITS
 from logwarden.plan.duckdb_filter import AttrRequest
+from logwarden.plan.filter import Node as FilterNode
 from logwarden.plan.filter import terms_filter
 from logwarden.plan.nodes import META_TOTAL, CountPlan, Plan, SearchPlan, meta_int
+from logwarden.store import archive_encryption
 from logwarden.store.archive import ParquetArchive
 from logwarden.store.arrival import with_seq
 from logwarden.store.base import (
@@ -50,7 +54,7 @@ from logwarden.store.base import (
     StoreMemoryError,
 )
 from logwarden.store.dedup import HWM_TABLE, StreamDedup
-from logwarden.store.duckdb import archive_index, catalog, compact, typed
+from logwarden.store.duckdb import archive_index, attr_ranges, catalog, compact, delete, typed
 from logwarden.store.duckdb import tokens as tokens_index
 from logwarden.store.duckdb.applier import (
     STATE_TABLE,
@@ -60,6 +64,7 @@ from logwarden.store.duckdb.applier import (
     read_applied_seq,
     storage_failing,
 )
+from logwarden.store.duckdb.attr_ranges import AttrRange
 from logwarden.store.duckdb.compact import CompactionReport
 from logwarden.store.duckdb.execute import prepare
 from logwarden.store.duckdb.migrate import migrate
@@ -76,6 +81,8 @@ T = TypeVar("T")
 
 DB_FILE = "hot.duckdb"
 LOG_DIR = "ingest-log"
+# Buffer pool of the checkpoint at a clean stop (bench/peers.py, 2M lines: peak ~+250 MB at 512 MiB, ~+0 at 128 MiB).
+CLOSE_CHECKPOINT_MEMORY_LIMIT = 128 * 1024**2
 
 
 # Shorter ranges skip the token index: ts zone maps already limit them to a few row groups, and reading
@@ -114,6 +121,7 @@ class DuckDBStore:
             config.archive_root,
             compression=config.archive.compression,
             storage_options=config.archive.storage_options,
+            encryption=archive_encryption.from_config(config.archive.encryption),
         )
         compact.remove_leftovers(self.path)  # a copy whose compaction was killed before its swap
         self._gate = compact.SwapGate()  # reads share the database; a compaction's swap takes it alone
@@ -123,7 +131,10 @@ class DuckDBStore:
         tokens_index.configure(self._db, config.store.indexed_fields)  # before migrate: it rebuilds to match
         migrate(self._db)
         self._recover_pending_archives()
+        delete.recover(self._db, self.archive)  # files a delete replaced: gone before the root is reconciled
         self._reconcile_archive()
+        for (location,) in self._db.execute(f"SELECT path FROM {catalog.ARCHIVE_FILES}").fetchall():
+            self.archive.file_key(location)  # an encrypted file whose key is missing or wrong stops the start
 
         # Replay acknowledged batches that had not reached DuckDB when the process stopped.
         self.ingest_log = IngestLog(data_dir / LOG_DIR, segment_bytes=config.store.wal_segment_bytes)
@@ -280,6 +291,7 @@ class DuckDBStore:
         fn: Callable[[duckdb.DuckDBPyConnection, str | None, dict[str, Any]], T],
         tokens: Sequence[str] = (),
         attrs: Sequence[AttrRequest] = (),
+        ranges: Sequence[AttrRange] = (),
     ) -> T:
         """Run `fn(cursor, from_sql, params)` in one snapshot of the tenant's rows that may lie in [start, end).
 
@@ -288,7 +300,8 @@ class DuckDBStore:
         day only: `fn` must still filter on ts. With `tokens` (words every wanted row's message holds
         whole), hot tables are narrowed to the row groups their token index says may hold them all:
         `fn` must still test the words. With `attrs`, every branch of from_sql also has those attribute
-        columns (typed.py), read from a typed column where the table or file has one.
+        columns (typed.py), read from a typed column where the table or file has one; `ranges` (numeric ranges
+        the filter implies for attributes, attr_ranges.py) add a test of the typed column to a hot table's branch.
         """
 
         def attempt(cur: duckdb.DuckDBPyConnection) -> T:
@@ -297,16 +310,27 @@ class DuckDBStore:
             # so whatever the snapshot lacks is here, and its batch seq > applied_seq drops what it has.
             with self._lock:
                 unapplied = list(self._unapplied.values())
+            relations: dict[str, str] = {}
             cur.execute("BEGIN TRANSACTION")
             try:
                 hot, files = catalog.sources_for(cur, tenant, start, end)
+                for i, location in enumerate(f for f in files if self.archive.is_encrypted(f)):
+                    relations[location] = f"_lw_encrypted{i}"  # read through Arrow, which decrypts it
+                    cur.register(relations[location], self.archive.dataset(location))
                 row_filters = file_filters = None
                 if tokens:
                     row_filters = tokens_index.table_filters(cur, [table_name(k) for k in hot], tokens, params)
+                    plain = [f for f in files if f not in relations]  # encrypted files are read whole
                     file_filters = tokens_index.table_filters(
-                        cur, files, tokens, params, column=archive_index.ROW_COLUMN, prefix="_atok"
+                        cur, plain, tokens, params, column=archive_index.ROW_COLUMN, prefix="_atok"
                     )
-                columns = typed.source_columns(cur, attrs, [table_name(k) for k in hot], files) if attrs else None
+                columns = None
+                if attrs:
+                    typed_tables = typed.table_columns(cur, [table_name(k) for k in hot])
+                    columns = typed.SourceColumns(attrs, typed_tables, typed.file_columns(cur, files))
+                    for name, test in attr_ranges.range_filters(typed_tables, ranges).items():
+                        row_filters = row_filters or {}
+                        row_filters[name] = f"{row_filters[name]} AND {test}" if name in row_filters else test
                 extra = None
                 if unapplied:
                     cur.register("_unapplied", pa.concat_tables(unapplied))
@@ -314,12 +338,14 @@ class DuckDBStore:
                         f"SELECT {SELECT_COLUMNS}{columns.memory() if columns else ''} FROM _unapplied "
                         f"WHERE tenant = $tenant AND (seq >> {SEQ_ROW_BITS}) > (SELECT applied_seq FROM {STATE_TABLE})"
                     )
-                src = source_sql(tenant, hot, files, params, extra, row_filters, file_filters, columns)
+                src = source_sql(tenant, hot, files, params, extra, row_filters, file_filters, columns, relations)
                 return fn(cur, src, params)
             finally:
                 cur.execute("ROLLBACK")
                 if unapplied:
                     cur.unregister("_unapplied")
+                for name in relations.values():
+                    cur.unregister(name)
 
         def on_cursor() -> T:
             cur = self._db.cursor()
@@ -376,6 +402,7 @@ class DuckDBStore:
             prepared.run,
             tokens=prepared.tokens,
             attrs=prepared.attrs,
+            ranges=attr_ranges.plan_ranges(plan),
         )
 
     async def search(self, query: SearchQuery) -> SearchResult:
@@ -419,6 +446,25 @@ class DuckDBStore:
         """Stop the spare SQL worker processes (statements still running finish or time out)."""
         if self._sql_sandbox is not None:
             self._sql_sandbox.close()
+
+    async def delete_lines(
+        self,
+        tenant: str,
+        node: FilterNode,
+        start: datetime = delete.EARLIEST,
+        end: datetime = delete.LATEST,
+        *,
+        where: str = "",
+        dry_run: bool = False,
+        compact: bool = False,
+        on_progress: delete.Progress | None = None,
+    ) -> delete.DeleteReport:
+        """GDPR delete (store/duckdb/delete.py): count or remove `tenant`'s lines in [start, end) matching the
+        filter `node` (`where` as the user wrote it) in the hot store and the archive; `compact` then rewrites
+        hot.duckdb without free blocks."""
+        return await delete.delete_lines(
+            self, tenant, node, start, end, where=where, dry_run=dry_run, compact=compact, on_progress=on_progress
+        )
 
     # --- retention and archiving ---------------------------------------------------------
 
@@ -567,7 +613,7 @@ class DuckDBStore:
                 written = typed.schema_columns(reader.schema)
                 self.archive.write(path, reader, dictionary=[c.column for c in written if c.type == "VARCHAR"])
                 # Read back once: filters by the rows' positions in the file, committed with the swap.
-                segments = archive_index.build(cur, location)
+                segments = archive_index.build(cur, location, archive=self.archive)
         finally:
             cur.close()
 
@@ -620,6 +666,10 @@ class DuckDBStore:
 
     # --- housekeeping --------------------------------------------------------------------
 
+    def memory_bytes(self) -> dict[str, int]:
+        """DuckDB's memory by `duckdb_memory()` tag (buffer pool blocks, hash tables, ...), for /metrics."""
+        return self._with_cursor(duckdb_memory)
+
     def size_bytes(self) -> int:
         total = 0
         for p in (self.path, Path(str(self.path) + ".wal")):
@@ -642,13 +692,36 @@ class DuckDBStore:
             self.consumers.close()
         self._applier.stop()
         self._readers.shutdown(wait=True)
-        self._db.execute("CHECKPOINT")
+        self._checkpoint_at_close()
         applied = read_applied_seq(self._db)
         floor = self._consumers_floor()
         self.ingest_log.close(applied if floor is None else min(applied, floor))
         self._applier_con.close()
         self._db.close()
+        release_unused()  # the closed database's and the ingest's freed memory, before compaction takes its own
         self._compact_closed()
+
+    def _checkpoint_at_close(self) -> None:
+        """The last CHECKPOINT, in a small buffer pool: it was the stop's RSS peak (~+250 MB on bench/peers.py)."""
+        limit = min(int(self._config.store.memory_limit), CLOSE_CHECKPOINT_MEMORY_LIMIT)
+        try:
+            self._db.execute(f"SET memory_limit = '{limit}B'")
+        except duckdb.OutOfMemoryException:  # more than that is held already: the store's own limit
+            self._db.execute("CHECKPOINT")
+            return
+        try:
+            self._db.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            # A checkpoint out of memory invalidates the database (FatalException); its WAL is intact, so
+            # open it again with the store's own limit, as any checkpoint while running had.
+            log.warning("the checkpoint at close needed more than %d bytes (%s); again with memory_limit", limit, exc)
+            with contextlib.suppress(duckdb.Error):
+                self._applier_con.close()
+            with contextlib.suppress(duckdb.Error):
+                self._db.close()
+            self._db = self._connect()
+            self._applier_con = self._db.cursor()
+            self._db.execute("CHECKPOINT")
 
     def _compact_closed(self) -> None:
         """After a clean close: rewrite hot.duckdb without its free blocks (crash-safe; failures only logged)."""

@@ -20,6 +20,10 @@ export function params(values) {
 async function parse(resp) {
   const type = resp.headers.get("content-type") || "";
   const body = type.includes("json") ? await resp.json() : { error: await resp.text() };
+  if (resp.status === 401 && boot().auth && location.pathname !== "/login") {
+    // The session ended (idle, logged out elsewhere, user disabled): log in again, then come back here.
+    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+  }
   if (!resp.ok) throw new ApiError(resp.status, body);
   return body;
 }
