@@ -26,7 +26,7 @@ from logwarden.api.errors import (
     store_memory_handler,
     unexpected_error_handler,
 )
-from logwarden.api.routes import admin_delete, context, health, saved_searches, search, trace
+from logwarden.api.routes import admin_delete, context, export, health, saved_searches, search, trace
 from logwarden.api.routes import alerting as alerting_routes
 from logwarden.api.routes import alerts as alert_routes
 from logwarden.api.routes import backtest as backtest_routes
@@ -301,6 +301,7 @@ def create_app(
             *log_metric_routes.routes(),
             Route("/api/v1/search", search.search, methods=["GET"]),
             Route("/api/v1/stats/count", search.count, methods=["GET"]),
+            Route("/api/v1/export", export.export, methods=["GET"]),
             *query_routes.routes(),
             *pattern_routes.routes(),
             Route("/api/v1/pipelines", pipeline_routes.status, methods=["GET"]),

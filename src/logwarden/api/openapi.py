@@ -229,6 +229,32 @@ def _paths() -> Schema:
                 ),
             }
         },
+        "/api/v1/export": {
+            "get": {
+                "summary": "The lines of a search as an NDJSON or CSV download (audited: search.export)",
+                "tags": ["search"],
+                "parameters": [
+                    _TENANT,
+                    _Q,
+                    _START,
+                    _END,
+                    _limit(1_000_000, 100_000),
+                    _query_param("format", "ndjson (default) or csv.", {"type": "string", "enum": ["ndjson", "csv"]}),
+                    _query_param("fields", "CSV only: comma-separated attribute names, extra columns after message."),
+                    *_FILTERS,
+                ],
+                "responses": {
+                    **_responses(None, 400, 408, 503),
+                    "200": {
+                        "description": "A file (Content-Disposition: attachment).",
+                        "content": {
+                            "application/x-ndjson": {"schema": _STR},
+                            "text/csv": {"schema": _STR},
+                        },
+                    },
+                },
+            }
+        },
         "/api/v1/stats/count": {
             "get": {
                 "summary": "Line counts, optionally grouped by fields",

@@ -91,6 +91,7 @@ ROUTE_NEEDS: dict[str, Spec] = {
     # Reading the tenant's lines.
     "/api/v1/search": P.SEARCH,
     "/api/v1/stats/count": P.SEARCH,
+    "/api/v1/export": P.SEARCH,  # a search's lines as an NDJSON/CSV download (audited: search.export)
     "/api/v1/query": P.SEARCH,
     "/api/v1/histogram": P.SEARCH,
     "/api/v1/fields": P.SEARCH,

@@ -31,6 +31,7 @@ READ_ROUTES: Final = frozenset(
     {
         "/api/v1/search",
         "/api/v1/stats/count",
+        "/api/v1/export",
         "/api/v1/query",
         "/api/v1/histogram",
         "/api/v1/fields",
