@@ -79,6 +79,11 @@ from logwarden.store.wal import IngestLog
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+
+class _ReadAbandonedError(Exception):
+    """A read whose caller gave up before it started (nobody sees it: the awaiting task was cancelled)."""
+
+
 DB_FILE = "hot.duckdb"
 LOG_DIR = "ingest-log"
 # Buffer pool of the checkpoint at a clean stop (bench/peers.py, 2M lines: peak ~+250 MB at 512 MiB, ~+0 at 128 MiB).
@@ -347,14 +352,26 @@ class DuckDBStore:
                 for name in relations.values():
                     cur.unregister(name)
 
+        # The running read's cursor, interrupted when its caller gives up (a role's query_timeout, a client gone):
+        # without it the read would run on in its pool thread to the end, answering no one.
+        running: list[duckdb.DuckDBPyConnection] = []
+        running_lock = threading.Lock()
+        abandoned = threading.Event()
+
         def on_cursor() -> T:
             cur = self._db.cursor()
+            with running_lock:
+                running.append(cur)
             try:
+                if abandoned.is_set():
+                    raise _ReadAbandonedError("the reader gave up before the read started")
                 return attempt(cur)
             except (duckdb.IOException, duckdb.HTTPException):
                 # An archive file deleted by retention after this snapshot listed it: look again.
                 return attempt(cur)
             finally:
+                with running_lock:
+                    running.remove(cur)
                 cur.close()
 
         def run() -> T:
@@ -379,6 +396,13 @@ class DuckDBStore:
             raise StoreClosedError("the store is closed: logwarden is stopping")
         try:
             return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        except asyncio.CancelledError:
+            abandoned.set()
+            with running_lock:
+                for cur in running:
+                    with contextlib.suppress(duckdb.Error):
+                        cur.interrupt()
+            raise
         except RuntimeError:
             # The read pool refuses work once close() has shut it down (the race with the check above).
             if self._closed:
