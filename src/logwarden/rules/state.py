@@ -130,6 +130,16 @@ class AlertTracker:
     alerts: dict[str, Alert] = field(default_factory=dict)
     _fires: dict[str, list[datetime]] = field(default_factory=dict)  # recent starts of firing, for flapping
 
+    def forget(self, fp: str, at: datetime) -> Transition | None:
+        """Drop the alert `fp` of a group the rule no longer tracks; a firing one resolves at `at` (its
+        transition). A missing group would otherwise read as 0, which keeps some alerts firing for ever."""
+        alert = self.alerts.pop(fp, None)
+        if alert is None or alert.status is not AlertStatus.FIRING:
+            return None
+        alert.status = AlertStatus.RESOLVED
+        alert.resolved_at = at
+        return Transition(alert, AlertStatus.RESOLVED, at)
+
     def _beyond(self, value: float, level: float) -> bool:
         return value > level if self.above else value < level
 

@@ -21,7 +21,7 @@ from logwarden.rules.base import SEP, BatchCache
 from logwarden.rules.count import CountRule
 from logwarden.rules.history_windows import US, to_us
 from logwarden.rules.model import Rule
-from logwarden.rules.state import AlertStatus, Transition, fingerprint
+from logwarden.rules.state import Transition, fingerprint
 
 MAX_KNOWN_GROUPS = 10_000  # per rule; beyond it the groups seen longest ago are forgotten first
 DEFAULT_TENANT = "default"
@@ -151,11 +151,9 @@ class AbsenceEvaluator(CountRule):
     def _forget_alert(self, key: str, at: datetime) -> None:
         """End the alert of a forgotten group before the tracker sees it missing (it would read as 0, which
         keeps an absence alert firing for ever)."""
-        alert = self.tracker.alerts.pop(fingerprint(self.name, self.labels_of(key)), None)
-        if alert is not None and alert.status is AlertStatus.FIRING:
-            alert.status = AlertStatus.RESOLVED
-            alert.resolved_at = at
-            self._ended.append(Transition(alert, AlertStatus.RESOLVED, at))
+        ended = self.tracker.forget(fingerprint(self.name, self.labels_of(key)), at)
+        if ended is not None:
+            self._ended.append(ended)
 
     def evaluate(self, now: datetime, idle_head: datetime | None = None) -> list[Transition]:
         self._ended = []

@@ -29,7 +29,7 @@ from logwarden.model.units import Duration
 from logwarden.query.filter import compile_filter
 from logwarden.rules.base import BatchCache, GroupRule, HistoryReader
 from logwarden.rules.history_windows import Direction, to_us
-from logwarden.rules.state import AlertStatus, Transition, fingerprint
+from logwarden.rules.state import Transition, fingerprint
 from logwarden.rules.types.new_value import KnownValuesSettings, NewValueEvaluator, check_fields
 from logwarden.rules.types.spike import NO_CHANGE, SpikeEvaluator, SpikeRule
 
@@ -229,11 +229,9 @@ class PatternGoneEvaluator(GroupRule):
 
     def _forget_alert(self, key: str, at: datetime) -> None:
         """End the alert of a forgotten pattern (as `absence` does for a forgotten group)."""
-        alert = self.tracker.alerts.pop(fingerprint(self.name, self.labels_of(key)), None)
-        if alert is not None and alert.status is AlertStatus.FIRING:
-            alert.status = AlertStatus.RESOLVED
-            alert.resolved_at = at
-            self._ended.append(Transition(alert, AlertStatus.RESOLVED, at))
+        ended = self.tracker.forget(fingerprint(self.name, self.labels_of(key)), at)
+        if ended is not None:
+            self._ended.append(ended)
 
     def evaluate(self, now: datetime, idle_head: datetime | None = None) -> list[Transition]:
         self._ended = []
