@@ -9,13 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
-from starlette.requests import Request
-from starlette.responses import Response
-
 from logwarden.api.errors import ApiError
-from logwarden.api.routes.snapshot import json_response
-from logwarden.api.runtime import Runtime, runtime_of
+from logwarden.api.routes.tenant_crud import TenantCollection
 from logwarden.logmetrics.query import FUNCTIONS
 from logwarden.meta.dashboards import (
     OVERVIEW_ID,
@@ -144,69 +139,23 @@ def _metric(panel: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
-def _repo(rt: Runtime) -> DashboardRepository:
-    if rt.meta is None:
-        raise ApiError(503, "logwarden is starting or stopping; retry shortly", {"Retry-After": "1"})
-    return DashboardRepository(rt.meta.engine)
-
-
-async def _body(request: Request) -> Any:
-    try:
-        return orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
-
-
 def _not_overview(fields: DashboardFields) -> None:
     if fields.name.casefold() == "overview":
         raise ApiError(409, "'Overview' is the built-in dashboard's name: choose another")
 
 
-async def list_or_create(request: Request) -> Response:
-    """GET: the Overview, then the tenant's dashboards by name; POST: create one (201; 409 when the name is taken)."""
-    rt = runtime_of(request)
-    tenant = rt.tenant(request)
-    repo = _repo(rt)
-    assert rt.meta is not None
-    if request.method == "GET":
-        stored = await rt.meta.run(repo.list, tenant)
-        return json_response({"dashboards": [d.to_json() for d in (overview(tenant), *stored)]})
-    fields = validate_fields(await _body(request))
-    _not_overview(fields)
-    try:
-        created = await rt.meta.run(repo.create, tenant, fields)
-    except DashboardNameTakenError:
-        raise ApiError(409, f"a dashboard named {fields.name!r} already exists") from None
-    return json_response(created.to_json(), status=201)
-
-
-async def item(request: Request) -> Response:
-    """GET, PUT (replace name, description, panels, refresh) or DELETE one dashboard; 404 when it does not exist."""
-    rt = runtime_of(request)
-    tenant = rt.tenant(request)
-    repo = _repo(rt)
-    assert rt.meta is not None
-    dashboard_id = request.path_params["dashboard_id"]
-    if dashboard_id == OVERVIEW_ID:
-        if request.method == "GET":
-            return json_response(overview(tenant).to_json())
-        raise ApiError(400, "the built-in Overview cannot be changed or deleted: save a copy under another name")
-    missing = ApiError(404, f"no dashboard with id {dashboard_id!r}")
-    if request.method == "GET":
-        found = await rt.meta.run(repo.get, tenant, dashboard_id)
-        if found is None:
-            raise missing
-        return json_response(found.to_json())
-    if request.method == "DELETE":
-        if not await rt.meta.run(repo.delete, tenant, dashboard_id):
-            raise missing
-        return Response(status_code=204)
-    fields = validate_fields(await _body(request))
-    _not_overview(fields)
-    try:
-        updated = await rt.meta.run(repo.update, tenant, dashboard_id, fields)
-    except DashboardNameTakenError:
-        raise ApiError(409, f"a dashboard named {fields.name!r} already exists") from None
-    if updated is None:
-        raise missing
-    return json_response(updated.to_json())
+DASHBOARDS = TenantCollection[DashboardFields](
+    noun="dashboard",
+    list_key="dashboards",
+    path_param="dashboard_id",
+    repository=DashboardRepository,
+    validate=validate_fields,
+    name_taken=DashboardNameTakenError,
+    name_of=lambda fields: fields.name,
+    check=_not_overview,
+    builtins=lambda tenant: [overview(tenant)],
+    builtin_id=OVERVIEW_ID,
+    builtin_refusal="the built-in Overview cannot be changed or deleted: save a copy under another name",
+)
+list_or_create = DASHBOARDS.list_or_create
+item = DASHBOARDS.item

@@ -5,13 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from starlette.requests import Request
-from starlette.responses import Response
-
 from logwarden.api.errors import ApiError
-from logwarden.api.routes.snapshot import json_response
-from logwarden.api.runtime import Runtime, runtime_of
+from logwarden.api.routes.tenant_crud import TenantCollection
 from logwarden.meta.saved_searches import SavedSearchFields, SavedSearchNameTakenError, SavedSearchRepository
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.parser import parse
@@ -68,58 +63,14 @@ def _check_query(query: str) -> None:
         raise ApiError(400, f"invalid 'query': {exc}") from None
 
 
-def _repo(rt: Runtime) -> SavedSearchRepository:
-    if rt.meta is None:
-        raise ApiError(503, "logwarden is starting or stopping; retry shortly", {"Retry-After": "1"})
-    return SavedSearchRepository(rt.meta.engine)
-
-
-async def _body(request: Request) -> Any:
-    try:
-        return orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
-
-
-async def list_or_create(request: Request) -> Response:
-    """GET: the tenant's saved searches by name; POST: create one (201, or 409 when the name is taken)."""
-    rt = runtime_of(request)
-    tenant = rt.tenant(request)
-    repo = _repo(rt)
-    assert rt.meta is not None
-    if request.method == "GET":
-        searches = await rt.meta.run(repo.list, tenant)
-        return json_response({"saved_searches": [s.to_json() for s in searches]})
-    fields = validate_fields(await _body(request))
-    try:
-        created = await rt.meta.run(repo.create, tenant, fields)
-    except SavedSearchNameTakenError:
-        raise ApiError(409, f"a saved search named {fields.name!r} already exists") from None
-    return json_response(created.to_json(), status=201)
-
-
-async def item(request: Request) -> Response:
-    """GET, PUT (replace name, query, start, end) or DELETE one saved search; 404 when it does not exist."""
-    rt = runtime_of(request)
-    tenant = rt.tenant(request)
-    repo = _repo(rt)
-    assert rt.meta is not None
-    search_id = request.path_params["search_id"]
-    missing = ApiError(404, f"no saved search with id {search_id!r}")
-    if request.method == "GET":
-        found = await rt.meta.run(repo.get, tenant, search_id)
-        if found is None:
-            raise missing
-        return json_response(found.to_json())
-    if request.method == "DELETE":
-        if not await rt.meta.run(repo.delete, tenant, search_id):
-            raise missing
-        return Response(status_code=204)
-    fields = validate_fields(await _body(request))
-    try:
-        updated = await rt.meta.run(repo.update, tenant, search_id, fields)
-    except SavedSearchNameTakenError:
-        raise ApiError(409, f"a saved search named {fields.name!r} already exists") from None
-    if updated is None:
-        raise missing
-    return json_response(updated.to_json())
+SAVED_SEARCHES = TenantCollection[SavedSearchFields](
+    noun="saved search",
+    list_key="saved_searches",
+    path_param="search_id",
+    repository=SavedSearchRepository,
+    validate=validate_fields,
+    name_taken=SavedSearchNameTakenError,
+    name_of=lambda fields: fields.name,
+)
+list_or_create = SAVED_SEARCHES.list_or_create
+item = SAVED_SEARCHES.item

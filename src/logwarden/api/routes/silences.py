@@ -27,6 +27,7 @@ from logwarden.alerting.mute.silence import (
 )
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import json_response
+from logwarden.api.routes.tenant_crud import json_body
 from logwarden.api.runtime import Runtime, runtime_of
 from logwarden.auth.audit import audit
 from logwarden.model.units import parse_duration
@@ -146,13 +147,6 @@ def _changed(rt: Runtime) -> None:
         silencer.invalidate()
 
 
-async def _body(request: Request) -> Any:
-    try:
-        return orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
-
-
 def _state(request: Request) -> SilenceState | None:
     value = request.query_params.get("state")
     if value is None or value == "":
@@ -173,7 +167,7 @@ async def list_or_create(request: Request) -> Response:
     if request.method == "GET":
         found = await rt.meta.run(store.list, tenant, _state(request), now)
         return json_response({"silences": [s.to_json(now) for s in found]})
-    given = silence_input(await _body(request), now)
+    given = silence_input(await json_body(request), now)
     if given.matchers is None:
         raise ApiError(400, 'matchers: required, like ["service=\\"api\\""]')
     if given.ends_at is None:
@@ -217,7 +211,7 @@ async def item(request: Request) -> Response:
         _changed(rt)
         await audit(request, "silence.expire", silence_id, tenant=tenant)
         return json_response(expired.to_json(now))
-    given = silence_input(await _body(request), now)
+    given = silence_input(await json_body(request), now)
     try:
         changed = await rt.meta.run(
             lambda: store.update(

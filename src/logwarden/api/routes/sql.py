@@ -13,13 +13,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import json_response, retained_range
+from logwarden.api.routes.tenant_crud import json_body
 from logwarden.api.row_caps import capped_rows
 from logwarden.api.runtime import Runtime, runtime_of
 from logwarden.auth.audit import audit
@@ -62,10 +62,7 @@ def _body_field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], 
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise ApiError(400, 'request body must be a JSON object like {"sql": "SELECT count(*) FROM logs"}')
     return body
