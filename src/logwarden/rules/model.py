@@ -8,8 +8,9 @@ these models when the package is imported (the types subclass `Rule`, so they ca
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -18,6 +19,8 @@ from logwarden.model.units import Duration
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.parser import parse_filter
 from logwarden.rules.templates import AnnotationTemplateError, compile_annotations
+
+T = TypeVar("T")
 
 Severity = Literal["info", "warning", "critical"]
 
@@ -40,6 +43,19 @@ class FlapDetection(RuleSettings):
     been clear this long."""
     changes: int = Field(3, ge=2, le=100)
     """An alert that starts firing this many times within `window` is flapping."""
+
+
+def query_checked(check: Callable[[str], T], value: str) -> T:
+    """`check(value)` (a parse or compile of the search language), its syntax error as a validation error with the
+    column, the way every rule field holding a query reports it."""
+    try:
+        return check(value)
+    except QuerySyntaxError as exc:
+        raise PydanticCustomError(
+            "query_syntax",
+            "invalid query at column {column}: {message}",
+            {"column": exc.column, "message": exc.message},
+        ) from None
 
 
 class Rule(RuleSettings):
@@ -90,14 +106,7 @@ class Rule(RuleSettings):
     @field_validator("query")
     @classmethod
     def _query_parses(cls, value: str) -> str:
-        try:
-            parse_filter(value)
-        except QuerySyntaxError as exc:
-            raise PydanticCustomError(
-                "query_syntax",
-                "invalid query at column {column}: {message}",
-                {"column": exc.column, "message": exc.message},
-            ) from None
+        query_checked(parse_filter, value)
         return value
 
     @field_validator("group_by", "top_fields")

@@ -15,11 +15,10 @@ import pyarrow as pa
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.filter import compile_filter
 from logwarden.query.parser import parse_filter
 from logwarden.rules.base import BatchCache
-from logwarden.rules.model import Rule
+from logwarden.rules.model import Rule, query_checked
 from logwarden.rules.numeric import StatisticRule, check_resolve_at
 from logwarden.rules.windows import CountWindow
 
@@ -60,14 +59,7 @@ class RatioRule(Rule):
     @field_validator("total_query")
     @classmethod
     def _total_query_parses(cls, value: str) -> str:
-        try:
-            parse_filter(value)
-        except QuerySyntaxError as exc:
-            raise PydanticCustomError(
-                "query_syntax",
-                "invalid query at column {column}: {message}",
-                {"column": exc.column, "message": exc.message},
-            ) from None
+        query_checked(parse_filter, value)
         return value
 
     _resolve_at = field_validator("resolve_at")(check_resolve_at)

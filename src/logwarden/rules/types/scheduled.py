@@ -19,10 +19,9 @@ from pydantic_core import PydanticCustomError
 
 from logwarden.model.units import Duration
 from logwarden.query import ast
-from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.parser import parse
 from logwarden.query.planner import QueryPlan, plan
-from logwarden.rules.model import Rule
+from logwarden.rules.model import Rule, query_checked
 from logwarden.rules.state import AlertTracker, Transition, fingerprint
 
 DEFAULT_EVERY = timedelta(minutes=1)
@@ -77,14 +76,7 @@ class ScheduledRule(Rule):
     @classmethod
     def _query_parses(cls, value: str) -> str:
         # Pipes are the point here: the whole search language, not just a filter.
-        try:
-            query = parse(value)
-        except QuerySyntaxError as exc:
-            raise PydanticCustomError(
-                "query_syntax",
-                "invalid query at column {column}: {message}",
-                {"column": exc.column, "message": exc.message},
-            ) from None
+        query = query_checked(parse, value)
         if query.pipes and query.aggregation is None:
             raise PydanticCustomError(
                 "query_pipes", "a scheduled query needs a stats, top or rare pipe (or no pipes: it counts lines)", {}

@@ -26,10 +26,9 @@ from pydantic_core import PydanticCustomError
 
 from logwarden.model.schema import SEQ_COLUMN
 from logwarden.model.units import Duration
-from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.filter import compile_filter
 from logwarden.rules.base import BatchCache, GroupRule
-from logwarden.rules.model import FIELD_NAME_PATTERN, Rule, RuleSettings
+from logwarden.rules.model import FIELD_NAME_PATTERN, Rule, RuleSettings, query_checked
 from logwarden.rules.sequence_engine import Completion, Pattern, SequenceMatcher
 from logwarden.rules.state import Transition, fingerprint
 
@@ -60,14 +59,7 @@ class SequenceStep(RuleSettings):
     @field_validator("query")
     @classmethod
     def _query_compiles(cls, value: str) -> str:
-        try:
-            compile_filter(value)
-        except QuerySyntaxError as exc:
-            raise PydanticCustomError(
-                "query_syntax",
-                "invalid query at column {column}: {message}",
-                {"column": exc.column, "message": exc.message},
-            ) from None
+        query_checked(compile_filter, value)
         return value
 
     @model_validator(mode="after")
