@@ -13,7 +13,8 @@ from logwarden.meta.migrate import schema_differences
 from logwarden.rules.engine import RulesEngine
 from logwarden.rules.statestore import SqlStateStore
 from tests.integration.test_meta_postgres import PostgresServer, postgres  # noqa: F401 - the cluster fixture
-from tests.unit.rules.test_engine import BATCHES, Clock, Spec, run
+from tests.unit.rules.harness import Clock
+from tests.unit.rules.test_engine import BATCHES, Spec, run
 from tests.unit.rules.test_statestore import (
     check_a_commit_is_all_or_nothing,
     check_api_rules_are_per_tenant_with_names_unique_across_tenants,

@@ -17,7 +17,8 @@ from logwarden.bus.base import BusBatch
 from logwarden.rules.engine import RulesEngine
 from logwarden.rules.types.pattern import PatternGoneEvaluator, PatternRateEvaluator, PatternRule
 from logwarden.store.arrival import with_seq
-from tests.unit.rules.test_type_new_value import T0, Clock, engine_for, line, log_of, table_of
+from tests.unit.rules.harness import T0, Clock, table_of, transitions
+from tests.unit.rules.test_type_new_value import engine_for, line
 
 Line = tuple[float, str, str | None, str]  # (seconds after T0, service, pattern id, level)
 
@@ -92,7 +93,7 @@ def test_rate_change_fires_when_a_pattern_departs_from_its_baseline(tmp_path: Pa
     for records in steady(780, 900):  # back to its usual rate: resolves
         feed.send(records)
     assert firing(e) == []
-    assert [s for s, _, labels in log_of(e)] == ["firing", "resolved"]
+    assert [s for s, _, labels in transitions(e)] == ["firing", "resolved"]
     e.close()
 
 
@@ -124,7 +125,7 @@ def test_a_regular_pattern_that_stops_fires_and_an_occasional_one_does_not(tmp_p
     for records in steady(310, 400, pattern="p3"):  # p3 keeps going, p1 and p2 stop
         feed.send(records)
     assert firing(e) == [("", "p1")]  # silent for a whole window after lines in 5 of the last windows
-    assert [labels for s, _, labels in log_of(e)] == [{"tenant": "default", "pattern_id": "p1"}]
+    assert [labels for s, _, labels in transitions(e)] == [{"tenant": "default", "pattern_id": "p1"}]
     feed.send([(410.0, "api", "p1", "info")])  # it comes back: resolves
     assert firing(e) == []
     e.close()
@@ -143,7 +144,7 @@ def test_a_gone_pattern_is_forgotten_and_for_delays_the_alert(tmp_path: Path) ->
     feed.idle(520)
     assert firing(e) == [("", "p1")]
     feed.idle(300 + 601)  # silent past forget_after: forgotten, its alert resolves
-    assert e.alerts() == [] and [s for s, _, _ in log_of(e)] == ["firing", "resolved"]
+    assert e.alerts() == [] and [s for s, _, _ in transitions(e)] == ["firing", "resolved"]
     e.close()
 
 
@@ -154,7 +155,7 @@ def test_gone_across_a_restart_neither_misses_nor_doubles(tmp_path: Path) -> Non
     feed = Feed(whole, clock)
     for records in batches:
         feed.send(records)
-    expected = log_of(whole)
+    expected = transitions(whole)
     assert [s for s, _, _ in expected] == ["firing"]
     first = Feed(engine_for(tmp_path / "split", clock, gone_spec()), clock)
     for records in batches[:20]:  # dies here, without a close
@@ -165,7 +166,7 @@ def test_gone_across_a_restart_neither_misses_nor_doubles(tmp_path: Path) -> Non
     feed = Feed(again, clock, seq=cursor)
     for records in batches[cursor:]:
         feed.send(records)
-    assert log_of(again) == expected
+    assert transitions(again) == expected
     whole.close()
     again.close()
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from logwarden.rules.engine import RulesEngine
 from tests.unit.bus.test_bus import Harness, Recorder, messages
-from tests.unit.rules.test_engine import T0, Clock, Spec, errors, stored
+from tests.unit.rules.harness import T0, Clock, stored
+from tests.unit.rules.test_engine import Spec, errors
 
 
 def test_batches_read_back_from_the_log_are_taken_together(tmp_path: Path) -> None:

@@ -4,21 +4,16 @@ a failing batch leaves no trace in the state."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from logwarden.bus.base import BusBatch, RewindError
-from logwarden.ingest.ndjson import decode_json_body
-from logwarden.model.normalize import BatchContext, normalize
 from logwarden.rules.engine import RulesEngine
 from logwarden.rules.types.threshold import ThresholdRule
-from logwarden.store.arrival import with_seq
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from tests.unit.rules.harness import T0, Clock, stored, transitions
 
 
 def Spec(**overrides: Any) -> ThresholdRule:  # noqa: N802 - reads like the rule it builds
@@ -39,20 +34,6 @@ def Spec(**overrides: Any) -> ThresholdRule:  # noqa: N802 - reads like the rule
     return ThresholdRule.model_validate(settings)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def stored(seq: int, records: list[dict[str, Any]], tenant: str = "default") -> BusBatch:
-    body = b"\n".join(orjson.dumps(r) for r in records)
-    table = normalize(decode_json_body(body).records, BatchContext(tenant, "http", T0))
-    return BusBatch(seq, with_seq(seq, table))
-
-
 def errors(seconds: float, service: str, n: int, level: str = "error") -> list[dict[str, Any]]:
     ts = (T0 + timedelta(seconds=seconds)).isoformat()
     return [{"ts": ts, "level": level, "service": service, "msg": f"{service} failed {i}"} for i in range(n)]
@@ -60,10 +41,6 @@ def errors(seconds: float, service: str, n: int, level: str = "error") -> list[d
 
 def engine(tmp_path: Path, clock: Clock, *specs: ThresholdRule) -> RulesEngine:
     return RulesEngine(tmp_path / "rules", specs or (Spec(),), clock=clock, idle=timedelta(0), tick=None)
-
-
-def log_of(e: RulesEngine) -> list[tuple[str, str, dict[str, str]]]:
-    return [(h["status"], h["at"], h["alert"]["labels"]) for h in reversed(e.history())]
 
 
 def test_a_threshold_rule_fires_per_tenant_and_group_with_evidence_and_resolves(tmp_path: Path) -> None:
@@ -126,7 +103,7 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
     clock = Clock()
     whole = engine(tmp_path / "whole", clock)
     run(whole, clock, BATCHES)
-    expected = log_of(whole)
+    expected = transitions(whole)
     assert [s for s, _, _ in expected].count("firing") == 2 and [s for s, _, _ in expected].count("resolved") >= 1
 
     first = engine(tmp_path / "split", clock)
@@ -136,7 +113,7 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
     second = engine(tmp_path / "split", clock)
     assert second.cursor() == 3
     run(second, clock, BATCHES[3:])
-    assert log_of(second) == expected
+    assert transitions(second) == expected
     whole.close()
     second.close()
 
@@ -175,8 +152,8 @@ def test_uncommitted_batches_are_replayed_after_a_crash_with_the_same_outcome(tm
     run(again, clock, [(3, errors(20, "web", 2)), (4, errors(21, "web", 2))])
     whole = RulesEngine(tmp_path / "b", (Spec(),), clock=clock, tick=None)
     run(whole, clock, [*BATCHES[:2], (3, errors(20, "web", 2)), (4, errors(21, "web", 2))])
-    assert log_of(again) == log_of(whole)
-    assert [s for s, _, labels in log_of(whole) if labels["service"] == "web"] == ["firing"]
+    assert transitions(again) == transitions(whole)
+    assert [s for s, _, labels in transitions(whole) if labels["service"] == "web"] == ["firing"]
     again.close()
     whole.close()
 
@@ -187,20 +164,20 @@ def test_transitions_held_for_the_next_commit_are_replayed_after_a_crash_and_log
     held = RulesEngine(tmp_path / "a", (Spec(),), clock=clock, tick=None, commit_interval=hours, transition_gap=hours)
     run(held, clock, BATCHES[:1])  # the first batch commits (a new engine has no cursor yet)
     run(held, clock, BATCHES[1:2])  # batch 2 fires: held, not committed yet
-    assert held.cursor() == 1 and log_of(held) == []
+    assert held.cursor() == 1 and transitions(held) == []
     # Crash before the commit: the next engine replays batch 2 and logs its firing once, as a whole run does.
     again = RulesEngine(tmp_path / "a", (Spec(),), clock=clock, tick=None)
     run(again, clock, BATCHES[1:2])
     whole = RulesEngine(tmp_path / "b", (Spec(),), clock=clock, tick=None)
     run(whole, clock, BATCHES[:2])
-    assert log_of(again) == log_of(whole) != []
+    assert transitions(again) == transitions(whole) != []
     # Held transitions are committed with the state at the next commit — at the latest when the engine closes.
     later = RulesEngine(tmp_path / "c", (Spec(),), clock=clock, tick=None, commit_interval=hours, transition_gap=hours)
     run(later, clock, BATCHES[:2])
-    assert later.cursor() == 1 and log_of(later) == []
+    assert later.cursor() == 1 and transitions(later) == []
     later.close()
     reopened = RulesEngine(tmp_path / "c", (Spec(),), clock=clock, tick=None)
-    assert reopened.cursor() == 2 and log_of(reopened) == log_of(whole)
+    assert reopened.cursor() == 2 and transitions(reopened) == transitions(whole)
     for e in (held, again, whole, reopened):
         e.close()
 

@@ -19,7 +19,7 @@ from logwarden.rules.engine import RulesEngine
 from logwarden.rules.history import StoreHistory
 from logwarden.rules.types.new_value import NewValueRule
 from tests.conftest import make_config
-from tests.unit.rules.test_engine import Clock, stored
+from tests.unit.rules.harness import Clock, stored
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

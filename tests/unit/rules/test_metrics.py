@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from logwarden.rules.engine import RulesEngine
 from logwarden.rules.metrics import RulesCollector
 from logwarden.rules.types.aggregate import AggregateRule
-from tests.unit.rules.test_engine import T0, Clock, stored
+from tests.unit.rules.harness import T0, Clock, stored
 
 
 def test_metrics_count_matched_lines_alerts_and_values_that_are_not_numbers(tmp_path: Path) -> None:

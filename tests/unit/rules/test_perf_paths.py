@@ -17,7 +17,8 @@ from logwarden.rules.types.aggregate import AggregateRule
 from logwarden.rules.types.list import ListRule
 from logwarden.rules.types.sequence import SequenceRule
 from logwarden.rules.types.threshold import ThresholdRule
-from tests.unit.rules.test_engine import T0, Clock, Spec, errors, stored
+from tests.unit.rules.harness import T0, Clock, stored
+from tests.unit.rules.test_engine import Spec, errors
 
 
 def tiered(name: str, threshold: int, **overrides: Any) -> ThresholdRule:

@@ -28,7 +28,8 @@ from logwarden.rules.statestore import (
     SqlStateStore,
     import_legacy_state,
 )
-from tests.unit.rules.test_engine import T0, Clock, Spec, errors, stored
+from tests.unit.rules.harness import T0, Clock, stored
+from tests.unit.rules.test_engine import Spec, errors
 
 pytestmark = pytest.mark.filterwarnings("error")
 

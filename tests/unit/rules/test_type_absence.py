@@ -9,40 +9,16 @@ tests."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
-import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from logwarden.bus.base import BusBatch
-from logwarden.ingest.ndjson import decode_json_body
-from logwarden.model.normalize import BatchContext, normalize
 from logwarden.rules.engine import RulesEngine
 from logwarden.rules.types.absence import AbsenceRule
-from logwarden.store.arrival import with_seq
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def table_of(records: list[dict[str, Any]], tenant: str = "default") -> pa.Table:
-    body = b"\n".join(orjson.dumps(r) for r in records)
-    return normalize(decode_json_body(body).records, BatchContext(tenant, "http", T0))
-
-
-def stored(seq: int, records: list[dict[str, Any]], tenant: str = "default") -> BusBatch:
-    return BusBatch(seq, with_seq(seq, table_of(records, tenant)))
+from tests.unit.rules.harness import T0, Clock, stored, transitions
 
 
 def lines(seconds: float, service: str, n: int = 1, **fields: Any) -> list[dict[str, Any]]:
@@ -52,10 +28,6 @@ def lines(seconds: float, service: str, n: int = 1, **fields: Any) -> list[dict[
 
 def engine_for(path: Path, clock: Clock, *specs: Any) -> RulesEngine:
     return RulesEngine(path, specs, clock=clock, idle=timedelta(0), tick=None)
-
-
-def log_of(e: RulesEngine) -> list[tuple[str, str, dict[str, str]]]:
-    return [(h["status"], h["at"], h["alert"]["labels"]) for h in reversed(e.history())]
 
 
 def at(seconds: float) -> str:
@@ -92,15 +64,15 @@ def test_a_service_that_stops_fires_by_event_time_and_on_the_wall_clock_and_reso
     assert e.alerts() == []
     # web's lines move the head to 70 s: api has had no line in (10 s, 70 s].
     run(e, clock, [(3, lines(70, "web"))])
-    assert log_of(e) == [("firing", at(70), {"tenant": "default", "service": "api"})]
+    assert transitions(e) == [("firing", at(70), {"tenant": "default", "service": "api"})]
     # Then nothing arrives at all: the wall clock moves the head (now − max_delay) and web is silent too.
     clock.now = T0 + timedelta(seconds=140)
     e.tick()
-    assert log_of(e)[-1] == ("firing", at(135), {"tenant": "default", "service": "web"})
+    assert transitions(e)[-1] == ("firing", at(135), {"tenant": "default", "service": "web"})
     assert {a.labels["service"]: a.value for a in e.alerts()} == {"api": 0, "web": 0}
     # api is back: its alert resolves in that batch; web's stays.
     run(e, clock, [(4, lines(141, "api"))])
-    assert log_of(e)[-1] == ("resolved", at(141), {"tenant": "default", "service": "api"})
+    assert transitions(e)[-1] == ("resolved", at(141), {"tenant": "default", "service": "api"})
     assert [a.labels["service"] for a in e.alerts()] == ["web"]
     e.close()
 
@@ -135,7 +107,7 @@ def test_a_group_is_forgotten_after_forget_after_and_its_alert_resolves(tmp_path
     assert e.status()[0]["groups"] == 2
     # 5 min after api's last line it is forgotten: its alert resolves, it is no longer known.
     run(e, clock, [(4, lines(302, "hb") + lines(302, "new"))])
-    assert log_of(e)[-1] == ("resolved", at(302), {"tenant": "default", "service": "api"})
+    assert transitions(e)[-1] == ("resolved", at(302), {"tenant": "default", "service": "api"})
     assert e.alerts() == [] and e.status()[0]["groups"] == 1
     run(e, clock, [(5, lines(400, "hb"))])  # still forgotten: no new alert for api, but new is silent now
     assert [a.labels["service"] for a in e.alerts()] == ["new"]
@@ -149,13 +121,13 @@ def test_for_holds_it_pending_and_resolve_above_keeps_it_firing_until_enough_lin
     run(e, clock, [(1, lines(1, "api", 10)), (2, lines(62, "api", 2))])
     assert [a.status for a in e.alerts()] == ["pending"]  # 2 < 3 since 62 s
     run(e, clock, [(3, lines(72, "hb"))])
-    assert log_of(e) == []
+    assert transitions(e) == []
     run(e, clock, [(4, lines(82, "hb"))])
-    assert log_of(e) == [("firing", at(82), {"tenant": "default", "service": "api"})]
+    assert transitions(e) == [("firing", at(82), {"tenant": "default", "service": "api"})]
     run(e, clock, [(5, lines(90, "api", 2))])  # 4 lines: no longer below 3, but not yet 5
     assert [a.status for a in e.alerts()] == ["firing"]
     run(e, clock, [(6, lines(95, "api"))])  # 5 lines: resolves
-    assert log_of(e)[-1] == ("resolved", at(95), {"tenant": "default", "service": "api"})
+    assert transitions(e)[-1] == ("resolved", at(95), {"tenant": "default", "service": "api"})
     e.close()
 
 
@@ -167,7 +139,7 @@ def test_a_late_line_within_max_delay_counts_and_an_older_one_is_late(tmp_path: 
     run(e, clock, [(3, lines(5, "api"))])  # before the window (10 s, 70 s] by more than max_delay: late
     assert e.status()[0]["late"] == 1 and len(e.alerts()) == 1
     run(e, clock, [(4, lines(66, "api"))])  # 4 s behind the head but in the window: counts
-    assert log_of(e)[-1][0] == "resolved" and e.alerts() == []
+    assert transitions(e)[-1][0] == "resolved" and e.alerts() == []
     e.close()
 
 
@@ -186,7 +158,7 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
     clock = Clock()
     whole = engine_for(tmp_path / "whole", clock, Spec())
     run(whole, clock, BATCHES)
-    expected = log_of(whole)
+    expected = transitions(whole)
     assert [s for s, _, _ in expected] == ["firing", "resolved", "firing", "resolved"]
     for cut in (2, 3, 5):
         clock = Clock()
@@ -195,7 +167,7 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
         # The process dies here (no close); the next one resumes after the committed cursor.
         second = engine_for(tmp_path / f"split{cut}", clock, Spec())
         run(second, clock, [b for b in BATCHES if b[0] > (second.cursor() or 0)])
-        assert log_of(second) == expected, cut
+        assert transitions(second) == expected, cut
         second.close()
     whole.close()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +18,12 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from logwarden.bus.base import BusBatch
-from logwarden.ingest.ndjson import decode_json_body
-from logwarden.model.normalize import BatchContext, normalize
 from logwarden.rules.engine import RulesEngine
 from logwarden.rules.model import RuleFile
 from logwarden.rules.numeric import MAX_BINS, NumericWindow, bin_codes, bin_value, numbers, quantile
 from logwarden.rules.types.aggregate import AggregateEvaluator, AggregateRule
-from logwarden.store.arrival import with_seq
+from tests.unit.rules.harness import T0, Clock, feed, stored, valued_transitions
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")
 
 
@@ -47,20 +43,6 @@ def spec(**overrides: Any) -> AggregateRule:
     return AggregateRule.model_validate(settings)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def stored(seq: int, records: list[dict[str, Any]], tenant: str = "default") -> BusBatch:
-    body = b"\n".join(orjson.dumps(r) for r in records)
-    table = normalize(decode_json_body(body).records, BatchContext(tenant, "http", T0))
-    return BusBatch(seq, with_seq(seq, table))
-
-
 def lines(seconds: float, service: str, *durations: Any, field: str = "duration_ms") -> list[dict[str, Any]]:
     ts = (T0 + timedelta(seconds=seconds)).isoformat()
     return [{"ts": ts, "service": service, field: d, "msg": f"{service} took {d}"} for d in durations]
@@ -68,18 +50,6 @@ def lines(seconds: float, service: str, *durations: Any, field: str = "duration_
 
 def engine(path: Path, clock: Clock, *specs: AggregateRule, commit: timedelta = timedelta(0)) -> RulesEngine:
     return RulesEngine(path, specs, clock=clock, idle=timedelta(0), tick=None, commit_interval=commit)
-
-
-def feed(e: RulesEngine, clock: Clock, batches: Sequence[tuple[int, float, list[dict[str, Any]]]]) -> None:
-    """Handle the batches after the engine's cursor (what the bus replays), the clock at each batch's time."""
-    for seq, seconds, records in batches:
-        if e.cursor() is None or seq > e.cursor():  # type: ignore[operator]
-            clock.now = T0 + timedelta(seconds=seconds)
-            e.handle(stored(seq, records))
-
-
-def log_of(e: RulesEngine) -> list[tuple[str, str, dict[str, str], float]]:
-    return [(h["status"], h["at"], h["alert"]["labels"], h["alert"]["value"]) for h in reversed(e.history())]
 
 
 # --- settings ---------------------------------------------------------------------------------------
@@ -351,7 +321,7 @@ def test_pending_with_for_then_firing(tmp_path: Path) -> None:
     feed(e, clock, [(1, 1, lines(0, "api", 150)), (2, 21, lines(20, "api", 150))])
     assert [str(a.status) for a in e.alerts()] == ["pending"] and e.history() == []
     feed(e, clock, [(3, 41, lines(40, "api", 150))])
-    assert [(s, at) for s, at, _, _ in log_of(e)] == [("firing", (T0 + timedelta(seconds=40)).isoformat())]
+    assert [(s, at) for s, at, _, _ in valued_transitions(e)] == [("firing", (T0 + timedelta(seconds=40)).isoformat())]
     e.close()
 
 
@@ -362,7 +332,7 @@ def test_hysteresis_keeps_the_alert_until_the_value_is_back_at_resolve_at(
     clock = Clock()
     e = engine(tmp_path, clock, spec(resolve_at=resolve_at))
     feed(e, clock, [(1, 1, lines(0, "api", 110, 130)), (2, 71, lines(70, "api", 90)), (3, 141, lines(140, "api", 70))])
-    log = log_of(e)
+    log = valued_transitions(e)
     assert [(s, at) for s, at, _, _ in log] == [
         ("firing", T0.isoformat()),
         ("resolved", (T0 + timedelta(seconds=resolved_at)).isoformat()),
@@ -379,7 +349,7 @@ def test_a_group_that_disappears_resolves_even_for_too_little(tmp_path: Path) ->
     free = [{"ts": T0.isoformat(), "host": "a", "free_mb": 50}, {"ts": T0.isoformat(), "host": "b", "free_mb": 500}]
     later = [{"ts": (T0 + timedelta(seconds=120)).isoformat(), "host": "b", "free_mb": 400}]
     feed(e, clock, [(1, 1, free), (2, 121, later)])
-    log = log_of(e)
+    log = valued_transitions(e)
     assert [(s, labels["host"], value) for s, _, labels, value in log] == [("firing", "a", 50), ("resolved", "a", 50)]
     assert e.alerts() == []
     e.close()
@@ -393,7 +363,7 @@ def test_when_lines_stop_the_clock_resolves_the_alert_keeping_its_last_value(tmp
     clock.now = T0 + timedelta(minutes=5)
     e.tick()  # no line for minutes: the head follows the clock (now - max_delay)
     assert e.alerts() == []
-    assert log_of(e)[-1] == (
+    assert valued_transitions(e)[-1] == (
         "resolved",
         (clock.now - timedelta(seconds=5)).isoformat(),
         {"tenant": "default", "service": "api"},
@@ -439,14 +409,14 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(
     rules = (spec(fn="avg"), spec(name="slow-p90", fn="p90", threshold=250))
     whole = engine(tmp_path / "whole", clock, *rules, commit=commit)
     feed(whole, clock, BATCHES)
-    expected = log_of(whole)
+    expected = valued_transitions(whole)
     assert [s for s, _, _, _ in expected].count("firing") == 5
     first = engine(tmp_path / "split", clock, *rules, commit=commit)
     feed(first, clock, BATCHES[:split])
     # The process dies here (no close); the next one replays what came after the committed cursor.
     second = engine(tmp_path / "split", clock, *rules, commit=commit)
     feed(second, clock, BATCHES)
-    assert log_of(second) == expected
+    assert valued_transitions(second) == expected
     whole.close()
     second.close()
 
@@ -477,7 +447,7 @@ def test_a_p95_restart_with_late_and_early_lines_neither_misses_nor_doubles_a_tr
     rule = spec(name="p95", field="latency_ms", fn="p95", threshold=500, resolve_at=300, min_count=5, **{"for": "10s"})
     whole = engine(tmp_path / "whole", clock, rule)
     feed(whole, clock, P95_BATCHES)
-    expected = log_of(whole)
+    expected = valued_transitions(whole)
     assert [(s, labels["service"]) for s, _, labels, _ in expected] == [
         ("firing", "web"),
         ("firing", "api"),
@@ -492,6 +462,6 @@ def test_a_p95_restart_with_late_and_early_lines_neither_misses_nor_doubles_a_tr
     # The process dies here (no close); the next one replays what came after the committed cursor.
     second = engine(tmp_path / "split", clock, rule, commit=timedelta(hours=1))
     feed(second, clock, P95_BATCHES)
-    assert log_of(second) == expected and second.status()[0]["late"] == 1
+    assert valued_transitions(second) == expected and second.status()[0]["late"] == 1
     whole.close()
     second.close()

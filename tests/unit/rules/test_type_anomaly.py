@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from logwarden.rules.history_windows import hour_of_week, to_us
 from logwarden.rules.types.anomaly import AnomalyEvaluator, AnomalyRule
-from tests.unit.rules.test_type_absence import T0, Clock, at, engine_for, lines, log_of, run
+from tests.unit.rules.harness import T0, Clock, transitions
+from tests.unit.rules.test_type_absence import at, engine_for, lines, run
 
 API = {"tenant": "default", "service": "api"}
 KEY = "default\x1fapi"
@@ -63,10 +64,10 @@ def test_mad_fires_up_on_a_burst_and_resolves_when_the_rate_is_usual_again(tmp_p
     assert model.counts == USUAL[:7]  # minute 7 closes at 8 min + max_delay
     assert e.alerts() == []
     run(e, clock, minutes([160], first=8, seq=20))
-    assert log_of(e) == [("firing", at(485), API)]
+    assert transitions(e) == [("firing", at(485), API)]
     assert e.alerts()[0].value == pytest.approx(6.0)  # (160 − 100) / 10
     run(e, clock, minutes([100], first=9, seq=21))  # the sliding window holds 100 again
-    assert log_of(e)[-1] == ("resolved", at(545), API)
+    assert transitions(e)[-1] == ("resolved", at(545), API)
     e.close()
 
 
@@ -76,12 +77,12 @@ def test_down_fires_on_the_wall_clock_and_resolve_below_holds_it_until_usual(tmp
     run(e, clock, START + minutes([*USUAL, 100]))
     clock.now = T0 + timedelta(seconds=9 * 60 + 30)
     e.tick()  # nothing arrives: head 9:25, the window (8:25, 9:25] holds nothing, 10 spreads below
-    assert log_of(e) == [("firing", at(565), API)]
+    assert transitions(e) == [("firing", at(565), API)]
     assert e.alerts()[0].value == pytest.approx(-10.0)
     run(e, clock, [(30, lines(580, "api", 70))])  # 3 spreads below: not beyond 4, but not back within 2
     assert [(a.status, a.value) for a in e.alerts()] == [("firing", pytest.approx(-3.0))]
     run(e, clock, [(31, lines(605, "api", 30))])  # (545, 605]: 100 — usual again
-    assert log_of(e)[-1] == ("resolved", at(605), API)
+    assert transitions(e)[-1] == ("resolved", at(605), API)
     e.close()
 
 
@@ -143,9 +144,9 @@ def test_hour_of_week_seasonality_knows_the_busy_hour(tmp_path: Path) -> None:
         fired = []
         for seq, half in enumerate((18, 19, 20), start=20):  # Monday 9:00, 9:30, 10:00 of the next week
             offset = (monday + timedelta(days=7, minutes=30 * half) - T0).total_seconds() + 60
-            before = len(log_of(e))
+            before = len(transitions(e))
             run(e, clock, [(seq, lines(offset, "api", 1000))])
-            fired += [str(half) for s, _, _ in log_of(e)[before:] if s == "firing"]
+            fired += [str(half) for s, _, _ in transitions(e)[before:] if s == "firing"]
         e.close()
         return fired
 
@@ -172,7 +173,7 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
     clock = Clock()
     whole = engine_for(tmp_path / "whole", clock, Spec())
     run(whole, clock, BATCHES)
-    expected = log_of(whole)
+    expected = transitions(whole)
     assert [s for s, _, _ in expected] == ["firing", "resolved", "firing", "resolved"]  # up at 8, down at 10
     for cut in (4, 9, 10, 12, 13):
         clock = Clock()
@@ -180,7 +181,7 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
         run(first, clock, BATCHES[:cut])
         second = engine_for(tmp_path / f"split{cut}", clock, Spec())  # the first one died without closing
         run(second, clock, [b for b in BATCHES if b[0] > (second.cursor() or 0)])
-        assert log_of(second) == expected, cut
+        assert transitions(second) == expected, cut
         second.close()
     whole.close()
 
@@ -202,9 +203,9 @@ def test_for_holds_an_unusual_rate_pending_until_it_lasts(tmp_path: Path) -> Non
     e = engine_for(tmp_path / "rules", clock, Spec(direction="up", **{"for": "2m"}))
     run(e, clock, START + minutes(USUAL))
     run(e, clock, minutes([160], first=8, seq=20))  # unusual at 8:05: pending, not firing
-    assert log_of(e) == [] and [a.status for a in e.alerts()] == ["pending"]
+    assert transitions(e) == [] and [a.status for a in e.alerts()] == ["pending"]
     run(e, clock, minutes([100], first=9, seq=21))  # usual again before `for` passed: dropped, never fired
-    assert log_of(e) == [] and e.alerts() == []
+    assert transitions(e) == [] and e.alerts() == []
     e.close()
 
 
@@ -213,7 +214,7 @@ def test_for_fires_an_unusual_rate_once_it_has_lasted(tmp_path: Path) -> None:
     e = engine_for(tmp_path / "rules", clock, Spec(direction="up", **{"for": "2m"}))
     run(e, clock, START + minutes(USUAL))
     run(e, clock, minutes([160, 160], first=8, seq=20))  # pending from 8:05; 9:05 is one minute in
-    assert log_of(e) == [] and [a.status for a in e.alerts()] == ["pending"]
+    assert transitions(e) == [] and [a.status for a in e.alerts()] == ["pending"]
     run(e, clock, minutes([160], first=10, seq=22))  # 10:05: two minutes unusual
-    assert log_of(e) == [("firing", at(605), API)]
+    assert transitions(e) == [("firing", at(605), API)]
     e.close()

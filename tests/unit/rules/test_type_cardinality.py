@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +16,11 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from logwarden.bus.base import BusBatch
-from logwarden.ingest.ndjson import decode_json_body
-from logwarden.model.normalize import BatchContext, normalize
 from logwarden.rules.engine import RulesEngine
 from logwarden.rules.model import RuleFile
 from logwarden.rules.types.cardinality import LONG_VALUE, CardinalityEvaluator, CardinalityRule, DistinctWindow
-from logwarden.store.arrival import with_seq
+from tests.unit.rules.harness import T0, Clock, feed, valued_transitions
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")
 
 
@@ -43,20 +39,6 @@ def spec(**overrides: Any) -> CardinalityRule:
     return CardinalityRule.model_validate(settings)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def stored(seq: int, records: list[dict[str, Any]], tenant: str = "default") -> BusBatch:
-    body = b"\n".join(orjson.dumps(r) for r in records)
-    table = normalize(decode_json_body(body).records, BatchContext(tenant, "http", T0))
-    return BusBatch(seq, with_seq(seq, table))
-
-
 def logins(seconds: float, ip: str, *users: str | None) -> list[dict[str, Any]]:
     ts = (T0 + timedelta(seconds=seconds)).isoformat()
     out = []
@@ -70,18 +52,6 @@ def logins(seconds: float, ip: str, *users: str | None) -> list[dict[str, Any]]:
 
 def engine(path: Path, clock: Clock, *specs: CardinalityRule, commit: timedelta = timedelta(0)) -> RulesEngine:
     return RulesEngine(path, specs, clock=clock, idle=timedelta(0), tick=None, commit_interval=commit)
-
-
-def feed(e: RulesEngine, clock: Clock, batches: Sequence[tuple[int, float, list[dict[str, Any]]]]) -> None:
-    """Handle the batches after the engine's cursor (what the bus replays), the clock at each batch's time."""
-    for seq, seconds, records in batches:
-        if e.cursor() is None or seq > e.cursor():  # type: ignore[operator]
-            clock.now = T0 + timedelta(seconds=seconds)
-            e.handle(stored(seq, records))
-
-
-def log_of(e: RulesEngine) -> list[tuple[str, str, dict[str, str], float]]:
-    return [(h["status"], h["at"], h["alert"]["labels"], h["alert"]["value"]) for h in reversed(e.history())]
 
 
 # --- settings ---------------------------------------------------------------------------------------
@@ -205,7 +175,7 @@ def test_pending_with_for_then_firing(tmp_path: Path) -> None:
     feed(e, clock, [(1, 1, logins(0, "ip", "a", "b", "c", "d")), (2, 11, logins(10, "ip", "e"))])
     assert [str(a.status) for a in e.alerts()] == ["pending"] and e.history() == []
     feed(e, clock, [(3, 21, logins(20, "ip", "a"))])
-    assert [(s, at) for s, at, _, _ in log_of(e)] == [("firing", (T0 + timedelta(seconds=20)).isoformat())]
+    assert [(s, at) for s, at, _, _ in valued_transitions(e)] == [("firing", (T0 + timedelta(seconds=20)).isoformat())]
     e.close()
 
 
@@ -221,7 +191,7 @@ def test_hysteresis_keeps_the_alert_until_the_count_is_back_at_resolve_at(
         (3, 141, logins(140, "ip", "a")),
     ]
     feed(e, clock, batches)
-    log = log_of(e)
+    log = valued_transitions(e)
     assert [(s, at) for s, at, _, _ in log] == [
         ("firing", T0.isoformat()),
         ("resolved", (T0 + timedelta(seconds=resolved_at)).isoformat()),
@@ -237,7 +207,7 @@ def test_too_few_hosts_fires_and_a_service_that_stops_resolves(tmp_path: Path) -
     api = [{"ts": T0.isoformat(), "service": "api", "host": "h1"}]
     web = [{"ts": (T0 + timedelta(seconds=120)).isoformat(), "service": "web", "host": h} for h in ("h1", "h2")]
     feed(e, clock, [(1, 1, api), (2, 121, web)])
-    assert [(s, labels["service"], value) for s, _, labels, value in log_of(e)] == [
+    assert [(s, labels["service"], value) for s, _, labels, value in valued_transitions(e)] == [
         ("firing", "api", 1),
         ("resolved", "api", 1),
     ]
@@ -270,13 +240,13 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(
     rules = (spec(query="*"), spec(name="capped", query="*", threshold=2, max_values=3))
     whole = engine(tmp_path / "whole", clock, *rules, commit=commit)
     feed(whole, clock, BATCHES)
-    expected = log_of(whole)
+    expected = valued_transitions(whole)
     assert [s for s, _, _, _ in expected].count("firing") >= 5
     first = engine(tmp_path / "split", clock, *rules, commit=commit)
     feed(first, clock, BATCHES[:split])
     # The process dies here (no close); the next one replays what came after the committed cursor.
     second = engine(tmp_path / "split", clock, *rules, commit=commit)
     feed(second, clock, BATCHES)
-    assert log_of(second) == expected
+    assert valued_transitions(second) == expected
     whole.close()
     second.close()

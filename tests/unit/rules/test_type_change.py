@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from logwarden.rules.loader import load_rules_dir
 from logwarden.rules.types.change import ChangeEvaluator, ChangeRule
-from tests.unit.rules.test_type_new_value import T0, Clock, engine_for, line, log_of, restarted, run, stored
+from tests.unit.rules.harness import T0, Clock, stored, transitions
+from tests.unit.rules.test_type_new_value import engine_for, line, restarted, run
 
 
 def Spec(**overrides: Any) -> ChangeRule:  # noqa: N802 - reads like the rule it builds
@@ -74,7 +75,7 @@ def test_a_change_fires_with_from_and_to_and_resolves_after_the_window(tmp_path:
     clock.now = T0 + timedelta(minutes=5)
     e.tick()
     assert e.alerts() == [] and e.status()[0]["groups"] == 0
-    assert [s for s, _, _ in log_of(e)] == ["firing", "firing", "resolved", "resolved"]
+    assert [s for s, _, _ in transitions(e)] == ["firing", "firing", "resolved", "resolved"]
     e.close()
 
 
@@ -116,7 +117,7 @@ def test_a_line_older_than_the_value_carried_is_not_compared(tmp_path: Path) -> 
     run(e, clock, [(1, [deploy(1, "a", "1"), deploy(10, "a", "2")])])
     run(e, clock, [(2, [deploy(5, "a", "1"), deploy(11, "a", "2")])])  # the 5 s line arrives late
     assert [(a.labels["from"], a.labels["to"]) for a in e.alerts()] == [("1", "2")]
-    assert [s for s, _, _ in log_of(e)] == ["firing"]
+    assert [s for s, _, _ in transitions(e)] == ["firing"]
     e.close()
 
 
@@ -144,10 +145,10 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
     clock = Clock()
     whole = engine_for(tmp_path / "whole", clock, Spec())
     run(whole, clock, BATCHES)
-    expected = log_of(whole)
+    expected = transitions(whole)
     assert [s for s, _, _ in expected].count("firing") == 4 and [s for s, _, _ in expected].count("resolved") == 3
     second = restarted(tmp_path / "split", clock, Spec(), BATCHES, 3)
-    assert log_of(second) == expected
+    assert transitions(second) == expected
     whole.close()
     second.close()
 

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from logwarden.rules.loader import RulesError, load_rules_dir
 from logwarden.rules.types.list import ListRule
-from tests.unit.rules.test_type_new_value import T0, Clock, engine_for, line, log_of, restarted, run, stored
+from tests.unit.rules.harness import T0, Clock, stored, transitions
+from tests.unit.rules.test_type_new_value import engine_for, line, restarted, run
 
 
 def Spec(**overrides: Any) -> ListRule:  # noqa: N802 - reads like the rule it builds
@@ -63,7 +64,7 @@ def test_listed_values_fire_with_the_value_as_a_label_and_resolve(tmp_path: Path
     assert len(e.alerts()) == 2
     clock.now = T0 + timedelta(minutes=5)
     e.tick()
-    assert e.alerts() == [] and [s for s, _, _ in log_of(e)] == ["firing", "firing", "resolved", "resolved"]
+    assert e.alerts() == [] and [s for s, _, _ in transitions(e)] == ["firing", "firing", "resolved", "resolved"]
     e.close()
 
 
@@ -123,7 +124,7 @@ def test_a_reloaded_rule_file_reads_the_csv_again_and_keeps_the_window(tmp_path:
     e.set_rules([Spec(values=[], lookup={"file": csv})])  # the rule file is reloaded: same settings, new list
     run(e, clock, [(3, [req(4, "ann"), req(5, "eve")])])
     assert alerted(e, "user") == [("ann",), ("eve",)]  # eve's alert (and window) kept; ann's is new
-    assert [s for s, _, _ in log_of(e)] == ["firing", "firing"]
+    assert [s for s, _, _ in transitions(e)] == ["firing", "firing"]
     e.close()
 
 
@@ -166,7 +167,7 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
     clock = Clock()
     whole = engine_for(tmp_path / "whole", clock, Spec())
     run(whole, clock, BATCHES)
-    expected = log_of(whole)
+    expected = transitions(whole)
     assert [(s, labels["user"]) for s, _, labels in expected] == [
         ("firing", "root"),
         ("firing", "admin"),
@@ -174,6 +175,6 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
         ("resolved", "root"),
     ]
     second = restarted(tmp_path / "split", clock, Spec(), BATCHES, 3)
-    assert log_of(second) == expected
+    assert transitions(second) == expected
     whole.close()
     second.close()

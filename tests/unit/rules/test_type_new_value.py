@@ -7,7 +7,7 @@ The helpers here (`stored`, `Clock`, `FakeHistory`, …) are shared by the other
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -17,32 +17,10 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from logwarden.bus.base import BusBatch
-from logwarden.ingest.ndjson import decode_json_body
-from logwarden.model.normalize import BatchContext, normalize
 from logwarden.rules.engine import RulesEngine
 from logwarden.rules.loader import load_rules_dir
 from logwarden.rules.types.new_value import NewValueEvaluator, NewValueRule
-from logwarden.store.arrival import with_seq
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def table_of(records: list[dict[str, Any]], tenant: str = "default") -> pa.Table:
-    body = b"\n".join(orjson.dumps(r) for r in records)
-    return normalize(decode_json_body(body).records, BatchContext(tenant, "http", T0))
-
-
-def stored(seq: int, records: list[dict[str, Any]], tenant: str = "default") -> BusBatch:
-    return BusBatch(seq, with_seq(seq, table_of(records, tenant)))
+from tests.unit.rules.harness import T0, Clock, stored, table_of, transitions
 
 
 def line(seconds: float, **fields: Any) -> dict[str, Any]:
@@ -51,10 +29,6 @@ def line(seconds: float, **fields: Any) -> dict[str, Any]:
 
 def engine_for(path: Path, clock: Clock, *specs: Any, history: Any = None) -> RulesEngine:
     return RulesEngine(path, specs, clock=clock, idle=timedelta(0), tick=None, history=history)
-
-
-def log_of(e: RulesEngine) -> list[tuple[str, str, dict[str, str]]]:
-    return [(h["status"], h["at"], h["alert"]["labels"]) for h in reversed(e.history())]
 
 
 def run(e: RulesEngine, clock: Clock, batches: Sequence[tuple[int, list[dict[str, Any]]]]) -> None:
@@ -169,7 +143,7 @@ def test_a_new_value_fires_with_its_value_in_the_labels_and_resolves_after_the_w
         ("default", "bob", "de"),
         ("other", "ann", "fr"),
     ]
-    assert [s for s, _, _ in log_of(e)] == ["firing"] * 4
+    assert [s for s, _, _ in transitions(e)] == ["firing"] * 4
     # The first alerts resolve a window after their event; ann/us a window after its own.
     run(e, clock, [(4, [login(62, "ann", "fr")])])
     assert sorted((a.labels["tenant"], a.labels["attrs.country"]) for a in e.alerts()) == [
@@ -180,7 +154,7 @@ def test_a_new_value_fires_with_its_value_in_the_labels_and_resolves_after_the_w
     e.tick()
     assert e.alerts() == []
     assert e.status()[0]["groups"] == 0
-    assert [s for s, _, _ in log_of(e)].count("resolved") == 4
+    assert [s for s, _, _ in transitions(e)].count("resolved") == 4
     e.close()
 
 
@@ -201,7 +175,7 @@ def test_for_keeps_a_new_value_pending_until_it_has_held(tmp_path: Path) -> None
     assert [a.status for a in e.alerts()] == ["pending"]
     run(e, clock, [(3, [login(21, "ann", "fr")])])
     assert [a.status for a in e.alerts()] == ["firing"]
-    assert [(s, at) for s, at, _ in log_of(e)] == [("firing", (T0 + timedelta(seconds=21)).isoformat())]
+    assert [(s, at) for s, at, _ in transitions(e)] == [("firing", (T0 + timedelta(seconds=21)).isoformat())]
     e.close()
 
 
@@ -211,7 +185,7 @@ def test_a_value_unseen_for_the_lookback_is_new_again(tmp_path: Path) -> None:
     run(e, clock, [(1, [login(0, "ann", "fr")])])
     run(e, clock, [(2, [login(500, "ann", "fr")])])  # seen 500 s later: within 10 m, not new
     run(e, clock, [(3, [login(1101, "ann", "fr")])])  # 601 s after it was last seen: new again
-    assert [(s, at) for s, at, _ in log_of(e) if s == "firing"] == [
+    assert [(s, at) for s, at, _ in transitions(e) if s == "firing"] == [
         ("firing", T0.isoformat()),
         ("firing", (T0 + timedelta(seconds=1101)).isoformat()),
     ]
@@ -317,10 +291,10 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
     clock = Clock()
     whole = engine_for(tmp_path / "whole", clock, Spec())
     run(whole, clock, BATCHES)
-    expected = log_of(whole)
+    expected = transitions(whole)
     assert [s for s, _, _ in expected].count("firing") == 6 and [s for s, _, _ in expected].count("resolved") >= 4
     second = restarted(tmp_path / "split", clock, Spec(), BATCHES, 3)
-    assert log_of(second) == expected
+    assert transitions(second) == expected
     whole.close()
     second.close()
 

@@ -17,15 +17,8 @@ from logwarden.bus.base import BusBatch
 from logwarden.rules.loader import load_rules_dir
 from logwarden.rules.types.pattern import NewPatternEvaluator, PatternRateEvaluator, PatternRule
 from logwarden.store.arrival import with_seq
-from tests.unit.rules.test_type_new_value import (
-    T0,
-    Clock,
-    FakeHistory,
-    engine_for,
-    line,
-    log_of,
-    table_of,
-)
+from tests.unit.rules.harness import T0, Clock, table_of, transitions
+from tests.unit.rules.test_type_new_value import FakeHistory, engine_for, line
 
 
 def Spec(**overrides: Any) -> PatternRule:  # noqa: N802 - reads like the rule it builds
@@ -85,7 +78,7 @@ def test_a_new_pattern_fires_with_its_id_and_only_for_the_service(tmp_path: Path
     assert sorted(a.labels["pattern_id"] for a in e.alerts()) == ["p1", "p2"]
     clock.now = T0 + timedelta(minutes=5)
     e.tick()
-    assert e.alerts() == [] and [s for s, _, _ in log_of(e)] == ["firing", "firing", "resolved", "resolved"]
+    assert e.alerts() == [] and [s for s, _, _ in transitions(e)] == ["firing", "firing", "resolved", "resolved"]
     e.close()
 
 
@@ -123,7 +116,7 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
     clock = Clock()
     whole = engine_for(tmp_path / "whole", clock, Spec())
     run_patterns(whole, clock, BATCHES)
-    expected = log_of(whole)
+    expected = transitions(whole)
     assert [s for s, _, _ in expected].count("firing") == 4
     # The first process dies after batch 3 (no close); the next is handed every batch after its cursor.
     run_patterns(engine_for(tmp_path / "split", clock, Spec()), clock, BATCHES[:3])
@@ -131,7 +124,7 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(tmp_path: 
     cursor = again.cursor()
     assert cursor is not None
     run_patterns(again, clock, [b for b in BATCHES if b[0] > cursor])
-    assert log_of(again) == expected
+    assert transitions(again) == expected
     whole.close()
     again.close()
 

@@ -5,25 +5,18 @@ totals' filtering with other rules, and survives a restart mid-window without a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from pydantic import ValidationError
 
-from logwarden.bus.base import BusBatch
-from logwarden.ingest.ndjson import decode_json_body
-from logwarden.model.normalize import BatchContext, normalize
 from logwarden.rules.base import BatchCache
 from logwarden.rules.engine import RulesEngine
 from logwarden.rules.model import RuleFile
 from logwarden.rules.types.ratio import RatioEvaluator, RatioRule
-from logwarden.store.arrival import with_seq
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from tests.unit.rules.harness import T0, Clock, feed, stored, valued_transitions
 
 
 def spec(**overrides: Any) -> RatioRule:
@@ -41,20 +34,6 @@ def spec(**overrides: Any) -> RatioRule:
     return RatioRule.model_validate(settings)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def stored(seq: int, records: list[dict[str, Any]], tenant: str = "default") -> BusBatch:
-    body = b"\n".join(orjson.dumps(r) for r in records)
-    table = normalize(decode_json_body(body).records, BatchContext(tenant, "http", T0))
-    return BusBatch(seq, with_seq(seq, table))
-
-
 def lines(seconds: float, service: str, errors: int, infos: int, **extra: Any) -> list[dict[str, Any]]:
     ts = (T0 + timedelta(seconds=seconds)).isoformat()
     levels = ["error"] * errors + ["info"] * infos
@@ -66,18 +45,6 @@ def lines(seconds: float, service: str, errors: int, infos: int, **extra: Any) -
 
 def engine(path: Path, clock: Clock, *specs: RatioRule, commit: timedelta = timedelta(0)) -> RulesEngine:
     return RulesEngine(path, specs, clock=clock, idle=timedelta(0), tick=None, commit_interval=commit)
-
-
-def feed(e: RulesEngine, clock: Clock, batches: Sequence[tuple[int, float, list[dict[str, Any]]]]) -> None:
-    """Handle the batches after the engine's cursor (what the bus replays), the clock at each batch's time."""
-    for seq, seconds, records in batches:
-        if e.cursor() is None or seq > e.cursor():  # type: ignore[operator]
-            clock.now = T0 + timedelta(seconds=seconds)
-            e.handle(stored(seq, records))
-
-
-def log_of(e: RulesEngine) -> list[tuple[str, str, dict[str, str], float]]:
-    return [(h["status"], h["at"], h["alert"]["labels"], h["alert"]["value"]) for h in reversed(e.history())]
 
 
 # --- settings ---------------------------------------------------------------------------------------
@@ -145,7 +112,7 @@ def test_pending_with_for_then_firing(tmp_path: Path) -> None:
     feed(e, clock, [(1, 1, lines(0, "api", 5, 5)), (2, 11, lines(10, "api", 5, 5))])
     assert [str(a.status) for a in e.alerts()] == ["pending"] and e.history() == []
     feed(e, clock, [(3, 21, lines(20, "api", 5, 5))])
-    assert [(s, at) for s, at, _, _ in log_of(e)] == [("firing", (T0 + timedelta(seconds=20)).isoformat())]
+    assert [(s, at) for s, at, _, _ in valued_transitions(e)] == [("firing", (T0 + timedelta(seconds=20)).isoformat())]
     e.close()
 
 
@@ -157,7 +124,7 @@ def test_hysteresis_keeps_the_alert_until_the_share_is_back_at_resolve_at(
     e = engine(tmp_path, clock, spec(resolve_at=resolve_at))
     batches = [(1, 1, lines(0, "api", 5, 5)), (2, 71, lines(70, "api", 1, 11)), (3, 141, lines(140, "api", 0, 20))]
     feed(e, clock, batches)
-    log = log_of(e)
+    log = valued_transitions(e)
     assert [(s, at) for s, at, _, _ in log] == [
         ("firing", T0.isoformat()),
         ("resolved", (T0 + timedelta(seconds=resolved_at)).isoformat()),
@@ -173,7 +140,7 @@ def test_too_little_success_fires_and_a_service_that_stops_resolves(tmp_path: Pa
     ok = [{"ts": T0.isoformat(), "service": "api", "status": 200 if i < 7 else 503} for i in range(10)]
     web = [{"ts": (T0 + timedelta(seconds=120)).isoformat(), "service": "web", "status": 200} for _ in range(10)]
     feed(e, clock, [(1, 1, ok), (2, 121, web)])
-    assert [(s, labels["service"], value) for s, _, labels, value in log_of(e)] == [
+    assert [(s, labels["service"], value) for s, _, labels, value in valued_transitions(e)] == [
         ("firing", "api", 0.7),
         ("resolved", "api", 0.7),
     ]
@@ -225,13 +192,13 @@ def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(
     rules = (spec(), spec(name="info-share", query="level:info", op="<", threshold=0.6, resolve_at=0.7))
     whole = engine(tmp_path / "whole", clock, *rules, commit=commit)
     feed(whole, clock, BATCHES)
-    expected = log_of(whole)
+    expected = valued_transitions(whole)
     assert [s for s, _, _, _ in expected].count("firing") >= 5
     first = engine(tmp_path / "split", clock, *rules, commit=commit)
     feed(first, clock, BATCHES[:split])
     # The process dies here (no close); the next one replays what came after the committed cursor.
     second = engine(tmp_path / "split", clock, *rules, commit=commit)
     feed(second, clock, BATCHES)
-    assert log_of(second) == expected
+    assert valued_transitions(second) == expected
     whole.close()
     second.close()

@@ -6,7 +6,7 @@ run; a failing run changes nothing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,8 @@ from logwarden.rules.engine import RulesEngine
 from logwarden.rules.scheduler import RuleScheduler
 from logwarden.rules.types.scheduled import ScheduledRule
 from tests.conftest import make_config
-from tests.unit.rules.test_engine import stored
+from tests.unit.rules.harness import T0, Clock, stored
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 
 
@@ -38,14 +37,6 @@ def Scheduled(**overrides: Any) -> ScheduledRule:  # noqa: N802 - reads like the
     }
     settings.update(overrides)
     return ScheduledRule.model_validate(settings)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

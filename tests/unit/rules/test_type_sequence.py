@@ -6,7 +6,7 @@ a transition."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +14,14 @@ import orjson
 import pytest
 
 from logwarden.bus.base import BusBatch
-from logwarden.ingest.ndjson import decode_json_body
-from logwarden.model.normalize import BatchContext, normalize
 from logwarden.rules.base import BatchCache
 from logwarden.rules.engine import RulesEngine
 from logwarden.rules.loader import RulesError, load_rules_dir
 from logwarden.rules.sequence_engine import MAX_PENDING, Line, Pattern, SequenceMatcher
 from logwarden.rules.types.sequence import SequenceEvaluator, SequenceRule
-from logwarden.store.arrival import with_seq
+from tests.unit.rules.harness import T0, stored
 from tests.unit.rules.samples import make_dir
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LATER = T0 + timedelta(hours=1)  # the wall clock, ahead of every line: heads are the newest event times
 NOW, HOUR = timedelta(0), timedelta(hours=1)
 
@@ -123,12 +120,6 @@ def pay(seconds: float, event: str, order: str) -> dict[str, Any]:
 def filler(seconds: float) -> dict[str, Any]:
     """A line no rule matches: it only moves the stream's head."""
     return {"ts": at(seconds).isoformat(), "service": "web", "msg": "GET /"}
-
-
-def stored(seq: int, records: list[dict[str, Any]], tenant: str = "default") -> BusBatch:
-    body = b"\n".join(orjson.dumps(r) for r in records)
-    table = normalize(decode_json_body(body).records, BatchContext(tenant, "http", T0))
-    return BusBatch(seq, with_seq(seq, table))
 
 
 def engine(path: Path, clock: Clock, *specs: SequenceRule, **kwargs: Any) -> RulesEngine:

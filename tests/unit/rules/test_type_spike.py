@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from logwarden.rules.engine import RulesEngine
 from logwarden.rules.history_windows import BucketCounts, bucket_dividing, bucket_for_span
 from logwarden.rules.types.spike import SpikeEvaluator, SpikeRule
-from tests.unit.rules.test_type_absence import T0, Clock, at, engine_for, lines, log_of, run
+from tests.unit.rules.harness import T0, Clock, transitions
+from tests.unit.rules.test_type_absence import at, engine_for, lines, run
 
 API = {"tenant": "default", "service": "api"}
 
@@ -49,13 +50,13 @@ def test_previous_window_spike_up_fires_with_the_ratio_and_resolves(tmp_path: Pa
     assert e.alerts() == []
     run(e, clock, [(201, lines(125, "api", 40))])
     # head 125: current (65 s, 125 s] holds 2×5 + 40 + 40 = 90 lines, previous (5 s, 65 s] 12.
-    assert log_of(e) == [("firing", at(125), API)]
+    assert transitions(e) == [("firing", at(125), API)]
     assert e.alerts()[0].value == pytest.approx(90 / 12)
     assert e.alerts()[0].evidence[-1]["message"] == "api 39"
     # Two minutes of nothing: both windows are empty, nothing to compare (ratio 1): resolves.
     clock.now = T0 + timedelta(seconds=260)
     e.tick()
-    assert log_of(e)[-1] == ("resolved", at(255), API)
+    assert transitions(e)[-1] == ("resolved", at(255), API)
     e.close()
 
 
@@ -69,12 +70,12 @@ def test_down_fires_when_a_busy_group_goes_quiet_even_with_no_lines_at_all(tmp_p
     assert e.alerts() == []
     clock.now = T0 + timedelta(seconds=240)
     e.tick()  # head 235: current (175, 235] is empty, previous (115, 175] holds 18: ratio 0
-    assert log_of(e) == [("firing", at(235), API)]
+    assert transitions(e) == [("firing", at(235), API)]
     assert e.alerts()[0].value == 0
     # Much later both windows are empty: nothing to compare any more, the alert resolves.
     clock.now = T0 + timedelta(seconds=400)
     e.tick()
-    assert log_of(e)[-1][0] == "resolved"
+    assert transitions(e)[-1][0] == "resolved"
     e.close()
 
 
@@ -95,7 +96,7 @@ def test_both_ways_min_count_and_an_infinite_ratio_that_survives_a_restart(tmp_p
     assert restored.value == math.inf and restored.status == "firing"
     run(again, clock, [(302, lines(190, "web", 5))])
     # head 190: web current (130, 190] 5 against previous (70, 130] 5: no longer a spike.
-    assert log_of(again)[-1] == ("resolved", at(190), {"tenant": "default", "service": "web"})
+    assert transitions(again)[-1] == ("resolved", at(190), {"tenant": "default", "service": "web"})
     again.close()
 
 
@@ -118,13 +119,13 @@ def test_for_and_resolve_factor(tmp_path: Path) -> None:
     run(e, clock, BASELINE_BATCHES[:13])
     assert [a.status for a in e.alerts()] == ["pending"]
     run(e, clock, BASELINE_BATCHES[13:14])
-    assert log_of(e) == [("firing", at(630), API)]
+    assert transitions(e) == [("firing", at(630), API)]
     # head 681: current (621 s, 681 s] 6 + 12 = 18 against 90 lines in the 10 minutes before: 2×, below
     # factor 3 but above resolve_factor 1.5: still firing.
     run(e, clock, BASELINE_BATCHES[14:17])
     assert [(a.status, round(a.value, 3)) for a in e.alerts()] == [("firing", 2.0)]
     run(e, clock, BASELINE_BATCHES[17:])  # current (681 s, 741 s] is empty: ratio 0, resolves
-    assert log_of(e)[-1] == ("resolved", at(741), API)
+    assert transitions(e)[-1] == ("resolved", at(741), API)
     e.close()
 
 
@@ -148,7 +149,7 @@ def test_offset_compares_with_the_same_window_an_hour_ago(tmp_path: Path) -> Non
     run(e, clock, [(4, lines(3600 + 20, "api", 30))])  # 30 against 10 an hour ago: not above 3×
     assert e.alerts() == []
     run(e, clock, [(5, lines(3600 + 30, "api", 11))])  # 41 against 10
-    assert log_of(e) == [("firing", at(3630), API)]
+    assert transitions(e) == [("firing", at(3630), API)]
     assert e.alerts()[0].value == pytest.approx(4.1)
     # The reference is kept in coarse buckets: bounded however long the offset.
     ev = SpikeEvaluator(Spec(compare={"offset": "1w"}))
@@ -164,7 +165,7 @@ def test_baseline_compares_with_the_mean_rate_before_the_window(tmp_path: Path) 
     assert e.alerts() == []
     run(e, clock, [(20, lines(630, "api", 30))])
     # head 630: current (570, 630] = 6 + 30; baseline (−30 s, 570 s] = 60 lines in 10 min = 6 per minute.
-    assert log_of(e) == [("firing", at(630), API)]
+    assert transitions(e) == [("firing", at(630), API)]
     assert e.alerts()[0].value == pytest.approx(6.0)
     e.close()
 
