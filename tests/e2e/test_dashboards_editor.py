@@ -3,32 +3,17 @@ logwarden's own figures are built in the browser, saved as such, and edited with
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qs, urlparse
-
-import httpx
 import pytest
 
 from tests.e2e.conftest import ConsolePage
+from tests.e2e.dashboards import new_dashboard, saved_panels
 
 pytestmark = pytest.mark.slow
 
 
-def _panels(console: ConsolePage, dashboard_id: str) -> list[dict[str, Any]]:
-    resp = httpx.get(f"{console.base_url}/api/v1/dashboards/{dashboard_id}", timeout=10)
-    assert resp.status_code == 200, resp.text
-    panels: list[dict[str, Any]] = resp.json()["panels"]
-    return panels
-
-
 def test_metric_and_self_panels_are_built_saved_and_edited(console: ConsolePage) -> None:
     page = console.page
-    page.goto(console.base_url + "/dashboards?start=now-1h")
-    page.locator(".db-new").click()
-    page.locator(".nf-name").fill("metric panels")
-    page.locator(".nf-create").click()
-    page.wait_for_selector(".db-empty")
-    dashboard_id = parse_qs(urlparse(page.url).query)["d"][0]
+    dashboard_id = new_dashboard(console, "metric panels")
 
     page.locator(".db-add-panel").click()
     assert page.locator(".pe-query").is_visible() and page.locator(".pe-metric").is_hidden()
@@ -56,7 +41,7 @@ def test_metric_and_self_panels_are_built_saved_and_edited(console: ConsolePage)
     page.locator(".pe-save").click()
     page.wait_for_selector(".panel[aria-label='Ingest'][data-source='self']")
 
-    assert _panels(console, dashboard_id) == [
+    assert saved_panels(console, dashboard_id) == [
         {"title": "Errors %", "viz": "timeseries", "source": "metric", "width": 1, "metric": "logs_total",
          "fn": "rate", "by": ["level"], "transform": "error_percent"},
         {"title": "Ingest", "viz": "stat", "source": "self", "width": 1, "figure": "ingest_rate"},
@@ -71,7 +56,7 @@ def test_metric_and_self_panels_are_built_saved_and_edited(console: ConsolePage)
     page.locator(".pe-title").fill("Errors % (sum)")
     page.locator(".pe-save").click()
     page.wait_for_selector(".panel[aria-label='Errors % (sum)'][data-loaded='1']")
-    edited = _panels(console, dashboard_id)[0]
+    edited = saved_panels(console, dashboard_id)[0]
     assert (edited["source"], edited["fn"], edited["by"], edited["transform"]) == (
         "metric",
         "sum",

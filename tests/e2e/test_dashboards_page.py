@@ -6,26 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from tests.conftest import ServerProcess
 from tests.e2e.conftest import VIEWPORT, ConsolePage
+from tests.e2e.dashboards import new_dashboard, url_params, wait_drawn
 
 pytestmark = pytest.mark.slow
-
-
-def url_params(page: Any) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
-
-
-def wait_drawn(page: Any) -> None:
-    """Every panel has answered (drawn or shown its error)."""
-    page.wait_for_function(
-        "() => { const p = [...document.querySelectorAll('.panel')];"
-        " return p.length > 0 && p.every((el) => el.dataset.loaded); }"
-    )
 
 
 @pytest.fixture(params=["light", "dark"])
@@ -81,14 +69,7 @@ def test_the_overview_renders_every_panel_with_data(themed: ConsolePage) -> None
 
 def test_build_a_panel_save_reload_and_open_a_bucket_in_discover(console: ConsolePage) -> None:
     page = console.page
-    page.goto(console.base_url + "/dashboards?start=now-1h")
-    wait_drawn(page)
-    page.locator(".db-new").click()
-    page.locator(".nf-name").fill("checkout team")
-    page.locator(".nf-create").click()
-    page.wait_for_selector(".db-empty")
-    dashboard_id = url_params(page)["d"]
-    assert dashboard_id != "overview"
+    dashboard_id = new_dashboard(console, "checkout team")
 
     page.locator(".db-add-panel").click()
     page.locator(".pe-title").fill("Lines per level")
