@@ -1,4 +1,4 @@
-"""`logwarden alerts list|ack|unack|history|silence …`, through a running server's API. (`logwarden notify test`
+"""`logwarden alerts list|ack|unack|history|silence|config …`, through a running server's API. (`logwarden notify test`
 starts from a config file, so it lives in the config layer: config/notify_cli.py.)"""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from logwarden.alerting.config_cli import alerting_config
 from logwarden.alerting.silence_cli import silence
 from logwarden.client_credentials import credential_options, httpx_options
 
@@ -168,3 +169,4 @@ def history(
 
 
 alerts.add_command(silence)
+alerts.add_command(alerting_config)

@@ -22,30 +22,31 @@ class AlertingCollector(Collector):
             "logwarden_notification_attempts",
             "Notification delivery attempts since start by outcome: delivered, retriable (retried later), rejected "
             "(the channel refused it: not retried), expired (given up at the delivery deadline).",
-            labels=["receiver", "integration", "outcome"],
+            labels=["tenant", "receiver", "integration", "outcome"],
         )
         latency = CounterMetricFamily(
             "logwarden_notification_delivery_seconds",
             "Time spent in delivered attempts (sum; divide by the delivered attempts for the mean).",
-            labels=["receiver", "integration"],
+            labels=["tenant", "receiver", "integration"],
         )
         queue = GaugeMetricFamily(
             "logwarden_notifications",
             "Notifications in the persisted queue by state (queued, delivered, rejected, expired; finished ones are "
             "kept for alerting.delivery.history_retention).",
-            labels=["receiver", "integration", "state"],
+            labels=["tenant", "receiver", "integration", "state"],
         )
         queued = CounterMetricFamily("logwarden_notifications_queued", "Notifications the router queued since start.")
         if service.delivery is not None:
-            for (receiver, integration, outcome), n in sorted(service.delivery.attempts.items()):
-                attempts.add_metric([receiver, integration, outcome], n)
-            for (receiver, integration), seconds in sorted(service.delivery.latency_sum.items()):
-                latency.add_metric([receiver, integration], seconds)
+            # By tenant: a receiver name may exist in two tenants' alerting configs.
+            for key, n in sorted(service.delivery.tenant_attempts.items()):
+                attempts.add_metric(list(key), n)
+            for lkey, seconds in sorted(service.delivery.tenant_latency_sum.items()):
+                latency.add_metric(list(lkey), seconds)
         try:
-            counts = service.queue.counts()
+            counts = service.queue.tenant_counts()
         except Exception:  # a scrape must not fail because the database is busy
             counts = {}
-        for (receiver, integration, state), n in sorted(counts.items()):
-            queue.add_metric([receiver, integration, state], n)
+        for ckey, n in sorted(counts.items()):
+            queue.add_metric(list(ckey), n)
         queued.add_metric([], service.router.queued if service.router is not None else 0)
         yield from (attempts, latency, queue, queued)

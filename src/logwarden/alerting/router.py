@@ -13,14 +13,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
 from logwarden.alerting.config import AlertingConfig
-from logwarden.alerting.dispatch.core import RouterCore
+from logwarden.alerting.dispatch.tenants import TenantRouterCore
 from logwarden.alerting.model import AlertMessage
 from logwarden.alerting.mute.base import Muter
 from logwarden.alerting.mute.silence import SilenceStore
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 _STEP = 1.0  # longest sleep between steps (acks and silences are picked up at least this often)
 _GC_EVERY = timedelta(minutes=10)
 _ORPHANS_EVERY = timedelta(seconds=10)  # how often held alerts are checked against the engines' current alerts
+_POLL_EVERY = 10.0  # seconds between `on_poll` calls (tenants' alerting configs changed by another server)
 
 
 class AlertRouter:
@@ -48,14 +50,15 @@ class AlertRouter:
         inhibitor: Any = None,
         on_queued: Callable[[int], None] | None = None,
         name: str = "router",
+        tenants: Mapping[str, AlertingConfig] = {},
+        on_poll: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.config = config
-        self._external_url = external_url
-        self._muters = tuple(muters)
         self.store = RouterStore(engine)
         self._clock = clock
         self._on_queued = on_queued
+        self._on_poll = on_poll
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -64,8 +67,9 @@ class AlertRouter:
         self._last_orphan_check = datetime.min.replace(tzinfo=UTC)
         self._acks: dict[str, dict[str, Any]] = {}
         self.queued = 0  # notifications queued since start (for /metrics)
-        self.core = RouterCore(
-            config, muters=muters, inhibitor=inhibitor, external_url=external_url, nflog=self.store.nflog()
+        # The config file's tree for every tenant, except those with their own (alerting/tenant_config.py).
+        self.core = TenantRouterCore(
+            config, tenants, muters=muters, inhibitor=inhibitor, external_url=external_url, nflog=self.store.nflog()
         )
         now = clock()
         cursor = self.store.cursor(name)
@@ -85,14 +89,15 @@ class AlertRouter:
         """Route by a new config from now on: the alerts held go into the new tree's groups (which start with
         `group_wait`; the notification log, kept, stops them re-sending what was sent)."""
         with self._lock:
-            now = self._clock()
-            held = self.core.alerts()
-            core = RouterCore(
-                config, muters=self._muters, inhibitor=inhibitor, external_url=self._external_url, nflog=self.core.nflog
-            )
-            for alert in held:
-                core.put(alert, now)
-            self.core, self.config = core, config
+            self.core.set_fallback(config, inhibitor, self._clock())
+            self.config = config
+        self.wake()
+
+    def set_tenant(self, tenant: str, config: AlertingConfig | None) -> None:
+        """Route `tenant`'s alerts by its own `config` from now on (None: by the config file's again); its alerts
+        held move into the new tree's groups, other tenants' groups are untouched."""
+        with self._lock:
+            self.core.set_tenant(tenant, config, self._clock())
         self.wake()
 
     # --- thread -----------------------------------------------------------------------------------------
@@ -111,8 +116,15 @@ class AlertRouter:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
+        polled = time.monotonic()
         while not self._stop.is_set():
             wait = _STEP
+            if self._on_poll is not None and time.monotonic() - polled >= _POLL_EVERY:
+                polled = time.monotonic()
+                try:
+                    self._on_poll()
+                except Exception:
+                    log.exception("alert router: polling for changed tenant configs failed; retrying")
             try:
                 wait = self.step()
             except Exception:

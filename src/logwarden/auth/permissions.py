@@ -113,7 +113,10 @@ ROUTE_NEEDS: dict[str, Spec] = {
     "/api/v1/alerts/history": P.SEARCH,
     "/api/v1/alerts/groups": P.SEARCH,
     "/api/v1/alerts/{fingerprint}/ack": P.SILENCES_WRITE,
-    "/api/v1/receivers": P.SEARCH,  # read-only for now; changing receivers will need `receivers.write`
+    "/api/v1/receivers": P.SEARCH,  # the tenant's effective receivers (no secrets)
+    # The tenant's own routing tree and receivers (admins: receivers hold secrets and send alert evidence out).
+    "/api/v1/alerting/config": {**_READ, "PUT": P.RECEIVERS_WRITE, "DELETE": P.RECEIVERS_WRITE},
+    "/api/v1/receivers/{name}/test": P.RECEIVERS_WRITE,  # sends a sample notification out now
     "/api/v1/saved-searches": {**_READ, "POST": P.SEARCHES_WRITE},
     "/api/v1/saved-searches/{search_id}": {**_READ, "PUT": P.SEARCHES_WRITE, "DELETE": P.SEARCHES_WRITE},
     # Dashboards are saved views like saved searches: viewers read them, editors (searches.write) change them.

@@ -333,3 +333,17 @@ dashboards = Table(
     UniqueConstraint("tenant", "name", name="uq_dashboards_tenant_name"),
     Index("ix_dashboards_tenant_updated", "tenant", "updated"),
 )
+
+# --- per-tenant alerting configuration (alerting/tenant_config.py) -----------------------------------------
+
+alerting_configs = Table(
+    "alerting_configs",
+    metadata,
+    # A tenant's own routing tree, receivers, inhibition rules and time intervals (Mimir's per-tenant
+    # Alertmanager config); tenants without a row use the config file's `alerting:` section.
+    Column("tenant", String(64), primary_key=True),
+    Column("config", Text, nullable=False),  # JSON object as given (secrets included: never served back)
+    Column("version", Integer, nullable=False),  # 1, 2, …: bumped by each change, seen by other servers
+    Column("updated_by", String(256), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

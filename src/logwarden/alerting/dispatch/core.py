@@ -204,6 +204,10 @@ class RouterCore:
         """The aggregation groups (API view)."""
         return self.dispatcher.groups() if self.dispatcher is not None else []
 
+    def evict(self, tenant: str) -> list[AlertMessage]:
+        """Take out every alert of `tenant` held here (its alerting configuration changed hands)."""
+        return self.dispatcher.evict(tenant) if self.dispatcher is not None else []
+
     def take_dropped(self) -> list[str]:
         """Fingerprints of resolved alerts no longer held, since the last call (the I/O layer forgets them)."""
         dropped, self._unrouted_dropped = self._unrouted_dropped, []

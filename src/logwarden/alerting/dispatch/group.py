@@ -135,6 +135,16 @@ class Dispatcher:
         dropped, self._dropped = self._dropped, []
         return dropped
 
+    def evict(self, tenant: str) -> list[AlertMessage]:
+        """Take every group of `tenant` out (its alerts move to the tenant's own routing tree); returns their
+        alerts. Nothing is reported dropped: the alerts are still held, elsewhere."""
+        found: dict[str, AlertMessage] = {}
+        for key in [k for k, g in self._groups.items() if g.labels.get("tenant", "") == tenant]:
+            found.update(self._groups.pop(key).alerts)
+        for fingerprint in found:
+            self._holders.pop(fingerprint, None)  # a tenant's alerts are only in its own groups (tenant groups)
+        return [found[fp] for fp in sorted(found)]
+
     def holds(self, fingerprint: str) -> bool:
         return fingerprint in self._holders
 

@@ -34,7 +34,9 @@ class DeliveryService:
         on_delivered: Callable[[QueuedNotification, float], None] | None = None,
     ) -> None:
         self.queue = queue
-        self.notifiers = dict(notifiers)
+        self.notifiers = dict(notifiers)  # the config file's receivers: tenants without their own config
+        # Tenants with their own alerting config → their integrations; replaced whole (one assignment) on change.
+        self.tenant_notifiers: dict[str, Mapping[IntegrationKey, Notifier]] = {}
         self.config = config
         self._clock = clock
         self._on_delivered = on_delivered
@@ -47,6 +49,9 @@ class DeliveryService:
         # (receiver, integration, outcome) → attempts; latencies of delivered attempts (for /metrics)
         self.attempts: Counter[tuple[str, str, str]] = Counter()
         self.latency_sum: dict[tuple[str, str], float] = {}
+        # The same per tenant too: a receiver name may exist in two tenants (tenant, receiver, integration, …).
+        self.tenant_attempts: Counter[tuple[str, str, str, str]] = Counter()
+        self.tenant_latency_sum: dict[tuple[str, str, str], float] = {}
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="lw-notify-dispatch", daemon=True)
@@ -99,19 +104,28 @@ class DeliveryService:
                 self._busy.discard(item.id)
             self._wake.set()
 
+    def notifier_for(self, tenant: str, receiver: str, integration: str) -> Notifier | None:
+        """The integration a tenant's notification goes through: its own receivers' when it has its own
+        alerting config, else the config file's."""
+        notifiers = self.tenant_notifiers.get(tenant, self.notifiers)
+        return notifiers.get((receiver, integration))
+
+    def _count(self, item: QueuedNotification, outcome: str) -> None:
+        self.attempts[(item.receiver, item.integration, outcome)] += 1
+        self.tenant_attempts[(item.tenant, item.receiver, item.integration, outcome)] += 1
+
     def _attempt(self, item: QueuedNotification) -> None:
-        key = (item.receiver, item.integration)
-        notifier = self.notifiers.get(key)
+        notifier = self.notifier_for(item.tenant, item.receiver, item.integration)
         now = self._clock()
         if notifier is None:
             result = DeliveryResult.rejected(f"receiver {item.receiver!r} has no integration {item.integration}")
             self.queue.record(item, result, at=now, latency=0.0, retry_at=None)
-            self.attempts[(item.receiver, item.integration, str(Outcome.REJECTED))] += 1
+            self._count(item, str(Outcome.REJECTED))
             return
         if now >= item.deadline:
             result = DeliveryResult.retriable("given up: past the delivery deadline")
             self.queue.record(item, result, at=now, latency=0.0, retry_at=None)
-            self.attempts[(item.receiver, item.integration, EXPIRED)] += 1
+            self._count(item, EXPIRED)
             return
         if notifier.limiter is not None:
             held = notifier.limiter.acquire()
@@ -134,10 +148,12 @@ class DeliveryService:
             retry_at = at + wait
         state = self.queue.record(item, result, at=at, latency=latency, retry_at=retry_at)
         outcome = EXPIRED if state == EXPIRED else str(result.outcome)
-        self.attempts[(item.receiver, item.integration, outcome)] += 1
+        self._count(item, outcome)
         if result.outcome is Outcome.DELIVERED:
             key = (item.receiver, item.integration)
             self.latency_sum[key] = self.latency_sum.get(key, 0.0) + latency
+            per_tenant = (item.tenant, *key)
+            self.tenant_latency_sum[per_tenant] = self.tenant_latency_sum.get(per_tenant, 0.0) + latency
             if self._on_delivered is not None:
                 self._on_delivered(item, latency)
         elif result.outcome is Outcome.REJECTED:

@@ -203,12 +203,22 @@ class NotificationQueue:
 
     # --- readers and upkeep ------------------------------------------------------------------------------
 
-    def counts(self) -> dict[tuple[str, str, str], int]:
-        """Rows per (receiver, integration, status) (for /metrics)."""
+    def counts(self, tenant: str | None = None) -> dict[tuple[str, str, str], int]:
+        """Rows per (receiver, integration, status), of one tenant's notifications when `tenant` is given."""
         n = notifications.c
         stmt = select(n.receiver, n.integration, n.status, func.count()).group_by(n.receiver, n.integration, n.status)
+        if tenant is not None:
+            stmt = stmt.where(n.tenant == tenant)
         with self._connect() as con:
             return {(r[0], r[1], r[2]): int(r[3]) for r in con.execute(stmt)}
+
+    def tenant_counts(self) -> dict[tuple[str, str, str, str], int]:
+        """Rows per (tenant, receiver, integration, status) (for /metrics)."""
+        n = notifications.c
+        cols = (n.tenant, n.receiver, n.integration, n.status)
+        stmt = select(*cols, func.count()).group_by(*cols)
+        with self._connect() as con:
+            return {(r[0], r[1], r[2], r[3]): int(r[4]) for r in con.execute(stmt)}
 
     def attempts(
         self,

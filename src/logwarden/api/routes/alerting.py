@@ -1,8 +1,12 @@
 """Acknowledging alerts, and what the router holds: POST/DELETE /api/v1/alerts/{fingerprint}/ack,
-GET /api/v1/alerts/groups (aggregation groups) and GET /api/v1/receivers (integrations and their queues)."""
+GET /api/v1/alerts/groups (aggregation groups), GET /api/v1/receivers (the tenant's integrations and their queues)
+the tenant's own alerting config: GET/PUT/DELETE /api/v1/alerting/config (alerting/tenant_config.py), and
+POST /api/v1/receivers/{name}/test (a sample notification through a receiver now)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,12 +14,23 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from logwarden.alerting.service import integration_names
+from logwarden.alerting.model import sample_notification
+from logwarden.alerting.notifiers.base import DeliveryResult
+from logwarden.alerting.service import build_notifiers, integration_names
 from logwarden.alerting.store import AckError, RouterStore
+from logwarden.alerting.tenant_config import (
+    TenantConfigError,
+    TenantConfigStore,
+    parse_body,
+    receiver_changes,
+    redacted,
+    validate_tenant_config,
+)
 from logwarden.api.errors import ApiError
 from logwarden.api.routes.snapshot import json_response
 from logwarden.api.runtime import Runtime, runtime_of
 from logwarden.auth.audit import audit
+from logwarden.auth.principal import principal_of
 
 MAX_TEXT = 2000
 
@@ -99,18 +114,21 @@ async def groups(request: Request) -> Response:
 
 
 async def receivers(request: Request) -> Response:
-    """The configured receivers and their integrations (where they send, no secrets), with queued counts."""
+    """The tenant's effective receivers (its own, or the config file's when it has none) and their integrations
+    (where they send, no secrets), with the tenant's notifications by state."""
     rt = runtime_of(request)
-    config = rt.config.alerting
+    tenant = rt.tenant(request)
+    config, _fallback = rt.alerting.effective(tenant) if rt.alerting is not None else (rt.config.alerting, True)
+    notifiers = rt.alerting.notifiers_for(tenant) if rt.alerting is not None else {}
     counts: dict[tuple[str, str, str], int] = {}
     if rt.alerting is not None and rt.meta is not None:
-        counts = await rt.meta.run(rt.alerting.queue.counts)
+        counts = await rt.meta.run(rt.alerting.queue.counts, tenant)
     out = []
     receiver: Any
     for receiver in config.receivers:
         items = []
         for name, kind, _settings in integration_names(receiver):
-            notifier = rt.alerting.notifiers.get((receiver.name, name)) if rt.alerting is not None else None
+            notifier = notifiers.get((receiver.name, name))
             items.append(
                 {
                     "integration": name,
@@ -124,3 +142,106 @@ async def receivers(request: Request) -> Response:
             )
         out.append({"name": receiver.name, "integrations": items})
     return json_response({"receivers": out})
+
+
+def _alerting(rt: Runtime) -> Any:
+    if rt.alerting is None:
+        raise ApiError(503, "logwarden is starting or stopping; retry shortly", {"Retry-After": "1"})
+    return rt.alerting
+
+
+async def get_config(request: Request) -> Response:
+    """The tenant's effective alerting config (route, receivers, inhibit_rules, time_intervals; secrets shown as
+    `**********`), whether it is the config file's (`fallback`), and who set it last."""
+    rt = runtime_of(request)
+    tenant = rt.tenant(request)
+    meta, service = _meta(rt), _alerting(rt)
+    stored = await meta.run(TenantConfigStore(meta.engine).get, tenant, service.config)
+    config = stored.config if stored is not None else service.config
+    body: dict[str, Any] = {"tenant": tenant, "fallback": stored is None, "config": redacted(config)}
+    if stored is not None:
+        body |= {
+            "version": stored.version,
+            "updated_by": stored.updated_by,
+            "updated_at": stored.updated_at.isoformat().replace("+00:00", "Z"),
+        }
+    return json_response(body)
+
+
+async def put_config(request: Request) -> Response:
+    """Set the tenant's own alerting config (YAML or JSON: route, receivers, inhibit_rules, time_intervals),
+    validated like the config file's section (400 naming the field), applied at once, audited."""
+    rt = runtime_of(request)
+    tenant = rt.tenant(request)
+    meta, service = _meta(rt), _alerting(rt)
+    try:
+        raw = parse_body(await request.body())
+        config = validate_tenant_config(raw, service.config)
+    except TenantConfigError as exc:
+        raise ApiError(400, f"alerting config: {exc}") from None
+    principal = principal_of(request)
+    by = principal.identity if principal is not None else "anonymous"
+    store = TenantConfigStore(meta.engine)
+    before = await meta.run(store.get, tenant, service.config)
+    version = await meta.run(store.put, tenant, raw, by, datetime.now(UTC))
+    await meta.run(service.set_tenant, tenant, config, version)
+    changes = receiver_changes(before.config if before is not None else service.config, config)
+    await audit(request, "alerting.config.update", tenant, tenant=tenant, version=version, **changes)
+    return json_response({"tenant": tenant, "fallback": False, "version": version, **changes})
+
+
+async def delete_config(request: Request) -> Response:
+    """Remove the tenant's own alerting config: its alerts go by the config file's section again. 404 when it has
+    none."""
+    rt = runtime_of(request)
+    tenant = rt.tenant(request)
+    meta, service = _meta(rt), _alerting(rt)
+    store = TenantConfigStore(meta.engine)
+    before = await meta.run(store.get, tenant, service.config)
+    if before is None or not await meta.run(store.delete, tenant):
+        raise ApiError(404, f"tenant {tenant!r} has no alerting config of its own (it uses the config file's)")
+    await meta.run(service.set_tenant, tenant, None)
+    changes = receiver_changes(before.config, service.config)
+    await audit(request, "alerting.config.delete", tenant, tenant=tenant, version=before.version, **changes)
+    return json_response({"tenant": tenant, "fallback": True, **changes})
+
+
+async def test_receiver(request: Request) -> Response:
+    """Send a sample alert through every integration of one of the tenant's effective receivers now (not
+    queued, not retried), with what each channel answered; audited as `receiver.test`."""
+    rt = runtime_of(request)
+    tenant = rt.tenant(request)
+    service = _alerting(rt)
+    name = request.path_params["name"]
+    config, _fallback = service.effective(tenant)
+    if name not in {r.name for r in config.receivers}:
+        raise ApiError(404, f"tenant {tenant!r} has no receiver named {name!r}")
+    external = config.external_url or str(request.base_url).rstrip("/")
+    results = await asyncio.get_running_loop().run_in_executor(None, _send_sample, config, name, tenant, external)
+    await audit(request, "receiver.test", name, tenant=tenant, outcomes=[r["outcome"] for r in results])
+    return json_response({"receiver": name, "results": results})
+
+
+def _send_sample(config: Any, receiver: str, tenant: str, external_url: str) -> list[dict[str, Any]]:
+    sample = sample_notification(receiver, external_url=external_url)
+    alerts = tuple(dataclasses.replace(a, labels={**a.labels, "tenant": tenant}) for a in sample.alerts)
+    sample = dataclasses.replace(sample, alerts=alerts)
+    notifiers = {k: v for k, v in build_notifiers(config).items() if k[0] == receiver}
+    results = []
+    for (_, integration), notifier in notifiers.items():
+        try:
+            result = notifier.send(sample)
+        except Exception as exc:  # a notifier bug is the answer, not a 500
+            result = DeliveryResult.retriable(f"{type(exc).__name__}: {exc}")
+        finally:
+            notifier.close()
+        results.append(
+            {
+                "integration": integration,
+                "target": notifier.describe(),
+                "outcome": str(result.outcome),
+                "status": result.status,
+                "answer": str(result.answer)[:MAX_TEXT],
+            }
+        )
+    return results
