@@ -32,6 +32,7 @@ from logwarden.api.routes import alerts as alert_routes
 from logwarden.api.routes import backtest as backtest_routes
 from logwarden.api.routes import dashboards as dashboard_routes
 from logwarden.api.routes import logmetrics as log_metric_routes
+from logwarden.api.routes import oidc as oidc_routes
 from logwarden.api.routes import patterns as pattern_routes
 from logwarden.api.routes import pipelines as pipeline_routes
 from logwarden.api.routes import query as query_routes
@@ -330,6 +331,7 @@ def create_app(
             Route("/api/v1/dashboards/{dashboard_id}", dashboard_routes.item, methods=["GET", "PUT", "DELETE"]),
             Route(openapi.OPENAPI_PATH, openapi.openapi_json, methods=["GET"]),
             *auth_routes.routes(),  # login, logout, me, audit, users, keys
+            *oidc_routes.routes(),  # login through an OpenID Connect provider (auth.oidc)
             *admin_delete.routes(),  # GDPR delete
             # The console owns GET / (it hands Elasticsearch clients to the emulation) and its static files.
             *console_routes(),

@@ -192,6 +192,7 @@ def _paths() -> Schema:
     from logwarden.api.openapi_alerting import alerting_paths  # they build on this module's helpers
     from logwarden.api.openapi_dashboards import dashboards_paths
     from logwarden.api.openapi_logmetrics import log_metrics_paths
+    from logwarden.api.openapi_oidc import oidc_paths
     from logwarden.api.openapi_patterns import patterns_paths
     from logwarden.api.openapi_rules import rules_paths
     from logwarden.api.openapi_silences import silences_paths
@@ -231,7 +232,9 @@ def _paths() -> Schema:
         },
         "/api/v1/export": {
             "get": {
-                "summary": "The lines of a search as an NDJSON or CSV download (audited: search.export)",
+                "summary": "The answer of a query as an NDJSON or CSV download, streamed (audited: search.export)",
+                "description": "The query of /api/v1/query: lines (filters and line pipes) or, after an "
+                "aggregation, its table. A bad query is a 400 with the column.",
                 "tags": ["search"],
                 "parameters": [
                     _TENANT,
@@ -240,8 +243,7 @@ def _paths() -> Schema:
                     _END,
                     _limit(1_000_000, 100_000),
                     _query_param("format", "ndjson (default) or csv.", {"type": "string", "enum": ["ndjson", "csv"]}),
-                    _query_param("fields", "CSV only: comma-separated attribute names, extra columns after message."),
-                    *_FILTERS,
+                    _query_param("fields", "CSV of lines: comma-separated attribute names, columns after message."),
                 ],
                 "responses": {
                     **_responses(None, 400, 408, 503),
@@ -459,6 +461,7 @@ def _paths() -> Schema:
         **rules_paths(),
         **alerting_paths(),
         **auth_paths(),
+        **oidc_paths(),
         **silences_paths(),
         **log_metrics_paths(),
         **patterns_paths(),

@@ -80,6 +80,9 @@ ROUTE_NEEDS: dict[str, Spec] = {
     "/console/static": PUBLIC,
     # Sessions and the audit log.
     "/api/v1/auth/login": PUBLIC,
+    "/api/v1/auth/oidc": PUBLIC,  # is an OIDC login offered (api/routes/oidc.py)
+    "/api/v1/auth/oidc/login": PUBLIC,  # to the OIDC provider
+    "/api/v1/auth/oidc/callback": PUBLIC,  # back from it: the state, code and ID token are the credential
     "/api/v1/auth/logout": AUTHENTICATED,
     "/api/v1/auth/me": AUTHENTICATED,
     "/api/v1/audit": P.AUDIT_READ,

@@ -6,6 +6,7 @@ themselves from these shapes. Source settings live in `config.sources`.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -399,6 +400,71 @@ class LimitsConfig(_Frozen):
         return v
 
 
+class OidcConfig(_Frozen):
+    """Log in through an OpenID Connect provider (authorization code + PKCE); docs/security.md, "OIDC"."""
+
+    issuer: str
+    """The provider's issuer URL, exactly as its ID tokens' `iss` (its discovery document is
+    `<issuer>/.well-known/openid-configuration`)."""
+    client_id: str = Field(min_length=1)
+    """This server's client id at the provider (ID tokens must name it in `aud`)."""
+    client_secret: SecretStr | None = None
+    """The client secret (sent with HTTP basic auth to the token endpoint); unset for a public client (PKCE only)."""
+    redirect_url: str
+    """This server's callback as the browser reaches it, registered at the provider:
+    `https://logs.example.com/api/v1/auth/oidc/callback`."""
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    """Scopes asked for (`openid` is always sent)."""
+    name: str = Field("OIDC", min_length=1, max_length=40)
+    """The provider's name on the console's button ("Sign in with <name>")."""
+    username_claim: str = "sub"
+    """The claim that names the user (logwarden user `oidc:<value>`): `sub` never changes; use `email` or
+    `preferred_username` only if the provider does not let users change them."""
+    role_claim: str | None = None
+    """A claim holding the user's groups or roles (a string or a list of strings), mapped by `role_map`."""
+    role_map: dict[str, Literal["admin", "editor", "viewer"]] = Field(default_factory=dict)
+    """Claim value → role; with several matches the strongest role wins (admin > editor > viewer)."""
+    default_role: Literal["admin", "editor", "viewer"] | None = "viewer"
+    """The role of a user no `role_map` entry matches; null refuses such users."""
+    tenant_claim: str | None = None
+    """A claim naming the user's tenant; unset (or absent from the token): `default_tenant`."""
+    default_tenant: str | None = None
+    """The tenant of users without a tenant claim; unset: `ingest.default_tenant`."""
+    http_timeout: Duration = Field(timedelta(seconds=10), gt=timedelta(0))
+    """Timeout of each request to the provider (discovery, keys, token exchange)."""
+
+    @field_validator("default_tenant")
+    @classmethod
+    def _tenant(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_tenant(value)
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+[^\s?#]*", value):
+            raise ValueError(f"{value[:200]!r} is not an http(s) URL without query: use the provider's issuer URL")
+        return value
+
+    @model_validator(mode="after")
+    def _extra_installed(self) -> OidcConfig:
+        # Checked at start, not at the first login: a missing library is the operator's to fix.
+        if importlib.util.find_spec("joserfc") is None:
+            raise ValueError("the OIDC login needs the `oidc` extra: pip install 'logwarden[oidc]'")
+        return self
+
+    @field_validator("redirect_url")
+    @classmethod
+    def _redirect(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+/api/v1/auth/oidc/callback", value):
+            raise ValueError(
+                f"{value[:200]!r} must be this server's URL ending in /api/v1/auth/oidc/callback"
+                " (https://logs.example.com/api/v1/auth/oidc/callback)"
+            )
+        return value
+
+
 class AuthConfig(_Frozen):
     enabled: bool = False
     """Require a credential (API key, or a user's session) on every route but health, readiness and (see
@@ -425,6 +491,8 @@ class AuthConfig(_Frozen):
     with each failure, up to `login_lockout`); 429 with Retry-After meanwhile."""
     login_lockout: Duration = Field(timedelta(minutes=15), gt=timedelta(0))
     """Longest wait imposed after repeated failed logins; failures older than this are forgotten."""
+    oidc: OidcConfig | None = None
+    """Offer a login through an OpenID Connect provider beside passwords (docs/security.md, "OIDC")."""
 
 
 class LogMetricsConfig(_Frozen):

@@ -1,52 +1,23 @@
-// Downloads as NDJSON or CSV, built in the browser from the API's answer.
+// Downloads: the server's export (GET /api/v1/export) of exactly the current query, saved as the browser
+// receives it (streamed to disk, named by the server), never built in the page's memory.
 
-import { cellText } from "../dom.js";
-import { allFields } from "./rows.js";
+import { params } from "../api.js";
 
-function csvCell(value) {
-  const text = cellText(value);
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+// Columns every CSV of lines has; the others shown in the table go into `fields`.
+const CSV_CORE = new Set(["ts", "level", "service", "host", "message", "attrs", "tenant", "observed_ts", "log_id"]);
+
+/** The export URL of a Discover state: its query and range, the shown attribute columns for a CSV of lines. */
+export function exportUrl(state, format) {
+  const fields = format === "csv" ? state.cols.filter((c) => !CSV_CORE.has(c)).join(",") : "";
+  return `/api/v1/export?${params({ q: state.q, start: state.start, end: state.end, format, fields })}`;
 }
 
-/** CSV of hits: the core fields, then every attribute key seen. */
-export function hitsCsv(hits) {
-  const names = [];
-  const seen = new Set();
-  for (const hit of hits) {
-    for (const [name] of allFields(hit)) {
-      if (!seen.has(name)) {
-        seen.add(name);
-        names.push(name);
-      }
-    }
-  }
-  const rows = hits.map((hit) => {
-    const values = new Map(allFields(hit));
-    return names.map((n) => csvCell(values.get(n))).join(",");
-  });
-  return [names.map(csvCell).join(","), ...rows].join("\n") + "\n";
-}
-
-export function tableCsv(result) {
-  const head = result.columns.map((c) => csvCell(c.name)).join(",");
-  return [head, ...result.rows.map((r) => r.map(csvCell).join(","))].join("\n") + "\n";
-}
-
-export function hitsNdjson(hits) {
-  return hits.map((h) => JSON.stringify(h)).join("\n") + "\n";
-}
-
-export function tableNdjson(result) {
-  return result.rows.map((r) => JSON.stringify(Object.fromEntries(result.columns.map((c, i) => [c.name, r[i]])))).join("\n") + "\n";
-}
-
-export function saveFile(name, text, type) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+/** Save a URL's answer as a file (the session cookie authenticates it; the server names the file). */
+export function saveUrl(url) {
   const a = document.createElement("a");
   a.href = url;
-  a.download = name;
+  a.download = "";
   document.body.append(a);
   a.click();
   a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }

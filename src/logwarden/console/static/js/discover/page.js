@@ -8,7 +8,7 @@ import { readState, writeState } from "../state.js";
 import { createTimePicker } from "../timepicker.js";
 import { showContext, showTrace } from "./dialog.js";
 import { searchBody, takeFirstSearch } from "./first.js";
-import { hitsCsv, hitsNdjson, saveFile, tableCsv, tableNdjson } from "./download.js";
+import { exportUrl, saveUrl } from "./download.js";
 import { createPatternsTab } from "../patterns/discover_tab.js";
 import { createHistogram } from "./histogram.js";
 import { MAX_ROWS, startLive } from "./live.js";
@@ -18,7 +18,6 @@ import { detailRow, gridColumns, headerRow, lineRow } from "./rows.js";
 import { createSidebar } from "./sidebar.js";
 import { renderStats } from "./stats.js";
 
-const DOWNLOAD_LIMIT = 10000;
 const FOLLOW_MS = 300; // a slow search still gets its histogram and fields this soon
 
 const noop = () => {};
@@ -219,16 +218,9 @@ export function mountDiscover(container) {
     downloadMenu.open = false;
   });
 
-  async function download(format) {
+  function download(format) {
     downloadMenu.open = false;
-    let data = result;
-    if (result?.kind === "hits" && result.total > result.hits.length) {
-      data = await apiPost("/api/v1/query", { q: state.q, start: state.start, end: state.end, limit: DOWNLOAD_LIMIT });
-    }
-    if (!data) return;
-    const table = data.kind === "table";
-    const text = format === "csv" ? (table ? tableCsv(data) : hitsCsv(data.hits)) : table ? tableNdjson(data) : hitsNdjson(data.hits);
-    saveFile(`logwarden-${new Date().toISOString().replace(/[:.]/g, "-")}.${format}`, text, format === "csv" ? "text/csv" : "application/x-ndjson");
+    saveUrl(exportUrl(state, format)); // the server streams the file: every line of the query, within the role's cap
   }
 
   // --- live mode ------------------------------------------------------------------------------------

@@ -93,5 +93,23 @@ export function mountLogin(container) {
   );
   container.append(h("div", { class: "login-page" }, form));
   user.focus();
+  const query = new URLSearchParams(location.search);
+  if (query.get("error")) show(query.get("error")); // an OIDC sign-in that failed comes back with its reason
+  addOidcButton(form, submit, safeNext(query.get("next")));
   return {};
+}
+
+/** "Sign in with <provider>" under the password form, when the server offers an OIDC login (auth.oidc). */
+async function addOidcButton(form, before, next) {
+  let info;
+  try {
+    const resp = await fetch("/api/v1/auth/oidc", { headers: { Accept: "application/json" } });
+    info = resp.ok ? await resp.json() : null;
+  } catch {
+    return; // no button: the password form still works
+  }
+  if (!info?.enabled) return;
+  const url = `${info.login_url}?${new URLSearchParams({ next })}`;
+  const link = h("a", { class: "button oidc-login", href: url, role: "button" }, `Sign in with ${info.name}`);
+  before.after(h("p", { class: "muted login-or" }, "or"), link);
 }
