@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -115,6 +116,30 @@ class _Prescan:
     too_deep: list[tuple[str, str]]
 
 
+_NEWLINE, _BRACE, _BRACKET = ord("\n"), ord("{"), ord("[")
+
+
+def _plain_objects(body: bytes, max_depth: int) -> bool:
+    """Whether every line starts with '{' (or is empty) and none holds more than `max_depth` '{' and '['.
+
+    The usual body, recognised with a few numpy passes over its bytes (no split into lines, no string
+    kernels): when it says yes, no line can be too deep and the reader may take the body as it is.
+    """
+    data = np.frombuffer(body, np.uint8)
+    newlines = np.flatnonzero(data == _NEWLINE)
+    starts = newlines + 1
+    # Line starts: 0 and after every newline (one at the very end starts an empty last line).
+    firsts = data[starts[starts < len(data)]]
+    if data[0] not in (_BRACE, _NEWLINE) or not np.all((firsts == _BRACE) | (firsts == _NEWLINE)):
+        return False
+    openers = np.flatnonzero((data == _BRACE) | (data == _BRACKET))
+    if len(openers) <= max_depth:
+        return True
+    # Openers per line: where each line's bounds fall in the sorted opener positions.
+    bounds = np.searchsorted(openers, np.concatenate(([0], starts, [len(data)])))
+    return int(np.diff(bounds).max()) <= max_depth
+
+
 def _prescan(body: bytes, max_depth: int) -> _Prescan:
     """Valid UTF-8? Every non-blank line starts with '{' (pyarrow crashes on a leading `null`)? Any too deep?"""
     raw = pa.array([body], pa.binary())
@@ -122,6 +147,8 @@ def _prescan(body: bytes, max_depth: int) -> _Prescan:
         text: pa.Array = raw.cast(pa.string())
     except pa.ArrowInvalid:
         text = raw
+    if text is not raw and _plain_objects(body, max_depth):
+        return _Prescan(body, True, [])
     lines = pc.split_pattern(text, "\n").flatten()
     deep: list[tuple[str, str]] = []
     bounds = depth_upper_bounds(lines, "{[" if b"[" in body else "{")

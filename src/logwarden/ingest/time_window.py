@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logwarden.model.normalize import attr_column
+from logwarden.model.normalize import attr_column, one_array
 from logwarden.model.schema import TS_TYPE
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def apply_window(wide: pa.Table, window: TimeWindow, received: datetime) -> Wind
     """Split a wide batch (after its pipelines) into kept, future (dead letters) and refused lines."""
     if wide.num_rows == 0:
         return WindowOutcome(wide)
-    ts = wide.column("ts").combine_chunks()
+    ts = one_array(wide.column("ts"))
     latest = pa.scalar(received + window.future_grace, TS_TYPE)
     too_new = pc.greater(ts, latest)
     too_old = pc.less(ts, _cutoffs(wide, window, received))
@@ -114,7 +114,7 @@ def _cutoffs(wide: pa.Table, window: TimeWindow, received: datetime) -> pa.Scala
     column = attr_column(RETENTION_FIELD)
     if not window.class_days or column not in wide.column_names:
         return base
-    classes = wide.column(column).combine_chunks()
+    classes = one_array(wide.column(column))
     if not pa.types.is_string(classes.type):
         return base
     cutoffs: pa.Array = pa.repeat(base, wide.num_rows)

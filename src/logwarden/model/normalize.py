@@ -79,6 +79,11 @@ def records_table(records: list[dict[str, Any]]) -> pa.Table:
     return pa.table(columns) if columns else pa.table({"__empty": pa.nulls(len(records))}).drop_columns(["__empty"])
 
 
+def one_array(column: pa.ChunkedArray) -> pa.Array:
+    """A column as one array: its only chunk as it is (combine_chunks copies even that one), else concatenated."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def normalize(raw: pa.Table, ctx: BatchContext) -> pa.Table:
     """Map a decoded record table onto LOG_SCHEMA (`pack(widen(raw, ctx))`)."""
     return pack(widen(raw, ctx))
@@ -115,7 +120,7 @@ def core_fields_of(raw: pa.Table, ctx: BatchContext) -> tuple[dict[str, pa.Array
 def _core_and_attrs(raw: pa.Table, ctx: BatchContext) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
     raw = flatten_structs(raw)
     n = raw.num_rows
-    columns = {name: raw.column(name).combine_chunks() for name in raw.column_names}
+    columns = {name: one_array(raw.column(name)) for name in raw.column_names}
     leftovers: dict[str, pa.Array] = {}
 
     def take(field: str) -> list[tuple[str, pa.Array]]:
@@ -183,13 +188,13 @@ def pack(wide: pa.Table) -> pa.Table:
         if name in WIDE_CORE:
             continue
         if name == PREBUILT_ATTRS:
-            prebuilt = wide.column(name).combine_chunks()
+            prebuilt = one_array(wide.column(name))
         elif not name.startswith("__"):
-            col = wide.column(name).combine_chunks()
+            col = one_array(wide.column(name))
             if not pa.types.is_null(col.type) and col.null_count < n:
                 columns[attr_key(name)] = col
     attrs = _attrs_json(columns, prebuilt, n)
-    arrays = [wide.column(name).combine_chunks() for name in WIDE_CORE]
+    arrays = [one_array(wide.column(name)) for name in WIDE_CORE]
     schema = LOG_SCHEMA
     ints = sorted(key for key, col in columns.items() if col.type in _BIGINT_TYPES)
     if ints and prebuilt is None:  # ready-made JSON may spell any key any way: no claim then

@@ -21,6 +21,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from logwarden.model.normalize import one_array
+
 HWM_TABLE = "_stream_hwm"
 HWM_DDL = (
     f"CREATE TABLE IF NOT EXISTS {HWM_TABLE} "
@@ -110,17 +112,15 @@ class StreamDedup:
             return self._filter(batch)
 
     def _filter(self, batch: pa.Table) -> tuple[pa.Table, int]:
-        ids = batch.column("log_id").combine_chunks()
+        ids = one_array(batch.column("log_id"))
         # Only the native API's ids follow the convention (the agent ships there); an Elasticsearch `_id`
         # or a Kafka key that happens to look like `x@1` must never make a line vanish.
-        sources = batch.column("source").combine_chunks()
+        sources = one_array(batch.column("source"))
         candidates = pc.and_(pc.equal(sources, SOURCE), pc.match_substring(ids, "@"))
         if not pc.any(candidates).as_py():
             return batch, 0
         parts = pc.extract_regex(pc.if_else(candidates, ids, pa.scalar(None, pa.string())), _ID_RE)
-        keys = pc.binary_join_element_wise(
-            batch.column("tenant").combine_chunks(), pc.struct_field(parts, "stream"), _SEP
-        )
+        keys = pc.binary_join_element_wise(one_array(batch.column("tenant")), pc.struct_field(parts, "stream"), _SEP)
         offsets = pc.cast(pc.struct_field(parts, "offset"), pa.int64())
         keep = pa.repeat(pa.scalar(True), batch.num_rows)
         dropped = 0
