@@ -21,6 +21,7 @@ import itertools
 import json
 import math
 import multiprocessing as mp
+import os
 import random
 import resource
 import shlex
@@ -129,8 +130,13 @@ class Body:
 class LineGenerator:
     """Deterministic (given the seed) realistic log records of about `line_bytes` bytes each."""
 
-    def __init__(self, seed: int, line_bytes: int, start_epoch: float, span_s: float, n_lines: int) -> None:
+    def __init__(
+        self, seed: int, line_bytes: int, start_epoch: float, span_s: float, n_lines: int, ordered: bool = False
+    ) -> None:
         self.rng = random.Random(seed)
+        # Padding as a logfmt logger writes it (one key order, then filler words in one order), so that lines
+        # of one kind share masked pattern forms; by default keys and words come in random order and number.
+        self.ordered = ordered
         self.target = line_bytes
         self.start = start_epoch
         self.step = span_s / max(1, n_lines)
@@ -239,12 +245,16 @@ class LineGenerator:
             msg = rec["msg"]
             parts = [msg]
             grow = want - len(out)
-            keys = rng.sample(PAD_KEYS, len(PAD_KEYS))
+            keys = list(PAD_KEYS[::-1]) if self.ordered else rng.sample(PAD_KEYS, len(PAD_KEYS))
+            words = 0
             while grow > 0:
                 if keys:
                     key = keys.pop()
                     value = rng.choice((rng.randint(0, 9999), f"{rng.getrandbits(rng.choice((16, 32))):x}"))
                     token = f" {key}={value}"
+                elif self.ordered:
+                    token = " " + PAD_WORDS[words % len(PAD_WORDS)]
+                    words += 1
                 else:
                     token = " " + rng.choice(PAD_WORDS)
                 parts.append(token)
@@ -292,7 +302,7 @@ def build_bodies(
     n_lines = n_bodies * batch_lines
     # Event times: the last five minutes, so that no record is old enough to be archived or dropped.
     now = time.time()
-    gen = LineGenerator(seed, line_bytes, now - 300.0, 299.0, n_lines)
+    gen = LineGenerator(seed, line_bytes, now - 300.0, 299.0, n_lines, ordered=messages == "ordered")
     corpus = corpus_lines(n_lines, seed, now - 300.0, 299.0) if messages == "corpus" else None
     bodies: list[Body] = []
     for b in range(n_bodies):
@@ -691,10 +701,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--messages",
-        choices=("generated", "corpus"),
+        choices=("generated", "ordered", "corpus"),
         default="generated",
-        help="generated: padded lines of varied size (nearly every one a new pattern form); corpus: the pattern "
-        "corpus's ordinary logs (tests/patterns_corpus.py), to measure pattern mining on ordinary text",
+        help="generated: padded lines of varied size, the padding's key=value pairs and words in random order and "
+        "number (about one line in four a new pattern form); ordered: the same with the padding in one order, as "
+        "a logfmt logger writes it; corpus: the pattern corpus's ordinary logs (tests/patterns_corpus.py), to "
+        "measure pattern mining on ordinary text",
     )
     p.add_argument(
         "--server-arg",
@@ -761,12 +773,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     sender = ctx.Process(target=sender_main, args=(cfg, bodies, counters, child_end), name="sender")
     sampler: ResourceSampler | None = None
+    threads: ThreadCpuSampler | None = None
     exit_status = 0
     try:
         sender.start()  # starts (imports, builds request heads) while the server boots
         server.start()
         sampler = ResourceSampler(server.pid, 0.1)
         sampler.start()
+        threads = ThreadCpuSampler(server.pid)
+        threads.start()
         try:
             ready_s = server.wait_ready(60.0)
         except ServerError as exc:
@@ -800,6 +815,7 @@ def main(argv: list[str] | None = None) -> int:
         log("stopping server (SIGTERM)")
         code = server.stop(120.0)
         sampler.stop()
+        threads.stop()
         log(f"server exited with {code} after {server.shutdown_s or 0:.1f}s")
         if code != 0:
             log(f"server log tail:\n{server.log_tail()}")
@@ -817,6 +833,7 @@ def main(argv: list[str] | None = None) -> int:
             mean_line=mean_line,
             baseline=baseline,
             disk=(disk_apparent, disk_alloc, disk_files),
+            threads=threads,
         )
         for problem in result["problems"][:10]:
             log(f"problem: {problem}")
@@ -836,6 +853,8 @@ def main(argv: list[str] | None = None) -> int:
             server.stop(30.0)
         if sampler is not None:
             sampler.stop()
+        if threads is not None:
+            threads.stop()
         if not args.keep_data:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -922,6 +941,56 @@ def _wait_for_sender(
     return None
 
 
+class ThreadCpuSampler:
+    """Every 0.5 s, the server's CPU seconds per thread name (Linux /proc): where the cost per line goes.
+
+    Threads are summed by name (`lw-decode`, `lw-applier`, `lw-log`, `lw-bus-<subscriber>` …); the main
+    thread (the event loop) is "main", unnamed native threads (DuckDB, Arrow) count under "python".
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="thread-cpu", daemon=True)
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _snapshot(self) -> dict[str, float]:
+        by_tid: dict[str, float] = {}
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):
+            try:
+                name = (task / "comm").read_text().strip()
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the thread ended meanwhile
+            key = "main" if task.name == str(self.pid) else f"{name}/{task.name}"
+            by_tid[key] = (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
+        return by_tid
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), self._snapshot()))
+            self._stop.wait(0.5)
+
+    def between(self, t0: float, t1: float) -> dict[str, float]:
+        """CPU seconds per thread name from the last sample at or before t0 to the first at or after t1."""
+        before = [s for t, s in self.samples if t <= t0] or [{}]
+        after = [s for t, s in self.samples if t >= t1] or [self.samples[-1][1] if self.samples else {}]
+        start, end = before[-1], after[0]
+        out: dict[str, float] = {}
+        for key, cpu in end.items():
+            name = key.split("/", 1)[0].rstrip("_0123456789")
+            out[name] = out.get(name, 0.0) + cpu - start.get(key, 0.0)
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def _summarize(
     args: argparse.Namespace,
     *,
@@ -931,6 +1000,7 @@ def _summarize(
     mean_line: float,
     baseline: dict[str, Any],
     disk: tuple[int, int, int],
+    threads: ThreadCpuSampler | None = None,
 ) -> dict[str, Any]:
     disk_apparent, disk_alloc, disk_files = disk
     w0, w1 = result["window_start"], result["window_end"]
@@ -984,6 +1054,10 @@ def _summarize(
         "server_shutdown_s": _round(server.shutdown_s or float("nan"), 2),
         "server_exit_code": server.exit_code,
     }
+    if threads is not None and lines_window:
+        # Microseconds of each server thread per acknowledged line (threads summed by name; 0.5 s resolution).
+        by_name = threads.between(w0, w1)
+        summary["server_us_per_line_by_thread"] = {k: round(v * 1e6 / lines_window, 2) for k, v in by_name.items() if v}
     return summary
 
 

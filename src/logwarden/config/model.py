@@ -308,8 +308,8 @@ MASK_KINDS = ("quoted", "email", "url", "uuid", "ip", "timestamp", "path", "dura
 class PatternsConfig(_Frozen):
     enabled: bool = False
     """Mine log patterns: every stored line gets a `pattern_id`, the template of its kind of line (docs/patterns.md),
-    per tenant and service. Dead letters get none. Off by default for now: on text whose lines rarely share a
-    form (bench/ingest.py's lines) mining costs more than half of ingest throughput (docs/patterns.md)."""
+    per tenant and service. Dead letters get none. Off by default for now: mining costs about as much CPU as the
+    rest of ingest, on ordinary logs too (docs/patterns.md#cost)."""
     masks: list[str] = Field(default_factory=lambda: list(MASK_KINDS))
     """Kinds of variable masked before lines are grouped, applied in this order whatever the list's order:
     `quoted` ("…" and '…' strings), `email`, `url`, `uuid`, `ip` (v4 with port, v6), `timestamp` (ISO 8601),
