@@ -145,14 +145,15 @@ class RulesEngine:
         with self._lock:
             try:
                 self._seed(self._clock())
-                table = batch.table
-                if table.num_columns and table.column(0).num_chunks > 1:
-                    # Batches taken together arrive as many chunks; every kernel below runs per chunk.
-                    table = table.combine_chunks()
-                shared = BatchCache(table, lean=True)
-                shared.prepare(*self._batch_needs())
-                for rule in self._streaming:
-                    rule.observe(table, shared)
+                if self._streaming:  # with no streaming rules a batch only moves the cursor
+                    table = batch.table
+                    if table.num_columns and table.column(0).num_chunks > 1:
+                        # Batches taken together arrive as many chunks; every kernel below runs per chunk.
+                        table = table.combine_chunks()
+                    shared = BatchCache(table, lean=True)
+                    shared.prepare(*self._batch_needs())
+                    for rule in self._streaming:
+                        rule.observe(table, shared)
                 now = self._clock()
                 self._hold([(rule, t) for rule in self._streaming for t in rule.evaluate(now)])
                 self._evaluated.update((rule.spec.name, now) for rule in self._streaming)

@@ -215,3 +215,18 @@ def test_an_alert_carries_its_threshold_window_top_values_and_the_search_that_sh
     assert search["end"] == ts and search["start"] == (T0 - timedelta(seconds=55)).isoformat()
     assert search["url"].startswith("/?q=%28level%3Aerror%29+AND+service%3A%22api%22&start=")
     e.close()
+
+
+def test_with_no_streaming_rules_a_batch_only_moves_the_cursor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rules subscriber runs on every stored batch; with nothing to evaluate it must not pay for the batch cache.
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a batch cache was built with no streaming rules")
+
+    monkeypatch.setattr("logwarden.rules.engine.BatchCache", refuse)
+    clock = Clock()
+    e = RulesEngine(tmp_path / "rules", (), clock=clock, idle=timedelta(0), tick=None, commit_interval=timedelta(0))
+    e.handle(stored(1, errors(1, "api", 3)))
+    e.handle(stored(2, errors(2, "api", 3)))
+    assert e.cursor() == 2 and e.alerts() == []
+    e.close()
+    assert RulesEngine(tmp_path / "rules", (), clock=clock, idle=timedelta(0), tick=None).cursor() == 2
