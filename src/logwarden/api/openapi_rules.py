@@ -180,7 +180,9 @@ def rules_paths() -> Schema:
                     "The rule (a mapping as in a rule file) runs on a fresh evaluator over the tenant's lines of "
                     "[since, until) (docs/rules.md, Backtesting). With `Accept: application/x-ndjson` the answer "
                     'is a stream of `{"progress": {"lines", "at"}}` lines and a last `{"result": …}` or '
-                    '`{"error": …}` line. 429 while two backtests run.'
+                    '`{"error": …}` line. 429 while two backtests run. An `aggregate` rule over a log metric '
+                    "(`metric:`) is replayed over the tenant's series instead, run by run every `every` "
+                    "(docs/metrics.md, Backtests); a range older than the series' retention is a 400 naming `since`."
                 ),
                 "tags": ["alerts"],
                 "parameters": [_TENANT],

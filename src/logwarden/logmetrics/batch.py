@@ -23,22 +23,12 @@ import pyarrow.compute as pc
 from logwarden.logmetrics.sketch import LOG_GAMMA, MAX_BIN, MIN_VALUE, ZERO_BIN
 from logwarden.model.schema import CORE_COLUMNS
 from logwarden.model.scratch_db import thread_scratch_connection
-from logwarden.plan.duckdb_filter import attr_path, lit
-from logwarden.query.filter import RowFilter, extracted_column
+from logwarden.query.batch_attrs import BatchAttributes, attr_key
+from logwarden.query.filter import RowFilter
 
 BUCKET_SECONDS = 10  # the finest tier's width: points are kept per 10 s of event time
 BYTES_FIELD = "\x1fbytes"  # the built-in `log_bytes_total`'s value: the message's length in bytes
-_TABLE = "__lw_metric_prepare"
 _KEY_LIMIT = 1 << 62  # combined integer keys stay below this (int64, with room for one more factor)
-
-
-def _attr_key(name: str) -> str:
-    """The `attrs` key of a field (`attrs.x` and `x` are the same attribute)."""
-    return name[len("attrs.") :] if name.startswith("attrs.") else name
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -93,6 +83,7 @@ class MetricBatch:
         self._bins: dict[str, np.ndarray] = {}
         self._buckets: tuple[np.ndarray, np.ndarray] | None = None
         self._cells: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._attrs = BatchAttributes(table)  # attribute texts, parsed once (shared with the rules engine)
 
     # --- filters and fields ---------------------------------------------------------------------
 
@@ -127,29 +118,11 @@ class MetricBatch:
             for name in attrs:
                 self._texts[name] = pa.nulls(self.num_rows, pa.string())
             return
-        conditions = [f.extracted_condition_sql(self.table.schema) for f in pending]
-        keys: dict[str, None] = {_attr_key(n): None for n in attrs}
-        for _, used in conditions:
-            keys.update(dict.fromkeys(used))
-        selects = [f"({sql}) AS m{i}" for i, (sql, _) in enumerate(conditions)]
-        selects += [f"{_quoted(extracted_column(_attr_key(n)))} AS f{j}" for j, n in enumerate(attrs)]
-        source = _TABLE
-        if keys:
-            # One JSON parse per line for every key: a list of paths, then its elements by position.
-            paths = ", ".join(lit(attr_path(k)).sql(dialect="duckdb") for k in keys)
-            each = ", ".join(f"__lw_v[{i + 1}] AS {_quoted(extracted_column(k))}" for i, k in enumerate(keys))
-            parsed = f"SELECT *, json_extract_string(attrs, [{paths}]) AS __lw_v FROM {source}"
-            source = f"(SELECT *, {each} FROM ({parsed}))"
-        con = thread_scratch_connection()
-        con.register(_TABLE, self.table)
-        try:
-            result = con.sql(f"SELECT {', '.join(selects)} FROM {source}").to_arrow_table()
-        finally:
-            con.unregister(_TABLE)
-        for i, f in enumerate(pending):
-            self._masks[f.text] = _numpy_mask(result.column(f"m{i}"))
-        for j, n in enumerate(attrs):
-            self._texts[n] = _array(result.column(f"f{j}"))
+        masks = self._attrs.evaluate(pending, [attr_key(n) for n in attrs])
+        for f, bits in zip(pending, masks, strict=True):
+            self._masks[f.text] = _numpy_mask(bits)
+        for n in attrs:
+            self._texts[n] = self._attrs.texts([attr_key(n)])[attr_key(n)]
 
     def mask(self, f: RowFilter) -> np.ndarray | None:
         """The lines `f` matches as a boolean array (None: every line)."""

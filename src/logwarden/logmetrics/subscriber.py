@@ -1,11 +1,14 @@
 """The log metrics subscriber: every definition applied to each durable batch, as one stateful, lossless bus
 subscriber (bus/base.py: StatefulSubscriber), like the rules engine.
 
-**Exactly once.** Points of the batches handled since the last commit wait in memory (`Pending`, merged per
-series and 10 s bucket); at most every `commit_interval` (and when stopping) they are added to the series store
-in one transaction with the bus cursor of the last batch they cover. After a crash the bus replays every batch
+**Exactly once.** The batches handled since the last commit wait in memory, and are aggregated together just
+before it (or once `coalesce_rows` lines wait): the per-definition costs of an aggregation (a DuckDB pass, a
+group-by per definition) are paid about once per commit, not once per bus call. Their points (`Pending`, merged
+per series and 10 s bucket) are added to the series store at most every `commit_interval` (and when stopping) in
+one transaction with the bus cursor of the last batch they cover. After a crash the bus replays every batch
 after that cursor, and the same lines give the same points: nothing lost, nothing counted twice. A batch that
-fails (or a failed commit) drops what is pending and rewinds the bus to the committed cursor (`RewindError`).
+fails (or a failed commit) drops what is pending and rewinds the bus to the committed cursor (`RewindError`;
+when the aggregation failed off the bus thread — a tick, a reload — at the next batch handed).
 
 **Background.** A thread commits what an idle stream left pending, and every `compact_interval` rolls finished
 buckets up into the coarser tiers and deletes what is past each tier's retention (logmetrics/store.py).
@@ -22,6 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pyarrow as pa
 
 from logwarden.bus.base import BusBatch, RewindError
 from logwarden.config.logmetrics import MetricDefinition, RemoteWriteConfig
@@ -78,6 +83,9 @@ class LogMetricsSubscriber:
         self._lock = threading.RLock()
         self._aggregator = BatchAggregator(list(definitions), store.known_series())
         self._pending = Pending()
+        self._waiting: list[pa.Table] = []  # batches handled, not aggregated yet (`_observe_waiting`)
+        self._waiting_rows = 0
+        self._failed: str | None = None  # why batches handled after the last commit were dropped (None: none were)
         self._seq = store.cursor(self.name)
         self._uncommitted: int | None = None
         self._last_commit = 0.0
@@ -117,19 +125,46 @@ class LogMetricsSubscriber:
 
     def handle(self, batch: BusBatch) -> None:
         with self._lock:
+            if self._failed is not None:  # an aggregation off the bus thread failed: the bus goes back first
+                reason, self._failed = self._failed, None
+                if self._seq is None:  # never committed: nothing waited before this batch (the first commits)
+                    raise RuntimeError(reason)
+                raise RewindError(self._seq, reason)
             try:
-                self._aggregator.observe(batch.table, self._pending)
-                if self._seq is None or time.monotonic() - self._last_commit >= self._commit_interval:
+                # Batches wait (as their points would) and are aggregated together at the commit, or once
+                # `coalesce_rows` wait: the per-definition costs of a call are paid about once a second, not per call.
+                self._waiting.append(batch.table)
+                self._waiting_rows += batch.table.num_rows
+                due = self._seq is None or time.monotonic() - self._last_commit >= self._commit_interval
+                if due or self._waiting_rows >= self.coalesce_rows:
+                    self._observe_waiting()
+                if due:
                     self._commit(batch.seq)
                 else:
                     self._uncommitted = batch.seq  # replayed from the last commit after a crash: same points
             except Exception as exc:
                 committed = self._seq
-                self._pending = Pending()
-                self._uncommitted = None
+                self._forget_uncommitted()
                 if committed is None:
                     raise
                 raise RewindError(committed, f"{type(exc).__name__}: {exc}") from exc
+
+    def _observe_waiting(self) -> None:
+        """Aggregate the batches that wait into the pending points."""
+        waiting, self._waiting, self._waiting_rows = self._waiting, [], 0
+        if len(waiting) > 1:
+            table = pa.concat_tables(waiting, promote_options="default")
+        elif waiting:
+            table = waiting[0]
+        else:
+            return
+        self._aggregator.observe(table, self._pending)
+
+    def _forget_uncommitted(self) -> None:
+        """Back to the last commit: what was handled after it is handed again by the bus."""
+        self._pending = Pending()
+        self._waiting, self._waiting_rows = [], 0
+        self._uncommitted = None
 
     def close(self) -> None:
         self._stop.set()
@@ -137,13 +172,15 @@ class LogMetricsSubscriber:
             self._thread.join(10)
         with self._lock:
             if not self._closed:
-                self._flush()
                 self._closed = True
                 try:
-                    if self.remote is not None:
-                        self.remote.close()
+                    self._flush()
                 finally:
-                    self.store.close()
+                    try:
+                        if self.remote is not None:
+                            self.remote.close()
+                    finally:
+                        self.store.close()
 
     def replace_definitions(self, definitions: Sequence[MetricDefinition]) -> None:
         """Apply `definitions` from the next batch on: what is handled so far is committed under the old ones
@@ -170,6 +207,16 @@ class LogMetricsSubscriber:
                 self._flush()
 
     def _flush(self) -> None:
+        if self._failed is not None:
+            return  # nothing to commit until the bus has handed the batches again
+        try:
+            self._observe_waiting()
+        except Exception as exc:
+            # Off the bus thread (a tick, a reload, the stop): nothing after the last commit is kept, and the next
+            # `handle` asks the bus for those batches again (at a restart, the store's cursor does).
+            self._forget_uncommitted()
+            self._failed = f"{type(exc).__name__}: {exc}"
+            raise
         if self._uncommitted is not None or self._pending:
             self._commit(self._uncommitted if self._uncommitted is not None else self._seq)
 

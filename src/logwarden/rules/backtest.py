@@ -206,8 +206,8 @@ def backtest(
     rule = spec.evaluator()
     if getattr(spec, "metric", None) is not None:
         raise BacktestError(
-            "an aggregate rule over a log metric reads series, not lines: backtesting it is not supported yet "
-            "(GET /api/v1/metrics/query_range shows the metric over the range)",
+            "an aggregate rule over a log metric reads series, not lines: it is backtested over its series "
+            "(rules/backtest_metric.py, POST /api/v1/rules/backtest)",
             "rule.metric",
         )
     if not callable(getattr(rule, "observe", None)) or getattr(spec, "type", "") == "scheduled":

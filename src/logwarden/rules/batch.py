@@ -14,26 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logwarden.model.schema import CORE_COLUMNS, SEQ_COLUMN
-from logwarden.model.scratch_db import thread_scratch_connection
-from logwarden.plan.duckdb_filter import attr_path, lit
-from logwarden.query.filter import RowFilter, extracted_column
+from logwarden.query.batch_attrs import BatchAttributes, attr_key
+from logwarden.query.filter import RowFilter
 from logwarden.rules.fields import field_values
 from logwarden.rules.windows import encode_keys, group_keys
 
 SEP = "\x1f"  # joins a group's label values into one key (rules/windows.py: group_keys)
 EVIDENCE_COLUMNS = ("log_id", "ts", "service", "host", "level", "message")
-
-
-_PREPARE_TABLE = "__lw_rule_batch"
-
-
-def _attr_key(name: str) -> str:
-    """The `attrs` key of a field a rule reads (`attrs.x` and `x` are the same attribute)."""
-    return name[len("attrs.") :] if name.startswith("attrs.") else name
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 ROW_COLUMN = "\x1frow"  # a lean matched line's row in its batch (BatchCache)
@@ -103,6 +90,7 @@ class BatchCache:
         self._field_code: dict[str, tuple[list[str], np.ndarray]] = {}  # a field's values, encoded
         self._np_masks: dict[str, np.ndarray] = {}
         self._all_seconds: np.ndarray | None = None
+        self._attrs = BatchAttributes(table)  # attribute texts, parsed once (shared with the log metrics)
 
     def newest_us(self) -> int | None:
         """The batch's newest event time (µs), once for every rule."""
@@ -131,34 +119,26 @@ class BatchCache:
         ]
         if self.table.num_rows == 0 or (not pending and not attrs) or "attrs" not in self.table.column_names:
             return
-        # Every attribute any of them reads is extracted in one JSON parse per line, then read by name.
-        conditions = [f.extracted_condition_sql(self.table.schema) for f in pending]
-        keys: dict[str, None] = {_attr_key(n): None for n in attrs}
-        for _, used in conditions:
-            keys.update(dict.fromkeys(used))
-        selects = [f"({sql}) AS m{i}" for i, (sql, _) in enumerate(conditions)]
-        selects += [f"{_quoted(extracted_column(_attr_key(n)))} AS f{j}" for j, n in enumerate(attrs)]
-        source = _PREPARE_TABLE
-        if len(keys) == 1:
-            (key,) = keys
-            path = lit(attr_path(key)).sql(dialect="duckdb")
-            source = f"(SELECT *, json_extract_string(attrs, {path}) AS {_quoted(extracted_column(key))} FROM {source})"
-        elif keys:
-            paths = ", ".join(lit(attr_path(k)).sql(dialect="duckdb") for k in keys)
-            each = ", ".join(f"__lw_v[{i + 1}] AS {_quoted(extracted_column(k))}" for i, k in enumerate(keys))
-            source = (
-                f"(SELECT *, {each} FROM (SELECT *, json_extract_string(attrs, [{paths}]) AS __lw_v FROM {source}))"
-            )
-        con = thread_scratch_connection()
-        con.register(_PREPARE_TABLE, self.table)
-        try:
-            result = con.sql(f"SELECT {', '.join(selects)} FROM {source}").to_arrow_table()
-        finally:
-            con.unregister(_PREPARE_TABLE)
-        for i, f in enumerate(pending):
-            self._masks[f.text] = result.column(f"m{i}").combine_chunks()
-        for j, n in enumerate(attrs):
-            self._all_fields[n] = result.column(f"f{j}").combine_chunks()
+        # Every attribute any of them reads is extracted in one JSON parse per line (query/batch_attrs.py: shared
+        # with the log metrics), then read by name.
+        masks = self._attrs.evaluate(pending, [attr_key(n) for n in attrs])
+        for f, bits in zip(pending, masks, strict=True):
+            self._masks[f.text] = bits
+        self._all_fields.update(self._attr_texts(attrs))
+
+    def _attr_texts(self, names: Sequence[str]) -> dict[str, pa.Array]:
+        """Fields of every line of the batch: core columns as text, attributes from the shared JSON parse."""
+        out: dict[str, pa.Array] = {}
+        attrs = []
+        for n in names:
+            if n in CORE_COLUMNS and n in self.table.column_names:
+                out.update(field_values(self.table, [n]))
+            else:
+                attrs.append(n)
+        if attrs:
+            texts = self._attrs.texts([attr_key(n) for n in attrs])
+            out.update({n: texts[attr_key(n)] for n in attrs})
+        return out
 
     def matched(self, query: str, mask: Callable[[pa.Table], pa.Array]) -> pa.Table:
         """The lines `query` matches (`mask` evaluates it on the batch unless `prepare` did), once per query."""
@@ -254,7 +234,7 @@ class BatchCache:
             return field_values(lines, names)
         unseen = [n for n in names if n not in self._all_fields]
         if unseen:
-            self._all_fields.update(field_values(self.table, unseen))
+            self._all_fields.update(self._attr_texts(unseen))
         return {n: self._all_fields[n].take(rows) for n in names}
 
     def seconds(self, query: str, matched: pa.Table, names: Sequence[str], keys: pa.Array) -> _Grouped:
@@ -355,7 +335,7 @@ class BatchCache:
         found = self._field_code.get(name)
         if found is None:
             if name not in self._all_fields:
-                self._all_fields.update(field_values(self.table, [name]))
+                self._all_fields.update(self._attr_texts([name]))
             found = self._field_code[name] = encode_keys(pc.fill_null(self._all_fields[name], ""))
         return found
 
@@ -370,7 +350,7 @@ class BatchCache:
             else:
                 unseen = [n for n in names if n not in self._all_fields]
                 if unseen:
-                    self._all_fields.update(field_values(self.table, unseen))
+                    self._all_fields.update(self._attr_texts(unseen))
                 found = group_keys(pa.table({n: self._all_fields[n] for n in names}), names)
             self._all_keys[key] = found
         return found
@@ -423,7 +403,7 @@ class BatchCache:
         if missing:
             unseen = [n for n in missing if n not in self._all_fields]
             if unseen:
-                self._all_fields.update(field_values(self.table, unseen))
+                self._all_fields.update(self._attr_texts(unseen))
             bits = self._masks.get(query)
             for n in missing:
                 full = self._all_fields[n]

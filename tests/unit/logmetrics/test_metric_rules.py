@@ -314,13 +314,43 @@ def test_the_servers_scheduler_reads_its_log_metrics(client: TestClient) -> None
     assert service.scheduler.series is client.app.state.log_metrics  # type: ignore[attr-defined]
 
 
-def test_backtest_of_a_metric_rule_answers_400_naming_the_field(client: TestClient) -> None:
-    rule = {"name": "m", "type": "aggregate", "metric": "errors", "fn": "sum", "window": "5m", "threshold": 3}
-    body = {"rule": rule, "since": "now-1h", "until": "now"}
+def test_a_metric_rule_is_backtested_over_its_series(client: TestClient, base: datetime) -> None:
+    ingest(client, lines(base + timedelta(seconds=10), "api", 5) + lines(base + timedelta(seconds=10), "web", 2))
+    ingest(client, lines(base + timedelta(minutes=20), "api", 2))  # below the threshold
+    ingest(client, lines(base + timedelta(seconds=10), "api", 9), tenant="acme")
+    rule = {"name": "m", "type": "aggregate", "metric": "errors", "fn": "sum", "group_by": ["service"],
+            "window": "5m", "every": "1m", "threshold": 3}  # fmt: skip
+    body = {"rule": rule, "since": base.isoformat(), "until": (base + timedelta(minutes=30)).isoformat()}
     r = client.post("/api/v1/rules/backtest", json=body)
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert result["evaluations"] == 30 and result["resolution_seconds"] == 60
+    (alert,) = result["alerts"]
+    assert alert["labels"] == {"tenant": "default", "service": "api"} and alert["value"] == 5.0
+    assert alert["fired_at"] == (base + timedelta(minutes=1)).isoformat()
+    resolved = datetime.fromisoformat(alert["resolved_at"])
+    assert base + timedelta(minutes=5) < resolved <= base + timedelta(minutes=7)
+    api = next(g for g in result["series"]["groups"] if g["labels"]["service"] == "api")
+    assert api["values"][:5] == [5.0] * 5 and api["alerts"] == 1
+    acme = client.post("/api/v1/rules/backtest", json=body, headers={"X-Scope-OrgID": "acme"}).json()
+    assert [a["value"] for a in acme["alerts"]] == [9.0]  # each tenant's own series
+
+
+@pytest.mark.parametrize(
+    ("overrides", "since", "message"),
+    [
+        ({"metric": "nope"}, "now-1h", "rule.metric: no log metric named 'nope'"),
+        ({"fn": "p95"}, "now-1h", "rule.fn: fn p95 needs a distribution"),
+        ({}, "now-800d", "since: the series of metric 'errors' are kept 730 days"),
+    ],
+)
+def test_a_metric_rule_backtest_that_cannot_run_is_a_400_naming_the_field(
+    client: TestClient, overrides: dict[str, Any], since: str, message: str
+) -> None:
+    rule = {"name": "m", "type": "aggregate", "metric": "errors", "fn": "sum", "window": "5m", "threshold": 3}
+    r = client.post("/api/v1/rules/backtest", json={"rule": {**rule, **overrides}, "since": since, "until": "now"})
     assert r.status_code == 400, r.text
-    assert "rule.metric: an aggregate rule over a log metric reads series" in r.json()["error"]
-    assert "not supported yet" in r.json()["error"]
+    assert message in r.json()["error"]
 
 
 # --- the window read from the tiers ---------------------------------------------------------------------------

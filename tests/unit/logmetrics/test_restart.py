@@ -10,6 +10,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from logwarden.bus.base import BusBatch, RewindError
@@ -56,16 +57,40 @@ def test_a_failing_batch_rewinds_to_the_committed_cursor_and_counts_nothing_twic
 ) -> None:
     sub = open_subscriber(DEFINITIONS, commit_interval=timedelta(hours=1))
     sub.handle(batch(1))  # a new subscriber commits its first batch: its cursor
-    sub.handle(batch(2))  # pending
+    sub.handle(batch(2))  # waits for the commit
     assert sub.cursor() == 1
+    sub.coalesce_rows = 1  # aggregated at once (batches otherwise wait for the commit)
     with pytest.raises(RewindError) as rewound:
         sub.handle(BusBatch(3, batch(3).table.drop_columns(["ts"])))
     assert rewound.value.seq == 1
+    del sub.coalesce_rows
     for seq in (2, 3):  # the bus hands everything after the cursor again
         sub.handle(batch(seq))
     sub.flush()
     assert sub.cursor() == 3
     assert everything(sub.store) == whole_run(tmp_path / "whole.duckdb", 3)
+
+
+def test_a_batch_failing_at_the_commit_off_the_bus_thread_rewinds_at_the_next_batch(
+    open_subscriber: Opener, tmp_path: Path
+) -> None:
+    sub = open_subscriber(DEFINITIONS, commit_interval=timedelta(hours=1))
+    sub.handle(batch(1))
+    sub.handle(batch(2))
+    sub.handle(BusBatch(3, batch(3).table.drop_columns(["ts"])))  # waits: aggregated at the commit
+    with pytest.raises(pa.ArrowInvalid):  # no `ts`: nulls where the batches are put together
+        sub.flush()  # as the background tick would: nothing after the cursor is committed
+    assert sub.cursor() == 1
+    sub.flush()  # nothing to commit until the bus hands the batches again
+    assert sub.cursor() == 1
+    with pytest.raises(RewindError) as rewound:
+        sub.handle(batch(4))
+    assert rewound.value.seq == 1
+    for seq in (2, 3, 4):
+        sub.handle(batch(seq))
+    sub.flush()
+    assert sub.cursor() == 4
+    assert everything(sub.store) == whole_run(tmp_path / "whole.duckdb", 4)
 
 
 CHILD = """
@@ -82,7 +107,7 @@ sub = LogMetricsSubscriber(
 )
 for seq in range(1, 5):
     sub.handle(batch(seq))
-print(sub.cursor(), len(sub._pending._points), flush=True)
+print(sub.cursor(), len(sub._waiting) + len(sub._pending._points), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 

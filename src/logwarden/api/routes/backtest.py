@@ -1,4 +1,5 @@
-"""POST /api/v1/rules/backtest: what a rule would have alerted on over the tenant's stored lines.
+"""POST /api/v1/rules/backtest: what a rule would have alerted on over the tenant's stored lines (an `aggregate`
+rule over a log metric: over the tenant's series of it, rules/backtest_metric.py).
 
 Body: `{"rule": {…a rule as in a rule file…}, "since": "now-7d", "until": "now", "max_lines": 5000000}`
 (`since` defaults to a day back, `until` to now; times as the search API takes them). The rule is replayed
@@ -29,7 +30,9 @@ from logwarden.api.runtime import runtime_of
 from logwarden.plan.errors import QuerySyntaxError
 from logwarden.query.timerange import TimeRangeError, parse_time
 from logwarden.rules.backtest import MAX_LINES, BacktestError, BacktestResult, backtest, parse_rule
+from logwarden.rules.backtest_metric import backtest_metric_rule
 from logwarden.rules.history import StoreHistory
+from logwarden.rules.types.aggregate import AggregateRule
 from logwarden.store.base import StoreClosedError, StoreError
 
 log = logging.getLogger(__name__)
@@ -101,7 +104,10 @@ async def backtest_rule(request: Request) -> Response:
         spec = parse_rule(body["rule"])
     except BacktestError as exc:
         raise ApiError(400, str(exc)) from None
-    since, until = _times(body, datetime.now(UTC))
+    now = datetime.now(UTC)
+    since, until = _times(body, now)
+    if isinstance(spec, AggregateRule) and spec.metric is not None:
+        return await _metric_backtest(request, spec, tenant, since, until, now)
     max_lines = _max_lines(body)
     loop = asyncio.get_running_loop()
     history = StoreHistory(store, loop, tenant=tenant)
@@ -147,6 +153,27 @@ async def backtest_rule(request: Request) -> Response:
             raise _failure(exc) from None
         return json_response(result.to_json())
     return StreamingResponse(_stream(future, updates, gone), media_type="application/x-ndjson")
+
+
+async def _metric_backtest(
+    request: Request, spec: AggregateRule, tenant: str, since: datetime, until: datetime, now: datetime
+) -> Response:
+    """A rule over a log metric: its scheduled runs over the tenant's series (rules/backtest_metric.py)."""
+    source = getattr(request.app.state, "log_metrics", None)
+    if not _running.acquire(blocking=False):
+        raise ApiError(429, f"{MAX_RUNNING} backtests are running; retry when one is done", {"Retry-After": "5"})
+    try:
+        result = await asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: backtest_metric_rule(spec, source, tenant=tenant, since=since, until=until, now=now),
+        )
+    except Exception as exc:
+        raise _failure(exc) from None
+    finally:
+        _running.release()
+    if "application/x-ndjson" in request.headers.get("accept", ""):
+        return Response(orjson.dumps({"result": result.to_json()}) + b"\n", media_type="application/x-ndjson")
+    return json_response(result.to_json())
 
 
 async def _stream(

@@ -23,6 +23,8 @@ from logwarden.auth.audit import audit
 from logwarden.rules.loader import RuleEntry
 from logwarden.rules.service import RuleInputError, RulesService, check_api_rule, interval_text, where
 from logwarden.rules.statestore import ApiRule, ApiRuleRepository, RuleNameTakenError
+from logwarden.rules.types.aggregate import AggregateRule
+from logwarden.rules.types.metric_source import metric_rule_problem
 
 
 def _service(rt: Runtime) -> tuple[RulesService, ApiRuleRepository]:
@@ -72,15 +74,21 @@ def api_view(rule: ApiRule, service: RulesService) -> dict[str, Any]:
     return view
 
 
-def _with_evaluation(views: list[dict[str, Any]], status: list[dict[str, Any]]) -> None:
+def _with_evaluation(views: list[dict[str, Any]], status: list[dict[str, Any]], service: RulesService) -> None:
     """Add what this server's engine knows of each rule: `last_evaluated` (RFC 3339, null before its first
-    evaluation or when the rule is not evaluated here: disabled or shadowed) and `matched` lines since start."""
+    evaluation or when the rule is not evaluated here: disabled or shadowed) and `matched` lines since start; for
+    rules run on a schedule (`scheduled`, `aggregate` over a metric) also `runs`, `failures` and `last_error`
+    (why the last run failed; null once a run succeeds)."""
     by_name = {s["rule"]: s for s in status}
+    scheduled = {rule.name: rule for _, rule in service.engine.scheduled()}
     for view in views:
         found = by_name.get(view["name"])
         at = found.get("last_evaluated") if found is not None else None
         view["last_evaluated"] = at.isoformat() if at is not None else None
         view["matched"] = found["matched"] if found is not None else None
+        rule = scheduled.get(view["name"])
+        if rule is not None:
+            view.update(runs=rule.runs, failures=rule.failures, last_error=rule.last_error)
 
 
 def _read_only(entry: RuleEntry) -> ApiError:
@@ -101,6 +109,14 @@ def _checked(body: Any, tenant: str, name: str | None = None) -> Any:
         raise ApiError(400, "; ".join(exc.problems)) from None
 
 
+def _check_metric(service: RulesService, made: Any) -> None:
+    """An `aggregate` rule over a metric names one in force, with what it can answer (400 naming the field)."""
+    if isinstance(made.rule, AggregateRule):
+        problem = metric_rule_problem(made.rule, service.scheduler.series if service.scheduler is not None else None)
+        if problem is not None:
+            raise ApiError(400, problem)
+
+
 async def _apply(service: RulesService) -> None:
     # The engine takes the new rule set at once (it may wait for the batch it is evaluating).
     await asyncio.get_running_loop().run_in_executor(None, service.reload_api)
@@ -119,10 +135,11 @@ async def list_or_create(request: Request) -> Response:
         views.sort(key=lambda v: v["name"])
         # The engine's lock may be held by a batch: ask off the event loop.
         status = await asyncio.get_running_loop().run_in_executor(None, service.engine.status)
-        _with_evaluation(views, status)
+        _with_evaluation(views, status, service)
         directory = service.watcher.status.as_dict() if service.watcher is not None else None
         return json_response({"rules": views, "directory": directory})
     made = _checked(await _body(request), tenant)
+    _check_metric(service, made)
     name = made.rule.name
     entry = service.file_rule(name)
     if entry is not None:
@@ -148,11 +165,15 @@ async def item(request: Request) -> Response:
     missing = ApiError(404, f"no rule named {name!r}")
     if request.method == "GET":
         if entry is not None:
-            return json_response(file_view(entry))
-        found = await rt.meta.run(repo.get, tenant, name)
-        if found is None:
-            raise missing
-        return json_response(api_view(found, service))
+            view = file_view(entry)
+        else:
+            found = await rt.meta.run(repo.get, tenant, name)
+            if found is None:
+                raise missing
+            view = api_view(found, service)
+        status = await asyncio.get_running_loop().run_in_executor(None, service.engine.status)
+        _with_evaluation([view], status, service)
+        return json_response(view)
     if entry is not None:
         raise _read_only(entry)
     if request.method == "DELETE":
@@ -162,6 +183,7 @@ async def item(request: Request) -> Response:
         await audit(request, "rule.delete", name, tenant=tenant)
         return Response(status_code=204)
     made = _checked(await _body(request), tenant, name)
+    _check_metric(service, made)
     replaced = await rt.meta.run(repo.replace, tenant, name, made.group, made.interval, made.mapping)
     if replaced is None:
         raise missing

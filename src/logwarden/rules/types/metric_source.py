@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from logwarden.config.logmetrics import MetricDefinition
-from logwarden.logmetrics.query import window_values
+from logwarden.logmetrics.query import MetricQueryError, RangeQuery, check, window_values
 from logwarden.rules.state import AlertTracker, fingerprint
 from logwarden.rules.types.scheduled import DEFAULT_EVERY, ScheduledEvaluator
 
@@ -37,6 +37,30 @@ class SeriesSource(Protocol):
 class MetricRuleError(ValueError):
     """A run that cannot read its metric (turned off, unknown name, a label it does not have): the rule's
     `last_error`, tried again at the next run."""
+
+
+def metric_rule_problem(spec: AggregateRule, source: SeriesSource | None) -> str | None:
+    """What makes a rule over a metric unable to run with the metrics in force (`<field>: <what>`, the field as the
+    rules API names it), or None: checked when a rule is made through the API, so a mistake is a 400, not a
+    `last_error` found later."""
+    if spec.metric is None:
+        return None
+    if source is None:
+        return f"rule.metric: log metrics are turned off (metrics.enabled: false): no metric {spec.metric!r}"
+    definition = source.definitions.get(spec.metric)
+    if definition is None:
+        known = ", ".join(sorted(source.definitions)) or "none"
+        return f"rule.metric: no log metric named {spec.metric!r} (defined: {known})"
+    try:
+        check(RangeQuery(definition.name, spec.fn, 0, 10, 10, tuple(spec.group_by)), definition)
+    except MetricQueryError as exc:
+        text = str(exc)
+        return "rule.group_by" + text[len("by") :] if text.startswith("by:") else f"rule.fn: {text}"
+    unknown = [name for name in spec.match if name not in definition.labels]
+    if unknown:
+        known = ", ".join(definition.labels) or "none"
+        return f"rule.match: metric {definition.name!r} has no label {unknown[0]!r} (its labels: {known})"
+    return None
 
 
 class MetricRuleEvaluator(ScheduledEvaluator):
