@@ -74,7 +74,7 @@ from logwarden.rules.metrics import RulesCollector
 from logwarden.rules.service import start_rules
 from logwarden.store import archive_encryption
 from logwarden.store.base import StoreMemoryError
-from logwarden.store.duckdb import DuckDBStore
+from logwarden.store.duckdb import DuckDBStore, compact
 from logwarden.telemetry.metrics import Metrics
 from logwarden.threads import name_current_thread
 
@@ -179,7 +179,7 @@ def create_app(
         rules_collector = RulesCollector(runtime.rules)
         metrics.registry.register(rules_collector)
         # Log metrics: a lossless subscriber beside the rules; the bus closes it when the store stops it.
-        log_metrics = await loop.run_in_executor(None, open_log_metrics, config, metric_definitions)
+        log_metrics = await loop.run_in_executor(None, open_log_metrics, config, metric_definitions, compact)
         if log_metrics is not None:
             bus.add(log_metrics, lossless=True)
         app.state.log_metrics = log_metrics

@@ -10,7 +10,7 @@ from logwarden.config.loader import ConfigError
 from logwarden.config.logmetrics import DefinitionError, MetricDefinition, check_unique, load_dir
 from logwarden.config.model import Config
 from logwarden.logmetrics.aggregate import CompiledMetric, builtin_definitions
-from logwarden.logmetrics.store import SeriesStore
+from logwarden.logmetrics.store import FileCompactor, SeriesStore
 from logwarden.logmetrics.subscriber import LogMetricsSubscriber
 from logwarden.logmetrics.user_definitions import UserDefinitions
 
@@ -77,12 +77,15 @@ class DirWatch:
         return found
 
 
-def open_log_metrics(config: Config, definitions: list[MetricDefinition]) -> LogMetricsSubscriber | None:
-    """The subscriber of a server (None when `metrics.enabled` is off). Blocking: run it off the event loop."""
+def open_log_metrics(
+    config: Config, definitions: list[MetricDefinition], compactor: FileCompactor | None = None
+) -> LogMetricsSubscriber | None:
+    """The subscriber of a server (None when `metrics.enabled` is off); `compactor` shrinks the series file at a
+    clean stop. Blocking: run it off the event loop."""
     section = config.metrics
     if not section.enabled:
         return None
-    store = SeriesStore.under(config.data_dir, section.retention)
+    store = SeriesStore.under(config.data_dir, section.retention, compactor)
     try:
         subscriber = LogMetricsSubscriber(
             store,
