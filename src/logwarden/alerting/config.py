@@ -266,6 +266,29 @@ class DeliveryConfig(_Frozen):
     """How long delivered and given-up notifications and their attempts are kept."""
 
 
+class TenantConfigsSettings(_Frozen):
+    """What tenants' own alerting configs (set over the API by a tenant's admins, alerting/tenant_config.py) may
+    reach. Their receivers' destinations are requests this server makes: those in loopback, private, shared,
+    link-local (cloud metadata), unspecified, reserved and multicast ranges are refused unless allowed here."""
+
+    allow_hosts: list[str] = Field(default_factory=list)
+    """Destinations tenants' receivers may reach although they are in a refused range: host names
+    (`hooks.internal.example`, matched exactly, its addresses not checked) or networks (`10.2.0.0/16`,
+    `127.0.0.1/32`). The config file's own receivers are never checked."""
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        from logwarden.alerting.notify.outbound import parse_allowed
+
+        for i, entry in enumerate(value):
+            try:
+                parse_allowed(entry)
+            except ValueError as exc:
+                raise ValueError(f"[{i}]: {exc}") from None
+        return value
+
+
 class AlertingConfig(_Frozen):
     """Routing and notification of the rules' alerts (docs/alerting.md). Without a `route` no notifications are
     sent; alerts are still listed at /api/v1/alerts."""
@@ -289,6 +312,8 @@ class AlertingConfig(_Frozen):
     max_alerts_per_notification: int = Field(50, ge=1)
     """Alerts listed in one notification; the rest are counted (`… and N more`)."""
     delivery: DeliveryConfig = DeliveryConfig()
+    tenant_configs: TenantConfigsSettings = TenantConfigsSettings()
+    """What tenants' own alerting configs may reach (`allow_hosts`); the operator's setting, not a tenant's."""
 
     @model_validator(mode="after")
     def _references(self) -> AlertingConfig:

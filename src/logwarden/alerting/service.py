@@ -17,6 +17,7 @@ from logwarden.alerting.config import AlertingConfig, integrations
 from logwarden.alerting.notifiers import NOTIFIERS
 from logwarden.alerting.notifiers.base import Notifier
 from logwarden.alerting.notify.delivery import DeliveryService, IntegrationKey
+from logwarden.alerting.notify.outbound import OutboundPolicy, guarded_client, set_policy
 from logwarden.alerting.notify.queue import NotificationQueue
 from logwarden.alerting.router import AlertRouter
 
@@ -61,6 +62,7 @@ class AlertingService:
     tenant_configs: dict[str, AlertingConfig] = field(default_factory=dict)
     tenant_notifiers: dict[str, dict[IntegrationKey, Notifier]] = field(default_factory=dict)
     tenant_versions: dict[str, int] = field(default_factory=dict)
+    tenant_http: httpx.Client | None = None  # tenants' receivers send through it: the outbound guard
     started: bool = False
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -83,6 +85,8 @@ class AlertingService:
             self.delivery.stop()
         if self.http is not None:
             self.http.close()
+        if self.tenant_http is not None:
+            self.tenant_http.close()
 
     # --- per tenant -------------------------------------------------------------------------------------------
 
@@ -90,6 +94,14 @@ class AlertingService:
         """The alerting config `tenant`'s alerts go by, and whether it is the config file's (the fallback)."""
         own = self.tenant_configs.get(tenant)
         return (own, False) if own is not None else (self.config, True)
+
+    def tenant_client(self) -> httpx.Client:
+        """The HTTP client of tenants' own receivers: every connection checked by the outbound guard
+        (alerting/notify/outbound.py) with the operator's `alerting.tenant_configs.allow_hosts`."""
+        with self._lock:
+            if self.tenant_http is None:
+                self.tenant_http = guarded_client(OutboundPolicy.from_settings(self.config.tenant_configs.allow_hosts))
+            return self.tenant_http
 
     def notifiers_for(self, tenant: str) -> dict[IntegrationKey, Notifier]:
         """The integrations `tenant`'s notifications go through."""
@@ -109,12 +121,12 @@ class AlertingService:
             else:
                 self.tenant_configs[tenant] = config
                 self.tenant_versions[tenant] = version
-                self.tenant_notifiers[tenant] = build_notifiers(config, self.http)
+                self.tenant_notifiers[tenant] = build_notifiers(config, self.tenant_client())
             if self.delivery is not None:
                 self.delivery.tenant_notifiers = dict(self.tenant_notifiers)  # one assignment, as on reload
             if self.router is not None:
                 self.router.set_tenant(tenant, config)
-            if old is not None and self.http is None:  # notifiers that made their own clients
+            if old is not None:  # they share the tenant client: closing releases only what they opened
                 for notifier in old.values():
                     notifier.close()
         log.info("alerting: tenant %s %s", tenant, "uses the config file's" if config is None else "has its own")
@@ -187,6 +199,8 @@ class AlertingService:
                     log.warning("alerting: turning routing on takes effect at the next restart")
                     return "restart"
                 # Nothing routed yet: the new section applies as the start would have applied it.
+                if self.tenant_http is not None:
+                    set_policy(self.tenant_http, OutboundPolicy.from_settings(new.tenant_configs.allow_hosts))
                 self.config = new
                 self.inhibitor = Inhibitor(new.inhibit_rules) if new.inhibit_rules else None
                 if new.route is not None:
@@ -202,6 +216,8 @@ class AlertingService:
             self.delivery.config = new.delivery.model_copy(update={"workers": workers})
             self.router.reconfigure(new, inhibitor)
             old, self.notifiers = self.notifiers, notifiers
+            if self.tenant_http is not None and new.tenant_configs != self.config.tenant_configs:
+                set_policy(self.tenant_http, OutboundPolicy.from_settings(new.tenant_configs.allow_hosts))
             self.inhibitor, self.config = inhibitor, new
             for tenant, own in list(self.tenant_configs.items()):  # the server-wide settings are the file's
                 updated = new.model_copy(update={k: getattr(own, k) for k in TENANT_KEYS})
@@ -246,7 +262,7 @@ def open_alerting(config: AlertingConfig, engine: Engine, *, external_url: str) 
         return service
     service._ensure_routing()
     for tenant, own in service.tenant_configs.items():
-        service.tenant_notifiers[tenant] = build_notifiers(own, service.http)
+        service.tenant_notifiers[tenant] = build_notifiers(own, service.tenant_client())
     assert service.delivery is not None
     service.delivery.tenant_notifiers = dict(service.tenant_notifiers)
     log.info(

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from logwarden.alerting.config import AlertingConfig, integrations
+from logwarden.alerting.notify.outbound import OutboundPolicy, check_config_destinations
 from logwarden.meta.tables import alerting_configs
 
 TENANT_KEYS = ("route", "receivers", "inhibit_rules", "time_intervals")  # what a tenant may set
@@ -78,9 +79,13 @@ def _yaml(body: bytes) -> Any:
         raise TenantConfigError(f"config is not valid YAML or JSON{where}: {getattr(exc, 'problem', exc)}") from None
 
 
-def validate_tenant_config(raw: Mapping[str, Any], base: AlertingConfig) -> AlertingConfig:
+def validate_tenant_config(
+    raw: Mapping[str, Any], base: AlertingConfig, *, check_destinations: bool = True
+) -> AlertingConfig:
     """The effective config of a tenant that set `raw`: `base`'s server-wide settings with the tenant's route,
-    receivers, inhibition rules and time intervals, validated like the config file's section."""
+    receivers, inhibition rules and time intervals, validated like the config file's section; with
+    `check_destinations`, receivers' URLs must be http(s) and not name a refused address (the outbound guard,
+    alerting/notify/outbound.py, which checks again at every connection)."""
     for key in raw:
         if key not in TENANT_KEYS:
             if key in AlertingConfig.model_fields:
@@ -93,6 +98,11 @@ def validate_tenant_config(raw: Mapping[str, Any], base: AlertingConfig) -> Aler
         own = AlertingConfig.model_validate({k: raw[k] for k in TENANT_KEYS if k in raw})
     except ValidationError as exc:
         raise TenantConfigError(_first_error(exc)) from None
+    if check_destinations:
+        try:
+            check_config_destinations(own.receivers, OutboundPolicy.from_settings(base.tenant_configs.allow_hosts))
+        except ValueError as exc:
+            raise TenantConfigError(str(exc)) from None
     return base.model_copy(update={k: getattr(own, k) for k in TENANT_KEYS})
 
 
@@ -106,6 +116,99 @@ def _find_redaction(value: Any, where: str) -> str | None:
         if found is not None:
             return found
     return None
+
+
+def keep_secrets(raw: dict[str, Any], stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`raw` with each `**********` in a receiver's integration (a GET's answer sent back) replaced by the stored
+    secret at the same place (same receiver name, channel, index and key: Grafana's behaviour). TenantConfigError
+    naming the field when there is none, or when the integration's destination changed (a kept secret goes only
+    where it went before: it is not sent to a URL the sender of the PUT chose)."""
+    receivers = raw.get("receivers")
+    if not isinstance(receivers, list):
+        return raw
+    old = {r.get("name"): r for r in (stored or {}).get("receivers", []) if isinstance(r, dict)}
+    out = []
+    for r, receiver in enumerate(receivers):
+        if not isinstance(receiver, dict):
+            out.append(receiver)
+            continue
+        before = old.get(receiver.get("name"))
+        kept = dict(receiver)
+        for kind, value in receiver.items():
+            if kind == "name" or not isinstance(value, dict | list):
+                continue
+            items = value if isinstance(value, list) else [value]
+            previous = _as_list(before.get(kind) if before is not None else None)
+            restored = [
+                _keep_in_integration(item, previous[i] if i < len(previous) else None, f"receivers.{r}.{kind}.{i}")
+                for i, item in enumerate(items)
+            ]
+            kept[kind] = restored if isinstance(value, list) else restored[0]
+        out.append(kept)
+    return {**raw, "receivers": out}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value] if value is not None else []
+
+
+def _keep_in_integration(item: Any, stored: Any, where: str) -> Any:
+    if _find_redaction(item, "") is None:
+        return item
+    if not isinstance(stored, dict):
+        path = _find_redaction(item, where)
+        raise TenantConfigError(
+            f"{path}: {REDACTED} keeps the stored secret, but the tenant's stored config has no such receiver"
+            " and integration (same name, channel and position); send the secret itself"
+        )
+    restored, first_kept = _restore(item, stored, where)
+    moved = sorted(k for k, v in _destination_fields(restored).items() if _destination_fields(stored).get(k) != v)
+    if first_kept is not None and moved:
+        raise TenantConfigError(
+            f"{first_kept}: {REDACTED} keeps the stored secret only where it was sent before, and"
+            f" {where}.{moved[0]} changed; send the secret itself"
+        )
+    return restored
+
+
+def _restore(value: Any, stored: Any, where: str) -> tuple[Any, str | None]:
+    """`value` with markers replaced from `stored` (same keys); the path of the first marker replaced."""
+    if value == REDACTED:
+        if stored is None or stored == REDACTED:
+            raise TenantConfigError(
+                f"{where}: {REDACTED} keeps the stored secret, but there is none stored there; send the secret itself"
+            )
+        return stored, where
+    first: str | None = None
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            old = stored.get(key) if isinstance(stored, dict) else None
+            out[key], kept = _restore(item, old, f"{where}.{key}")
+            first = first or kept
+        return out, first
+    if isinstance(value, list):
+        items = []
+        for i, item in enumerate(value):
+            old = stored[i] if isinstance(stored, list) and i < len(stored) else None
+            restored, kept = _restore(item, old, f"{where}.{i}")
+            items.append(restored)
+            first = first or kept
+        return items, first
+    return value, None
+
+
+def _destination_fields(value: Any, where: str = "") -> dict[str, Any]:
+    """An integration's destinations by path (keys `*url`, `*urls`, `host`), to see whether one changed."""
+    out: dict[str, Any] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if str(key).endswith(("url", "urls")) or key == "host":
+                out[path] = item
+            elif isinstance(item, dict):
+                out |= _destination_fields(item, path)
+    return out
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -227,6 +330,12 @@ class TenantConfigStore:
     def _parse(row: Any, base: AlertingConfig) -> StoredTenantConfig:
         raw = orjson.loads(row.config)
         at = row.updated_at if row.updated_at.tzinfo is not None else row.updated_at.replace(tzinfo=UTC)
+        # Stored configs are not re-checked: one the operator's setting no longer allows is refused when sending.
         return StoredTenantConfig(
-            row.tenant, raw, validate_tenant_config(raw, base), int(row.version), row.updated_by, at
+            row.tenant,
+            raw,
+            validate_tenant_config(raw, base, check_destinations=False),
+            int(row.version),
+            row.updated_by,
+            at,
         )

@@ -125,7 +125,11 @@ def alerting_paths() -> dict[str, Schema]:
                     "YAML or JSON with `route`, `receivers`, `inhibit_rules`, `time_intervals`, validated like the "
                     "config file's `alerting:` section (400 naming the field); applied at once, without a restart; "
                     "audited as `alerting.config.update` with the receivers added, removed and changed. Needs "
-                    "`receivers.write` (admins)."
+                    "`receivers.write` (admins). A `**********` sent back keeps the stored secret at that place "
+                    "(same receiver, channel, position and key, destination unchanged). Receivers' URLs must be "
+                    "http(s) and may not reach loopback, private, link-local or other internal addresses unless "
+                    "the operator allows them (`alerting.tenant_configs.allow_hosts`); checked again on the "
+                    "resolved address at every connection."
                 ),
                 "tags": ["alerts"],
                 "parameters": [_TENANT],

@@ -71,6 +71,7 @@ ROUTE_NEEDS: dict[str, Spec] = {
     "/alerts": PUBLIC,  # a console page's shell
     "/rules": PUBLIC,  # a console page's shell
     "/silences": PUBLIC,  # a console page's shell
+    "/receivers": PUBLIC,  # a console page's shell (its data needs search; editing receivers.write)
     "/patterns": PUBLIC,  # a console page's shell
     "/login": PUBLIC,  # the console's login page
     "/admin/users": PUBLIC,  # console admin pages' shells: their data needs users.admin / audit.read

@@ -27,6 +27,7 @@ PAGES: dict[str, str] = {
     "/alerts": "alerts",
     "/rules": "rules",
     "/silences": "silences",
+    "/receivers": "receivers",
     "/patterns": "patterns",
     "/login": "login",
     "/admin/users": "admin-users",

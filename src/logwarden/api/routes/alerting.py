@@ -10,6 +10,7 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +22,7 @@ from logwarden.alerting.store import AckError, RouterStore
 from logwarden.alerting.tenant_config import (
     TenantConfigError,
     TenantConfigStore,
+    keep_secrets,
     parse_body,
     receiver_changes,
     redacted,
@@ -170,19 +172,26 @@ async def get_config(request: Request) -> Response:
 
 async def put_config(request: Request) -> Response:
     """Set the tenant's own alerting config (YAML or JSON: route, receivers, inhibit_rules, time_intervals),
-    validated like the config file's section (400 naming the field), applied at once, audited."""
+    validated like the config file's section (400 naming the field), applied at once, audited. A `**********`
+    sent back keeps the stored secret at that place (same receiver, channel, position and key) as long as the
+    integration's destination did not change."""
     rt = runtime_of(request)
     tenant = rt.tenant(request)
     meta, service = _meta(rt), _alerting(rt)
+    store = TenantConfigStore(meta.engine)
+    try:
+        before = await meta.run(store.get, tenant, service.config)
+    except TenantConfigError:  # the stored one no longer loads (a server-wide change): this PUT replaces it
+        before = None
     try:
         raw = parse_body(await request.body())
+        # `**********` sent back (a GET's answer) keeps the stored secret at that place.
+        raw = keep_secrets(raw, before.raw if before is not None else None)
         config = validate_tenant_config(raw, service.config)
     except TenantConfigError as exc:
         raise ApiError(400, f"alerting config: {exc}") from None
     principal = principal_of(request)
     by = principal.identity if principal is not None else "anonymous"
-    store = TenantConfigStore(meta.engine)
-    before = await meta.run(store.get, tenant, service.config)
     version = await meta.run(store.put, tenant, raw, by, datetime.now(UTC))
     await meta.run(service.set_tenant, tenant, config, version)
     changes = receiver_changes(before.config if before is not None else service.config, config)
@@ -213,20 +222,23 @@ async def test_receiver(request: Request) -> Response:
     tenant = rt.tenant(request)
     service = _alerting(rt)
     name = request.path_params["name"]
-    config, _fallback = service.effective(tenant)
+    config, fallback = service.effective(tenant)
     if name not in {r.name for r in config.receivers}:
         raise ApiError(404, f"tenant {tenant!r} has no receiver named {name!r}")
     external = config.external_url or str(request.base_url).rstrip("/")
-    results = await asyncio.get_running_loop().run_in_executor(None, _send_sample, config, name, tenant, external)
+    http = None if fallback else service.tenant_client()  # a tenant's own receivers go through the guard
+    results = await asyncio.get_running_loop().run_in_executor(None, _send_sample, config, name, tenant, external, http)
     await audit(request, "receiver.test", name, tenant=tenant, outcomes=[r["outcome"] for r in results])
     return json_response({"receiver": name, "results": results})
 
 
-def _send_sample(config: Any, receiver: str, tenant: str, external_url: str) -> list[dict[str, Any]]:
+def _send_sample(
+    config: Any, receiver: str, tenant: str, external_url: str, http: httpx.Client | None
+) -> list[dict[str, Any]]:
     sample = sample_notification(receiver, external_url=external_url)
     alerts = tuple(dataclasses.replace(a, labels={**a.labels, "tenant": tenant}) for a in sample.alerts)
     sample = dataclasses.replace(sample, alerts=alerts)
-    notifiers = {k: v for k, v in build_notifiers(config).items() if k[0] == receiver}
+    notifiers = {k: v for k, v in build_notifiers(config, http).items() if k[0] == receiver}
     results = []
     for (_, integration), notifier in notifiers.items():
         try:

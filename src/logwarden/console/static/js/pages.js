@@ -18,6 +18,7 @@ const mountAdminKeys = lazy(() => import("./admin/pages.js"), "mountAdminKeys");
 const mountAdminUsers = lazy(() => import("./admin/pages.js"), "mountAdminUsers");
 const mountRules = lazy(() => import("./rules/page.js"), "mountRules");
 const mountSilences = lazy(() => import("./silences/page.js"), "mountSilences");
+const mountReceivers = lazy(() => import("./receivers/page.js"), "mountReceivers");
 
 export const PAGES = [
   { name: "discover", title: "Discover", path: "/", mount: mountDiscover },
@@ -28,6 +29,8 @@ export const PAGES = [
   { name: "dashboards", title: "Dashboards", path: "/dashboards", mount: mountDashboards },
   // Login and admin pages (js/login/, js/admin/): `needs` hides a page the role may not use from the nav;
   // a `section` shows as one nav link.
+  // Receivers: linked from Alerts (its toolbar), not in the nav.
+  { name: "receivers", title: "Receivers", path: "/receivers", mount: mountReceivers, nav: false },
   { name: "login", title: "Log in", path: "/login", mount: mountLogin, nav: false },
   { name: "admin-users", title: "Users", path: "/admin/users", mount: mountAdminUsers, needs: "users.admin", section: "admin", sectionTitle: "Admin" },
   { name: "admin-keys", title: "API keys", path: "/admin/keys", mount: mountAdminKeys, needs: "users.admin", section: "admin", sectionTitle: "Admin" },

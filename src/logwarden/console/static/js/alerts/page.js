@@ -57,7 +57,7 @@ export function mountAlerts(container) {
   const refresh = h("button", { type: "button", onclick: () => load() }, "↻ Refresh");
   const body = h("div", { class: "al-body" });
   container.append(
-    h("div", { class: "al-page" }, h("div", { class: "al-toolbar" }, h("h1", {}, "Alerts"), status, h("div", { class: "topbar-spacer" }), refresh), body),
+    h("div", { class: "al-page" }, h("div", { class: "al-toolbar" }, h("h1", {}, "Alerts"), status, h("div", { class: "topbar-spacer" }), h("a", { href: "/receivers", class: "al-receivers-link" }, "Receivers"), refresh), body),
   );
   document.title = "Alerts · logwarden";
   let timer = null;
