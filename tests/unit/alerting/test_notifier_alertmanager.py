@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -29,15 +28,8 @@ SENT_AT = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)  # the injected clock: whe
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client() as client:
-        yield client
-
-
-@pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    with CaptureServer(Answer(200, b"")) as s:
-        yield s
+def capture_default() -> Answer:
+    return Answer(200, b"")
 
 
 def notifier(url: str, http: httpx.Client, **settings: object) -> AlertmanagerNotifier:

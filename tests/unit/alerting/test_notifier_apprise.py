@@ -5,7 +5,6 @@ retriable; bad URLs and a missing `apprise` package are config errors naming the
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,12 +29,6 @@ FIRING_BODY = """### \\[FIRING:1\\] logwarden-test
 > 2026-03-01 11:59:55 UTC ERROR checkout: payment gateway timeout after 30s
 
 [Show the lines](https://logs.example.com/?q=level%3Aerror)"""
-
-
-@pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    with CaptureServer() as s:
-        yield s
 
 
 def json_url(server: CaptureServer, path: str = "/apprise") -> str:

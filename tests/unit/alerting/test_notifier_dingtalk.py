@@ -9,7 +9,6 @@ import dataclasses
 import hashlib
 import hmac
 import urllib.parse
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -60,15 +59,8 @@ This is a test notification from logwarden
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client() as client:
-        yield client
-
-
-@pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    with CaptureServer(default=OK) as s:
-        yield s
+def capture_default() -> Answer:
+    return OK
 
 
 def robot(server: CaptureServer, http: httpx.Client, **settings: object) -> DingTalkNotifier:

@@ -8,7 +8,6 @@ import base64
 import dataclasses
 import hashlib
 import hmac
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -66,15 +65,8 @@ def card(colour: str, title: str, markdown: str, buttons: list[dict[str, Any]]) 
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client() as client:
-        yield client
-
-
-@pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    with CaptureServer(default=OK) as s:
-        yield s
+def capture_default() -> Answer:
+    return OK
 
 
 def bot(server: CaptureServer, http: httpx.Client, **settings: object) -> FeishuNotifier:

@@ -5,7 +5,6 @@ delivered, 400 rejected, 429/5xx retried)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -22,15 +21,8 @@ ACCEPTED = Answer(202, {"status": "success", "message": "Event processed", "dedu
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client() as client:
-        yield client
-
-
-@pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    with CaptureServer(ACCEPTED) as s:
-        yield s
+def capture_default() -> Answer:
+    return ACCEPTED
 
 
 def config(url: str, **settings: object) -> PagerDutyConfig:

@@ -4,7 +4,6 @@ resolved, escaping of log text, colours, overrides, user templates, the `ok` bod
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,18 +15,6 @@ from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, Outcome
 from logwarden.alerting.notifiers.slack import MAX_ALERT_BLOCKS, SlackConfig, SlackNotifier, slack_payload
 from tests.unit.alerting.capture import Answer, CaptureServer
 from tests.unit.alerting.notifier_cases import SEARCH, check_outcomes, firing, resolved, second_alert
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client() as client:
-        yield client
-
-
-@pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    with CaptureServer() as s:
-        yield s
 
 
 def mrkdwn(text: str) -> dict[str, str]:

@@ -4,7 +4,6 @@ firing and resolved, colours, links, a user template, outcomes (Power Automate a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,15 +20,8 @@ WORKFLOW = "/workflows/abc/triggers/manual/paths/invoke"
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client() as client:
-        yield client
-
-
-@pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    with CaptureServer(Answer(202, b"")) as s:
-        yield s
+def capture_default() -> Answer:
+    return Answer(202, b"")
 
 
 def message(title: str, colour: str, status: str, facts: list[dict[str, str]]) -> dict[str, Any]:

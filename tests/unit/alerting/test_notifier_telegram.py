@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -33,15 +32,8 @@ OK = Answer(200, {"ok": True, "result": {"message_id": 7}})
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client() as client:
-        yield client
-
-
-@pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    with CaptureServer(OK) as s:
-        yield s
+def capture_default() -> Answer:
+    return OK
 
 
 def notifier(server: CaptureServer, http: httpx.Client, **settings: object) -> TelegramNotifier:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,19 +18,6 @@ from logwarden.alerting.notifiers.base import DeliveryResult, Notifier, Outcome,
 from logwarden.alerting.notifiers.webhook import WebhookConfig, WebhookNotifier, webhook_payload
 from tests.unit.alerting.capture import Answer, CaptureServer
 from tests.unit.alerting.notifier_cases import EXTERNAL, NOW, SEARCH, check_outcomes, firing, resolved, second_alert
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client() as client:
-        yield client
-
-
-@pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    with CaptureServer() as s:
-        yield s
-
 
 # --- payloads ---------------------------------------------------------------------------------------------
 

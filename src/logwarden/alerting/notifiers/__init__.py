@@ -12,7 +12,7 @@ from logwarden.alerting.notifiers.base import Notifier
 def _discover() -> dict[str, type[Notifier]]:
     found: dict[str, type[Notifier]] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name in ("base", "render"):
+        if info.name.startswith("_") or info.name in ("base", "render", "chat_webhook"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         for _, obj in inspect.getmembers(module, inspect.isclass):

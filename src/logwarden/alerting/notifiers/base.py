@@ -12,10 +12,11 @@ a receiver uses: `webhook: {url: …}`, and `config_model`). Modules are discove
   retried, kept in the history and counted in /metrics.
 `send` never raises for what the channel or the network does; it runs on a delivery thread (blocking I/O is fine).
 
-Also here, what the HTTP channels share (a channel module imports only this module and `render`, never another
-channel): `USER_AGENT`, `http_url` / `SecretHttpUrl` (config-time URL checks), `HttpAuthConfig` and `BasicAuth`
-(credentials and headers for endpoints the user runs), `Notifier.deliver_json` (post, then classify the answer),
-`classify_errcode` (the `errcode` answers of the Chinese chat robots) and `go_time` (timestamps as Go writes them).
+Also here, what the HTTP channels share (a channel module imports only this module, `render` and, for the chat
+robots, `chat_webhook` — never another channel): `USER_AGENT`, `http_url` / `SecretHttpUrl` (config-time URL
+checks), `HttpAuthConfig` and `BasicAuth` (credentials and headers for endpoints the user runs),
+`Notifier.deliver_json` (post, then classify the answer), `classify_errcode` (the `errcode` answers of the Chinese
+chat robots) and `go_time` (timestamps as Go writes them).
 """
 
 from __future__ import annotations

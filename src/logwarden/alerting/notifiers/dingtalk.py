@@ -10,11 +10,6 @@ Answers: `errcode` 0 delivered; 130101 (sending too fast: DingTalk then throttle
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -22,15 +17,8 @@ import httpx
 from pydantic import Field, SecretStr
 
 from logwarden.alerting.model import Notification
-from logwarden.alerting.notifiers import render
-from logwarden.alerting.notifiers.base import (
-    DeliveryResult,
-    Notifier,
-    NotifierConfig,
-    RateLimit,
-    SecretHttpUrl,
-    classify_errcode,
-)
+from logwarden.alerting.notifiers.base import DeliveryResult, NotifierConfig, RateLimit, SecretHttpUrl
+from logwarden.alerting.notifiers.chat_webhook import ChatRobotNotifier, hmac_sha256_b64, render_or_default, wakes
 from logwarden.alerting.notifiers.render import TITLE_ZH, TemplateSource, fit_utf8
 
 MAX_TEXT_BYTES = 18_000  # DingTalk refuses messages of about 20 KB and more
@@ -91,8 +79,7 @@ DEFAULT_TEXT = (
 
 def sign(secret: str, timestamp_ms: int) -> str:
     """The robot's signature of `timestamp_ms` (base64, before URL encoding)."""
-    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+    return hmac_sha256_b64(secret, f"{timestamp_ms}\n{secret}")
 
 
 class DingTalkConfig(NotifierConfig):
@@ -119,33 +106,26 @@ class DingTalkConfig(NotifierConfig):
     """Also `@` the mobiles and user ids on resolved notifications (default: only firing ones wake people)."""
 
 
-class DingTalkNotifier(Notifier):
+class DingTalkNotifier(ChatRobotNotifier):
     """Sends notifications through a DingTalk custom robot."""
 
     kind: ClassVar[str] = "dingtalk"
     config_model: ClassVar[type[NotifierConfig]] = DingTalkConfig
     default_rate_limit: ClassVar[RateLimit | None] = RateLimit(count=20, per=timedelta(minutes=1))
+    vendor: ClassVar[str] = "DingTalk robot"
+    retriable_codes = RETRIABLE_ERRCODES
     config: DingTalkConfig
-
-    def __init__(
-        self, config: DingTalkConfig, *, http: httpx.Client | None = None, clock: Callable[[], float] = time.time
-    ) -> None:
-        """`clock`: the wall clock the signature's timestamp comes from (tests pass a fixed one)."""
-        super().__init__(config, http=http)
-        self._clock = clock
 
     def payload(self, notification: Notification) -> dict[str, Any]:
         """The robot message for `notification`."""
         cfg = self.config
-        title = render.render(cfg.title or DEFAULT_TITLE, notification, default=DEFAULT_TITLE)
-        text = render.render(cfg.text or DEFAULT_TEXT, notification, default=DEFAULT_TEXT).rstrip()
-        mentioning = notification.status == "firing" or cfg.mention_resolved
-        mobiles = list(cfg.at_mobiles) if mentioning else []
-        users = list(cfg.at_user_ids) if mentioning else []
+        title = render_or_default(cfg.title, DEFAULT_TITLE, notification)
+        text = render_or_default(cfg.text, DEFAULT_TEXT, notification).rstrip()
+        wake = wakes(notification, cfg)
+        mobiles = list(cfg.at_mobiles) if wake.people else []
+        users = list(cfg.at_user_ids) if wake.people else []
         text = fit_utf8(text, MAX_TEXT_BYTES, " ".join(f"@{m}" for m in (*mobiles, *users)))
-        at: dict[str, Any] = {
-            "isAtAll": notification.status == "firing" and notification.severity in cfg.at_all_severities
-        }
+        at: dict[str, Any] = {"isAtAll": wake.everyone}
         if mobiles:
             at["atMobiles"] = mobiles
         if users:
@@ -163,8 +143,4 @@ class DingTalkNotifier(Notifier):
         return str(httpx.URL(url).copy_merge_params({"timestamp": str(timestamp), "sign": signature}))
 
     def send(self, notification: Notification) -> DeliveryResult:
-        return self.deliver_json(
-            self.signed_url(),
-            self.payload(notification),
-            classify=lambda answer: classify_errcode(answer, "DingTalk robot", RETRIABLE_ERRCODES),
-        )
+        return self.post_message(self.signed_url(), self.payload(notification))

@@ -12,11 +12,6 @@ Answers: `code` (or the older `StatusCode`) 0 delivered; 11232 (frequency limite
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -24,16 +19,8 @@ import httpx
 from pydantic import Field, SecretStr
 
 from logwarden.alerting.model import AlertMessage, Notification, severity_rank
-from logwarden.alerting.notifiers import render
-from logwarden.alerting.notifiers.base import (
-    DeliveryResult,
-    Notifier,
-    NotifierConfig,
-    RateLimit,
-    SecretHttpUrl,
-    classify_errcode,
-    redact_url,
-)
+from logwarden.alerting.notifiers.base import DeliveryResult, NotifierConfig, RateLimit, SecretHttpUrl, redact_url
+from logwarden.alerting.notifiers.chat_webhook import ChatRobotNotifier, hmac_sha256_b64, render_or_default, wakes
 from logwarden.alerting.notifiers.render import TITLE_ZH, TemplateSource, fit_utf8
 
 MAX_MARKDOWN_BYTES = 16_000  # Feishu refuses request bodies over 20 KB; the rest is for the card around it
@@ -86,8 +73,7 @@ DEFAULT_TEXT = """{% for a in alerts %}
 def sign(secret: str, timestamp: int) -> str:
     """The bot's signature for `timestamp` (seconds): HMAC-SHA256 keyed with `"{timestamp}\\n{secret}"` over
     nothing, base64."""
-    digest = hmac.new(f"{timestamp}\n{secret}".encode(), b"", hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+    return hmac_sha256_b64(f"{timestamp}\n{secret}", "")
 
 
 def header_colour(notification: Notification) -> str:
@@ -121,27 +107,24 @@ class FeishuConfig(NotifierConfig):
     """Also `@` the `at_user_ids` on resolved notifications (default: only firing ones wake people)."""
 
 
-class FeishuNotifier(Notifier):
+class FeishuNotifier(ChatRobotNotifier):
     """Sends notifications through a Feishu / Lark custom bot."""
 
     kind: ClassVar[str] = "feishu"
     config_model: ClassVar[type[NotifierConfig]] = FeishuConfig
     # 100 a minute and 5 a second per bot: 5 every 3 s keeps under both.
     default_rate_limit: ClassVar[RateLimit | None] = RateLimit(count=5, per=timedelta(seconds=3))
+    vendor: ClassVar[str] = "Feishu bot"
+    retriable_codes = RETRIABLE_CODES
+    code_keys = ("code", "StatusCode")
+    message_keys = ("msg", "StatusMessage")
     config: FeishuConfig
-
-    def __init__(
-        self, config: FeishuConfig, *, http: httpx.Client | None = None, clock: Callable[[], float] = time.time
-    ) -> None:
-        """`clock`: the wall clock the signature's timestamp comes from (tests pass a fixed one)."""
-        super().__init__(config, http=http)
-        self._clock = clock
 
     def card(self, notification: Notification) -> dict[str, Any]:
         """The interactive card for `notification` (message card JSON)."""
         cfg = self.config
-        title = render.render(cfg.title or DEFAULT_TITLE, notification, default=DEFAULT_TITLE)
-        text = render.render(cfg.text or DEFAULT_TEXT, notification, default=DEFAULT_TEXT).strip()
+        title = render_or_default(cfg.title, DEFAULT_TITLE, notification)
+        text = render_or_default(cfg.text, DEFAULT_TEXT, notification).strip()
         text = fit_utf8(text, MAX_MARKDOWN_BYTES, self._mentions(notification))
         elements: list[dict[str, Any]] = [{"tag": "markdown", "content": text}]
         buttons = _buttons(notification)
@@ -165,7 +148,7 @@ class FeishuNotifier(Notifier):
         return body | {"msg_type": "interactive", "card": self.card(notification)}
 
     def send(self, notification: Notification) -> DeliveryResult:
-        return self.deliver_json(self.config.url.get_secret_value(), self.payload(notification), classify=classify)
+        return self.post_message(self.config.url.get_secret_value(), self.payload(notification))
 
     def describe(self) -> str:
         """The webhook URL with its token (the last path segment) masked."""
@@ -174,11 +157,9 @@ class FeishuNotifier(Notifier):
         return str(url.copy_with(path=f"{head}/***")) if token else str(url)
 
     def _mentions(self, notification: Notification) -> str:
-        firing = notification.status == "firing"
-        at = [f"<at id={u}></at>" for u in self.config.at_user_ids] if firing or self.config.mention_resolved else []
-        if firing and notification.severity in self.config.at_all_severities:
-            at.insert(0, "<at id=all></at>")
-        return " ".join(at)
+        wake = wakes(notification, self.config)
+        at = [f"<at id={u}></at>" for u in self.config.at_user_ids] if wake.people else []
+        return " ".join(["<at id=all></at>", *at] if wake.everyone else at)
 
 
 def _buttons(notification: Notification) -> list[dict[str, Any]]:
@@ -199,15 +180,3 @@ def _buttons(notification: Notification) -> list[dict[str, Any]]:
         kind = "danger" if alert.status == "firing" and header_colour(notification) == "red" else "primary"
         buttons.append({"tag": "button", "text": {"tag": "plain_text", "content": label}, "type": kind, "url": url})
     return buttons
-
-
-def classify(response: httpx.Response) -> DeliveryResult:
-    """Feishu's answer: `{"code": 0, "msg": "success"}` (older bots: `StatusCode` / `StatusMessage`) delivered;
-    11232 retriable; other codes rejected; non-2xx statuses by `classify_http`."""
-    return classify_errcode(
-        response,
-        "Feishu bot",
-        RETRIABLE_CODES,
-        code_keys=("code", "StatusCode"),
-        message_keys=("msg", "StatusMessage"),
-    )

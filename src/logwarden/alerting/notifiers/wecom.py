@@ -18,15 +18,8 @@ from pydantic import Field
 
 from logwarden.alerting.model import Notification
 from logwarden.alerting.notifiers import render
-from logwarden.alerting.notifiers.base import (
-    DeliveryResult,
-    Notifier,
-    NotifierConfig,
-    Outcome,
-    RateLimit,
-    SecretHttpUrl,
-    classify_errcode,
-)
+from logwarden.alerting.notifiers.base import DeliveryResult, NotifierConfig, Outcome, RateLimit, SecretHttpUrl
+from logwarden.alerting.notifiers.chat_webhook import ChatRobotNotifier, render_or_default, wakes
 from logwarden.alerting.notifiers.render import TITLE_ZH, TemplateSource, fit_utf8, truncate_utf8
 
 MAX_MARKDOWN_BYTES = 4096  # WeCom refuses longer markdown content (UTF-8 bytes)
@@ -96,28 +89,29 @@ class WeComConfig(NotifierConfig):
     """Also mention on resolved notifications (default: mentions only wake people for firing ones)."""
 
 
-class WeComNotifier(Notifier):
+class WeComNotifier(ChatRobotNotifier):
     """Sends notifications through a WeCom group robot."""
 
     kind: ClassVar[str] = "wecom"
     config_model: ClassVar[type[NotifierConfig]] = WeComConfig
     default_rate_limit: ClassVar[RateLimit | None] = RateLimit(count=20, per=timedelta(minutes=1))
+    vendor: ClassVar[str] = "WeCom robot"
+    retriable_codes = RETRIABLE_ERRCODES
     config: WeComConfig
 
     def payloads(self, notification: Notification) -> list[dict[str, Any]]:
         """The robot messages for `notification`: the markdown one, then the mention one when there is one."""
         cfg = self.config
-        mentioning = notification.status == "firing" or cfg.mention_resolved
-        content = render.render(cfg.text or DEFAULT_MARKDOWN, notification, default=DEFAULT_MARKDOWN).rstrip()
-        users = " ".join(f"<@{u}>" for u in cfg.mention_user_ids) if mentioning else ""
+        wake = wakes(notification, cfg)
+        content = render_or_default(cfg.text, DEFAULT_MARKDOWN, notification).rstrip()
+        users = " ".join(f"<@{u}>" for u in cfg.mention_user_ids) if wake.people else ""
         content = fit_utf8(content, MAX_MARKDOWN_BYTES, users)
         messages: list[dict[str, Any]] = [{"msgtype": "markdown", "markdown": {"content": content}}]
-        at_all = notification.status == "firing" and notification.severity in cfg.at_all_severities
-        mobiles = list(cfg.mention_mobiles) if mentioning else []
-        if at_all or mobiles:
+        mobiles = list(cfg.mention_mobiles) if wake.people else []
+        if wake.everyone or mobiles:
             title = render.render(TITLE_ZH, notification)
             text: dict[str, Any] = {"content": truncate_utf8(title, MAX_TEXT_BYTES)}
-            if at_all:
+            if wake.everyone:
                 text["mentioned_list"] = ["@all"]
             if mobiles:
                 text["mentioned_mobile_list"] = mobiles
@@ -136,8 +130,4 @@ class WeComNotifier(Notifier):
         return DeliveryResult.delivered(result.status, f"{result.answer}; mention message failed: {mention.answer}")
 
     def _post(self, payload: dict[str, Any]) -> DeliveryResult:
-        return self.deliver_json(
-            self.config.url.get_secret_value(),
-            payload,
-            classify=lambda answer: classify_errcode(answer, "WeCom robot", RETRIABLE_ERRCODES),
-        )
+        return self.post_message(self.config.url.get_secret_value(), payload)
