@@ -7,16 +7,16 @@ stores the panels as one JSON array: a dashboard is always read and written whol
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Row, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 
 from logwarden.meta.tables import dashboards
+from logwarden.meta.tenant_rows import TenantNamedRows, utc
 
 OVERVIEW_ID = "overview"
 # The seed dashboard every tenant has: served from here, never stored, so it cannot be lost or go stale.
@@ -118,83 +118,33 @@ def overview(tenant: str) -> Dashboard:
     )
 
 
-class DashboardRepository:
-    """CRUD over the dashboards table; every call is scoped to one tenant. Blocking: run it in a thread."""
+class DashboardRepository(TenantNamedRows[Dashboard]):
+    """CRUD over the dashboards table; every call is scoped to one tenant (`list` gives the stored dashboards by
+    name: the Overview is not among them). Blocking: run it in a thread."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def list(self, tenant: str) -> list[Dashboard]:
-        """The tenant's stored dashboards by name (the Overview is not among them)."""
-        stmt = select(dashboards).where(dashboards.c.tenant == tenant).order_by(dashboards.c.name)
-        with self._engine.connect() as con:
-            return [_from_row(r) for r in con.execute(stmt)]
-
-    def get(self, tenant: str, dashboard_id: str) -> Dashboard | None:
-        stmt = select(dashboards).where(dashboards.c.tenant == tenant, dashboards.c.id == dashboard_id)
-        with self._engine.connect() as con:
-            row = con.execute(stmt).first()
-        return _from_row(row) if row is not None else None
+        super().__init__(engine, dashboards, _from_row, DashboardNameTakenError)
 
     def create(self, tenant: str, fields: DashboardFields, now: datetime | None = None) -> Dashboard:
-        now = now or datetime.now(UTC)
-        made = Dashboard(
-            uuid.uuid4().hex, tenant, fields.name, fields.description, fields.panels, fields.refresh, now, now
-        )
-        values = {
-            "id": made.id,
-            "tenant": tenant,
-            "name": made.name,
-            "description": made.description,
-            "panels": orjson.dumps(list(made.panels)).decode(),
-            "refresh": made.refresh,
-            "created": now,
-            "updated": now,
-        }
-        try:
-            with self._engine.begin() as con:
-                con.execute(insert(dashboards).values(**values))
-        except IntegrityError:
-            raise DashboardNameTakenError(fields.name) from None
-        return made
+        return self.insert_row(tenant, _columns(fields), now)
 
     def update(
         self, tenant: str, dashboard_id: str, fields: DashboardFields, now: datetime | None = None
     ) -> Dashboard | None:
         """Replace everything but the id; None when there is no such dashboard for this tenant."""
-        now = now or datetime.now(UTC)
-        stmt = (
-            update(dashboards)
-            .where(dashboards.c.tenant == tenant, dashboards.c.id == dashboard_id)
-            .values(
-                name=fields.name,
-                description=fields.description,
-                panels=orjson.dumps(list(fields.panels)).decode(),
-                refresh=fields.refresh,
-                updated=now,
-            )
-        )
-        try:
-            with self._engine.begin() as con:
-                if con.execute(stmt).rowcount == 0:
-                    return None
-        except IntegrityError:
-            raise DashboardNameTakenError(fields.name) from None
-        return self.get(tenant, dashboard_id)
-
-    def delete(self, tenant: str, dashboard_id: str) -> bool:
-        stmt = delete(dashboards).where(dashboards.c.tenant == tenant, dashboards.c.id == dashboard_id)
-        with self._engine.begin() as con:
-            return bool(con.execute(stmt).rowcount)
+        return self.update_row(tenant, dashboard_id, _columns(fields), now)
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite keeps no time zone; everything is written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def _columns(fields: DashboardFields) -> dict[str, Any]:
+    return {
+        "name": fields.name,
+        "description": fields.description,
+        "panels": orjson.dumps(list(fields.panels)).decode(),
+        "refresh": fields.refresh,
+    }
 
 
-def _from_row(row: Row[Any]) -> Dashboard:
-    m = row._mapping
+def _from_row(m: Mapping[str, Any]) -> Dashboard:
     return Dashboard(
         id=m["id"],
         tenant=m["tenant"],
@@ -202,6 +152,6 @@ def _from_row(row: Row[Any]) -> Dashboard:
         description=m["description"],
         panels=tuple(orjson.loads(m["panels"])),
         refresh=m["refresh"],
-        created=_utc(m["created"]),
-        updated=_utc(m["updated"]),
+        created=utc(m["created"]),
+        updated=utc(m["updated"]),
     )

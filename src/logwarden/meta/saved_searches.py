@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 
 from logwarden.meta.tables import saved_searches
+from logwarden.meta.tenant_rows import TenantNamedRows, utc
 
 
 class SavedSearchNameTakenError(Exception):
@@ -52,74 +52,27 @@ class SavedSearch:
         }
 
 
-class SavedSearchRepository:
+class SavedSearchRepository(TenantNamedRows[SavedSearch]):
     """CRUD over the saved_searches table; every call is scoped to one tenant. Blocking: run it in a thread."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def list(self, tenant: str) -> list[SavedSearch]:
-        stmt = select(saved_searches).where(saved_searches.c.tenant == tenant).order_by(saved_searches.c.name)
-        with self._engine.connect() as con:
-            return [_from_row(r) for r in con.execute(stmt)]
-
-    def get(self, tenant: str, search_id: str) -> SavedSearch | None:
-        stmt = select(saved_searches).where(saved_searches.c.tenant == tenant, saved_searches.c.id == search_id)
-        with self._engine.connect() as con:
-            row = con.execute(stmt).first()
-        return _from_row(row) if row is not None else None
+        super().__init__(engine, saved_searches, _from_row, SavedSearchNameTakenError)
 
     def create(self, tenant: str, fields: SavedSearchFields, now: datetime | None = None) -> SavedSearch:
-        now = now or datetime.now(UTC)
-        search = SavedSearch(uuid.uuid4().hex, tenant, fields.name, fields.query, fields.start, fields.end, now, now)
-        values = {
-            "id": search.id,
-            "tenant": tenant,
-            "name": search.name,
-            "query": search.query,
-            "start_time": search.start,
-            "end_time": search.end,
-            "created": now,
-            "updated": now,
-        }
-        try:
-            with self._engine.begin() as con:
-                con.execute(insert(saved_searches).values(**values))
-        except IntegrityError:
-            raise SavedSearchNameTakenError(fields.name) from None
-        return search
+        return self.insert_row(tenant, _columns(fields), now)
 
     def update(
         self, tenant: str, search_id: str, fields: SavedSearchFields, now: datetime | None = None
     ) -> SavedSearch | None:
         """Replace name, query and range; None when there is no such search for this tenant."""
-        now = now or datetime.now(UTC)
-        stmt = (
-            update(saved_searches)
-            .where(saved_searches.c.tenant == tenant, saved_searches.c.id == search_id)
-            .values(name=fields.name, query=fields.query, start_time=fields.start, end_time=fields.end, updated=now)
-        )
-        try:
-            with self._engine.begin() as con:
-                if con.execute(stmt).rowcount == 0:
-                    return None
-        except IntegrityError:
-            raise SavedSearchNameTakenError(fields.name) from None
-        return self.get(tenant, search_id)
-
-    def delete(self, tenant: str, search_id: str) -> bool:
-        stmt = delete(saved_searches).where(saved_searches.c.tenant == tenant, saved_searches.c.id == search_id)
-        with self._engine.begin() as con:
-            return bool(con.execute(stmt).rowcount)
+        return self.update_row(tenant, search_id, _columns(fields), now)
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite keeps no time zone; everything is written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def _columns(fields: SavedSearchFields) -> dict[str, Any]:
+    return {"name": fields.name, "query": fields.query, "start_time": fields.start, "end_time": fields.end}
 
 
-def _from_row(row: Row[Any]) -> SavedSearch:
-    m = row._mapping
+def _from_row(m: Mapping[str, Any]) -> SavedSearch:
     return SavedSearch(
         id=m["id"],
         tenant=m["tenant"],
@@ -127,6 +80,6 @@ def _from_row(row: Row[Any]) -> SavedSearch:
         query=m["query"],
         start=m["start_time"],
         end=m["end_time"],
-        created=_utc(m["created"]),
-        updated=_utc(m["updated"]),
+        created=utc(m["created"]),
+        updated=utc(m["updated"]),
     )
