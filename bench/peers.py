@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from _common import dir_bytes
 from peers_engines import VICTORIALOGS_HOWTO, Case, Engine, Logwarden, VictoriaLogs, find_victorialogs
 from peers_load import NdjsonData, ndjson_dataset, send_all
@@ -123,6 +125,7 @@ def load_engine(engine: Engine, data: NdjsonData, args: argparse.Namespace, ui: 
     """
     try:
         out["ready_s"] = round(engine.start(), 2)
+        out["ready_rss_mb"] = round(psutil.Process(engine.pid).memory_info().rss / 2**20, 1)  # the fixed cost
         ui.say(f"{engine.name}: ready on 127.0.0.1:{engine.port} (pid {engine.pid}); loading {data.lines:,} lines")
         with ui.task(f"{engine.name}: ingest", data.lines) as advance:
             load = send_all(

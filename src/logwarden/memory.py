@@ -1,14 +1,17 @@
 """Process memory: allocator settings for the server, giving freed memory back, and what each allocator holds.
 
 A `logwarden serve` process has three allocators: glibc malloc (Python objects and most C libraries), Arrow's
-memory pool (mimalloc: decoded batches, compute kernels) and DuckDB's (jemalloc: its buffer pool and query
-state). Each keeps freed memory for reuse, so the resident size (RSS) after a burst of ingest or a compaction
-stays near its peak long after the data is gone. This module
+memory pool (decoded batches, compute kernels) and DuckDB's (jemalloc: its buffer pool and query state). Each
+keeps freed memory for reuse, so the resident size (RSS) after a burst of ingest or a compaction stays near its
+peak long after the data is gone. This module
 
 - caps glibc's malloc arenas (`tune_allocators`, at start): without a cap every thread that allocates gets
   an arena of its own, up to 8 per core, each keeping its freed pages;
-- hands freed memory back to the system (`release_unused`): Arrow's pool and glibc's heap, after the
-  store closes and before compaction, and when a caller knows a burst is over;
+- makes Arrow's pool jemalloc (`tune_allocators`): ingest decodes batches on one thread and frees them on
+  another, a pattern in which Arrow's default mimalloc kept its freed pages (a decode → apply simulation:
+  peak 225 MiB against 160; bench/ingest.py: peak RSS ~-40 MB at the same lines per CPU-second);
+- hands freed memory back to the system (`release_unused`): Arrow's pool and glibc's heap, before the
+  store's last checkpoint, after it closes and before compaction, and when a caller knows a burst is over;
 - reports what each part holds (`memory_snapshot`, and `logwarden_memory_bytes{part}` on /metrics).
 """
 
@@ -32,6 +35,11 @@ log = logging.getLogger(__name__)
 _M_ARENA_MAX = -8
 # Two arenas: the event loop and one worker thread allocate without contention; more only kept freed pages.
 DEFAULT_MALLOC_ARENAS = 2
+# Arrow's pool for the server, unless ARROW_DEFAULT_MEMORY_POOL says otherwise.
+DEFAULT_ARROW_POOL = "jemalloc"
+# Milliseconds jemalloc keeps freed pages before returning them (Arrow's default): 0 lowered the peak a
+# little more but cost ~13% of the server's lines per CPU-second (bench/ingest.py, 2 runs each).
+DEFAULT_ARROW_DECAY_MS = 1000
 
 
 def _libc() -> Any | None:
@@ -49,16 +57,39 @@ def _libc() -> Any | None:
 
 
 def tune_allocators(malloc_arenas: int = DEFAULT_MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas; call before the server starts its threads. True when the cap was set.
+    """Cap glibc's malloc arenas and choose Arrow's pool (`choose_arrow_pool`); call before the server starts
+    its threads and before anything allocates with Arrow. True when the arena cap was set.
 
     `MALLOC_ARENA_MAX` in the environment wins (glibc read it at start); elsewhere than glibc this does nothing.
     """
+    choose_arrow_pool()
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
     libc = _libc()
     if libc is None:
         return False
     return bool(libc.mallopt(_M_ARENA_MAX, malloc_arenas))
+
+
+def choose_arrow_pool(backend: str = DEFAULT_ARROW_POOL, decay_ms: int = DEFAULT_ARROW_DECAY_MS) -> str:
+    """Make `backend` Arrow's default pool (jemalloc: with `decay_ms`); returns the pool now in use.
+
+    `ARROW_DEFAULT_MEMORY_POOL` in the environment wins. Arrow reads that variable when its default pool is
+    first used, so before then setting it reaches C++ code that never takes a pool argument too; a build
+    without the backend keeps its default.
+    """
+    chosen = os.environ.get("ARROW_DEFAULT_MEMORY_POOL")
+    if not chosen:
+        os.environ["ARROW_DEFAULT_MEMORY_POOL"] = chosen = backend
+    import pyarrow as pa
+
+    if chosen not in pa.supported_memory_backends():
+        return str(pa.default_memory_pool().backend_name)
+    if pa.default_memory_pool().backend_name != chosen:  # Arrow was in use already: the Python side follows
+        pa.set_memory_pool(getattr(pa, f"{chosen}_memory_pool")())
+    if chosen == "jemalloc":
+        pa.jemalloc_set_decay_ms(decay_ms)
+    return str(pa.default_memory_pool().backend_name)
 
 
 def release_unused() -> None:

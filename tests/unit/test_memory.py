@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
+import subprocess
 import sys
 
 import duckdb
@@ -17,6 +19,12 @@ from logwarden import memory
 glibc_only = pytest.mark.skipif(memory._libc() is None, reason="glibc malloc only")
 
 
+@pytest.fixture(autouse=True)
+def _keep_arrow_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tune_allocators here must not switch this test process's Arrow pool: the environment names the current one."""
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", pa.default_memory_pool().backend_name)
+
+
 def test_arena_cap_defers_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert memory.tune_allocators() is False
@@ -26,6 +34,48 @@ def test_arena_cap_defers_to_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 def test_arena_cap_is_set_on_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     assert memory.tune_allocators(memory.DEFAULT_MALLOC_ARENAS) is True
+
+
+# A fresh interpreter: the server's start, before anything used Arrow.
+_POOL_PROBE = """
+import json, sys
+from logwarden import memory
+memory.tune_allocators()
+import pyarrow as pa
+arrays = [pa.array(range(1_000_000), pa.int64()) for _ in range(32)]  # 256 MB in Arrow's pool
+held = memory.rss_bytes()
+del arrays
+print(json.dumps({"backend": pa.default_memory_pool().backend_name, "held": held, "after": memory.rss_bytes()}))
+"""
+
+
+def _pool_probe(env: dict[str, str]) -> dict[str, int | str]:
+    clean = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"} | env
+    done = subprocess.run([sys.executable, "-c", _POOL_PROBE], env=clean, capture_output=True, text=True, check=True)
+    result: dict[str, int | str] = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.skipif("jemalloc" not in pa.supported_memory_backends(), reason="Arrow built without jemalloc")
+def test_server_arrow_pool_is_jemalloc_and_returns_freed_pages_at_once() -> None:
+    probe = _pool_probe({})
+    assert probe["backend"] == "jemalloc"
+    # The freed batches leave the resident set at once (mimalloc, Arrow's default, kept all 256 MB).
+    assert int(probe["held"]) - int(probe["after"]) > 200 * 1024**2
+
+
+def test_arrow_pool_from_the_environment_wins() -> None:
+    assert _pool_probe({"ARROW_DEFAULT_MEMORY_POOL": "system"})["backend"] == "system"
+
+
+def test_choose_arrow_pool_switches_a_pool_already_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = pa.default_memory_pool()
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+    try:
+        assert memory.choose_arrow_pool("system") == "system"
+        assert pa.default_memory_pool().backend_name == "system"
+    finally:
+        pa.set_memory_pool(before)
 
 
 @glibc_only

@@ -9,11 +9,18 @@ nested values (lists), are encoded by polars instead.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import orjson
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from logwarden.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")  # imported on first use (logwarden.lazy)
 
 # Scanned over a column's whole values buffer at once: one C loop instead of a regex per value.
 _NEEDS_ESCAPE = re.compile(rb'["\\\x00-\x1f]')

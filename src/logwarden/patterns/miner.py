@@ -12,15 +12,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from logwarden.config.model import PatternsConfig
+from logwarden.lazy import lazy_module
 from logwarden.patterns.masking import Masker
 from logwarden.patterns.tree import Template, TemplateTree
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")  # imported on first use (logwarden.lazy)
 
 # A form's template id and the tree that holds it: the id, not the template, so an evicted template is freed
 # (a cache of never-repeating forms would otherwise keep every template it ever made alive).

@@ -26,13 +26,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from logwarden.bus.base import BusBatch, RewindError
+from logwarden.lazy import lazy_module
 from logwarden.patterns.miner import PatternMiner
 from logwarden.patterns.store import MAX_SAMPLES, PatternDelta, PatternStore, PendingPatterns
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")  # imported on first use (logwarden.lazy)
 
 if TYPE_CHECKING:  # the protocol only: rules sits above ingest, which uses the miner
     from logwarden.rules.base import HistoryReader

@@ -10,12 +10,18 @@ engines agree; a pattern the Rust engine cannot compile runs on Arrow.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from logwarden.lazy import lazy_module
 from logwarden.pipeline.parsers.common import struct_fields
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")  # imported on first use (logwarden.lazy)
 
 _MATCHED = "__matched"
 _NULL_TEXT = pa.scalar(None, pa.string())

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import polars as pl
 import pyarrow as pa
 from pydantic import Field
 
+from logwarden.lazy import lazy_module
 from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorBuildError
 from logwarden.pipeline.parsers.common import (
     ExtractingParserConfig,
@@ -21,6 +21,11 @@ from logwarden.pipeline.parsers.common import (
     read_source,
     set_record_fields,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")  # imported on first use (logwarden.lazy)
 
 
 @dataclass(frozen=True, slots=True)

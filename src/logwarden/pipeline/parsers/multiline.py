@@ -8,16 +8,21 @@ chained traceback), so a short loop runs over the flags — only for batches tha
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from logwarden.lazy import lazy_module
 from logwarden.pipeline import fields
 from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorBuildError, ProcessorConfig
 from logwarden.pipeline.parsers.common import check_re2
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")  # imported on first use (logwarden.lazy)
 
 # Continuation lines of a Java stack trace: frames, "... N more", causes and suppressed exceptions.
 JAVA_CONTINUATION = (

@@ -12,16 +12,21 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import polars as pl
 import pyarrow as pa
 from pydantic import Field, field_validator
 
+from logwarden.lazy import lazy_module
 from logwarden.model.units import Duration
 from logwarden.pipeline import fields
 from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorConfig
 from logwarden.pipeline.transforms.names import check_writable
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")  # imported on first use (logwarden.lazy)
 
 _SEED = 0x64656475
 

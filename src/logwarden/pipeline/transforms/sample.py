@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from logwarden.lazy import lazy_module
 from logwarden.pipeline import fields
 from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorConfig
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")  # imported on first use (logwarden.lazy)
 
 # Fixed seed: every process (and every restart) keeps the same keys.
 _SEED = 0x6C6F6777

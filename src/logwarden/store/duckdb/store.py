@@ -716,6 +716,7 @@ class DuckDBStore:
             self.consumers.close()
         self._applier.stop()
         self._readers.shutdown(wait=True)
+        release_unused()  # the applied batches' freed pages, before the checkpoint's spike (the stop's RSS peak)
         self._checkpoint_at_close()
         applied = read_applied_seq(self._db)
         floor = self._consumers_floor()
