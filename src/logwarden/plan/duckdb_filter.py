@@ -21,7 +21,7 @@ from sqlglot import exp
 from logwarden.model.levels import LEVELS
 from logwarden.plan import filter as ast
 from logwarden.plan.errors import QuerySyntaxError
-from logwarden.plan.words import bounded_regex, fold, wildcard_regex
+from logwarden.plan.words import bounded_regex, contains_regex, fold, wildcard_regex
 
 DIALECT = "duckdb"
 _NUMBER_RE = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
@@ -205,8 +205,9 @@ def _cheap_first(items: tuple[ast.Node, ...]) -> list[ast.Node]:
 def _term(node: ast.Term, fields: FieldResolver) -> exp.Expr:
     """Words and phrases match whole words (`time` does not match `timeout`; write `time*`), ignoring case.
 
-    A cheap substring test first; the word-boundary regex then runs, on the lowered message (plan/words.py:
-    both sides lowered character by character), only on the lines it lets through.
+    A cheap case-insensitive substring test first (ILIKE, or `contains_regex` for reads narrowed by the token
+    index); the word-boundary regex then runs, on the lowered message (plan/words.py: both sides lowered character
+    by character), only on the lines it lets through.
     """
     message = fields.text(ast.FieldRef("message", True))
     low = fold(node.text)
@@ -214,9 +215,13 @@ def _term(node: ast.Term, fields: FieldResolver) -> exp.Expr:
     if node.wildcard:
         candidates = like(message, like_pattern(low, contains=True), case_insensitive=True)
         return exp.And(this=candidates, expression=func("regexp_matches", lowered, lit(wildcard_regex(node.text))))
-    if any(ch in low for ch in "%_\\"):
+    if getattr(fields, "narrowed", False):
+        # Rows read by rowid ranges (the token index): a case-insensitive literal search (RE2 `(?i)`) costs about half
+        # of ILIKE there (DuckDB's pushed-down ILIKE pays per range); over whole row groups ILIKE is ~20% cheaper.
+        substring: exp.Expr = func("regexp_matches", message, lit(contains_regex(node.text)))
+    elif any(ch in low for ch in "%_\\"):
         # LIKE would need an ESCAPE clause, which DuckDB evaluates about 2x slower than contains().
-        substring: exp.Expr = func("contains", exp.Lower(this=message), lit(low))
+        substring = func("contains", exp.Lower(this=message), lit(low))
     else:
         # ILIKE '%x%' without ESCAPE runs about 2x faster than contains(lower(message), 'x') in DuckDB.
         substring = exp.ILike(this=message, expression=lit(f"%{low}%"))
@@ -373,11 +378,17 @@ class AttrColumns:
 
 class StoreFields:
     """Fields of the store's core schema: core columns directly, attributes from the attrs JSON text — or,
-    given `attr_columns`, from the columns the store's source adds for them."""
+    given `attr_columns`, from the columns the store's source adds for them.
 
-    def __init__(self, attrs_column: str = "attrs", attr_columns: AttrColumns | None = None) -> None:
+    `narrowed`: the rows are likely read by a few of the token index's rowid ranges (plan_sql.likely_narrow), which
+    picks the cheaper substring test of a term for such reads (`_term`)."""
+
+    def __init__(
+        self, attrs_column: str = "attrs", attr_columns: AttrColumns | None = None, *, narrowed: bool = False
+    ) -> None:
         self.attrs_column = attrs_column
         self.attr_columns = attr_columns
+        self.narrowed = narrowed
 
     def column(self, name: str) -> exp.Expr:
         return exp.column(name, quoted=True)

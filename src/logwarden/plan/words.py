@@ -59,6 +59,20 @@ def bounded_regex(text: str) -> str:
     return f"{left}{body}{right}"
 
 
+def contains_regex(text: str) -> str:
+    """An RE2 pattern matching, in the message as stored (not lowered), wherever `text` occurs when both are
+    lowered (`fold`): a cheap exact-or-wider test to run before `bounded_regex`.
+
+    RE2's `(?i)` matches every character whose simple lowercase mapping is the pattern's character, except `İ`
+    (U+0130, lowered to `i` but outside `i`'s case-folding orbit), which the pattern names beside each `i`. It may
+    match a little more (`ſ` for `s`, whose lowercase is itself): the bounded test that follows decides. Over a few
+    rowid ranges DuckDB runs it in about half the time of `ILIKE '%x%'` (over whole row groups ~20% slower); it
+    compiles in well under a millisecond.
+    """
+    body = "".join("[i\u0130]" if c == "i" else _char_pattern(c) for c in fold(text))
+    return f"(?i){body}"
+
+
 def wildcard_regex(text: str) -> str:
     """An RE2 pattern for a word pattern, on a lowered message, where `*` is any run of word characters and
     `?` one of them.

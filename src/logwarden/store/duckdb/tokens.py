@@ -326,48 +326,50 @@ def candidate_ranges(cur: duckdb.DuckDBPyConnection, table: str, tokens: Sequenc
 def candidate_ranges_of(
     cur: duckdb.DuckDBPyConnection, tables: Sequence[str], tokens: Sequence[str]
 ) -> dict[str, list[tuple[int, int]]]:
-    """`candidate_ranges` of each of `tables` the index can narrow, in three queries whatever their number."""
+    """`candidate_ranges` of each of `tables` the index can narrow, in one statement whatever their number.
+
+    The statement returns each table's coverage row and, per key, the blocks whose filter may hold it; the blocks
+    holding every key a table's filters can answer are intersected here (a few rows per key for a needle).
+    """
     if not tokens or not tables:
         return {}
     keys = list(dict.fromkeys(tokens))
     hashed = _hashes(cur, [PROBE, *keys])
-    probe, hashes = hashed[0], dict(zip(keys, hashed[1:], strict=True))
-    names = {f"n{i}": table for i, table in enumerate(tables)}
-    covered = cur.sql(
-        f"SELECT tbl, lo, hi, fields FROM {COVERAGE_TABLE} WHERE tbl IN ({_params(names)}) AND probe = $probe",
-        params={**names, "probe": probe},
-    ).fetchall()
-    # Tables grouped by the keys their filters can answer (fields indexed when they were built).
-    groups: dict[tuple[str, ...], list[tuple[str, int, int]]] = {}
-    for table, lo, hi, fields in covered:
-        held = set(filter(None, str(fields or "").split(",")))
-        usable = tuple(k for k in keys if "=" not in k or k.split("=", 1)[0] in held)
-        if usable:
-            groups.setdefault(usable, []).append((table, int(lo), int(hi)))
+    probe, hashes = hashed[0], hashed[1:]
+    listed = ", ".join("?" for _ in tables)
+    # A plain IN list of bound values: DuckDB pushes it into the scan (a subquery would be a join).
+    selects = [
+        f"SELECT tbl, lo, hi, fields, NULL AS block, -1 AS k FROM {COVERAGE_TABLE} "
+        f"WHERE tbl IN ({listed}) AND probe = ?"
+    ]
+    params: list[Any] = [*tables, probe]
+    for i, h in enumerate(hashes):
+        tests = [f"seg = {h & _SEG_MASK}"]
+        tests += [f"w{k} & CAST({1 << _bit(h, k)} AS UBIGINT) <> 0" for k in range(WORDS)]
+        selects.append(
+            f"SELECT tbl, NULL, NULL, NULL, block, {i} FROM {BLOOM_TABLE} "
+            f"WHERE tbl IN ({listed}) AND {' AND '.join(tests)}"
+        )
+        params.extend(tables)
+    # execute + fetchall: a relation (`cur.sql`) would bind the statement twice.
+    rows = cur.execute(" UNION ALL ".join(selects), params).fetchall()
+    covered = {str(r[0]): (int(r[1]), int(r[2]), str(r[3] or "")) for r in rows if r[5] == -1}
+    found: dict[tuple[str, int], set[int]] = {}
+    for table, _lo, _hi, _fields, block, k in rows:
+        if k >= 0:
+            found.setdefault((str(table), int(k)), set()).add(int(block))
     out: dict[str, list[tuple[int, int]]] = {}
-    for usable, members in groups.items():
-        # A plain IN list of bound names: DuckDB pushes it into the scan (a subquery would be a join).
-        group = {f"n{i}": m[0] for i, m in enumerate(members)}
-        listed = _params(group)
-        selects = []
-        for key in usable:
-            h = hashes[key]
-            tests = [f"seg = {h & _SEG_MASK}"]
-            tests += [f"w{k} & CAST({1 << _bit(h, k)} AS UBIGINT) <> 0" for k in range(WORDS)]
-            selects.append(f"SELECT tbl, block FROM {BLOOM_TABLE} WHERE tbl IN ({listed}) AND {' AND '.join(tests)}")
-        sql = f"SELECT tbl, block FROM ({' INTERSECT '.join(selects)}) ORDER BY tbl, block"
-        found: dict[str, list[int]] = {}
-        for table, block in cur.sql(sql, params=group).fetchall():
-            found.setdefault(table, []).append(int(block))
-        for table, lo, hi in members:
-            ranges = _ranges(found.get(table, []), lo, hi)
-            if ranges is not None:
-                out[table] = ranges
+    for table, (lo, hi, fields) in covered.items():
+        held = set(filter(None, fields.split(",")))
+        # Keys of fields the table's filters were built without say nothing about it.
+        usable = [i for i, key in enumerate(keys) if "=" not in key or key.split("=", 1)[0] in held]
+        if not usable:
+            continue
+        blocks = set.intersection(*(found.get((table, i), set()) for i in usable))
+        ranges = _ranges(sorted(blocks), lo, hi)
+        if ranges is not None:
+            out[table] = ranges
     return out
-
-
-def _params(names: dict[str, str]) -> str:
-    return ", ".join(f"${name}" for name in names)
 
 
 def _ranges(blocks: list[int], lo: int, hi: int) -> list[tuple[int, int]] | None:
