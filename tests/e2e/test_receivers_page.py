@@ -1,6 +1,7 @@
 """The Receivers page in a real browser (reached from Alerts): the tenant's receivers with their integrations and
 whether they are the config file's, "Test" through one, and the editor of the tenant's own alerting config — the
-API's 400 shown under it (a kept secret with nothing stored, an internal address), Save, Revert to default."""
+API's 400 shown under it (a kept secret with nothing stored, an internal address), Save, Revert to default; with
+authentication on, a viewer sees the receivers but no Test, editor or Save (and the server refuses its PUT)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.alerting_console import AlertingServer, alerting_server, console_page
+from tests.e2e.conftest import AuthConsoleServer
+from tests.e2e.test_login import logged_in
 
 pytestmark = pytest.mark.slow  # a real server and a real browser
 
@@ -80,3 +83,31 @@ def test_receivers_are_listed_tested_and_the_tenants_config_edited(browser: Any,
         assert page.locator(".rc-source").get_attribute("data-fallback") == "true"
         page.locator("tr[data-receiver='hook']").wait_for()
         assert page.locator(".rc-revert").is_disabled()
+
+
+def test_a_viewer_sees_the_receivers_but_no_test_editor_or_save(
+    browser: Any, auth_console_server: AuthConsoleServer
+) -> None:
+    with logged_in(browser, auth_console_server, "ana") as admin:  # the admin gives tenant acme a receiver
+        page = admin.goto("/receivers")
+        page.locator(".rc-list[data-loaded='1']").wait_for()
+        assert save(page, OWN) == "Saved: version 1, applied now."
+        assert page.locator("tr[data-receiver='team'] .rc-test").is_visible()  # what the viewer must not see
+    with logged_in(browser, auth_console_server, "vic", allowed=("status of 403",)) as viewer:
+        page = viewer.goto("/receivers")
+        page.locator(".rc-list[data-loaded='1']").wait_for()
+        team = page.locator("tr[data-receiver='team']")
+        assert team.locator("td").nth(1).text_content() == "webhook[0]"
+        assert "https://hooks.example.invalid/team" in str(team.locator("code").text_content())
+        assert "has its own alerting config: version 1" in str(page.locator(".rc-source").text_content())
+        for hidden in (".rc-test", ".rc-edit", ".rc-editor", ".rc-save", ".rc-revert", ".rc-results"):
+            assert page.locator(hidden).count() == 0, hidden
+        assert "Test result" not in str(page.locator(".rc-table thead").text_content())
+        viewer.shot("receivers-viewer-light")
+        # The server refuses anyway (the page only hides what would fail).
+        status = page.evaluate(
+            "fetch('/api/v1/alerting/config', {method: 'PUT', headers: {'Content-Type': 'application/yaml', "
+            "'X-CSRF-Token': decodeURIComponent(document.cookie.match(/lw_csrf=([^;]+)/)[1])}, "
+            "body: 'route: {receiver: x}'}).then(r => r.status)"
+        )
+        assert status == 403

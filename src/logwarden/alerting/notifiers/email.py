@@ -10,12 +10,18 @@ Outcome: the server accepted the mail (250) delivered; 4xx replies, connection e
 5xx replies (unknown recipient, authentication failed, message refused), a server without STARTTLS or AUTH
 when they are required, and a certificate that does not verify rejected. Recipients refused while others
 accepted the mail count as delivered (the answer names them), so the others do not get it twice.
+A tenant's own receiver (alerting/tenant_config.py) goes through the outbound guard (alerting/notify/outbound.py):
+the SMTP host is resolved, checked and connected to by address at every send (by the tenants' client's
+`resolve_address`); a refused one is a retriable attempt naming the address and
+`alerting.tenant_configs.allow_hosts`. STARTTLS and TLS verify the configured host name.
 """
 
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
@@ -242,9 +248,14 @@ class EmailNotifier(Notifier):
     def _connect(self) -> smtplib.SMTP:
         cfg = self.config
         timeout = cfg.timeout.total_seconds()
+        # Tenants' receivers get the guarded client (alerting/notify/outbound.py), found by its method: a channel
+        # module imports only the notifiers' base. Any other client (the operator's receivers): not checked.
+        resolve: _Resolve | None = getattr(self._http, "resolve_address", None)
         if cfg.security == "ssl":
-            return smtplib.SMTP_SSL(cfg.host, cfg.port, local_hostname=cfg.hello, timeout=timeout, context=self._tls())
-        smtp = smtplib.SMTP(cfg.host, cfg.port, local_hostname=cfg.hello, timeout=timeout)
+            return _CheckedSMTPSSL(
+                cfg.host, cfg.port, resolve=resolve, local_hostname=cfg.hello, timeout=timeout, context=self._tls()
+            )
+        smtp = _CheckedSMTP(cfg.host, cfg.port, resolve=resolve, local_hostname=cfg.hello, timeout=timeout)
         try:
             if cfg.security == "starttls":
                 smtp.ehlo()
@@ -264,6 +275,27 @@ class EmailNotifier(Notifier):
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context
+
+
+_Resolve = Callable[[str, int], str]  # (host, port) → the checked address to connect to; raises an OSError
+
+
+class _CheckedSMTP(smtplib.SMTP):
+    """An SMTP connection to the address `resolve` gives for the host (None: the host as configured); STARTTLS
+    still verifies the configured host name (smtplib's `_host`)."""
+
+    def __init__(self, host: str, port: int, *, resolve: _Resolve | None, **kwargs: Any) -> None:
+        self.resolve = resolve  # set first: the base constructor connects
+        super().__init__(host, port, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        address = self.resolve(host, port) if self.resolve is not None else host
+        return super()._get_socket(address, port, timeout)  # type: ignore[misc,no-any-return]  # private in typeshed
+
+
+class _CheckedSMTPSSL(_CheckedSMTP, smtplib.SMTP_SSL):
+    """`_CheckedSMTP` with TLS from the start: the certificate verified against (and SNI sent for) the configured
+    host name, not the address connected to."""
 
 
 def _text(code: int, message: bytes | str) -> str:

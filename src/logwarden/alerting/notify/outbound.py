@@ -6,7 +6,10 @@ unspecified, reserved, multicast) are refused unless the operator allows them
 Checked twice: when a tenant sets its config (a literal address or a non-http(s) scheme is a 400 naming the
 field) and at every connection, on the resolved address (DNS can change between the two): `guarded_client`'s
 transport resolves the host, checks every address and connects to an allowed one, so the check and the
-connection see the same address. TLS still verifies (and sends SNI for) the URL's host name.
+connection see the same address. TLS still verifies (and sends SNI for) the URL's host name. Email receivers
+connect the same way: the email notifier asks the tenants' client (`GuardedClient.resolve_address`) for the
+checked address of its SMTP host and connects to it (STARTTLS and TLS verify the configured host name), so one
+`allow_hosts` reload applies to every channel.
 """
 
 from __future__ import annotations
@@ -29,9 +32,13 @@ _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT; some cloud
 _HOST_FIELDS = ("host",)  # channels that name a server rather than a URL (email's SMTP host)
 
 
-class OutboundRefused(httpcore.ConnectError):
-    """A tenant receiver's destination is in a refused range (an httpcore error, so notifiers report it as a
-    failed attempt with this message)."""
+class OutboundError(httpcore.ConnectError, OSError):
+    """A tenant receiver's destination cannot be connected to: an httpcore error (HTTP notifiers report it as a
+    failed attempt with this message) and an OSError (so does the email notifier, as for any connection error)."""
+
+
+class OutboundRefusedError(OutboundError):
+    """A tenant receiver's destination is in a refused range."""
 
 
 def parse_allowed(entry: str) -> IpNetwork | str:
@@ -117,14 +124,14 @@ class OutboundPolicy:
             )
 
     def resolve(self, host: str, port: int) -> str:
-        """The address to connect to for `host`: its first resolved address that may be reached; OutboundRefused
+        """The address to connect to for `host`: its first resolved address that may be reached; OutboundRefusedError
         naming the host and why when none may."""
         if self.host_allowed(host):
             return host
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
+            raise OutboundError(f"cannot resolve {host}: {exc}") from None
         reasons = []
         for info in infos:
             address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
@@ -133,7 +140,7 @@ class OutboundPolicy:
                 return str(address)
             reasons.append(why)
         shown = "; ".join(dict.fromkeys(reasons)) or "no address"
-        raise OutboundRefused(
+        raise OutboundRefusedError(
             f"refused: {host} resolves to {shown}, which tenants' receivers may not reach"
             f" (the operator may allow it: {SETTING})"
         )
@@ -192,7 +199,19 @@ class _GuardedBackend(httpcore.SyncBackend):
         return super().connect_tcp(address, port, timeout, local_address, socket_options)
 
 
-def guarded_client(policy: OutboundPolicy) -> httpx.Client:
+class GuardedClient(httpx.Client):
+    """The HTTP client of tenants' receivers (made by `guarded_client`); `resolve_address` lets a channel that does
+    not speak HTTP (email) connect under the same, live, policy."""
+
+    def resolve_address(self, host: str, port: int) -> str:
+        """The checked address to connect to for `host` (OutboundError when it is refused or does not resolve)."""
+        backend = _backend(self)
+        if backend is None:  # not built by `guarded_client`: refuse rather than connect unchecked
+            raise OutboundError(f"{host}: no outbound policy to check it with")
+        return backend.policy.resolve(host, port)
+
+
+def guarded_client(policy: OutboundPolicy) -> GuardedClient:
     """An HTTP client for tenants' receivers: every connection checked by `policy` on its resolved address; no
     redirects, no proxies from the environment (a proxy would make the check moot). `set_policy` updates it."""
     transport = httpx.HTTPTransport(trust_env=False)
@@ -207,12 +226,16 @@ def guarded_client(policy: OutboundPolicy) -> httpx.Client:
         network_backend=backend,
     )
     old.close()
-    return httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+    return GuardedClient(transport=transport, follow_redirects=False, trust_env=False)
 
 
 def set_policy(client: httpx.Client, policy: OutboundPolicy) -> None:
     """Apply a reloaded `allow_hosts` to a client made by `guarded_client` (from its next connection)."""
-    transport = client._transport
-    backend = getattr(getattr(transport, "_pool", None), "_network_backend", None)
-    if isinstance(backend, _GuardedBackend):
+    backend = _backend(client)
+    if backend is not None:
         backend.policy = policy
+
+
+def _backend(client: httpx.Client) -> _GuardedBackend | None:
+    backend = getattr(getattr(client._transport, "_pool", None), "_network_backend", None)
+    return backend if isinstance(backend, _GuardedBackend) else None
