@@ -41,14 +41,20 @@ def parse_duration(value: object) -> timedelta:
     """A timedelta from seconds or a string like '90s', '5m', '1h30m', '7d'."""
     if isinstance(value, timedelta):
         return value
+    seconds: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
+        seconds = value
+    elif isinstance(value, str):
         text = value.strip().replace(" ", "")
         parts = _DURATION_RE.findall(text)
         if parts and "".join(n + u for n, u in parts) == text:
-            return timedelta(seconds=sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
-    raise ValueError(f"invalid duration {value!r}: use seconds or a string like 500ms, 90s, 5m, 1h, 7d")
+            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    if seconds is None:
+        raise ValueError(f"invalid duration {value!r}: use seconds or a string like 500ms, 90s, 5m, 1h, 7d")
+    try:
+        return timedelta(seconds=seconds)
+    except (OverflowError, ValueError):  # beyond timedelta's ±999,999,999 days, or NaN
+        raise ValueError(f"invalid duration {str(value)[:40]!r}: too long (at most 999999999 days)") from None
 
 
 def format_duration(value: timedelta) -> str:
