@@ -21,13 +21,20 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
 from logwarden.config.logmetrics import MetricDefinition, RemoteWriteConfig
-from logwarden.logmetrics import prompb
+from logwarden.lazy import lazy_module
 from logwarden.logmetrics.exposition import series_pairs, series_samples
 from logwarden.logmetrics.store import OutboxChunk, SeriesStore
+
+if TYPE_CHECKING:
+    from logwarden.logmetrics import prompb
+else:
+    # Protobuf messages and snappy (cramjam): only a configured remote write builds them.
+    prompb = lazy_module("logwarden.logmetrics.prompb")
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,10 @@ whole upgrade runs in one transaction holding an advisory lock, so servers start
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
-from typing import Any
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
@@ -18,10 +20,9 @@ from sqlalchemy import Connection, Engine, MetaData, inspect, text
 if logging.getLogger("alembic").level == logging.NOTSET:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ BASELINE = "0001"
 BASELINE_TABLES = ("saved_searches",)
 # pg_advisory_xact_lock key: any constant 64-bit number that only logwarden's metadata migrations use.
 ADVISORY_LOCK_KEY = 0x6C6F_6777_6D65_7461  # "logwmeta"
+# `revision: str = "0007"` and `down_revision: ... = "0006"` lines of the shipped scripts (see shipped_head).
+_REVISION_RE = re.compile(r'^(down_revision|revision)\b[^=\n]*=\s*(?:"([^"]*)"|None)\s*$', re.M)
 
 
 class MetaSchemaError(Exception):
@@ -49,6 +52,8 @@ class UpgradeResult:
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     """Alembic's configuration without an alembic.ini: the shipped scripts, run on the given connection."""
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     # r0002_add_rules.py: a valid module name, so ruff and mypy check the revisions like any other code.
@@ -59,6 +64,8 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 def scripts() -> ScriptDirectory:
     """The migration scripts shipped in the package."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -72,13 +79,24 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at; None when it has no `alembic_version` (empty, or made before
     migrations existed)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as con:
         return MigrationContext.configure(con).get_current_revision()
 
 
 def upgrade(engine: Engine) -> UpgradeResult:
     """Migrate the database to the head revision, in one transaction (SQLite and PostgreSQL both have
-    transactional DDL); on PostgreSQL under an advisory lock that a second process waits for."""
+    transactional DDL); on PostgreSQL under an advisory lock that a second process waits for.
+
+    A database already at the head is recognised with plain SQLAlchemy: alembic (~11 MB resident) is imported
+    only when there is something to migrate."""
+    shipped = shipped_head()
+    if shipped is not None and _database_revision(engine) == shipped:
+        return UpgradeResult(shipped, shipped, False)
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     script = scripts()
     head = script.get_current_head()
     assert head is not None, "the package ships at least the baseline revision"
@@ -109,6 +127,7 @@ def schema_differences(engine: Engine, models: MetaData | None = None) -> list[A
     `meta/tables.py` (or `models`) and the database. Empty on a migrated database unless a model change
     lacks its migration."""
     from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
 
     from logwarden.meta.tables import metadata
 
@@ -120,3 +139,31 @@ def schema_differences(engine: Engine, models: MetaData | None = None) -> list[A
 def _has_tables_from_before_migrations(con: Connection) -> bool:
     names = set(inspect(con).get_table_names())
     return any(table in names for table in BASELINE_TABLES)
+
+
+def shipped_head() -> str | None:
+    """The newest revision of the shipped scripts, read from their `revision`/`down_revision` lines without
+    alembic; None when that is not one plain chain head (alembic then decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    versions = resources.files("logwarden.meta.migrations").joinpath("versions")
+    for script in versions.iterdir():
+        if not script.name.endswith(".py") or script.name.startswith("__"):
+            continue
+        found = dict((key, value) for key, value in _REVISION_RE.findall(script.read_text(encoding="utf-8")))
+        if "revision" not in found or not found["revision"] or "down_revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        if found["down_revision"]:
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _database_revision(engine: Engine) -> str | None:
+    """The single revision in the database's `alembic_version`; None when it has none or several."""
+    with engine.connect() as con:
+        if not inspect(con).has_table("alembic_version"):
+            return None
+        rows = con.execute(text("SELECT version_num FROM alembic_version")).fetchall()
+    return str(rows[0][0]) if len(rows) == 1 else None

@@ -8,16 +8,26 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import duckdb
 import fsspec
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
-import pyarrow.parquet.encryption as pe
 
+from logwarden.lazy import lazy_module
 from logwarden.store.archive_encryption import SIDECAR_SUFFIX, ArchiveEncryption, FileKey
 from logwarden.store.base import PartitionKey
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+    import pyarrow.parquet.encryption as pe
+else:
+    # ~15 MB resident: only an encrypted archive file read through a dataset needs it.
+    ds = lazy_module("pyarrow.dataset")
+    # ~5 MB with pyarrow.fs: the first archive write (partitions age into it) or encrypted read imports them.
+    pq = lazy_module("pyarrow.parquet")
+    pe = lazy_module("pyarrow.parquet.encryption")
 
 # Id columns written with Parquet bloom filters (the `trace_id = …` test of a trace read).
 BLOOM_COLUMNS = ("trace_id", "span_id", "log_id")

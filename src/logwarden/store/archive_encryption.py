@@ -25,10 +25,17 @@ import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-import pyarrow.parquet.encryption as pe
+
+from logwarden.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pyarrow.parquet.encryption as pe
+else:
+    # ~5 MB resident with pyarrow.parquet and pyarrow.fs: only an encrypted archive needs it.
+    pe = lazy_module("pyarrow.parquet.encryption")
 
 SIDECAR_SUFFIX = ".key"
 ALGORITHM = "AES_GCM_V1"

@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import ua_parser
 from pydantic import Field
 
+from logwarden.lazy import lazy_module
 from logwarden.pipeline import fields
 from logwarden.pipeline.base import BuildEnv, Processed, Processor, ProcessorConfig
 from logwarden.pipeline.enrich.lru import LruCache
+
+if TYPE_CHECKING:
+    import ua_parser
+else:
+    # ~2 MB resident: only a pipeline with a `user_agent` processor parses agents.
+    ua_parser = lazy_module("ua_parser")
 
 _OUTPUTS: dict[str, pa.DataType] = {
     "browser": pa.string(),
