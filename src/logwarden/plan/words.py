@@ -16,6 +16,9 @@ import unicodedata
 
 WORD_CLASS = r"[\pL\pM\pN_]"  # one word character (RE2, as DuckDB and Arrow run it)
 NON_WORD = r"[^\pL\pM\pN_]"  # one character that is not part of a word (RE2)
+# The same classes for a lowered pure-ASCII message: RE2 compiles them ~10x faster than the Unicode ones.
+ASCII_WORD_CLASS = "[a-z0-9_]"
+ASCII_NON_WORD = "[^a-z0-9_]"
 
 
 def is_word_char(c: str) -> bool:
@@ -44,18 +47,20 @@ def words(text: str) -> list[str]:
     return out
 
 
-def bounded_regex(text: str) -> str:
+def bounded_regex(text: str, *, ascii_only: bool = False) -> str:
     """An RE2 pattern matching `text` in a lowered message (`lower(message)`) where it is not glued to more
     word characters.
 
     `timeout` matches `read timeout: 5s` but not `timeouts`; `"connection refused"` matches the phrase.
     Use it (alone or after a cheaper case-insensitive substring test) as the row predicate of a term
-    whose rows are pruned with `query_tokens`.
+    whose rows are pruned with `query_tokens`. `ascii_only`: the same test for messages that are pure ASCII only
+    (cheap to compile: DuckDB compiles a constant pattern once per table scanned).
     """
     low = fold(text)
+    non_word = ASCII_NON_WORD if ascii_only else NON_WORD
     body = "".join(_char_pattern(c) for c in low)
-    left = f"(?:^|{NON_WORD})" if low[:1] and is_word_char(low[0]) else ""
-    right = f"(?:{NON_WORD}|$)" if low[-1:] and is_word_char(low[-1]) else ""
+    left = f"(?:^|{non_word})" if low[:1] and is_word_char(low[0]) else ""
+    right = f"(?:{non_word}|$)" if low[-1:] and is_word_char(low[-1]) else ""
     return f"{left}{body}{right}"
 
 
@@ -73,17 +78,19 @@ def contains_regex(text: str) -> str:
     return f"(?i){body}"
 
 
-def wildcard_regex(text: str) -> str:
+def wildcard_regex(text: str, *, ascii_only: bool = False) -> str:
     """An RE2 pattern for a word pattern, on a lowered message, where `*` is any run of word characters and
     `?` one of them.
 
     `conn*` matches words starting with `conn` (`connection`, not `disconnect`); `*conn*` any word
-    containing it. Like `bounded_regex`, a word-character end must not be glued to more of them.
+    containing it. Like `bounded_regex`, a word-character end must not be glued to more of them (`ascii_only`
+    likewise).
     """
     low = fold(text)
-    body = "".join(f"{WORD_CLASS}*" if c == "*" else WORD_CLASS if c == "?" else _char_pattern(c) for c in low)
-    left = f"(?:^|{NON_WORD})" if low[:1] not in ("*", "?", "") and is_word_char(low[0]) else ""
-    right = f"(?:{NON_WORD}|$)" if low[-1:] not in ("*", "?", "") and is_word_char(low[-1]) else ""
+    word, non_word = (ASCII_WORD_CLASS, ASCII_NON_WORD) if ascii_only else (WORD_CLASS, NON_WORD)
+    body = "".join(f"{word}*" if c == "*" else word if c == "?" else _char_pattern(c) for c in low)
+    left = f"(?:^|{non_word})" if low[:1] not in ("*", "?", "") and is_word_char(low[0]) else ""
+    right = f"(?:{non_word}|$)" if low[-1:] not in ("*", "?", "") and is_word_char(low[-1]) else ""
     return f"{left}{body}{right}"
 
 

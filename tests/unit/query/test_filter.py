@@ -14,6 +14,7 @@ from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.filter import compile_filter
 from logwarden.query.parser import parse
 from logwarden.query.planner import plan
+from logwarden.store.duckdb import word_udf
 from logwarden.store.duckdb.plan_sql import bind_sql, query_statements
 
 RECORDS = [
@@ -108,6 +109,7 @@ def store_mask(core: pa.Table, text: str) -> list[bool]:
         limit=1000,
     )
     con = duckdb.connect()
+    word_udf.register(con)  # as the store's connection
     con.register("core_rows", core)
     ids = {
         r[0]

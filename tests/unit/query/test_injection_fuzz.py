@@ -20,6 +20,7 @@ from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.filter import compile_filter
 from logwarden.query.parser import parse
 from logwarden.query.planner import plan
+from logwarden.store.duckdb import word_udf
 from logwarden.store.duckdb.execute import run_sql
 from logwarden.store.duckdb.plan_sql import bind_sql, query_statements
 
@@ -67,6 +68,7 @@ TEXT = st.lists(st.one_of(st.text(max_size=6), NASTY), max_size=5).map("".join)
 def con() -> duckdb.DuckDBPyConnection:
     c = duckdb.connect()
     c.execute("SET TimeZone = 'UTC'")
+    word_udf.register(c)  # as the store's connection
     rows = pa.table(
         {
             "ts": pa.array([datetime(2026, 11, 21, 10, i, tzinfo=UTC) for i in range(4)], pa.timestamp("us", tz="UTC")),

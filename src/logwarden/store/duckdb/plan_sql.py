@@ -102,7 +102,11 @@ def base_where(
 
     With `attrs`, attribute values are read from the columns the store's source adds for them (typed
     attributes); without, from the attrs JSON (what golden files show)."""
-    fields = StoreFields(attr_columns=attrs, narrowed=likely_narrow(node))
+    narrow = likely_narrow(node)
+    # The split word test (ASCII classes, the Unicode pattern per non-ASCII line in a function) only where few
+    # candidate lines are expected: the function compiles its pattern once per vector of such lines, which over a
+    # common word in mostly non-ASCII (CJK) logs would cost more than the constant pattern's one compile per table.
+    fields = StoreFields(attr_columns=attrs, narrowed=narrow, unicode_udf=narrow)
     tests: list[exp.Expr] = [
         exp.EQ(this=exp.column("tenant", quoted=True), expression=lit(tenant)),
         exp.GTE(this=exp.column("ts", quoted=True), expression=ts_lit(start)),

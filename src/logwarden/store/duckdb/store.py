@@ -54,7 +54,7 @@ from logwarden.store.base import (
     StoreMemoryError,
 )
 from logwarden.store.dedup import HWM_TABLE, StreamDedup
-from logwarden.store.duckdb import archive_index, attr_ranges, catalog, compact, delete, typed
+from logwarden.store.duckdb import archive_index, attr_ranges, catalog, compact, delete, typed, word_udf
 from logwarden.store.duckdb import tokens as tokens_index
 from logwarden.store.duckdb.applier import (
     STATE_TABLE,
@@ -205,6 +205,7 @@ class DuckDBStore:
         db.execute("SET TimeZone = 'UTC'")
         if not self.archive.is_local:
             db.register_filesystem(self.archive.fs)
+        word_udf.register(db)  # terms' Unicode word-boundary test (plan/duckdb_filter.py `_bounded`)
         return db
 
     def _replay(self, items: list[tuple[int, pa.Table]], known_tables: set[str], classes: frozenset[str]) -> None:
