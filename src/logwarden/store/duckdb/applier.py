@@ -47,6 +47,8 @@ SEQ_STATE = "_seq_state"
 SEQ_STATE_DDL = f"CREATE TABLE IF NOT EXISTS {SEQ_STATE} (last_seq BIGINT NOT NULL)"
 # Failed attempts at a batch before its bad rows are looked for and quarantined.
 MAX_ATTEMPTS = 3
+# The store's catalog cache hook (catalog.CatalogCache.changing): a commit that creates a partition runs inside it.
+CatalogChanging = Callable[[], contextlib.AbstractContextManager[None]]
 _COLUMNS = ", ".join(STORED_COLUMNS)
 
 
@@ -132,15 +134,17 @@ def apply_batches(
     items: list[tuple[int, pa.Table]],
     known_tables: set[str],
     retention_classes: frozenset[str] = frozenset(),
+    changing: CatalogChanging = contextlib.nullcontext,
 ) -> list[PartitionKey]:
     """Insert batches (stored schema: with `seq`) into their partitions and advance applied_seq, in one
-    transaction."""
+    transaction; one that creates a partition commits inside `changing()` (the store's catalog cache)."""
     con.execute("BEGIN TRANSACTION")
     try:
         created = _insert(con, items, known_tables, retention_classes)
         # greatest(): applied_seq never moves back, whatever order batches come in.
         con.execute(f"UPDATE {STATE_TABLE} SET applied_seq = greatest(applied_seq, ?)", [max(seq for seq, _ in items)])
-        con.execute("COMMIT")
+        with changing() if created else contextlib.nullcontext():
+            con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
@@ -195,6 +199,7 @@ def apply_isolating(
     retention_classes: frozenset[str],
     quarantine: Quarantine,
     on_applied: Callable[[list[tuple[int, pa.Table]]], None] | None = None,
+    changing: CatalogChanging = contextlib.nullcontext,
 ) -> None:
     """Apply batches one at a time, in order; the rows of a batch that cannot be applied are quarantined
     (store/duckdb/quarantine.py) and the rest applied with dead letters standing for them.
@@ -204,7 +209,7 @@ def apply_isolating(
     for seq, table in items:
         one = [(seq, table)]
         try:
-            apply_batches(con, one, known_tables, retention_classes)
+            apply_batches(con, one, known_tables, retention_classes, changing)
         except Exception as exc:
             if storage_failing(con, exc):
                 raise
@@ -215,18 +220,18 @@ def apply_isolating(
                 functools.partial(_probe_part, con, seq, known_tables, retention_classes),
             )
             if isolated is None:
-                apply_batches(con, one, known_tables, retention_classes)
+                apply_batches(con, one, known_tables, retention_classes, changing)
             else:
                 good = [(seq, part) for part in isolated.good]
                 try:
-                    apply_batches(con, [*good, (seq, isolated.dead_letters)], known_tables, retention_classes)
+                    apply_batches(con, [*good, (seq, isolated.dead_letters)], known_tables, retention_classes, changing)
                 except Exception as dead_error:
                     if storage_failing(con, dead_error):
                         raise
                     # The dead letters themselves do not fit (a tenant no table can hold): the file keeps the rows.
                     log.error("dead letters of quarantined batch %d cannot be stored: %s", seq, dead_error)
                     if good:
-                        apply_batches(con, good, known_tables, retention_classes)
+                        apply_batches(con, good, known_tables, retention_classes, changing)
                     else:
                         con.execute(f"UPDATE {STATE_TABLE} SET applied_seq = greatest(applied_seq, ?)", [seq])
                 quarantine.record(seq, isolated)
@@ -257,8 +262,10 @@ class Applier:
         quarantine: Quarantine,
         on_apply: Callable[[float, int], None] | None = None,
         retention_classes: frozenset[str] = frozenset(),
+        catalog_changing: CatalogChanging = contextlib.nullcontext,
     ) -> None:
         self._con = con
+        self._changing = catalog_changing
         self._quarantine = quarantine
         # Set when a batch could not be applied at shutdown: later batches must not pass it (applied_seq
         # would mark it applied); the ingest log replays them all at the next start.
@@ -361,7 +368,7 @@ class Applier:
             attempts += 1
             try:
                 if attempts <= MAX_ATTEMPTS:
-                    apply_batches(self._con, pending, self._known_tables, self._retention_classes)
+                    apply_batches(self._con, pending, self._known_tables, self._retention_classes, self._changing)
                     self._on_applied(pending)
                     pending = []
                 else:
@@ -373,6 +380,7 @@ class Applier:
                         self._retention_classes,
                         self._quarantine,
                         on_applied=applied_one,
+                        changing=self._changing,
                     )
             except Exception:
                 # The batches are safe in the ingest log: keep them and try again, or at shutdown leave

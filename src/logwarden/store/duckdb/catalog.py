@@ -8,6 +8,10 @@ files are rows of `_archive_files`, added in the same transaction that drops the
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import duckdb
@@ -74,6 +78,89 @@ def sources_for(
     keys = [parse_table_name(name) for name, _ in rows if name is not None]
     hot = overlapping([k for k in keys if k is not None], tenant, start, end)
     return hot, sorted(path for name, path in rows if name is None)
+
+
+def _tenant_sources(con: duckdb.DuckDBPyConnection, tenant: str) -> tuple[list[PartitionKey], list[tuple[date, str]]]:
+    """Every hot partition and archive file (day, path) of `tenant`, in this transaction's view."""
+    rows = con.execute(
+        "SELECT table_name, NULL, NULL FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND starts_with(table_name, ?) "
+        f"UNION ALL SELECT NULL, day, path FROM {ARCHIVE_FILES} WHERE tenant = ?",
+        [TABLE_PREFIX + f"{encode_tenant(tenant)}$", tenant],
+    ).fetchall()
+    keys = [parse_table_name(name) for name, _, _ in rows if name is not None]
+    return [k for k in keys if k is not None], [(day, path) for name, day, path in rows if name is None]
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What a reader saw of the cache before its transaction began (see CatalogCache)."""
+
+    generation: int
+    quiet: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    generation: int
+    hot: list[PartitionKey]
+    files: list[tuple[date, str]]
+
+
+class CatalogCache:
+    """The tenants' hot partitions and archive files, so a query does not read the catalog (~1.4 ms) every time.
+
+    Every change of partitions or archive files runs inside `changing()`, which bumps a generation before and after
+    the change commits (a seqlock). A reader takes a `ticket()` before BEGIN and calls `sources_for` after it: the
+    cache answers only when no change was running at the ticket and the generation has not moved since, i.e. when
+    the reader's snapshot holds exactly the changes finished before the ticket; otherwise the catalog is read in the
+    snapshot, as without a cache. A change made outside `changing()` would go unseen until the next one: every
+    writer of day tables or `_archive_files` on a running store must use it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._changing = 0
+        self._entries: dict[str, _Entry] = {}
+
+    @contextmanager
+    def changing(self) -> Iterator[None]:
+        """Wrap a transaction (or autocommit statements) that creates or drops day tables or archive files."""
+        with self._lock:
+            self._generation += 1
+            self._changing += 1
+            self._entries.clear()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._generation += 1
+                self._changing -= 1
+                self._entries.clear()
+
+    def ticket(self) -> Ticket:
+        """Taken before the reader's BEGIN."""
+        with self._lock:
+            return Ticket(self._generation, self._changing == 0)
+
+    def sources_for(
+        self, con: duckdb.DuckDBPyConnection, ticket: Ticket, tenant: str, start: datetime, end: datetime
+    ) -> tuple[list[PartitionKey], list[str]]:
+        """`sources_for` of this module, from the cache when the reader's snapshot (begun after `ticket`) allows."""
+        with self._lock:
+            usable = ticket.quiet and ticket.generation == self._generation
+            entry = self._entries.get(tenant) if usable else None
+        if not usable:
+            return sources_for(con, tenant, start, end)
+        if entry is None or entry.generation != ticket.generation:
+            hot, files = _tenant_sources(con, tenant)
+            entry = _Entry(ticket.generation, hot, files)
+            with self._lock:
+                if self._generation == ticket.generation:  # a change since: its clear() must win
+                    self._entries[tenant] = entry
+        first, last = _days(start, end)
+        return overlapping(entry.hot, tenant, start, end), sorted(p for day, p in entry.files if first <= day <= last)
 
 
 def _days(start: datetime, end: datetime) -> tuple[date, date]:

@@ -297,7 +297,8 @@ def rewrite_file(
                 typed.record_file(con, new_location or location, written)
             if new_path:
                 con.execute(f"DELETE FROM {catalog.ARCHIVE_PENDING} WHERE path = ?", [new_path])
-            con.execute("COMMIT")
+            with store._catalog.changing():  # the store's catalog cache: the file list changes
+                con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise

@@ -172,6 +172,7 @@ class DuckDBStore:
         self._unapplied: dict[int, pa.Table] = {}
         self._unapplied_bytes = 0
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="logwarden-read")
+        self._catalog = catalog.CatalogCache()  # every change of partitions or archive files below runs in changing()
         self._applier_con = self._db.cursor()
         self._applier = Applier(
             self._applier_con,
@@ -182,6 +183,7 @@ class DuckDBStore:
             quarantine=self.quarantine,
             on_apply=on_apply,
             retention_classes=classes,
+            catalog_changing=self._catalog.changing,
         )
         self._dedup = StreamDedup()
         self._dedup.load(self._db)
@@ -317,9 +319,10 @@ class DuckDBStore:
             with self._lock:
                 unapplied = list(self._unapplied.values())
             relations: dict[str, str] = {}
+            ticket = self._catalog.ticket()  # before BEGIN: see CatalogCache
             cur.execute("BEGIN TRANSACTION")
             try:
-                hot, files = catalog.sources_for(cur, tenant, start, end)
+                hot, files = self._catalog.sources_for(cur, ticket, tenant, start, end)
                 for i, location in enumerate(f for f in files if self.archive.is_encrypted(f)):
                     relations[location] = f"_lw_encrypted{i}"  # read through Arrow, which decrypts it
                     cur.register(relations[location], self.archive.dataset(location))
@@ -543,7 +546,7 @@ class DuckDBStore:
         """Applier thread: bring the copy up to date, then swap it in while reads wait."""
         applier_from = time.perf_counter()
         tables, reindexed = compact.finish_live(con, self.path, snapshot)
-        with self._gate.exclusive():
+        with self._gate.exclusive(), self._catalog.changing():
             held = time.perf_counter()
             self._applier_con.close()
             self._db.close()
@@ -596,7 +599,8 @@ class DuckDBStore:
 
     def _drop_hot(self, con: duckdb.DuckDBPyConnection, *, key: PartitionKey) -> None:
         name = table_name(key)
-        con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
+        with self._catalog.changing():
+            con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
         tokens_index.forget(con, name)
         self._applier.forget_table(name)
 
@@ -605,10 +609,11 @@ class DuckDBStore:
             archive_index.forget_partition(
                 con, "tenant = ? AND day = ? AND retention_class = ?", [key.tenant, key.day, key.retention_class]
             )
-            con.execute(
-                f"DELETE FROM {catalog.ARCHIVE_FILES} WHERE tenant = ? AND day = ? AND retention_class = ?",
-                [key.tenant, key.day, key.retention_class],
-            )
+            with self._catalog.changing():
+                con.execute(
+                    f"DELETE FROM {catalog.ARCHIVE_FILES} WHERE tenant = ? AND day = ? AND retention_class = ?",
+                    [key.tenant, key.day, key.retention_class],
+                )
 
         # Out of the catalog first (new reads stop using the files), then off the filesystem.
         self._applier.run(forget).result()
@@ -657,7 +662,8 @@ class DuckDBStore:
                     archive_index.store(con, location, rows, segments)
                     typed.record_file(con, location, written)
             con.execute(f"DELETE FROM {catalog.ARCHIVE_PENDING} WHERE path = ?", [path])
-            con.execute("COMMIT")
+            with self._catalog.changing():
+                con.execute("COMMIT")
             if same:
                 self._applier.forget_table(table_name(key))
             return same
