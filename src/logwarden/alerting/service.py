@@ -14,8 +14,9 @@ import httpx
 from sqlalchemy import Engine
 
 from logwarden.alerting.config import AlertingConfig, integrations
+from logwarden.alerting.model import Notification
 from logwarden.alerting.notifiers import NOTIFIERS
-from logwarden.alerting.notifiers.base import Notifier
+from logwarden.alerting.notifiers.base import DeliveryResult, Notifier
 from logwarden.alerting.notify.delivery import DeliveryService, IntegrationKey
 from logwarden.alerting.notify.outbound import OutboundPolicy, guarded_client, set_policy
 from logwarden.alerting.notify.queue import NotificationQueue
@@ -41,6 +42,38 @@ def build_notifiers(config: AlertingConfig, http: httpx.Client | None = None) ->
         for name, kind, settings in integration_names(receiver):
             out[(receiver.name, name)] = NOTIFIERS[kind](settings, http=http)  # type: ignore[attr-defined]
     return out
+
+
+def send_sample(
+    config: AlertingConfig,
+    receiver: str,
+    sample: Notification,
+    http: httpx.Client | None = None,
+    answer_chars: int | None = None,
+) -> list[dict[str, Any]]:
+    """Send `sample` now through every integration of `receiver` (no queue, no retry) and say what each channel
+    answered: integration, target, outcome, status, answer (cut at `answer_chars`). A notifier that raises is a
+    retriable outcome with the error, not a crash of the caller (the test button, `logwarden notify test`)."""
+    results: list[dict[str, Any]] = []
+    notifiers = {k: v for k, v in build_notifiers(config, http).items() if k[0] == receiver}
+    for (_, integration), notifier in notifiers.items():
+        try:
+            result = notifier.send(sample)
+        except Exception as exc:  # a notifier bug is the answer
+            result = DeliveryResult.retriable(f"{type(exc).__name__}: {exc}")
+        finally:
+            notifier.close()
+        answer = str(result.answer)
+        results.append(
+            {
+                "integration": integration,
+                "target": notifier.describe(),
+                "outcome": str(result.outcome),
+                "status": result.status,
+                "answer": answer if answer_chars is None else answer[:answer_chars],
+            }
+        )
+    return results
 
 
 @dataclass

@@ -29,7 +29,7 @@ def notify_test(receiver: str, config_path: str | None, output: str) -> None:
 
     Exit status 0 when every integration delivered, 1 otherwise."""
     from logwarden.alerting.model import sample_notification
-    from logwarden.alerting.service import build_notifiers
+    from logwarden.alerting.service import send_sample
     from logwarden.config.loader import ConfigError, load_config
 
     try:
@@ -42,23 +42,7 @@ def notify_test(receiver: str, config_path: str | None, output: str) -> None:
             f"no receiver named {receiver!r} in {config_path or 'the config'} (receivers: {', '.join(names) or 'none'})"
         )
     external = config.alerting.external_url or f"http://{config.http.host}:{config.http.port}"
-    notifiers = {k: v for k, v in build_notifiers(config.alerting).items() if k[0] == receiver}
-    sample = sample_notification(receiver, external_url=external)
-    results = []
-    for (_, integration), notifier in notifiers.items():
-        try:
-            result = notifier.send(sample)
-        finally:
-            notifier.close()
-        results.append(
-            {
-                "integration": integration,
-                "target": notifier.describe(),
-                "outcome": str(result.outcome),
-                "status": result.status,
-                "answer": result.answer,
-            }
-        )
+    results = send_sample(config.alerting, receiver, sample_notification(receiver, external_url=external))
     if output == "json":
         print_json(results)
     else:

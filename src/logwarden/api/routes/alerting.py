@@ -16,8 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from logwarden.alerting.model import sample_notification
-from logwarden.alerting.notifiers.base import DeliveryResult
-from logwarden.alerting.service import build_notifiers, integration_names
+from logwarden.alerting.service import integration_names, send_sample
 from logwarden.alerting.store import AckError, RouterStore
 from logwarden.alerting.tenant_config import (
     TenantConfigError,
@@ -238,22 +237,4 @@ def _send_sample(
     sample = sample_notification(receiver, external_url=external_url)
     alerts = tuple(dataclasses.replace(a, labels={**a.labels, "tenant": tenant}) for a in sample.alerts)
     sample = dataclasses.replace(sample, alerts=alerts)
-    notifiers = {k: v for k, v in build_notifiers(config, http).items() if k[0] == receiver}
-    results = []
-    for (_, integration), notifier in notifiers.items():
-        try:
-            result = notifier.send(sample)
-        except Exception as exc:  # a notifier bug is the answer, not a 500
-            result = DeliveryResult.retriable(f"{type(exc).__name__}: {exc}")
-        finally:
-            notifier.close()
-        results.append(
-            {
-                "integration": integration,
-                "target": notifier.describe(),
-                "outcome": str(result.outcome),
-                "status": result.status,
-                "answer": str(result.answer)[:MAX_TEXT],
-            }
-        )
-    return results
+    return send_sample(config, receiver, sample, http, answer_chars=MAX_TEXT)
