@@ -246,7 +246,13 @@ class SeriesStore:
         return cur
 
     def close(self) -> None:
-        """Close the file, then compact it when that is worth it (a failed compaction leaves it as it was)."""
+        """Settle the rows late lines appended since the last roll-up (a short run of old data — a backfill — would
+        otherwise leave a row per commit and key in every tier until the next start's roll-up), close the file, then
+        compact it when that is worth it (a failed settle or compaction leaves it as it was)."""
+        try:
+            self._settle_late()
+        except Exception:
+            log.exception("settling late series rows in %s failed; the next roll-up settles them", self._path)
         with self._write:
             self._con.close()
             compactor = self._compactor

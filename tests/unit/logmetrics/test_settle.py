@@ -76,3 +76,21 @@ def test_commits_append_and_the_rollup_settles_tier_0_into_one_row_per_key(
         'SELECT n, hi FROM series_points WHERE tier = 0 AND ts = ? AND labels = \'{"service":"api"}\'', [START]
     )
     assert again.fetchall() == [(26.0, 1000.0)]
+
+
+def test_late_rows_are_settled_at_close(open_subscriber: Opener, clock: Clock) -> None:
+    # A backfill shorter than the roll-up interval: every commit lands below the settled range, in every tier.
+    sub = open_subscriber([LATENCY])
+    clock.now = T0 + timedelta(minutes=5)
+    sub.compact()  # the roll-up has settled up to now
+    for seq in range(1, 4):
+        sub.handle(stored(seq, [line(i, "api", ms=10 + seq) for i in range(60)]))
+        sub.flush()
+    tiers = "SELECT tier, count(*), count(DISTINCT (sid, ts)) FROM points GROUP BY tier ORDER BY tier"
+    before = sub.store.reader().execute(tiers).fetchall()
+    assert any(rows > keys for _, rows, keys in before)  # a row per commit and key
+    sub.close()
+    reopened = open_subscriber([LATENCY])
+    after = reopened.store.reader().execute(tiers).fetchall()
+    assert [t for t, _, _ in after] == [t for t, _, _ in before]
+    assert all(rows == keys for _, rows, keys in after)
