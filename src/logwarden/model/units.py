@@ -54,7 +54,7 @@ def parse_duration(value: object) -> timedelta:
     try:
         return timedelta(seconds=seconds)
     except (OverflowError, ValueError):  # beyond timedelta's ±999,999,999 days, or NaN
-        raise ValueError(f"invalid duration {str(value)[:40]!r}: too long (at most 999999999 days)") from None
+        raise ValueError(f"invalid duration {str(value)[:40]!r}: it is too long (at most 999999999 days)") from None
 
 
 def format_duration(value: timedelta) -> str:
