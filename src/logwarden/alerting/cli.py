@@ -4,57 +4,17 @@ starts from a config file, so it lives in the config layer: config/notify_cli.py
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 
+from logwarden.alerting.api_calls import call, server_options
 from logwarden.alerting.config_cli import alerting_config
 from logwarden.alerting.silence_cli import silence
-from logwarden.client_credentials import credential_options, httpx_options
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _server_option(command: F) -> F:
-    """--server, and the credentials to send it (--api-key, --ca-cert)."""
-    return credential_options(
-        click.option(
-            "--server",
-            default="http://127.0.0.1:8080",
-            show_default=True,
-            envvar="LOGWARDEN_SERVER",
-            help="Server URL.",
-        )(command)
-    )
-
-
-_tenant_option = click.option("--tenant", help="Tenant (sent as X-Scope-OrgID).")
 _output_option = click.option(
     "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"logwarden: {message}", err=True)
-    sys.exit(1)
-
-
-def _call(method: str, server: str, path: str, tenant: str | None, **kwargs: Any) -> Any:
-    import httpx  # when a command runs: `logwarden --help` does not pay for the HTTP stack
-
-    headers = {"X-Scope-OrgID": tenant} if tenant else {}
-    try:
-        response = httpx.request(method, f"{server.rstrip('/')}{path}", timeout=30, **httpx_options(headers), **kwargs)
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach {server}: {exc}")
-    if response.status_code >= 400:
-        try:
-            message = response.json().get("error", response.text)
-        except ValueError:
-            message = response.text
-        fail(f"{response.status_code}: {message}")
-    return response.json()
 
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -87,12 +47,11 @@ def alerts() -> None:
 
 @alerts.command("list")
 @click.option("--rule", help="Only this rule's alerts.")
-@_server_option
-@_tenant_option
+@server_options
 @_output_option
 def list_alerts(rule: str | None, server: str, tenant: str | None, output: str) -> None:
     """Pending and firing alerts, with acknowledgement and what mutes them."""
-    found = _call("GET", server, "/api/v1/alerts", tenant, params={"rule": rule} if rule else None)["alerts"]
+    found = call("GET", server, "/api/v1/alerts", tenant, params={"rule": rule} if rule else None)["alerts"]
     if output == "json":
         print_json(found)
         return
@@ -111,22 +70,20 @@ def list_alerts(rule: str | None, server: str, tenant: str | None, output: str) 
 @click.argument("fingerprint")
 @click.option("--by", envvar="USER", required=True, help="Who acknowledges (default $USER).")
 @click.option("--comment", default="", help="Why, or what is being done.")
-@_server_option
-@_tenant_option
+@server_options
 def ack(fingerprint: str, by: str, comment: str, server: str, tenant: str | None) -> None:
     """Acknowledge a firing alert: no repeat notifications about it until it resolves."""
-    _call("POST", server, f"/api/v1/alerts/{fingerprint}/ack", tenant, json={"by": by, "comment": comment})
+    call("POST", server, f"/api/v1/alerts/{fingerprint}/ack", tenant, json={"by": by, "comment": comment})
     click.echo(f"acknowledged {fingerprint}")
 
 
 @alerts.command()
 @click.argument("fingerprint")
 @click.option("--by", envvar="USER", default="", help="Who withdraws it (default $USER).")
-@_server_option
-@_tenant_option
+@server_options
 def unack(fingerprint: str, by: str, server: str, tenant: str | None) -> None:
     """Withdraw an acknowledgement: repeat notifications resume."""
-    _call("DELETE", server, f"/api/v1/alerts/{fingerprint}/ack", tenant, params={"by": by})
+    call("DELETE", server, f"/api/v1/alerts/{fingerprint}/ack", tenant, params={"by": by})
     click.echo(f"unacknowledged {fingerprint}")
 
 
@@ -136,8 +93,7 @@ def unack(fingerprint: str, by: str, server: str, tenant: str | None) -> None:
 @click.option("--receiver")
 @click.option("--since", help="RFC 3339, epoch or now-1h.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@_server_option
-@_tenant_option
+@server_options
 @_output_option
 def history(
     kind: str, rule: str | None, receiver: str | None, since: str | None, limit: int, server: str,
@@ -145,7 +101,7 @@ def history(
 ) -> None:  # fmt: skip
     """State changes and delivery attempts, newest first."""
     params = {"kind": kind, "limit": limit, "rule": rule, "receiver": receiver, "since": since}
-    found = _call("GET", server, "/api/v1/alerts/history", tenant, params={k: v for k, v in params.items() if v})
+    found = call("GET", server, "/api/v1/alerts/history", tenant, params={k: v for k, v in params.items() if v})
     if output == "json":
         print_json(found)
         return

@@ -11,52 +11,14 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 
-from logwarden.client_credentials import credential_options, httpx_options
+from logwarden.alerting.api_calls import ApiAnswerError, call, request, server_options
 
-F = TypeVar("F", bound=Callable[..., Any])
 _BARE_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _COLUMNS = ["ID", "STATE", "MATCHERS", "STARTS", "ENDS", "CREATED BY", "COMMENT"]
-
-
-def _server_options(command: F) -> F:
-    command = click.option("--tenant", help="Tenant (sent as X-Scope-OrgID).")(command)
-    command = click.option(
-        "--server", default="http://127.0.0.1:8080", show_default=True, envvar="LOGWARDEN_SERVER", help="Server URL."
-    )(command)
-    return credential_options(command)  # --api-key, --ca-cert
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"logwarden: {message}", err=True)
-    sys.exit(1)
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}")
-
-
-def _call(method: str, server: str, path: str, tenant: str | None, **kwargs: Any) -> Any:
-    """The answer's JSON; _ApiError for a 4xx/5xx answer; exits 1 when the server cannot be reached."""
-    import httpx
-
-    headers = {"X-Scope-OrgID": tenant} if tenant else {}
-    try:
-        response = httpx.request(method, f"{server.rstrip('/')}{path}", timeout=30, **httpx_options(headers), **kwargs)
-    except httpx.HTTPError as exc:
-        _fail(f"cannot reach {server}: {exc}")
-    if response.status_code >= 400:
-        try:
-            message = str(response.json().get("error", response.text))
-        except ValueError:
-            message = response.text
-        raise _ApiError(response.status_code, message)
-    return response.json()
 
 
 def matcher_texts(args: tuple[str, ...]) -> list[str]:
@@ -87,7 +49,7 @@ def silence() -> None:
 @click.option("--start", help="When it starts (default now): RFC 3339 or now+30m.")
 @click.option("--comment", "-c", required=True, help="Why the alerts are silenced.")
 @click.option("--author", "-a", envvar="USER", default="", help="Who makes the silence (default $USER).")
-@_server_options
+@server_options
 def add(
     matchers: tuple[str, ...],
     duration: str | None,
@@ -111,10 +73,7 @@ def add(
         body["ends_at"] = until
     else:
         body["duration"] = duration or "1h"
-    try:
-        made = _call("POST", server, "/api/v1/silences", tenant, json=body)
-    except _ApiError as exc:
-        _fail(str(exc))
+    made = call("POST", server, "/api/v1/silences", tenant, json=body)
     click.echo(made["id"])
     click.echo(f"silenced {_matchers(made)} until {made['ends_at']} ({made['state']})", err=True)
 
@@ -123,13 +82,10 @@ def add(
 @click.option("--state", type=click.Choice(["active", "pending", "expired"]), help="Only silences in this state.")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="Only the ids, one a line.")
-@_server_options
+@server_options
 def list_silences(state: str | None, output: str, quiet: bool, server: str, tenant: str | None) -> None:
     """The tenant's silences: active ones (by end), pending ones (by start), expired ones (latest first)."""
-    try:
-        found = _call("GET", server, "/api/v1/silences", tenant, params={"state": state} if state else None)
-    except _ApiError as exc:
-        _fail(str(exc))
+    found = call("GET", server, "/api/v1/silences", tenant, params={"state": state} if state else None)
     silences: list[dict[str, Any]] = found["silences"]
     if quiet:
         for s in silences:
@@ -144,14 +100,14 @@ def list_silences(state: str | None, output: str, quiet: bool, server: str, tena
 
 @silence.command("expire")
 @click.argument("ids", nargs=-1, required=True)
-@_server_options
+@server_options
 def expire(ids: tuple[str, ...], server: str, tenant: str | None) -> None:
     """End the silences with these IDS now (they stay listed as expired for a while)."""
     failed = False
     for silence_id in ids:
         try:
-            _call("DELETE", server, f"/api/v1/silences/{silence_id}", tenant)
-        except _ApiError as exc:
+            request("DELETE", server, f"/api/v1/silences/{silence_id}", tenant)
+        except ApiAnswerError as exc:
             click.echo(f"logwarden: {silence_id}: {exc}", err=True)
             failed = True
             continue

@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from logwarden.alerting.cli import fail, print_json, print_table
+from logwarden.alerting.api_calls import fail
+from logwarden.alerting.cli import print_json, print_table
 
 _output_option = click.option(
     "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True

@@ -1,4 +1,5 @@
-"""Fixtures the notifier tests share: an HTTP client and a capture server answering `capture_default`.
+"""Fixtures the alerting tests share: an HTTP client and a capture server answering `capture_default`, and
+`hook`, a capture server for tests whose `server` is a running logwarden server.
 
 A test module whose channel answers something else than an empty 200 overrides `capture_default`.
 """
@@ -31,3 +32,10 @@ def server(capture_default: Answer | None) -> Iterator[CaptureServer]:
     """A capture server on a loopback port, recording every request."""
     with CaptureServer(capture_default) as s:
         yield s
+
+
+@pytest.fixture
+def hook() -> Iterator[CaptureServer]:
+    """A capture server on a loopback port, the webhook the tenant tests' receivers post to."""
+    with CaptureServer() as capture:
+        yield capture

@@ -4,7 +4,6 @@ fires and whose receiver is a local capture server, and `logwarden notify test R
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,13 +13,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from click.testing import CliRunner, Result
 
 from logwarden.alerting.cli import alerts
 from logwarden.api.app import create_app
 from logwarden.config.notify_cli import notify
-from tests.conftest import TEST_RETENTION_DAYS, free_port
+from tests.conftest import TEST_RETENTION_DAYS
+from tests.live_server import LiveServer
 from tests.unit.alerting.capture import Answer, CaptureServer
 
 RULES = """\
@@ -51,35 +50,20 @@ alerting:
 """
 
 
-class LiveServer:
-    def __init__(self, tmp: Path, hook: str) -> None:
-        from logwarden.config.loader import load_config
+def live_server(tmp: Path, hook: str) -> LiveServer:
+    """The server of `config_text`, with the rule file `RULES`, sending to `hook`."""
+    from logwarden.config.loader import load_config
 
-        (tmp / "rules").mkdir()
-        (tmp / "rules" / "cli.yaml").write_text(RULES)
-        (tmp / "lw.yaml").write_text(config_text(tmp, hook))
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        app = create_app(load_config(str(tmp / "lw.yaml"), env={}), run_maintenance=False)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
+    (tmp / "rules").mkdir()
+    (tmp / "rules" / "cli.yaml").write_text(RULES)
+    (tmp / "lw.yaml").write_text(config_text(tmp, hook))
+    app = create_app(load_config(str(tmp / "lw.yaml"), env={}), run_maintenance=False)
+    return LiveServer(app, lifespan="auto")
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, CaptureServer]]:
-    with CaptureServer() as hook, LiveServer(Path(tmp_path_factory.mktemp("alerts-cli")), hook.url) as server:
+    with CaptureServer() as hook, live_server(Path(tmp_path_factory.mktemp("alerts-cli")), hook.url) as server:
         yield server, hook
 
 

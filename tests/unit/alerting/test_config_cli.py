@@ -8,13 +8,13 @@ from click.testing import CliRunner
 
 from logwarden.alerting.cli import alerts
 from tests.unit.alerting.capture import CaptureServer
-from tests.unit.alerting.test_alerts_cli import LiveServer
+from tests.unit.alerting.test_alerts_cli import live_server
 
 
 def test_get_set_and_delete_a_tenants_alerting_config(tmp_path: Path) -> None:
     config = tmp_path / "team.yaml"
     (tmp_path / "srv").mkdir()
-    with CaptureServer() as hook, LiveServer(tmp_path / "srv", hook.url) as server:
+    with CaptureServer() as hook, live_server(tmp_path / "srv", hook.url) as server:
         # Not the loopback hook: tenants' receivers may not reach loopback (nothing is sent here anyway).
         team_url = "https://team-hooks.example/t"
         config.write_text(

@@ -4,50 +4,23 @@ thread): what the commands print, the matchers' forms, tenants, and every mistak
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from click.testing import CliRunner, Result
 
 from logwarden.alerting.silence_cli import render_table, silence
 from logwarden.api.app import create_app
 from tests.conftest import free_port, make_config
-
-
-class LiveServer:
-    """The app under uvicorn in a thread, on a free loopback port."""
-
-    def __init__(self, tmp: Path) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        app = create_app(make_config(tmp), run_maintenance=False)
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
+from tests.live_server import LiveServer
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(Path(tmp_path_factory.mktemp("silence-cli")))
+    live = LiveServer(create_app(make_config(tmp_path_factory.mktemp("silence-cli")), run_maintenance=False))
     live.start()
     yield live
     live.stop()

@@ -40,12 +40,6 @@ def tenant_config(hook: str, path: str = "/alpha", receiver: str = "ops") -> dic
 
 
 @pytest.fixture
-def hook() -> Iterator[CaptureServer]:
-    with CaptureServer() as capture:
-        yield capture
-
-
-@pytest.fixture
 def server(tmp_path: Path, hook: CaptureServer) -> Iterator[AuthServer]:
     with started(tmp_path, **file_alerting(hook.url)) as running:
         yield running
@@ -74,6 +68,16 @@ def fire(server: AuthServer, tenant: str) -> None:
     line = {"ts": datetime.now(UTC).isoformat(), "event": "disk_full", "host": f"{tenant}-db", "message": "full"}
     sent = server.client.post("/api/v1/ingest", content=orjson.dumps(line), headers=server.headers(tenant, Role.INGEST))
     assert sent.status_code == 200, sent.text
+
+
+def delivery_attempts(server: AuthServer, tenant: str, timeout: float = 30) -> list[dict[str, Any]]:
+    """The tenant's delivery attempts, once there is one (or `[]` after `timeout` seconds)."""
+    service = runtime_of(server.client).alerting
+    assert service is not None
+    deadline = time.monotonic() + timeout
+    while not (attempts := service.queue.attempts(tenant)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return attempts
 
 
 def tenants_by_path(hook: CaptureServer) -> dict[str, set[str]]:

@@ -5,7 +5,6 @@ config file's receivers are never checked."""
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,10 @@ from logwarden.alerting.notify.outbound import OutboundPolicy, guarded_client, r
 from logwarden.api.runtime import runtime_of
 from logwarden.auth.roles import Role
 from tests.unit.alerting.capture import CaptureServer
-from tests.unit.alerting.test_tenant_config_api import fire, put, tenant_config
+from tests.unit.alerting.test_tenant_config_api import delivery_attempts, fire, put, tenant_config
 from tests.unit.auth.conftest import AuthServer, started
 
 ROUTE = {"receiver": "ops", "group_wait": "0s", "group_interval": "1s", "repeat_interval": "1h"}
-
-
-@pytest.fixture
-def hook() -> Iterator[CaptureServer]:
-    with CaptureServer() as capture:
-        yield capture
 
 
 @pytest.fixture
@@ -128,11 +121,7 @@ def test_a_name_resolving_to_loopback_is_refused_when_sending(server: AuthServer
     fire(server, "bravo")  # the file's receiver to loopback still delivers: the operator's file is trusted
     (delivered,) = hook.wait_for(1, timeout=30)
     assert delivered.path == "/file" and delivered.json()["alerts"][0]["labels"]["tenant"] == "bravo"
-    service = runtime_of(server.client).alerting
-    assert service is not None
-    deadline = time.monotonic() + 30
-    while not (attempts := service.queue.attempts("alpha")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    attempts = delivery_attempts(server, "alpha")
     assert attempts and attempts[0]["outcome"] == "retriable"
     assert "refused: localhost resolves to" in attempts[0]["answer"] and "allow_hosts" in attempts[0]["answer"]
     assert [r.path for r in hook.requests] == ["/file"]

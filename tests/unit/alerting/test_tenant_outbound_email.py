@@ -5,8 +5,6 @@ never checked. A real SMTP server on loopback (aiosmtpd)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +16,10 @@ import pytest
 from logwarden.alerting.notifiers.base import Outcome
 from logwarden.alerting.notifiers.email import EmailConfig, EmailNotifier
 from logwarden.alerting.notify.outbound import OutboundPolicy, guarded_client, set_policy
-from logwarden.api.runtime import runtime_of
 from logwarden.auth.roles import Role
 from tests.unit.alerting.notifier_cases import firing
-from tests.unit.alerting.test_notifier_email import Inbox, server_context, smtp_server
-from tests.unit.alerting.test_tenant_config_api import fire, put
+from tests.unit.alerting.smtp import Inbox, self_signed_certificate, server_context, smtp_server
+from tests.unit.alerting.test_tenant_config_api import delivery_attempts, fire, put
 from tests.unit.auth.conftest import AuthServer, started
 
 ROUTE = {"receiver": "ops", "group_wait": "0s", "group_interval": "1s", "repeat_interval": "1h"}
@@ -48,18 +45,7 @@ def mailbox() -> Iterator[tuple[int, Inbox]]:
 def named_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A throwaway certificate for the name `localhost` only (no IP address in it): it verifies only when TLS is
     checked against the configured host name, not against the address connected to."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is not installed: no throwaway certificate for the TLS tests")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "3650", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost", "-addext", "extendedKeyUsage=serverAuth"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"), "localhost", "DNS:localhost")
 
 
 def test_a_name_resolving_to_loopback_is_refused_at_send_time(mailbox: tuple[int, Inbox]) -> None:
@@ -138,11 +124,7 @@ def test_a_tenant_email_receiver_is_refused_by_default_and_the_files_delivers(
         fire(server, "alpha")
         fire(server, "bravo")  # the file's receiver: loopback, trusted
         wait_for(inbox, 1)
-        service = runtime_of(server.client).alerting
-        assert service is not None
-        deadline = time.monotonic() + 30
-        while not (attempts := service.queue.attempts("alpha")) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        attempts = delivery_attempts(server, "alpha")
         assert attempts and attempts[0]["outcome"] == "retriable"
         assert "refused: localhost resolves to" in attempts[0]["answer"] and "allow_hosts" in attempts[0]["answer"]
     assert len(inbox.envelopes) == 1 and "bravo" in inbox.mail().get_body(("plain",)).get_content()  # type: ignore[union-attr]

@@ -19,12 +19,6 @@ MARK = "**********"
 
 
 @pytest.fixture
-def hook() -> Iterator[CaptureServer]:
-    with CaptureServer() as capture:
-        yield capture
-
-
-@pytest.fixture
 def server(tmp_path: Path, hook: CaptureServer) -> Iterator[AuthServer]:
     with started(tmp_path, **ALLOW_LOOPBACK) as running:
         assert put(running, "alpha", tenant_config(hook.url)).status_code == 200

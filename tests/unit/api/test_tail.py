@@ -25,7 +25,6 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -33,7 +32,8 @@ from logwarden.api.app import create_app
 from logwarden.model.schema import LOG_SCHEMA
 from logwarden.outputs.tail import TailClosedError, TailHub
 from logwarden.query.filter import compile_filter
-from tests.conftest import free_port, make_config
+from tests.conftest import make_config
+from tests.live_server import LiveServer
 
 # --- the hub ---------------------------------------------------------------------------------
 
@@ -147,32 +147,9 @@ def test_no_subscribers_costs_nothing() -> None:
 # --- over HTTP with a real uvicorn server ----------------------------------------------------------
 
 
-class LiveServer:
-    """The app under uvicorn in a thread, on a free loopback port."""
-
-    def __init__(self, app: Starlette, port: int) -> None:
-        self.app = app
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-
-
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(create_app(make_config(tmp_path), run_maintenance=False), free_port())
+    server = LiveServer(create_app(make_config(tmp_path), run_maintenance=False))
     server.start()
     yield server
     server.stop()

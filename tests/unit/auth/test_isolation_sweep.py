@@ -234,7 +234,7 @@ def test_live_tail_streams_only_the_keys_tenant(tmp_path: Path) -> None:
     from logwarden.api.runtime import Runtime
     from logwarden.auth.store import AuthStore
     from tests.conftest import free_port, make_config
-    from tests.unit.api.test_tail import LiveServer
+    from tests.live_server import LiveServer
 
     config = make_config(tmp_path, **{"auth.enabled": True, "auth.credential_cache": "0s"})
     port = free_port()
