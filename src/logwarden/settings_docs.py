@@ -1,4 +1,4 @@
-"""What the generated settings references of docs/alerting.md and docs/rules.md share.
+"""What the generated settings references of docs/alerting.md, docs/rules.md and docs/processors.md share.
 
 - `settings_table`: a model's settings as a markdown table (setting, default, meaning from the field docstring);
 - `undocumented`: the settings without a docstring (each reference's test keeps this empty);

@@ -6,45 +6,26 @@
 from __future__ import annotations
 
 import inspect
-import json
 import typing
-from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
 from logwarden.pipeline.base import ProcessorConfig
 from logwarden.pipeline.registry import PROCESSOR_CONFIGS
+from logwarden.settings_docs import settings_table
 
 HEADER = """# Processor reference
 
 Every processor of a pipeline (see [pipeline.md](pipeline.md)) is a mapping with a `type` and the
 settings below. These settings are common to all of them:
 
-| setting | default | meaning |
-|---|---|---|
 {common}
 
 This page is generated from the code: `python -m logwarden.pipeline.docs > docs/processors.md`.
 """
 
 COMMON = ("id", "if_", "on_error")
-
-
-def _default(field: Any) -> str:
-    if field.is_required():
-        return "required"
-    value = field.get_default(call_default_factory=True)
-    if isinstance(value, timedelta):
-        return f"`{value.total_seconds():g}s`"
-    if isinstance(value, BaseModel):
-        return ""
-    return f"`{json.dumps(value, default=str)}`"
-
-
-def _row(name: str, field: Any) -> str:
-    doc = (field.description or "").replace("\n", " ").replace("|", "\\|")
-    return f"| `{field.alias or name}` | {_default(field)} | {doc} |"
 
 
 def _nested_models(annotation: Any) -> list[type[BaseModel]]:
@@ -63,18 +44,17 @@ def _type_name(config: type[ProcessorConfig]) -> str:
 
 
 def render() -> str:
-    common = "\n".join(_row(name, ProcessorConfig.model_fields[name]) for name in COMMON)
-    out = [HEADER.format(common=common)]
+    common = settings_table(ProcessorConfig, skip=[n for n in ProcessorConfig.model_fields if n not in COMMON])
+    out = [HEADER.format(common="\n".join(common))]
     for config in sorted(PROCESSOR_CONFIGS, key=_type_name):
         out.append(f"\n## `{_type_name(config)}`\n\n{inspect.cleandoc(config.__doc__ or '')}\n")
-        rows = [_row(n, f) for n, f in config.model_fields.items() if n not in (*COMMON, "type")]
-        if rows:
-            out.append("| setting | default | meaning |\n|---|---|---|")
+        rows = settings_table(config, skip=(*COMMON, "type"))
+        if len(rows) > 2:  # more than the table's header
             out.extend(rows)
         for name, field in config.model_fields.items():
             for model in _nested_models(field.annotation):
-                out.append(f"\n`{name}` as `{model.__name__}`:\n\n| setting | default | meaning |\n|---|---|---|")
-                out.extend(_row(n, f) for n, f in model.model_fields.items())
+                out.append(f"\n`{name}` as `{model.__name__}`:\n")
+                out.extend(settings_table(model))
     return "\n".join(out) + "\n"
 
 
