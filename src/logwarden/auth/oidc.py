@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from logwarden.config.model import OidcConfig
+from logwarden.config.security import OidcConfig
 
 PENDING_TTL = 600.0  # seconds a browser has to come back from the provider
 MAX_PENDING = 10_000  # pending logins kept (the oldest go first): bounded memory under a flood of /login hits

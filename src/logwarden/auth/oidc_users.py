@@ -13,7 +13,7 @@ from typing import Any
 from logwarden.auth.oidc import OidcError
 from logwarden.auth.roles import Role
 from logwarden.auth.store import AuthStore, AuthStoreError, User
-from logwarden.config.model import OidcConfig
+from logwarden.config.security import OidcConfig
 from logwarden.model.tenants import is_tenant
 
 USER_PREFIX = "oidc:"  # password users cannot be reached through a provider, nor OIDC users by password

@@ -22,7 +22,8 @@ from logwarden.auth.principal import Principal
 from logwarden.auth.querylimits import READ_ROUTES, QueryLimitGate
 from logwarden.auth.ratelimit import IngestLimiter, IngestRateGate
 from logwarden.auth.roles import Permission
-from logwarden.config.model import AuthConfig, LimitsConfig
+from logwarden.config.limits import LimitsConfig
+from logwarden.config.security import AuthConfig
 
 log = logging.getLogger(__name__)
 

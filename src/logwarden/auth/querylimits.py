@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from logwarden.auth.principal import principal_of
-from logwarden.config.model import LimitsConfig, RoleQueryLimits
+from logwarden.config.limits import LimitsConfig, RoleQueryLimits
 
 SCOPE_KEY: Final = "logwarden.query_limits"
 

@@ -22,7 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from logwarden.auth.principal import principal_of
 from logwarden.auth.tenants import TenantRefusedError, request_tenant
-from logwarden.config.model import Config, IngestRate
+from logwarden.config.limits import IngestRate
+from logwarden.config.model import Config
 
 
 @dataclass(slots=True)

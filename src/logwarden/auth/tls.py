@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from logwarden.config.loader import ConfigError
-from logwarden.config.model import TlsConfig
+from logwarden.config.security import TlsConfig
 
 log = logging.getLogger(__name__)
 

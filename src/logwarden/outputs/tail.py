@@ -36,6 +36,7 @@ from logwarden.query import ast
 from logwarden.query.errors import QuerySyntaxError
 from logwarden.query.filter import RowFilter
 from logwarden.query.parser import parse
+from logwarden.query.planner import defined_fields
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +347,7 @@ def _shape_fn(rows: tuple[ast.RowPipe, ...], fields: tuple[str, ...] | None) -> 
         projection = [exp.alias_(resolver.value(ref), name, quoted=True) for name, ref in refs]
         decode = [name for name, ref in refs if not ref.core]
     else:
-        defined = dict.fromkeys(n for p in rows for n in _defined(p))
+        defined = dict.fromkeys(n for p in rows for n in defined_fields(p))
         projection = [exp.column(c, quoted=True) for c in CORE_COLUMNS]
         projection += [exp.alias_(resolver.value(ast.FieldRef(n, False)), n, quoted=True) for n in defined]
         decode = list(defined)
@@ -372,11 +373,3 @@ def _shape_fn(rows: tuple[ast.RowPipe, ...], fields: tuple[str, ...] | None) -> 
         return [encode_line(row) for row in out]
 
     return shape
-
-
-def _defined(pipe: ast.RowPipe) -> tuple[str, ...]:
-    if isinstance(pipe, ast.Extract):
-        return pipe.names
-    if isinstance(pipe, ast.Eval):
-        return (ast.FieldRef.parse(pipe.name).name,)
-    return ()

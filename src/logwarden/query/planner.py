@@ -129,14 +129,14 @@ def _search_plan(query: ast.Query, tenant: str, start: datetime, end: datetime, 
             fields = pipe.names
     projected = tuple((name, not ast.FieldRef.parse(name).core) for name in fields)
     # Without `fields`, hits carry the stored columns plus every name an extract pipe defines.
-    extracted = () if fields else tuple(dict.fromkeys(n for p in rows for n in _defined(p)))
+    extracted = () if fields else tuple(dict.fromkeys(n for p in rows for n in defined_fields(p)))
     search = SearchPlan(
         tenant, start, end, query.filter, limit=limit, sort=sort, fields=fields, rows=rows, extracted=extracted
     )
     return QueryPlan(search, projected=projected)
 
 
-def _defined(pipe: ast.RowPipe) -> tuple[str, ...]:
+def defined_fields(pipe: ast.RowPipe) -> tuple[str, ...]:
     """The field names a row pipe defines whatever the line holds (json and logfmt keys are not known)."""
     if isinstance(pipe, ast.Extract):
         return pipe.names

@@ -1,9 +1,6 @@
-"""Per-bucket numeric state for rules whose value is a statistic of a field (rules/types/aggregate.py), and
-`StatisticRule`, the base of rule types whose groups have a value only while they have lines in the window
-(aggregate, ratio, cardinality).
-
-**Numbers.** A field's values come as text (rules/fields.py) and are read as decimal numbers (`numbers`, vectorized):
-JSON numbers and numeric text (`"12.5"`) count; anything else — words, booleans, NaN, infinities — is no number.
+"""Per-bucket numeric state for rules whose value is a statistic of a field (rules/types/aggregate.py). The numbers
+and histogram bins it keeps are read and computed by rules/sketch.py; the rules' base, `StatisticRule`, is in
+rules/statistic.py.
 
 **Buckets.** Like `CountWindow` (rules/windows.py: buckets of a sixtieth of the window, the same horizon and
 lateness), `NumericWindow` keeps per group and bucket the count, sum, min and max of the values and, for
@@ -26,8 +23,7 @@ restored window gives the same values.
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,70 +32,9 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import ValidationInfo
-from pydantic_core import PydanticCustomError
 
-from logwarden.rules.base import GroupRule
-from logwarden.rules.state import AlertTracker, Transition
+from logwarden.rules.sketch import MAX_BINS, MAX_CODE, PERCENTILES, bin_codes, bin_value
 from logwarden.rules.windows import GroupRows, bucket_for, grown_rows
-
-RELATIVE_ACCURACY = 0.01
-GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
-MIN_MAGNITUDE = 1e-9  # values closer to 0 than this share the zero bin
-MAX_BINS = 2048  # per group and bucket: 1% bins from 1e-3 to 1e6 need about 1050
-PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
-
-_LN_GAMMA = math.log(GAMMA)
-_OFFSET = 1 - math.ceil(math.log(MIN_MAGNITUDE) / _LN_GAMMA)  # bin codes of indexable magnitudes start at 1
-_LN_MAX = math.log(sys.float_info.max)
-_NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
-
-
-# --- numbers and bins ----------------------------------------------------------------------------------
-
-
-def numbers(text: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Each value as a finite float64, null where it is not one, vectorized: a decimal number — optional sign,
-    digits, point and exponent, blanks around it allowed (`12.5`, `-3`, `1e3`) — whether it came as a JSON
-    number or as text; anything else (words, booleans, `nan`, `0x1F`, `1_000`, overflowing ones) is none."""
-    trimmed = pc.utf8_trim_whitespace(text)
-    plain = pc.if_else(pc.match_substring_regex(trimmed, _NUMBER), trimmed, pa.scalar(None, pa.string()))
-    value = pc.cast(plain, pa.float64())
-    return pc.if_else(pc.is_finite(value), value, pa.scalar(None, pa.float64()))
-
-
-def bin_codes(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """The histogram bin of each value (float64, no nulls), vectorized: 0 for magnitudes up to `MIN_MAGNITUDE`,
-    `i + _OFFSET` for a positive value in (γ^(i-1), γ^i], and the negation of its magnitude's code for a negative
-    one — so codes sort like the values they stand for."""
-    magnitude = pc.abs(values)
-    indexable = pc.greater(magnitude, MIN_MAGNITUDE)
-    safe = pc.if_else(indexable, magnitude, 1.0)
-    index = pc.add(pc.cast(pc.ceil(pc.divide(pc.ln(safe), _LN_GAMMA)), pa.int64()), _OFFSET)
-    signed = pc.if_else(pc.less(values, 0.0), pc.negate(index), index)
-    return pc.if_else(indexable, signed, pa.scalar(0, pa.int64()))
-
-
-def bin_value(code: int) -> float:
-    """The representative value of a bin: within `RELATIVE_ACCURACY` of every value in it."""
-    if code == 0:
-        return 0.0
-    exponent = (abs(code) - _OFFSET) * _LN_GAMMA + math.log(2 / (GAMMA + 1))
-    value = math.exp(min(exponent, _LN_MAX))
-    return value if code > 0 else -value
-
-
-def quantile(bins: dict[int, int], q: float) -> float:
-    """The `q` quantile (0..1) of the values a histogram holds: the representative value of the bin holding
-    the value of rank q·(n-1) (the lowest of rank 0)."""
-    n = sum(bins.values())
-    rank = q * (n - 1)
-    seen = 0
-    for code in sorted(bins):
-        seen += bins[code]
-        if seen > rank:
-            return bin_value(code)
-    return bin_value(max(bins))
 
 
 def _collapse(group: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +155,7 @@ class Buckets:
 _CODE_BITS = 17
 _CODE_SHIFT = 1 << (_CODE_BITS - 1)
 _CODE_MASK = (1 << _CODE_BITS) - 1
-assert math.ceil(_LN_MAX / _LN_GAMMA) + _OFFSET < _CODE_SHIFT  # every float64's code fits
+assert MAX_CODE < _CODE_SHIFT  # every float64's code fits
 
 
 def _line_order(rows: np.ndarray, b: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
@@ -599,83 +534,3 @@ def _restored_rows(saved: dict[str, list[list[Any]]]) -> tuple[list[str], Bucket
     ints = [np.array(c, dtype=np.int64) for c in (*stats[:3], *cells)]
     lo_hi = [np.array(c, dtype=np.float64) for c in stats[3:]]
     return keys, Buckets(*ints[:3], *lo_hi, *ints[3:])
-
-
-# --- rules whose groups have a value only with lines -----------------------------------------------------
-
-
-class PresentValuesTracker(AlertTracker):
-    """An `AlertTracker` for values that exist only for groups with lines in their window: a group left out of
-    an evaluation has no value (not 0) — its condition does not hold, whatever `op`, and its alert keeps the
-    last value it had."""
-
-    @classmethod
-    def like(cls, tracker: AlertTracker) -> PresentValuesTracker:
-        return cls(**{f.name: getattr(tracker, f.name) for f in fields(tracker) if f.init})
-
-    def update(
-        self,
-        at: datetime,
-        values: dict[str, tuple[dict[str, str], float]],
-        evidence: Mapping[str, list[dict[str, Any]]] | Callable[[str], list[dict[str, Any]] | None] | None = None,
-    ) -> list[Transition]:
-        absent = {fp: alert.value for fp, alert in self.alerts.items() if fp not in values}
-        if absent:
-            never = -math.inf if self.above else math.inf  # beyond neither the threshold nor a recovery level
-            values = {**values, **{fp: (self.alerts[fp].labels, never) for fp in absent}}
-        out = AlertTracker.update(self, at, values, evidence)
-        for fp, last in absent.items():
-            if fp in self.alerts:
-                self.alerts[fp].value = last
-        for t in out:
-            if t.alert.fingerprint in absent:
-                t.alert.value = absent[t.alert.fingerprint]
-        return out
-
-
-class StatisticRule(GroupRule):
-    """A `GroupRule` whose value is a statistic of a group's lines in the window (an average, a share, a number
-    of distinct values) compared by the rule's `op` (`>` or `<`) with its `threshold`, recovering at
-    `resolve_at`: a group without enough lines has no value, so its alert resolves instead of reading 0."""
-
-    def __init__(self, spec: Any) -> None:
-        self.above = spec.op == ">"
-        super().__init__(spec, recover=spec.resolve_at)
-        self.tracker = PresentValuesTracker.like(self.tracker)
-
-    def beyond(self) -> tuple[bool, float]:
-        """(above, bar): the values that can hold, or keep an alert firing, are those above `bar` (below it when
-        not `above`) — the state machine needs no other group unless it has an alert."""
-        threshold, recover = self.tracker.threshold, self.tracker.recover
-        if recover is None:
-            return self.above, threshold
-        return self.above, min(threshold, recover) if self.above else max(threshold, recover)
-
-    def reported(self, values: dict[str, float]) -> dict[str, float]:
-        """The groups the state machine needs (see `beyond`) of `values`: leaving out the others changes nothing,
-        and keeps the per-group work to the groups that matter."""
-        if self.every_group:
-            return values
-        above, bar = self.beyond()
-        keep = self.alert_keys() if self.tracker.alerts else set()
-        return {k: v for k, v in values.items() if k in keep or (v > bar if above else v < bar)}
-
-
-# --- settings shared by these rule types -------------------------------------------------------------------
-
-
-def check_resolve_at(value: float | None, info: ValidationInfo) -> float | None:
-    """`resolve_at` must be on the resolving side of `threshold`: at most it for `op: >`, at least for `<`."""
-    threshold = info.data.get("threshold")
-    op = info.data.get("op", ">")
-    if value is None or threshold is None:
-        return value
-    if op == ">" and value > threshold:
-        raise PydanticCustomError(
-            "resolve_at", "must be at most threshold ({threshold}) with op '>'", {"threshold": f"{threshold:g}"}
-        )
-    if op == "<" and value < threshold:
-        raise PydanticCustomError(
-            "resolve_at", "must be at least threshold ({threshold}) with op '<'", {"threshold": f"{threshold:g}"}
-        )
-    return value

@@ -18,7 +18,8 @@ from logwarden.auth.permissions import PUBLIC, need_of, route_needs
 from logwarden.auth.roles import Role
 from logwarden.auth.store import AuthStore
 from logwarden.config import load_config
-from logwarden.config.model import AuthConfig, Config
+from logwarden.config.model import Config
+from logwarden.config.security import AuthConfig
 from logwarden.meta.db import MetaDB, default_url
 from tests.unit.api.test_schemathesis import schema
 

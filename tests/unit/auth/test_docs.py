@@ -6,7 +6,7 @@ from pathlib import Path
 
 from logwarden.auth.docs import role_table, route_table
 from logwarden.auth.roles import Permission
-from logwarden.config.model import AuthConfig
+from logwarden.config.security import AuthConfig
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "security.md"
 

@@ -13,7 +13,7 @@ import pytest
 from logwarden.api.app import create_app
 from logwarden.auth.permissions import AUTHENTICATED, PUBLIC, app_paths, need_of, route_needs
 from logwarden.auth.roles import Permission, Role, allows
-from logwarden.config.model import AuthConfig
+from logwarden.config.security import AuthConfig
 from tests.conftest import make_config
 from tests.unit.auth.conftest import AuthServer
 

@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from logwarden.api.app import create_app
 from logwarden.auth.tls import ReloadableTls, TlsConfigError, build_context, peer_names
 from logwarden.config.loader import ConfigError, load_config
-from logwarden.config.model import TlsConfig
+from logwarden.config.security import TlsConfig
 from tests.conftest import make_config
 from tests.unit.auth.certs import Issued, issue, make_ca
 

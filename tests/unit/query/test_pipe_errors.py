@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from logwarden.query.durations import parse_duration
 from logwarden.query.errors import QuerySyntaxError
-from logwarden.query.parser import PIPE_NAMES, parse, parse_duration
+from logwarden.query.parser import PIPE_NAMES, parse
 
 
 def error_of(text: str) -> QuerySyntaxError:

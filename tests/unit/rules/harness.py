@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -58,3 +59,31 @@ def transitions(e: RulesEngine) -> list[tuple[str, str, dict[str, str]]]:
 def valued_transitions(e: RulesEngine) -> list[tuple[str, str, dict[str, str], float]]:
     """The engine's alert log, oldest first: (status, at, labels, value)."""
     return [(h["status"], h["at"], h["alert"]["labels"], h["alert"]["value"]) for h in reversed(e.history())]
+
+
+def engine(path: Path, clock: Clock, *specs: Any, commit: timedelta = timedelta(0)) -> RulesEngine:
+    """An engine on the state in `path` evaluating `specs` by `clock` only (no idle wait, no ticker)."""
+    return RulesEngine(path, specs, clock=clock, idle=timedelta(0), tick=None, commit_interval=commit)
+
+
+ValuedLog = list[tuple[str, str, dict[str, str], float]]
+
+
+def restarted(
+    path: Path, specs: Sequence[Any], batches: Sequence[tuple[int, float, list[dict[str, Any]]]], split: int,
+    commit: timedelta,
+) -> tuple[ValuedLog, ValuedLog]:  # fmt: skip
+    """(the alert log of one engine fed every batch, that of an engine whose process died after `split` batches
+    — no close — and whose successor was replayed what came after the committed cursor)."""
+    clock = Clock()
+    whole = engine(path / "whole", clock, *specs, commit=commit)
+    feed(whole, clock, batches)
+    first = engine(path / "split", clock, *specs, commit=commit)
+    feed(first, clock, batches[:split])
+    # The process dies here (no close); the next one replays what came after the committed cursor.
+    second = engine(path / "split", clock, *specs, commit=commit)
+    feed(second, clock, batches)
+    logs = valued_transitions(whole), valued_transitions(second)
+    whole.close()
+    second.close()
+    return logs

@@ -18,11 +18,11 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from logwarden.rules.engine import RulesEngine
 from logwarden.rules.model import RuleFile
-from logwarden.rules.numeric import MAX_BINS, NumericWindow, bin_codes, bin_value, numbers, quantile
+from logwarden.rules.numeric import NumericWindow
+from logwarden.rules.sketch import MAX_BINS, bin_codes, bin_value, numbers, quantile
 from logwarden.rules.types.aggregate import AggregateEvaluator, AggregateRule
-from tests.unit.rules.harness import T0, Clock, feed, stored, valued_transitions
+from tests.unit.rules.harness import T0, Clock, engine, feed, restarted, stored, valued_transitions
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -46,10 +46,6 @@ def spec(**overrides: Any) -> AggregateRule:
 def lines(seconds: float, service: str, *durations: Any, field: str = "duration_ms") -> list[dict[str, Any]]:
     ts = (T0 + timedelta(seconds=seconds)).isoformat()
     return [{"ts": ts, "service": service, field: d, "msg": f"{service} took {d}"} for d in durations]
-
-
-def engine(path: Path, clock: Clock, *specs: AggregateRule, commit: timedelta = timedelta(0)) -> RulesEngine:
-    return RulesEngine(path, specs, clock=clock, idle=timedelta(0), tick=None, commit_interval=commit)
 
 
 # --- settings ---------------------------------------------------------------------------------------
@@ -405,20 +401,10 @@ BATCHES = [
 def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(
     tmp_path: Path, commit: timedelta, split: int
 ) -> None:
-    clock = Clock()
     rules = (spec(fn="avg"), spec(name="slow-p90", fn="p90", threshold=250))
-    whole = engine(tmp_path / "whole", clock, *rules, commit=commit)
-    feed(whole, clock, BATCHES)
-    expected = valued_transitions(whole)
+    expected, replayed = restarted(tmp_path, rules, BATCHES, split, commit)
     assert [s for s, _, _, _ in expected].count("firing") == 5
-    first = engine(tmp_path / "split", clock, *rules, commit=commit)
-    feed(first, clock, BATCHES[:split])
-    # The process dies here (no close); the next one replays what came after the committed cursor.
-    second = engine(tmp_path / "split", clock, *rules, commit=commit)
-    feed(second, clock, BATCHES)
-    assert valued_transitions(second) == expected
-    whole.close()
-    second.close()
+    assert replayed == expected
 
 
 def latencies(seconds: float, service: str, *values: float) -> list[dict[str, Any]]:

@@ -16,10 +16,9 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from logwarden.rules.engine import RulesEngine
 from logwarden.rules.model import RuleFile
 from logwarden.rules.types.cardinality import LONG_VALUE, CardinalityEvaluator, CardinalityRule, DistinctWindow
-from tests.unit.rules.harness import T0, Clock, feed, valued_transitions
+from tests.unit.rules.harness import T0, Clock, engine, feed, restarted, valued_transitions
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -48,10 +47,6 @@ def logins(seconds: float, ip: str, *users: str | None) -> list[dict[str, Any]]:
             record["user"] = u
         out.append(record)
     return out
-
-
-def engine(path: Path, clock: Clock, *specs: CardinalityRule, commit: timedelta = timedelta(0)) -> RulesEngine:
-    return RulesEngine(path, specs, clock=clock, idle=timedelta(0), tick=None, commit_interval=commit)
 
 
 # --- settings ---------------------------------------------------------------------------------------
@@ -236,17 +231,7 @@ BATCHES = [
 def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(
     tmp_path: Path, commit: timedelta, split: int
 ) -> None:
-    clock = Clock()
     rules = (spec(query="*"), spec(name="capped", query="*", threshold=2, max_values=3))
-    whole = engine(tmp_path / "whole", clock, *rules, commit=commit)
-    feed(whole, clock, BATCHES)
-    expected = valued_transitions(whole)
+    expected, replayed = restarted(tmp_path, rules, BATCHES, split, commit)
     assert [s for s, _, _, _ in expected].count("firing") >= 5
-    first = engine(tmp_path / "split", clock, *rules, commit=commit)
-    feed(first, clock, BATCHES[:split])
-    # The process dies here (no close); the next one replays what came after the committed cursor.
-    second = engine(tmp_path / "split", clock, *rules, commit=commit)
-    feed(second, clock, BATCHES)
-    assert valued_transitions(second) == expected
-    whole.close()
-    second.close()
+    assert replayed == expected

@@ -13,10 +13,9 @@ import pytest
 from pydantic import ValidationError
 
 from logwarden.rules.base import BatchCache
-from logwarden.rules.engine import RulesEngine
 from logwarden.rules.model import RuleFile
 from logwarden.rules.types.ratio import RatioEvaluator, RatioRule
-from tests.unit.rules.harness import T0, Clock, feed, stored, valued_transitions
+from tests.unit.rules.harness import T0, Clock, engine, feed, restarted, stored, valued_transitions
 
 
 def spec(**overrides: Any) -> RatioRule:
@@ -41,10 +40,6 @@ def lines(seconds: float, service: str, errors: int, infos: int, **extra: Any) -
         {"ts": ts, "service": service, "level": lv, "msg": f"{service} {lv} {i}", **extra}
         for i, lv in enumerate(levels)
     ]
-
-
-def engine(path: Path, clock: Clock, *specs: RatioRule, commit: timedelta = timedelta(0)) -> RulesEngine:
-    return RulesEngine(path, specs, clock=clock, idle=timedelta(0), tick=None, commit_interval=commit)
 
 
 # --- settings ---------------------------------------------------------------------------------------
@@ -188,17 +183,7 @@ BATCHES = [
 def test_a_restart_mid_window_neither_misses_nor_doubles_a_transition(
     tmp_path: Path, commit: timedelta, split: int
 ) -> None:
-    clock = Clock()
     rules = (spec(), spec(name="info-share", query="level:info", op="<", threshold=0.6, resolve_at=0.7))
-    whole = engine(tmp_path / "whole", clock, *rules, commit=commit)
-    feed(whole, clock, BATCHES)
-    expected = valued_transitions(whole)
+    expected, replayed = restarted(tmp_path, rules, BATCHES, split, commit)
     assert [s for s, _, _, _ in expected].count("firing") >= 5
-    first = engine(tmp_path / "split", clock, *rules, commit=commit)
-    feed(first, clock, BATCHES[:split])
-    # The process dies here (no close); the next one replays what came after the committed cursor.
-    second = engine(tmp_path / "split", clock, *rules, commit=commit)
-    feed(second, clock, BATCHES)
-    assert valued_transitions(second) == expected
-    whole.close()
-    second.close()
+    assert replayed == expected

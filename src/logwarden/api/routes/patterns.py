@@ -23,9 +23,10 @@ from logwarden.api.row_caps import capped_rows
 from logwarden.api.runtime import runtime_of
 from logwarden.patterns.explain import DEFAULT_FIELDS, explain
 from logwarden.patterns.store import PatternStore
+from logwarden.query.durations import parse_duration
 from logwarden.query.engine import QueryResult, run_query
 from logwarden.query.errors import QuerySyntaxError
-from logwarden.query.parser import parse, parse_duration
+from logwarden.query.parser import parse
 from logwarden.query.timerange import TimeRangeError, parse_range, parse_time, shown
 
 FIELD_NAME = re.compile(r"[A-Za-z_@][A-Za-z0-9_.@\-]*")  # the query language's NAME

@@ -14,9 +14,9 @@ from logwarden.api.errors import ApiError
 from logwarden.api.row_caps import capped_rows
 from logwarden.api.runtime import runtime_of
 from logwarden.patterns.store import PatternStore
+from logwarden.query.durations import parse_duration
 from logwarden.query.engine import field_summary, histogram, run_query
 from logwarden.query.errors import QuerySyntaxError
-from logwarden.query.parser import parse_duration
 from logwarden.query.planner import check_span, pick_span
 from logwarden.query.timerange import TimeRangeError, parse_range, shown
 

@@ -14,9 +14,9 @@ from starlette.routing import Route
 from logwarden.api.errors import ApiError
 from logwarden.api.runtime import runtime_of
 from logwarden.patterns.report import build_report
+from logwarden.query.durations import parse_duration
 from logwarden.query.engine import QueryResult, run_query
 from logwarden.query.errors import QuerySyntaxError
-from logwarden.query.parser import parse_duration
 from logwarden.query.timerange import TimeRangeError, parse_time
 
 MAX_SINCE = timedelta(days=31)

@@ -24,7 +24,9 @@ from logwarden.model.schema import CORE_COLUMNS
 from logwarden.model.units import Duration
 from logwarden.rules.base import EVIDENCE_COLUMNS, ROW_COLUMN, BatchCache
 from logwarden.rules.model import FIELD_NAME_PATTERN, Rule
-from logwarden.rules.numeric import PERCENTILES, NumericWindow, StatisticRule, check_resolve_at, numbers
+from logwarden.rules.numeric import NumericWindow
+from logwarden.rules.sketch import PERCENTILES, numbers
+from logwarden.rules.statistic import StatisticRule, check_resolve_at
 
 if TYPE_CHECKING:
     from logwarden.rules.types.metric_source import MetricRuleEvaluator

@@ -22,7 +22,8 @@ from pydantic_core import PydanticCustomError
 
 from logwarden.rules.base import BatchCache
 from logwarden.rules.model import FIELD_NAME_PATTERN, Rule
-from logwarden.rules.numeric import StatisticRule, check_resolve_at, window_span
+from logwarden.rules.numeric import window_span
+from logwarden.rules.statistic import StatisticRule, check_resolve_at
 from logwarden.rules.windows import bucket_for
 
 LONG_VALUE = 64  # longer values are kept as a hash: a snapshot holds at most `max_values` short strings per group

@@ -19,7 +19,7 @@ from logwarden.query.filter import compile_filter
 from logwarden.query.parser import parse_filter
 from logwarden.rules.base import BatchCache
 from logwarden.rules.model import Rule, query_checked
-from logwarden.rules.numeric import StatisticRule, check_resolve_at
+from logwarden.rules.statistic import StatisticRule, check_resolve_at
 from logwarden.rules.windows import CountWindow
 
 
