@@ -119,7 +119,8 @@ def test_retry_after_is_honoured_and_the_deadline_gives_up(meta: MetaDB) -> None
     with CaptureServer(default=Answer(429, "slow down", headers={"Retry-After": "0.15"})) as server:
         queue, service = run(meta, Post(PostConfig(url=server.url)))
         try:
-            enqueue(meta, queue, deadline=timedelta(milliseconds=400))
+            # A deadline long enough for several tries even when the machine is slow to make the first one.
+            enqueue(meta, queue, deadline=timedelta(milliseconds=1500))
             service.wake()
             wait_until(lambda: queue.counts().get(("ops", "test_post[0]", "expired")) == 1)
         finally:
