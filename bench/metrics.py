@@ -11,10 +11,16 @@
    The subscriber runs on its own thread, off the request path: the ratio is the share of a core it takes
    for each core ingest spends decoding (the server also writes DuckDB, so the true share is lower).
 2. **Real servers** (`--server`, `--server-only`): `logwarden serve` with `metrics.enabled: false`, with the
-   built-in series only, and with the 20 definitions on top, each loaded by `--clients` keep-alive clients for
-   `--duration` s; acknowledged lines/s of each, the server's CPU seconds per acknowledged line (from the start
-   of the load until the server is idle again: every line stored and counted), their ratios to `off`, and how
-   long after the load the subscriber's `logs_total` held every acknowledged line.
+   built-in series only, and with the 20 definitions on top, all three started at once and loaded in turn by
+   `--clients` keep-alive clients for `--duration` s, `--rounds` times, the cases interleaved (each round starts
+   one case further on); acknowledged lines/s of each, the server's CPU seconds per acknowledged line (from the
+   start of the load until the server is idle again: every line stored and counted), and how long after the load
+   the subscriber's `logs_total` held every acknowledged line (polled by a query every 0.2 s; the server's CPU
+   for those queries, measured on the idle server after each run, is left out of its CPU per line and shown as
+   `*_polls_cpu_us_per_line`): medians and per-round values. The ratios to `off` are taken per round, between
+   runs next to each other, and given as median and spread (min, max).
+   `--together`: in each round the three servers are loaded at the same time (`--clients` each), so that a
+   machine whose load swings within seconds weighs on every case alike.
 3. **90-day query**: a series store pre-populated with 90 days of the 1 h tier (12 services × 5 statuses for a
    counter, a histogram by service with ~40 bins per hour), rolled up into the 1 d tier as the server does;
    median time of `query_range` for rate by service at 1 h steps (1 h tier), p95 by service and sum at 1 d
@@ -224,6 +230,16 @@ def _logs_total(port: int) -> float:
     return sum(v for s in body.get("series", []) for _, v in s["values"])
 
 
+def _query_cpu(server: Server, runs: int = 5) -> float:
+    """The server's CPU seconds per `_logs_total` query, on the idle server (the median of `runs`)."""
+    spent = []
+    for _ in range(runs):
+        began = _cpu(server.pid)
+        _logs_total(server.port)
+        spent.append(_cpu(server.pid) - began)
+    return statistics.median(spent)
+
+
 def _cpu(pid: int) -> float:
     """CPU seconds (user + system) the server process has used so far."""
     times = psutil.Process(pid).cpu_times()
@@ -251,37 +267,84 @@ SERVER_CASES: dict[str, dict[str, Any]] = {
 }
 
 
-def servers(raw: list[bytes], seconds: float, clients: int) -> dict[str, Any]:
-    """Each case's server loaded alike: acknowledged lines/s, and the server's CPU seconds per acknowledged line
-    from the start of the load until it is idle again (every line stored and, with metrics, counted)."""
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3), "max": round(max(values), 3)}
+
+
+def servers(raw: list[bytes], seconds: float, clients: int, rounds: int, together: bool) -> dict[str, Any]:
+    """Each case's server loaded alike, `rounds` times, the cases interleaved (each round starts one case further
+    on: a slow minute of the machine falls on every case alike): acknowledged lines/s, and the server's CPU
+    seconds per acknowledged line from the start of the load until it is idle again (every line stored and, with
+    metrics, counted). The ratios to `off` are taken per round (the runs next to each other), then their median
+    and spread. `together`: in each round the three are loaded at the same time instead (`--clients` each)."""
+    names = list(SERVER_CASES)
+    per_round: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     out: dict[str, Any] = {}
-    for name, section in SERVER_CASES.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            config = Path(tmp) / "config.yaml"
-            config.write_text(json.dumps({"metrics": section}))  # JSON is YAML
-            server = Server(Path(tmp) / "data", Path(tmp) / "server.log", extra_args=["--config", str(config)])
-            server.start()
-            try:
+    with tempfile.TemporaryDirectory() as tmp:
+        running: dict[str, Server] = {}
+        acked_total = dict.fromkeys(names, 0)
+        try:
+            for name, section in SERVER_CASES.items():
+                config = Path(tmp) / f"{name}.yaml"
+                config.write_text(json.dumps({"metrics": section}))  # JSON is YAML
+                server = Server(Path(tmp) / name, Path(tmp) / f"{name}.log", extra_args=["--config", str(config)])
+                server.start()
+                running[name] = server
+            for name, server in running.items():
                 server.wait_ready()
-                warm = _load(server.port, raw[:4], 2, clients)
-                began_cpu = _settle(server.pid)
-                acked = _load(server.port, raw, seconds, clients)
-                out[f"{name}_lines_per_s"] = round(acked / seconds)
+                acked_total[name] += _load(server.port, raw[:4], 2, clients)  # warm: imports, first commits
+            for r in range(rounds):
+                # Together: every case loaded at once (the machine's load falls on all alike); else in turn.
+                turns = [names] if together else [[n] for n in names[r % len(names) :] + names[: r % len(names)]]
+                for turn in turns:
+                    began_cpu = {name: _settle(running[name].pid) for name in turn}
+                    acked_now = dict.fromkeys(turn, 0)
+
+                    def load(name: str) -> None:
+                        acked_now[name] = _load(running[name].port, raw, seconds, clients)  # noqa: B023
+
+                    threads = [threading.Thread(target=load, args=(name,)) for name in turn]
+                    for t in threads:
+                        t.start()
+                    for t in threads:
+                        t.join()
+                    ended = time.monotonic()
+                    for name in turn:
+                        server, acked = running[name], acked_now[name]
+                        acked_total[name] += acked
+                        found: dict[str, float] = {"lines_per_s": acked / seconds}
+                        polls = 0
+                        if name != "off":
+                            while _logs_total(server.port) < acked_total[name] and time.monotonic() - ended < 120:
+                                polls += 1
+                                time.sleep(0.2)
+                            polls += 1
+                            found["caught_up_after_s"] = time.monotonic() - ended
+                        spent = _settle(server.pid) - began_cpu[name]
+                        if polls:  # the catch-up polls are queries, not ingest: their CPU is left out
+                            queries = polls * _query_cpu(server)
+                            found["polls_cpu_us_per_line"] = queries * 1e6 / acked
+                            spent -= queries
+                        found["cpu_us_per_line"] = spent * 1e6 / acked
+                        per_round[name].append(found)
+                        log(f"round {r + 1} server {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in found.items()))
+            for name in names:
                 if name != "off":
-                    total = warm + acked
-                    began = time.monotonic()
-                    while _logs_total(server.port) < total and time.monotonic() - began < 120:
-                        time.sleep(0.2)
-                    out[f"{name}_caught_up_after_s"] = round(time.monotonic() - began, 2)
-                    out[f"{name}_logs_total_equals_acked"] = _logs_total(server.port) == total
-                spent = _settle(server.pid) - began_cpu
-                out[f"{name}_cpu_us_per_line"] = round(spent * 1e6 / acked, 2)
-            finally:
+                    out[f"{name}_logs_total_equals_acked"] = _logs_total(running[name].port) == acked_total[name]
+        finally:
+            for server in running.values():
                 server.stop()
-            log(f"server {name}: {out}")
+    for name in names:
+        for key in per_round[name][0]:
+            values = [found[key] for found in per_round[name]]
+            out[f"{name}_{key}"] = round(statistics.median(values), 2)
+            out[f"{name}_{key}_rounds"] = [round(v, 2) for v in values]
     for name in ("builtin", "twenty"):
-        out[f"{name}_vs_off_throughput"] = round(out[f"{name}_lines_per_s"] / out["off_lines_per_s"], 3)
-        out[f"{name}_vs_off_cpu_per_line"] = round(out[f"{name}_cpu_us_per_line"] / out["off_cpu_us_per_line"], 3)
+        for key, short in (("lines_per_s", "throughput"), ("cpu_us_per_line", "cpu_per_line")):
+            ratios = [a[key] / b[key] for a, b in zip(per_round[name], per_round["off"], strict=True)]
+            spread = _spread(ratios)
+            out[f"{name}_vs_off_{short}"] = spread["median"]
+            out[f"{name}_vs_off_{short}_spread"] = [spread["min"], spread["max"]]
     return out
 
 
@@ -358,25 +421,32 @@ def query_90_days(runs: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bodies", type=int, default=64, help="1000-line bodies (default 64)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="subscriber and server rounds (default 3)")
     parser.add_argument("--coalesce", type=int, default=32, help="bodies per subscriber call (default 32)")
-    parser.add_argument("--server", action="store_true", help="also load two real servers")
+    parser.add_argument("--server", action="store_true", help="also load three real servers")
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--query-runs", type=int, default=10)
     parser.add_argument("--query-only", action="store_true", help="only the 90-day query (part 3)")
     parser.add_argument("--server-only", action="store_true", help="only the real servers (part 2)")
+    parser.add_argument(
+        "--together", action="store_true", help="load the three servers at the same time in each round (part 2)"
+    )
     args = parser.parse_args()
     if args.query_only:
         print(json.dumps({"query_90d": query_90_days(args.query_runs)}))
         return
     if args.server_only:
-        print(json.dumps({"servers": servers(bodies(args.bodies), args.duration, args.clients)}))
+        print(
+            json.dumps(
+                {"servers": servers(bodies(args.bodies), args.duration, args.clients, args.rounds, args.together)}
+            )
+        )
         return
     raw = bodies(args.bodies)
     result: dict[str, Any] = {"subscriber": subscriber_cost(raw, args.rounds, args.coalesce)}
     if args.server:
-        result["servers"] = servers(raw, args.duration, args.clients)
+        result["servers"] = servers(raw, args.duration, args.clients, args.rounds, args.together)
     result["query_90d"] = query_90_days(args.query_runs)
     print(json.dumps(result))
 

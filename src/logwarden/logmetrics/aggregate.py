@@ -23,6 +23,7 @@ from sqlglot import exp
 
 from logwarden.config.logmetrics import DefinitionError, MetricDefinition
 from logwarden.logmetrics.batch import BUCKET_SECONDS, BYTES_FIELD, Groups, MetricBatch, sketch_bins
+from logwarden.logmetrics.digits import digits_between, digits_literals
 from logwarden.logmetrics.pending import Pending
 from logwarden.logmetrics.sketch import bin_sql
 from logwarden.model.schema import CORE_COLUMNS
@@ -152,7 +153,10 @@ class BatchAggregator:
 
     def __init__(self, definitions: Sequence[MetricDefinition], known: dict[tuple[str, str], set[str]]) -> None:
         self.metrics = [CompiledMetric(d) for d in definitions]
-        self.known = known
+        self._known = known
+        # Per metric, the label values (tenant first) of each series admitted under the cap, and its labels as
+        # stored: a series seen before costs one lookup per batch (cleared with `known`).
+        self._admitted: dict[str, dict[tuple[str, ...], str]] = {}
         self.over_cap = 0  # label combinations (per batch) counted in the `other` series
         fields: dict[str, None] = {}
         for m in self.metrics:
@@ -160,6 +164,16 @@ class BatchAggregator:
         self._fields = list(fields)
         self._filters = list({m.filter.text: m.filter for m in self.metrics}.values())
         self._extracted: dict[tuple[str, str, str], list[pa.Array]] = {}
+
+    @property
+    def known(self) -> dict[tuple[str, str], set[str]]:
+        """Per (metric, tenant), the label combinations admitted under the cap."""
+        return self._known
+
+    @known.setter
+    def known(self, known: dict[tuple[str, str], set[str]]) -> None:
+        self._known = known
+        self._admitted = {}
 
     def observe(self, table: pa.Table, pending: Pending) -> None:
         """Fold one stored batch (core schema, every tenant) into `pending`."""
@@ -280,7 +294,15 @@ class BatchAggregator:
     def _fold(self, metric: CompiledMetric, groups: Groups, pending: Pending) -> None:
         """Put each group in its series (the cap decides, per distinct label combination) and keep the points."""
         d = metric.definition
-        series = [(values[0], self._admit(d, values[0], values[1:])) for values in groups.series]
+        admitted = self._admitted.setdefault(d.name, {})
+        series = []
+        for values in groups.series:
+            text = admitted.get(values)
+            if text is None:
+                text = self._admit(d, values[0], values[1:])
+                if text in self._known[(d.name, values[0])]:  # not `other`: that one is counted each time
+                    admitted[values] = text
+            series.append((values[0], text))
         sids = pending.series_ids(d.name, series)[groups.point_series]
         bins = (groups.bin_point, groups.bin, groups.bin_n) if metric.distribution else None
         pending.add(sids, groups.ts, groups.n, groups.total, groups.lo, groups.hi, bins)
@@ -288,7 +310,7 @@ class BatchAggregator:
     def _admit(self, d: MetricDefinition, tenant: str, values: Sequence[str]) -> str:
         """The series (labels as JSON) a label combination counts in: itself while the cap allows, else `other`."""
         text = labels_json(d.labels, values)
-        known = self.known.setdefault((d.name, tenant), set())
+        known = self._known.setdefault((d.name, tenant), set())
         if text in known:
             return text
         if len(known) < d.max_series:
@@ -380,6 +402,9 @@ class Extraction:
     pattern: str
     groups: int
     alias: str
+    # `literal(?P<name>\d+)literal` (the commonest extraction: `status=(?P<s>\d+)`, `took (?P<ms>\d+)ms`): the two
+    # literals, found without a regex engine (logmetrics/digits.py).
+    digits: tuple[bytes, bytes] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -392,6 +417,8 @@ class Extraction:
             text = text.combine_chunks()
         if pa.types.is_dictionary(text.type):
             text = text.dictionary_decode()
+        if self.digits is not None and pa.types.is_string(text.type):
+            return [digits_between(text, *self.digits, self.pattern)]
         found = pc.extract_regex(text, self.pattern)
         return [pc.struct_field(found, [i]) for i in range(self.groups)]  # null where the line did not match
 
@@ -432,7 +459,8 @@ def _hoist_regexes(sql: str) -> tuple[str, list[Extraction]]:
             return m.group(0)
         key = (column, pattern)
         if key not in found:
-            found[key] = Extraction(column, pattern, groups, f"__lw_re{len(found)}")
+            digits = digits_literals(pattern) if groups == 1 else None
+            found[key] = Extraction(column, pattern, groups, f"__lw_re{len(found)}", digits)
         return f'"{found[key].alias}"'
 
     out = _GROUP_OF.sub(lambda m: f'"{m.group(1)}_{m.group(2)}"', _REGEX_CALL.sub(hoist, sql))

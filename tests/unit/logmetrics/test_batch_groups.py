@@ -17,6 +17,7 @@ from logwarden.config.logmetrics import MetricDefinition
 from logwarden.logmetrics import aggregate
 from logwarden.logmetrics.aggregate import BUCKET_SECONDS, OTHER, CompiledMetric, builtin_definitions
 from logwarden.logmetrics.batch import sketch_bins
+from logwarden.logmetrics.pending import Pending
 from logwarden.logmetrics.store import SeriesStore
 from logwarden.logmetrics.subscriber import LogMetricsSubscriber
 from tests.unit.logmetrics.conftest import RETENTION
@@ -177,3 +178,22 @@ def test_extract_only_pipes_read_without_duckdb_give_what_duckdb_gives(
     assert {row[1] for row in native_points} == {d.name for d in EXTRACTS}
     words = {row[3] for row in native_points if row[1] == "twice"}
     assert '{"word":"/x","service":"api"}' in words and '{"word":"POST","service":"db"}' in words
+
+
+def test_series_admitted_before_are_recounted_once_the_caps_forget_them() -> None:
+    """A series admitted under the cap is remembered per batch (`_admitted`) only while `known` holds it: once the
+    caps forget it (a new `known`), it competes for the cap again."""
+    capped = MetricDefinition(name="capped", labels=["host"], max_series=1)
+    agg = aggregate.BatchAggregator([capped], {})
+
+    def labels(hosts: list[str]) -> list[str]:
+        pending = Pending()
+        agg.observe(stored(1, [line(0, host=h) for h in hosts]).table, pending)
+        return sorted({key[2] for key in pending.merged().keys})
+
+    assert labels(["a"]) == ['{"host":"a"}']
+    assert labels(["a", "b"]) == ['{"host":"a"}', f'{{"host":"{OTHER}"}}']
+    agg.known = {}  # as after a compaction whose store no longer holds `a`
+    assert labels(["b"]) == ['{"host":"b"}']
+    assert labels(["a"]) == [f'{{"host":"{OTHER}"}}']
+    assert agg.over_cap == 2
