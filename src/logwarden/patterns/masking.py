@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 
 from logwarden.lazy import lazy_module
@@ -66,6 +67,27 @@ MASK_KINDS: tuple[MaskKind, ...] = (
 )
 
 KIND_NAMES: tuple[str, ...] = tuple(k.name for k in MASK_KINDS)
+
+
+def digits_alike(text: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """`text` (as large_string) with every ASCII digit but 0 made "1", by vectorized byte arithmetic over the
+    data buffer (no regex, no per-line work; lengths and offsets unchanged, and UTF-8 stays valid: those bytes
+    never occur inside a multi-byte character). 0 stays itself: `0x` opens a hex number, `1x` does not. Every
+    kind's regex treats 1-9 alike and `number` masks every digit left, so two messages alike here mask alike
+    when `number` is on: the miner's key for skipping masking (patterns/miner.py)."""
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks() if text.num_chunks != 1 else text.chunk(0)
+    if not pa.types.is_large_string(text.type):
+        text = text.cast(pa.large_string())
+    validity, offsets, data = text.buffers()
+    if data is None or data.size == 0:  # all null, or all empty
+        return text
+    raw = np.frombuffer(data, dtype=np.uint8)
+    # 2-9 are 50-57: `raw - 50 < 8` in uint8 (wrapping) picks them; they become 49 ("1"). Arithmetic, not a
+    # table lookup: numpy's gather costs five times as much a byte.
+    picked = ((raw - np.uint8(50)) < 8).view(np.uint8)
+    mapped = raw - picked * (raw - np.uint8(49))
+    return pa.Array.from_buffers(text.type, len(text), [validity, offsets, pa.py_buffer(mapped)], offset=text.offset)
 
 
 class Masker:

@@ -1,10 +1,12 @@
 """The pattern miner: a `pattern_id` for every line of a core batch, Python per new masked form only.
 
-Per batch: mask the message column (patterns/masking.py, vectorized), hash each line's (tenant, service, masked
-text) to 64 bits (polars, one pass), find the distinct hashes (numpy), and resolve each *distinct* hash through
-the form cache (a dict: hash → template); forms not in it go to their scope's template tree (patterns/tree.py).
-The ids of the distinct forms are then spread back over the lines. Thread-safe: the decode pool calls `assign`
-from several threads; masking runs outside the lock, the per-form Python inside it.
+Per batch: hash each line's (tenant, service, message with its digits made alike) to 64 bits (the key; numpy and
+polars, no regex), find the distinct keys (numpy) and look each up in the key cache (key → template): a key seen
+before needs no masking. Only the first line of each new key is masked (patterns/masking.py, vectorized); its
+(tenant, service, masked text) hash is resolved through the form cache (hash → template), and forms not in it go
+to their scope's template tree (patterns/tree.py). The ids of the distinct keys are then spread back over the
+lines. Thread-safe: the decode pool calls `assign` from several threads; hashing and masking run outside the
+lock, the per-key and per-form Python inside it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pyarrow.compute as pc
 
 from logwarden.config.model import PatternsConfig
 from logwarden.lazy import lazy_module
-from logwarden.patterns.masking import Masker
+from logwarden.patterns.masking import KIND_NAMES, Masker, digits_alike
 from logwarden.patterns.tree import Template, TemplateTree
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ else:
 # A form's template id and the tree that holds it: the id, not the template, so an evicted template is freed
 # (a cache of never-repeating forms would otherwise keep every template it ever made alive).
 CacheEntry = tuple[str, TemplateTree]
+Resolved = tuple[TemplateTree, Template]  # a key's or form's template now, and its tree
 DEAD_LETTER = "dead_letter"  # the `source` of dead letters (model/normalize.py)
 SEP = "\x1f"  # between tenant and service in a tree's scope, which template ids hash (unit separator)
 
@@ -85,6 +88,12 @@ class FormCache:
             self.old, self.young = self.young, {}
         self.young[key] = entry
 
+    def put_many(self, keys: list[int], entries: list[CacheEntry]) -> None:
+        """`put` of each key (a batch's keys go to one generation: it may pass `capacity` by one batch)."""
+        if len(self.young) + len(keys) > self.capacity:
+            self.old, self.young = self.young, {}
+        self.young.update(zip(keys, entries, strict=True))
+
     def get_many(self, keys: list[int]) -> list[CacheEntry | None]:
         """`get` of each key: the young generation in one C-level map, the old one for what it lacks."""
         found = list(map(self.young.get, keys))
@@ -125,6 +134,9 @@ class PatternMiner:
         self.settings = settings or MinerSettings()
         self.masker = Masker(self.settings.masks)
         self.forms = FormCache(self.settings.max_forms)
+        # Lines with their digits made alike (masking.digits_alike) → template: a key seen before skips masking.
+        self.keys = FormCache(self.settings.max_forms)
+        self.digits_key = "number" in (self.settings.masks if self.settings.masks is not None else KIND_NAMES)
         self.trees: dict[tuple[str, str], TemplateTree] = {}
         self.lock = threading.Lock()
         self.new_forms = 0  # forms the trees saw (cache misses), for the bench and metrics
@@ -160,45 +172,87 @@ class PatternMiner:
         )
         valid = frame.get_column("m").is_not_null().to_numpy()
         rows = np.flatnonzero(valid)
-        # Distinct lines first (a health check repeats verbatim): only they are masked and hashed again.
-        _, line_first, line_inverse = np.unique(
-            frame.hash_rows().to_numpy()[rows], return_index=True, return_inverse=True
+        # Lines alike but for their digits (a health check repeats verbatim; many lines differ only in numbers)
+        # are one key: a key seen before gives its template without masking (`digits_alike`). Without the
+        # `number` kind, digits survive masking, so the raw line is the key.
+        keyed = frame
+        if self.digits_key:
+            keyed = frame.with_columns(pl.Series("m", digits_alike(message)))
+        keys, key_first, key_inverse = np.unique(
+            keyed.hash_rows().to_numpy()[rows], return_index=True, return_inverse=True
         )
-        if len(line_first) == n:  # all distinct, none null: mask the frame as it is
-            lines, line_inverse = frame, np.arange(n)
-        else:
-            lines = frame[rows[line_first].tolist()]
-        lines = lines.with_columns(self.masker.mask(lines.get_column("m")).alias("m"))
-        # A 64-bit hash of (tenant, service, masked text) keys the form cache: no key strings are built or kept,
-        # and Python sees only the distinct hashes (a collision is about 1 in 10^10 per 100k forms).
-        distinct, first, inverse = np.unique(lines.hash_rows().to_numpy(), return_index=True, return_inverse=True)
-        counts = np.bincount(inverse[line_inverse], minlength=len(distinct))  # lines per form
+        key_counts = np.bincount(key_inverse, minlength=len(keys)).tolist()  # lines per key
+        key_hashes = keys.tolist()
         with self.lock:
-            form_ids = self._resolve_all(distinct.tolist(), counts.tolist(), lines, first)
-        # Spread the forms' ids back over the lines without a Python object per line.
+            known = self._known_keys(key_hashes)
+        missing = [i for i, k in enumerate(known) if k is None]
+        if missing:
+            # Only the first line of each unknown key is masked; a 64-bit hash of (tenant, service, masked text)
+            # keys the form cache: no key strings are built or kept (a collision is about 1 in 10^10 per 100k
+            # forms).
+            if len(missing) == n:  # all distinct, none null: mask the frame as it is
+                lines, line_of = frame, key_first[missing]
+            else:
+                lines, line_of = frame[rows[key_first[missing]].tolist()], np.arange(len(missing))
+            lines = lines.with_columns(self.masker.mask(lines.get_column("m")).alias("m"))
+            forms, form_first, form_inverse = np.unique(
+                lines.hash_rows().to_numpy(), return_index=True, return_inverse=True
+            )
+            weights = np.zeros(len(lines), dtype=np.int64)
+            weights[line_of] = np.asarray(key_counts, dtype=np.int64)[missing]
+            form_counts = np.bincount(form_inverse, weights=weights, minlength=len(forms)).astype(np.int64)
+            form_of = form_inverse[line_of].tolist()
+        with self.lock:
+            self._touch_known(known, key_counts)
+            if missing:
+                entries = self._resolve_all(forms.tolist(), form_counts.tolist(), lines, form_first)
+                resolved = [entries[form] for form in form_of]
+                for i, entry in zip(missing, resolved, strict=True):
+                    known[i] = entry
+                self.keys.put_many([key_hashes[i] for i in missing], [(t.id, tree) for tree, t in resolved])
+        # Spread the keys' ids back over the lines without a Python object per line.
         per_line = np.full(n, -1, dtype=np.int64)
-        per_line[rows] = inverse[line_inverse]
-        return pc.take(pa.array(form_ids, pa.string()), pa.array(per_line, mask=~valid))
+        per_line[rows] = key_inverse
+        key_ids = [k[1].id if k is not None else None for k in known]
+        return pc.take(pa.array(key_ids, pa.string()), pa.array(per_line, mask=~valid))
 
-    def _resolve_all(self, hashes: list[int], counts: list[int], frame: pl.DataFrame, firsts: np.ndarray) -> list[str]:
-        """The template id of each distinct form hash; forms the cache lacks are read from `frame` (their first
-        row) and go to their scope's tree: the `max_new_forms` with the most lines through the similarity search,
-        the rest start (or find again) a template of their own, so a burst of new text costs O(1) per form."""
-        out: list[str] = []
+    def _known_keys(self, hashes: list[int]) -> list[Resolved | None]:
+        """The tree and live template of each key hash in the key cache (None: mask and resolve the line)."""
+        return [
+            None if entry is None or (template := entry[1].by_id.get(entry[0])) is None else (entry[1], template)
+            for entry in self.keys.get_many(hashes)
+        ]
+
+    @staticmethod
+    def _touch_known(known: list[Resolved | None], counts: list[int]) -> None:
+        """Count the lines of the keys found in the key cache on their templates, and mark those used now."""
+        used: dict[Template, tuple[TemplateTree, int]] = {}
+        for k, lines in zip(known, counts, strict=True):
+            if k is not None:
+                seen = used.get(k[1])
+                used[k[1]] = (k[0], lines + seen[1]) if seen is not None else (k[0], lines)
+        for template, (tree, lines) in used.items():
+            tree.touch(template, lines)
+
+    def _resolve_all(
+        self, hashes: list[int], counts: list[int], frame: pl.DataFrame, firsts: np.ndarray
+    ) -> list[Resolved]:
+        """The tree and template of each distinct form hash; forms the cache lacks are read from `frame` (their
+        first row) and go to their scope's tree: the `max_new_forms` with the most lines through the similarity
+        search, the rest start (or find again) a template of their own, so a burst of new text costs O(1) per
+        form. Counts the lines on the templates."""
+        out: list[Resolved | None] = []
         used: dict[Template, tuple[TemplateTree, int]] = {}
         missing: list[int] = []
         for i, entry in enumerate(self.forms.get_many(hashes)):
             template = entry[1].by_id.get(entry[0]) if entry is not None else None
-            if (
-                template is None or entry is None
-            ):  # never seen, or its template was evicted (by_id holds live ones only)
+            if entry is None or template is None:  # never seen, or its template was evicted (by_id: live ones)
                 missing.append(i)
-                out.append("")
+                out.append(None)
                 continue
-            out.append(template.id)
-            tree = entry[1]
+            out.append((entry[1], template))
             seen = used.get(template)
-            used[template] = (tree, counts[i] + (seen[1] if seen is not None else 0))
+            used[template] = (entry[1], counts[i] + (seen[1] if seen is not None else 0))
         if missing:
             budget = self.settings.max_new_forms
             if len(missing) > budget:  # the forms with most lines get the search
@@ -213,11 +267,11 @@ class PatternMiner:
                     made = tree.start(masked)
                     self.unsearched_forms += 1
                 self.forms.put(hashes[i], (made.id, tree))
-                out[i] = made.id
+                out[i] = (tree, made)
                 tree.touch(made, counts[i])
         for template, (tree, lines) in used.items():
             tree.touch(template, lines)
-        return out
+        return [r for r in out if r is not None]
 
     def _tree(self, tenant: str, service: str) -> TemplateTree:
         scope = (tenant, service)
@@ -303,3 +357,4 @@ class PatternMiner:
             for s in saved:
                 self._tree(s.tenant, s.service).restore(s.id, s.text.split(" "), s.count)
             self.forms.clear()
+            self.keys.clear()

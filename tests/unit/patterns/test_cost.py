@@ -1,11 +1,14 @@
-"""The miner's cheap paths give the same answers as the plain ones: each distinct line is masked once, a
+"""The miner's cheap paths give the same answers as the plain ones: each line alike but for its digits to one
+seen before skips masking (the key cache), each distinct key is masked once, a
 per-batch budget of forms goes through the similarity search (the rest start a template of their own, with
 stable ids), evicted templates keep their text for the recorder."""
 
 from __future__ import annotations
 
+import polars as pl
 import pyarrow as pa
 
+from logwarden.patterns.masking import Masker
 from logwarden.patterns.miner import MinerSettings, PatternMiner
 
 
@@ -56,3 +59,45 @@ def test_the_recorder_gets_the_text_of_an_evicted_template_from_the_miner() -> N
     assert miner.template_text("t", "api", gone) == "disk sda is full"
     assert miner.template_text("t", "api", "0000000000000000") is None
     assert miner.template_text("t", "other", gone) is None
+
+
+class CountingMasker(Masker):
+    """A real masker that counts the messages it masks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.masked = 0
+
+    def mask(self, messages: pa.Array | pa.ChunkedArray | pl.Series) -> pl.Series:
+        self.masked += len(messages)
+        return super().mask(messages)
+
+
+def test_lines_alike_but_for_their_digits_skip_masking_and_get_the_same_ids() -> None:
+    miner = PatternMiner()
+    miner.masker = counting = CountingMasker()
+    first = ids(miner, ["GET /a 200 in 39ms", "job 7 done", "GET /b 404 in 5ms"])
+    assert counting.masked == 3
+    again = ids(miner, ["GET /a 500 in 12ms", "job 3 done", "job 9 done", "GET /a 200 in 139ms"])
+    assert counting.masked == 3 + 1  # only the line whose digits differ in number ("139ms") is masked
+    assert again == [first[0], first[1], first[1], first[0]]
+    assert first[0] == first[2]  # and the template counts every line, masked or not
+    (get, job) = sorted(miner.templates("t", "api"), key=lambda t: t.text)
+    assert (get.count, job.count) == (4, 3)
+
+
+def test_without_the_number_kind_digits_tell_keys_apart() -> None:
+    # Digits survive masking then, so lines alike but for their digits may be kinds apart.
+    miner = PatternMiner(MinerSettings(masks=("ip",), similarity=0.9))
+    a, b, c = ids(miner, ["code 22", "code 33", "code 22"])
+    assert a == c != b
+
+
+def test_an_evicted_template_is_not_served_from_the_key_cache() -> None:
+    miner = PatternMiner(MinerSettings(max_templates=2))
+    (first,) = ids(miner, ["alpha 1 ok"])
+    ids(miner, ["beta gamma delta", "epsilon zeta eta theta"])  # evicts alpha's template
+    assert miner.template("t", "api", first or "") is None
+    (again,) = ids(miner, ["alpha 2 ok"])  # its key is cached, its template gone: made again, same id
+    assert again == first
+    assert miner.template("t", "api", first or "") is not None
