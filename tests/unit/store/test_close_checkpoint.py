@@ -12,7 +12,7 @@ from logwarden.ingest.ndjson import decode_json_body
 from logwarden.model.normalize import BatchContext, normalize
 from logwarden.store.base import CountQuery
 from logwarden.store.duckdb import DuckDBStore
-from logwarden.store.duckdb import store as store_module
+from logwarden.store.duckdb import maintenance as store_module
 from tests.conftest import make_config
 
 LINES = 30_000

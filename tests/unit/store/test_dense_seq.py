@@ -11,9 +11,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from logwarden.model.schema import LOG_SCHEMA, SEQ_ROW_BITS
+from logwarden.model.schema import LOG_SCHEMA, SEQ_ROW_BITS, STORED_COLUMNS
 from logwarden.store.arrival import with_seq
 from logwarden.store.base import PartitionKey
+from logwarden.store.duckdb import log_ids
 from logwarden.store.duckdb.applier import (
     SEQ_STATE,
     STATE_TABLE,
@@ -77,7 +78,8 @@ def test_a_store_of_the_previous_format_goes_on_above_its_rows(con: duckdb.DuckD
     con.execute(create_table_sql(key))
     old = pa.concat_tables([with_seq(b, lines(3, word=f"old{b}")) for b in (8, 9)])
     con.register("_old", old)
-    con.execute(f"INSERT INTO {quote_ident(table_name(key))} BY NAME SELECT * FROM _old")
+    columns, values = log_ids.insert_lists(STORED_COLUMNS, split=True)  # log_id is a generated column
+    con.execute(f"INSERT INTO {quote_ident(table_name(key))} ({columns}) SELECT {values} FROM _old")
     con.unregister("_old")
     con.execute(f"UPDATE {STATE_TABLE} SET applied_seq = 9")
     apply_batches(con, [(10, lines(2, word="new"))], {table_name(key)})

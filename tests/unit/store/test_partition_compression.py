@@ -1,4 +1,4 @@
-"""Day partitions compress message and log_id with zstd from their first checkpoint, not only after compaction."""
+"""Day partitions compress message (and old tables their log_id) with zstd from their first checkpoint on."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_new_partitions_store_zstd_columns_with_zstd(tmp_path: Path) -> None:
         con.execute(create_table_sql(KEY))
         name = quote_ident(table_name(KEY))
         con.execute(
-            f"INSERT INTO {name} (ts, observed_ts, tenant, source, log_id, message) "
+            f"INSERT INTO {name} (ts, observed_ts, tenant, source, log_id_text, message) "
             "SELECT TIMESTAMPTZ '2026-11-21 00:00:00+00' + i * INTERVAL 1 SECOND, now(), 'default', 'http', "
             "'id-' || i, 'GET /api/v1/cart/' || (i % 977) || ' 200 in ' || (i % 97) || 'ms' FROM range(20000) t(i)"
         )
@@ -32,7 +32,8 @@ def test_new_partitions_store_zstd_columns_with_zstd(tmp_path: Path) -> None:
             ).fetchall()
         )
         for column in ZSTD_COLUMNS:
-            assert used[column] == ["ZSTD"], used
+            if column != "log_id":  # a generated column in new tables (log_ids.py): nothing stored
+                assert used[column] == ["ZSTD"], used
         assert used["tenant"] != ["ZSTD"]  # the others keep DuckDB's own choice
         # Compaction expects nothing from recompressing them: its estimate is the free blocks alone.
         total, free = con.sql(

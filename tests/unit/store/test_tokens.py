@@ -9,9 +9,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from logwarden.model.schema import LOG_SCHEMA
+from logwarden.model.schema import LOG_SCHEMA, STORED_COLUMNS
 from logwarden.plan import words
-from logwarden.store.duckdb import tokens
+from logwarden.store.arrival import with_seq
+from logwarden.store.duckdb import log_ids, tokens
 from logwarden.store.duckdb.applier import apply_batches, read_applied_seq
 from logwarden.store.duckdb.partitions import quote_ident
 
@@ -203,8 +204,9 @@ def test_rolled_back_apply_leaves_no_filters(con: duckdb.DuckDBPyConnection) -> 
     apply_batches(con, [(1, batch(["first"]))], set())
     con.execute("BEGIN TRANSACTION")
     base = tokens.table_rows(con, TABLE)
-    con.register("_rows", batch(["lost"] * 70, 1))
-    con.execute(f"INSERT INTO {quote_ident(TABLE)} BY NAME SELECT * FROM _rows")
+    con.register("_rows", with_seq(2, batch(["lost"] * 70, 1)))
+    columns, values = log_ids.insert_lists(STORED_COLUMNS, split=True)  # log_id is a generated column
+    con.execute(f"INSERT INTO {quote_ident(TABLE)} ({columns}) SELECT {values} FROM _rows")
     tokens.index_appended(con, TABLE, base)
     assert con.execute(f"SELECT lo, hi FROM {tokens.COVERAGE_TABLE}").fetchall() == [(0, 71)]
     con.execute("ROLLBACK")

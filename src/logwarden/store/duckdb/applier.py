@@ -33,7 +33,7 @@ from logwarden.model.schema import SEQ_COLUMN, SEQ_ROW_BITS, STORED_COLUMNS
 from logwarden.store.arrival import MAX_BATCH_ROWS
 from logwarden.store.base import PartitionKey, StoreClosedError
 from logwarden.store.dedup import HWM_DDL, upsert_sql
-from logwarden.store.duckdb import tokens, typed
+from logwarden.store.duckdb import log_ids, tokens, typed
 from logwarden.store.duckdb.partitions import create_table_sql, split_by_partition, table_name
 from logwarden.store.duckdb.quarantine import Quarantine, is_storage_failure
 from logwarden.threads import name_current_thread
@@ -49,7 +49,6 @@ SEQ_STATE_DDL = f"CREATE TABLE IF NOT EXISTS {SEQ_STATE} (last_seq BIGINT NOT NU
 MAX_ATTEMPTS = 3
 # The store's catalog cache hook (catalog.CatalogCache.changing): a commit that creates a partition runs inside it.
 CatalogChanging = Callable[[], contextlib.AbstractContextManager[None]]
-_COLUMNS = ", ".join(STORED_COLUMNS)
 
 
 def read_applied_seq(con: duckdb.DuckDBPyConnection) -> int:
@@ -121,7 +120,8 @@ def _insert(
             base = tokens.table_rows(con, name)  # token index hook: the rowid the first inserted row gets
             # Typed attribute columns (typed.py): widened or added first, then filled by the same INSERT.
             shredded = typed.prepare_columns(con, name, "_apply_batch", base, ints)
-            con.execute(typed.insert_sql(name, _COLUMNS, "_apply_batch", shredded))
+            targets, values = log_ids.insert_lists(STORED_COLUMNS, log_ids.is_split(con, name))
+            con.execute(typed.insert_sql(name, targets, "_apply_batch", shredded, values))
             tokens.index_appended(con, name, base)  # token index hook: bloom filters of the new rows
             con.execute(upsert_sql("_apply_batch"))
         finally:

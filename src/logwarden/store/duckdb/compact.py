@@ -14,10 +14,11 @@ appends the rows committed since and copies the small bookkeeping tables; then `
   WAL, and nothing writes to it during the copy); the new file is checkpointed, closed and fsynced
   before the rename, and the directory after it. A kill at any point leaves either the old file or the
   new one, both whole; a leftover `hot.duckdb.compact` is deleted at the next open (`remove_leftovers`).
-- **compressed**: day partitions are created with `USING COMPRESSION zstd` on `message` and `log_id`
-  (`partitions.ZSTD_COLUMNS`): about 40% fewer bytes for the message text than DuckDB's default
-  dictionary/FSST choice and half for the generated log ids. New partitions are created that way
-  (`partitions.create_table_sql`); the copy gives it to partitions created before.
+- **compressed**: day partitions are created with `USING COMPRESSION zstd` on `message` (and `log_id` in
+  tables made before log ids were split, log_ids.py) (`partitions.ZSTD_COLUMNS`): about 40% fewer bytes for
+  the message text than DuckDB's default dictionary/FSST choice. New partitions are created that way
+  (`partitions.create_table_sql`); the copy gives it to partitions created before. The generated `log_id`
+  column is not copied (`log_ids.copy_list`): its parts are.
 - **same rowids**: rows are copied in rowid order with `preserve_insertion_order`, because the token
   index (`tokens.py`) addresses blocks of rowids. Every partition is checked after the copy (a hash of
   rowid, seq and log_id over all rows); a partition that does not match loses its token filters in the
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import duckdb
 
+from logwarden.store.duckdb import log_ids
 from logwarden.store.duckdb.partitions import TABLE_PREFIX, ZSTD_COLUMNS, quote_ident
 from logwarden.store.duckdb.tokens import BLOOM_TABLE, COVERAGE_TABLE
 from logwarden.store.wal import fsync_dir
@@ -248,8 +250,9 @@ def finish_live(con: duckdb.DuckDBPyConnection, path: Path, snapshot: SnapshotCo
             now = int(con.sql(f"SELECT count(*) FROM {src}.main.{quoted}").fetchall()[0][0])
             if copied is not None and copied[0] == sql and now >= copied[1]:
                 rows = copied[1]
-                appended = f"SELECT * FROM {src}.main.{quoted} WHERE rowid >= ? ORDER BY rowid"
-                con.execute(f"INSERT INTO {_DST}.main.{quoted} {appended}", [rows])
+                cols = log_ids.copy_list(con, name, src)  # not the generated log_id
+                appended = f"SELECT {cols} FROM {src}.main.{quoted} WHERE rowid >= ? ORDER BY rowid"
+                con.execute(f"INSERT INTO {_DST}.main.{quoted} ({cols}) {appended}", [rows])
                 if not _same_rows(con, src, _DST, name, lo=rows):
                     reindexed.add(name)
                 continue
@@ -322,7 +325,8 @@ def _copy_table(con: duckdb.DuckDBPyConnection, src: str, dst: str, name: str, s
     quoted = quote_ident(name)
     # ORDER BY rowid even with preserve_insertion_order: without it DuckDB's parallel insert leaves ~35% of the
     # new file as free blocks (measured on DuckDB 2.0 with the applier's small row groups).
-    con.execute(f"INSERT INTO {dst}.main.{quoted} SELECT * FROM {src}.main.{quoted} ORDER BY rowid")
+    cols = log_ids.copy_list(con, name, src)  # not the generated log_id
+    con.execute(f"INSERT INTO {dst}.main.{quoted} ({cols}) SELECT {cols} FROM {src}.main.{quoted} ORDER BY rowid")
 
 
 def _forget_filters(con: duckdb.DuckDBPyConnection, dst: str, names: Sequence[str]) -> None:
@@ -377,7 +381,9 @@ def _zstd_ddl(sql: str) -> str:
     """A partition's CREATE TABLE with zstd on the ZSTD_COLUMNS (unchanged if they already say how)."""
     for column in ZSTD_COLUMNS:
         sql = re.sub(
-            rf'(\(|, )("?){column}\2 VARCHAR(?! USING)', rf"\1\2{column}\2 VARCHAR USING COMPRESSION zstd", sql
+            rf'(\(|, )("?){column}\2 VARCHAR(?! USING| GENERATED)',
+            rf"\1\2{column}\2 VARCHAR USING COMPRESSION zstd",
+            sql,
         )
     return sql
 

@@ -38,7 +38,7 @@ from logwarden.plan import filter as ast
 from logwarden.plan.duckdb_filter import StoreFields, compile_node
 from logwarden.plan.errors import QuerySyntaxError
 from logwarden.store.base import PartitionKey
-from logwarden.store.duckdb import archive_index, catalog, typed
+from logwarden.store.duckdb import archive_index, catalog, log_ids, typed
 from logwarden.store.duckdb import tokens as tokens_index
 from logwarden.store.duckdb.partitions import quote_ident, table_name
 
@@ -207,8 +207,9 @@ def delete_hot(con: duckdb.DuckDBPyConnection, name: str, predicate: str) -> int
             con.execute(ddl)
             # A copy rather than DELETE: DuckDB's checkpoint may vacuum deleted rows and move rowids, which the
             # token filters address; rows copied in rowid order into a fresh table get filters built for them.
+            cols = log_ids.copy_list(con, name)  # not the generated log_id
             con.execute(
-                f"INSERT INTO {_NEW_TABLE} SELECT * FROM {quote_ident(name)} "
+                f"INSERT INTO {_NEW_TABLE} ({cols}) SELECT {cols} FROM {quote_ident(name)} "
                 f"WHERE NOT coalesce({predicate}, false) ORDER BY rowid"
             )
             con.execute(f"DROP TABLE {quote_ident(name)}")

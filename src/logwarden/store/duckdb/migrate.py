@@ -16,7 +16,7 @@ import duckdb
 from logwarden.model.schema import SEQ_COLUMN, STORED_COLUMNS
 from logwarden.store.base import PartitionKey
 from logwarden.store.dedup import SOURCE, migrate_hwm
-from logwarden.store.duckdb import tokens
+from logwarden.store.duckdb import log_ids, tokens
 from logwarden.store.duckdb.partitions import (
     TABLE_PREFIX,
     create_table_sql,
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 FORMAT_TABLE = "_store_format"
 FORMAT = 2
-_COLUMNS = ", ".join(STORED_COLUMNS)
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
@@ -108,8 +107,9 @@ def split_tenant_tables(con: duckdb.DuckDBPyConnection) -> None:
             for tenant, target in targets.items():
                 con.execute(create_table_sql(PartitionKey(tenant, day, klass)))
                 tokens.forget(con, target)
+                columns, values = log_ids.insert_lists(STORED_COLUMNS, log_ids.is_split(con, target))
                 con.execute(
-                    f"INSERT INTO {quote_ident(target)} ({_COLUMNS}) SELECT {_COLUMNS} FROM {quote_ident(old)} "
+                    f"INSERT INTO {quote_ident(target)} ({columns}) SELECT {values} FROM {quote_ident(old)} "
                     "WHERE tenant = ?",
                     [tenant],
                 )

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from logwarden.model.schema import DUCKDB_COLUMNS
 from logwarden.model.tenants import is_tenant
 from logwarden.store.base import PartitionKey
+from logwarden.store.duckdb import log_ids
 
 TABLE_PREFIX = "logs$"
 
@@ -76,14 +77,18 @@ def quote_ident(name: str) -> str:
 
 # Columns of day partitions whose text compresses best with zstd (measured on bench/query_data.py lines: 41%
 # fewer bytes than DuckDB's dictionary/FSST for messages, 51% for log ids; zstd is larger for random hex ids and
-# for the short, repetitive attrs text, so the other columns keep DuckDB's automatic choice).
+# for the short, repetitive attrs text, so the other columns keep DuckDB's automatic choice). `log_id` is
+# stored so only in tables made before log ids were split (log_ids.py: a generated column since).
 ZSTD_COLUMNS = ("message", "log_id")
 
 
 def create_table_sql(key: PartitionKey) -> str:
     """The CREATE TABLE of a day partition: the core columns, ZSTD_COLUMNS compressed with zstd from the first
-    checkpoint on (not only once compaction copies the table)."""
-    cols = ", ".join(f"{name} {_with_compression(name, sql_type)}" for name, sql_type in DUCKDB_COLUMNS)
+    checkpoint on (not only once compaction copies the table), log_id split (log_ids.py)."""
+    cols = ", ".join(
+        log_ids.COLUMNS_DDL if name == "log_id" else f"{name} {_with_compression(name, sql_type)}"
+        for name, sql_type in DUCKDB_COLUMNS
+    )
     return f"CREATE TABLE IF NOT EXISTS {quote_ident(table_name(key))} ({cols})"
 
 

@@ -280,16 +280,17 @@ def _add_late(con: duckdb.DuckDBPyConnection, name: str, col: TypedColumn, batch
     return sql_type
 
 
-def insert_sql(table: str, columns: str, view: str, typed: Sequence[TypedColumn]) -> str:
-    """INSERT of `view`'s rows into `table` (`columns` = the stored columns), typed columns computed alongside
-    (one JSON parse per row for all of them)."""
+def insert_sql(table: str, columns: str, view: str, typed: Sequence[TypedColumn], values: str | None = None) -> str:
+    """INSERT of `view`'s rows into `table` (`columns` = the stored columns; `values` = what fills them, read
+    from `view`, by default the same names), typed columns computed alongside (one JSON parse per row for all)."""
+    values = values or columns
     if not typed:
-        return f"INSERT INTO {quote_ident(table)} ({columns}) SELECT {columns} FROM {view}"
+        return f"INSERT INTO {quote_ident(table)} ({columns}) SELECT {values} FROM {view}"
     names = ", ".join(quote_ident(c.column) for c in typed)
     paths = "[" + ", ".join(_literal(attr_path(c.key)) for c in typed) + "]"
-    values = ", ".join(_typed_value(f"_v[{i + 1}]", c.type) for i, c in enumerate(typed))
+    typed_values = ", ".join(_typed_value(f"_v[{i + 1}]", c.type) for i, c in enumerate(typed))
     return (
-        f"INSERT INTO {quote_ident(table)} ({columns}, {names}) SELECT {columns}, {values} "
+        f"INSERT INTO {quote_ident(table)} ({columns}, {names}) SELECT {values}, {typed_values} "
         f"FROM (SELECT *, try(json_extract_string(attrs, {paths})) AS _v FROM {view})"
     )
 
