@@ -495,7 +495,8 @@ class BatchBus:
                 self._cond.wait(min(deadline - now, _IDLE_WAIT))
 
     def close(self, timeout: float = 10.0, drain: float = _DRAIN_LIMIT) -> None:
-        """Stop every subscriber after its current batch; lossless cursors are committed. First, up to `drain`
+        """Stop every subscriber after its current batch and wait until each has closed (a warning every `timeout`
+        seconds names the one still working); lossless cursors are committed. First, up to `drain`
         seconds for the lossless subscribers to handle what is durable (`drain`): a clean stop leaves the ingest
         log nothing to keep for them."""
         if drain > 0 and not self._closed:
@@ -510,7 +511,13 @@ class BatchBus:
         for f in followers:
             f.stop()
         for f in followers:
+            # Each stops after its current batch, then commits and closes (log metrics settle and compact their
+            # file). The process must not exit while one is still inside DuckDB (that aborts it and leaves the
+            # work half done), so wait for every one, saying which one is slow.
             f.join(timeout)
+            while f.alive:
+                log.warning("bus: waiting for subscriber %s to finish its batch and close", f.name)
+                f.join(timeout)
 
 
 class _Detached:

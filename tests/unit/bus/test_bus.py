@@ -497,3 +497,25 @@ def test_lower_thread_priority_refuses_nothing_and_raises_nothing() -> None:
     assert seen[0] == (False, 0)
     if sys.platform.startswith("linux"):
         assert seen[1] == (True, 19)  # capped at the weakest priority
+
+
+class SlowCloser(Recorder):
+    """A subscriber whose close takes a while (as the log metrics' settle and compaction of their file)."""
+
+    def close(self) -> None:
+        time.sleep(0.5)
+        super().close()
+
+
+def test_close_waits_for_every_subscriber_to_close_however_long_it_takes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = Harness(tmp_path)
+    rec = SlowCloser()
+    h.bus.add(rec, lossless=True)
+    h.bus.start()
+    h.append(messages("a", 3))
+    assert h.bus.wait_caught_up()
+    h.bus.close(timeout=0.1)  # shorter than the close: the process must still not go on while it runs
+    assert rec.closed
+    assert "waiting for subscriber rec" in caplog.text
