@@ -116,7 +116,7 @@ class _Prescan:
     too_deep: list[tuple[str, str]]
 
 
-_NEWLINE, _BRACE, _BRACKET = ord("\n"), ord("{"), ord("[")
+_NEWLINE, _BRACE = ord("\n"), ord("{")
 
 
 def _plain_objects(body: bytes, max_depth: int) -> bool:
@@ -132,7 +132,8 @@ def _plain_objects(body: bytes, max_depth: int) -> bool:
     firsts = data[starts[starts < len(data)]]
     if data[0] not in (_BRACE, _NEWLINE) or not np.all((firsts == _BRACE) | (firsts == _NEWLINE)):
         return False
-    openers = np.flatnonzero((data == _BRACE) | (data == _BRACKET))
+    # '{' (0x7B) and '[' (0x5B) are the only bytes that OR 0x20 makes 0x7B: one compare finds both.
+    openers = np.flatnonzero((data | 0x20) == _BRACE)
     if len(openers) <= max_depth:
         return True
     # Openers per line: where each line's bounds fall in the sorted opener positions.
@@ -142,7 +143,12 @@ def _plain_objects(body: bytes, max_depth: int) -> bool:
 
 def _prescan(body: bytes, max_depth: int) -> _Prescan:
     """Valid UTF-8? Every non-blank line starts with '{' (pyarrow crashes on a leading `null`)? Any too deep?"""
-    raw = pa.array([body], pa.binary())
+    # One binary value over the body's own bytes (pa.array would copy them).
+    raw = (
+        pa.Array.from_buffers(pa.binary(), 1, [None, _offsets(len(body)), pa.py_buffer(body)])
+        if len(body) < 1 << 31
+        else pa.array([body], pa.binary())
+    )
     try:
         text: pa.Array = raw.cast(pa.string())
     except pa.ArrowInvalid:
@@ -169,6 +175,10 @@ def _prescan(body: bytes, max_depth: int) -> _Prescan:
     first = pc.utf8_slice_codeunits(pc.utf8_ltrim_whitespace(lines), 0, 1)
     stray = pc.and_(pc.not_equal(first, "{"), pc.not_equal(first, ""))
     return _Prescan(body, not pc.any(stray).as_py(), deep)
+
+
+def _offsets(size: int) -> pa.Buffer:
+    return pa.py_buffer(np.array([0, size], np.int32))
 
 
 def _join_lines(lines: pa.Array) -> bytes:

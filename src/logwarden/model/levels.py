@@ -6,6 +6,8 @@ meaning; syslog severity *numbers* (0–7, from a PRI) go through `level_from_sy
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -36,6 +38,8 @@ _SPELLING_VALUES = pa.array(list(_SPELLINGS.values()), pa.string())
 _OTEL_LEVEL = pa.array([None] + [LEVELS[(n - 1) // 4] for n in range(1, 25)], pa.string())
 _LEVEL_NAMES = pa.array(list(LEVELS), pa.string())
 _LEVEL_SEVERITIES = pa.array([LEVEL_SEVERITY[lv] for lv in LEVELS], pa.int8())
+_SPELLING_SEVERITIES = pa.array([LEVEL_SEVERITY[lv] for lv in _SPELLINGS.values()], pa.int8())
+_DIGIT = re.compile(rb"[0-9]")
 _SYSLOG_LEVEL = ("FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG")
 
 
@@ -44,11 +48,34 @@ def normalize_level_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     upper = pc.utf8_upper(pc.utf8_trim_whitespace(values))
     known = pc.take(_SPELLING_VALUES, pc.index_in(upper, value_set=_SPELLING_KEYS))
     # A numeric string ("17") is an OTel severity number.
-    numeric = pc.match_substring_regex(upper, r"^\d{1,2}$")
-    if pc.any(numeric).as_py():
+    numeric = numeric_strings(upper)
+    if numeric is not None:
         as_num = pc.cast(pc.if_else(numeric, upper, None), pa.int64())
         known = pc.coalesce(known, level_from_otel_severity(as_num))
     return _as_array(known)
+
+
+def named_levels(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """(canonical level, severity at the bottom of its range) of level names; numbers and unknown names → null.
+
+    One lookup serves both columns (`normalize_level_text` then `severity_for_level` would look up twice).
+    """
+    index = pc.index_in(pc.utf8_upper(pc.utf8_trim_whitespace(values)), value_set=_SPELLING_KEYS)
+    return _as_array(pc.take(_SPELLING_VALUES, index)), _as_array(pc.take(_SPELLING_SEVERITIES, index))
+
+
+def numeric_strings(values: pa.Array | pa.ChunkedArray) -> pa.Array | None:
+    """Which values are one or two ASCII digits (a severity number as text); None when none is.
+
+    Level names hold no digit but for a suffix (INFO2): a scan of the values' bytes for a digit usually
+    settles it without the regex kernel, which compiles its pattern on every call.
+    """
+    if isinstance(values, pa.Array) and pa.types.is_string(values.type):
+        data = values.buffers()[2]
+        if data is None or not _DIGIT.search(memoryview(data)):
+            return None
+    numeric = pc.match_substring_regex(values, r"^\d{1,2}$")
+    return _as_array(numeric) if pc.any(numeric).as_py() else None
 
 
 def level_from_otel_severity(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -18,7 +18,13 @@ import pyarrow.compute as pc
 
 from logwarden.model.attrs_json import encode_objects, json_values
 from logwarden.model.flatten import flatten_structs
-from logwarden.model.levels import level_from_otel_severity, normalize_level_text, severity_for_level
+from logwarden.model.levels import (
+    level_from_otel_severity,
+    named_levels,
+    normalize_level_text,
+    numeric_strings,
+    severity_for_level,
+)
 from logwarden.model.schema import ALIAS_TO_FIELD, FIELD_ALIASES, LOG_SCHEMA, TS_TYPE
 from logwarden.model.timestamps import parse_timestamps
 
@@ -254,11 +260,10 @@ def level_and_severity(col: pa.Array) -> tuple[pa.Array, pa.Array]:
     elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         # Numeric strings ("17") are severity numbers too; keep the exact number, not the range floor.
         trimmed = pc.utf8_trim_whitespace(pc.cast(col, pa.string()))
-        numeric = pc.match_substring_regex(trimmed, r"^\d{1,2}$")
-        if not pc.any(numeric).as_py():
+        numeric = numeric_strings(trimmed)
+        if numeric is None:
             # Level names only (the usual batch): the severity-number kernels would all give nulls.
-            level = normalize_level_text(col)
-            return level, severity_for_level(level)
+            return named_levels(trimmed)
         nums = pc.cast(pc.if_else(numeric, trimmed, None), pa.int64())
     else:
         return pa.nulls(len(col), pa.string()), pa.nulls(len(col), pa.int8())

@@ -60,3 +60,33 @@ def test_escapes_quotes_backslashes_and_newlines() -> None:
     col = pa.array(['say "hi"', "C:\\temp", "two\nlines\ttab", "bell\x07"])
     texts = encode_objects({"k": col}, 4).to_pylist()
     assert [json.loads(t)["k"] for t in texts] == ['say "hi"', "C:\\temp", "two\nlines\ttab", "bell\x07"]
+
+
+def test_sliced_columns_keep_their_own_rows() -> None:
+    # A column may be a slice of a larger array (offset 3): keys follow the slice's values, not the parent's.
+    ints = pa.array([1, None, 2, None, 3, None, None, 4, 5, None, 6], pa.int64()).slice(3, 7)
+    texts = pa.array(["a", None, "b", "c", None, "q", None, "d", None, "e", "f"], pa.string()).slice(3, 7)
+    out = encode_objects({"n": ints, "s": texts}, 7).to_pylist()
+    expected = []
+    for n, s in zip(ints.to_pylist(), texts.to_pylist(), strict=True):
+        row = {k: v for k, v in (("n", n), ("s", s)) if v is not None}
+        expected.append(row or None)
+    assert [json.loads(t) if t is not None else None for t in out] == expected
+
+
+def test_long_keys_and_many_rows() -> None:
+    # A key repeated over many rows is past the cached blocks' size: built for the call, same result.
+    key = "k" * 300
+    n = 5000
+    col = pa.array([i if i % 3 else None for i in range(n)], pa.int64())
+    out = encode_objects({key: col, "x": pa.array(["v"] * n)}, n).to_pylist()
+    assert json.loads(out[1]) == {key: 1, "x": "v"}
+    assert json.loads(out[3]) == {"x": "v"}
+    assert json.loads(out[n - 1]) == {key: n - 1, "x": "v"}
+
+
+def test_escapes_only_what_the_values_hold() -> None:
+    # A quote without a backslash, a tab without a newline: each escape applies on its own.
+    col = pa.array(['a "b"', "c\td", None, "plain"])
+    out = encode_objects({"m": col}, 4).to_pylist()
+    assert [json.loads(t)["m"] if t else None for t in out] == ['a "b"', "c\td", None, "plain"]

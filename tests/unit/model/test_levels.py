@@ -6,11 +6,14 @@ import pyarrow as pa
 import pytest
 
 from logwarden.model.levels import (
+    _SPELLINGS,
     LEVEL_SEVERITY,
     LEVELS,
     level_from_otel_severity,
     level_from_syslog_severity,
+    named_levels,
     normalize_level_text,
+    numeric_strings,
     severity_for_level,
 )
 
@@ -260,3 +263,23 @@ def test_severity_for_level_chunked() -> None:
 def test_severity_and_otel_level_round_trip() -> None:
     levels = pa.array(list(LEVELS), pa.string())
     assert level_from_otel_severity(severity_for_level(levels)).to_pylist() == list(LEVELS)
+
+
+def test_named_levels_agree_with_the_two_step_lookup() -> None:
+    names = [*_SPELLINGS, *(s.lower() for s in _SPELLINGS), " warn ", "bogus", "", None]
+    values = pa.array(names, pa.string())
+    level, severity = named_levels(values)
+    expected = normalize_level_text(values)
+    assert level.to_pylist() == expected.to_pylist()
+    assert severity.to_pylist() == severity_for_level(expected).to_pylist()
+    assert severity.type == pa.int8()
+
+
+def test_numeric_strings_only_when_a_value_is_one_or_two_digits() -> None:
+    assert numeric_strings(pa.array(["info", "WARN", None])) is None
+    assert numeric_strings(pa.array(["INFO2", "error4", "123"])) is None  # digits, but no severity number
+    found = numeric_strings(pa.array(["info", "17", None, "9"]))
+    assert found is not None
+    assert found.to_pylist() == [False, True, None, True]
+    # A slice sees the parent's bytes; the regex still decides on the slice's own values.
+    assert numeric_strings(pa.array(["17", "info"]).slice(1)) is None
