@@ -34,10 +34,11 @@ def _body(start: datetime, offset: int, n: int) -> bytes:
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     tmp: Path = tmp_path_factory.mktemp("read-memory")
     config = make_config(tmp, **{"store.memory_limit": "32MiB"})
-    # Two day partitions (yesterday and today, from the moment the test runs) of ROWS lines each.
+    # Two day partitions of ROWS lines each, the two days before the test runs: every line is in the past whatever
+    # the time of day (a line of today stamped more than ingest.future_grace ahead would be a dead letter).
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     with TestClient(create_app(config, run_maintenance=False)) as c:
-        for day, offset in ((today - timedelta(days=1), 0), (today, 2 * ROWS)):
+        for day, offset in ((today - timedelta(days=2), 0), (today - timedelta(days=1), 2 * ROWS)):
             for part in range(0, ROWS, 25_000):
                 resp = c.post("/api/v1/ingest", content=_body(day + timedelta(seconds=part), offset + part, 25_000))
                 assert resp.status_code == 200, resp.text
@@ -54,7 +55,7 @@ def test_a_newest_first_page_over_every_row_fits_a_small_memory_limit(client: Te
     assert status == 200, body
     assert body["total"] == 2 * ROWS
     users = [hit["attrs"]["user"] for hit in body["hits"]]
-    # Today's last 200 lines, newest first: ties on ts come in arrival order reversed.
+    # The second day's last 200 lines, newest first: ties on ts come in arrival order reversed.
     assert users == [f"u{2 * ROWS + ROWS - 1 - i}" for i in range(200)]
 
 
