@@ -4,10 +4,10 @@
     python bench/disk.py [--lines 300000] [--keep-data]
 
 The load is peers.py's (same NDJSON, same HTTP ingest, a clean stop); then every file of the data dir is
-measured, and every column of hot.duckdb's tables from DuckDB's `pragma_storage_info` (segment offsets
-within blocks: an estimate within a block's free tail), with the file's used and free blocks. Prints one
-JSON object: totals, bytes per line and per raw byte, per file group, per table and per column. `--data-dir`
-breaks down a stopped data dir instead. Not run in CI.
+measured, and every column of hot.duckdb's and series.duckdb's tables from DuckDB's `pragma_storage_info`
+(segment offsets within blocks: an estimate within a block's free tail), with the file's used and free
+blocks. Prints one JSON object: totals, bytes per line and per raw byte, per file group, per table and per
+column. `--data-dir` breaks down a stopped data dir instead. Not run in CI.
 """
 
 from __future__ import annotations
@@ -41,9 +41,6 @@ def file_groups(data_dir: Path) -> dict[str, int]:
     return dict(sorted(groups.items(), key=lambda kv: -kv[1]))
 
 
-BLOCK_SIZE = 256 * 1024  # DuckDB's default block size
-
-
 def column_bytes(db_file: Path) -> dict[str, dict[str, int]]:
     """Bytes per column of every table of `db_file` (summed over the day tables) and per table, from
     `pragma_storage_info`: a segment spans from its offset to the next segment's in its block (the block's
@@ -74,7 +71,7 @@ def column_bytes(db_file: Path) -> dict[str, dict[str, int]]:
     for table, column, block, offset, extra in segments:
         offsets = by_block[block]
         following = [o for o in offsets if o > offset]
-        size = (following[0] if following else BLOCK_SIZE) - offset + extra * BLOCK_SIZE
+        size = (following[0] if following else int(block_size)) - offset + extra * int(block_size)
         day_table = table.startswith("logs$")
         per_column[column if day_table else f"{table}.{column}"] += size
         per_table["logs$*" if day_table else table] += size
@@ -123,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             columns = column_bytes(hot)
             report["hot_columns_bytes_per_line"] = {k: round(v / data.lines, 2) for k, v in columns["columns"].items()}
             report["hot_tables_bytes_per_line"] = {k: round(v / data.lines, 2) for k, v in columns["tables"].items()}
+        series = next(data_dir.rglob("series.duckdb"), None)
+        if series is not None:
+            columns = column_bytes(series)
+            report["series_columns_bytes_per_line"] = {
+                k: round(v / data.lines, 2) for k, v in columns["columns"].items()
+            }
+            report["series_tables_bytes_per_line"] = {k: round(v / data.lines, 2) for k, v in columns["tables"].items()}
     finally:
         if args.keep_data:
             print(f"kept {tmp}", file=sys.stderr)

@@ -426,3 +426,24 @@ def test_leftover_copy_is_removed_when_the_store_opens(tmp_path: Path) -> None:
     assert not leftover.exists()
     assert os.path.exists(data / "hot.duckdb")
     shutil.rmtree(data)
+
+
+def test_an_order_asked_for_a_partition_is_ignored_and_other_tables_are_ordered(tmp_path: Path) -> None:
+    path = tmp_path / "hot.duckdb"
+    fragmented_db(path, rows=50_000)
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE side AS SELECT (i * 7919) % 1000 AS k FROM range(1000) t(i)")
+    con.close()
+    before = {row[0]: row[1:] for row in table_contents(path)}
+
+    report = compact.compact_file(path, order_by={"logs$default$20261120": "message", "side": "k"})
+
+    after = {row[0]: row[1:] for row in table_contents(path)}
+    assert report.reindexed == ()
+    assert after["logs$default$20261120"] == before["logs$default$20261120"]  # rowids kept: the token index
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert con.sql("SELECT k FROM side ORDER BY rowid").fetchall() == [(k,) for k in range(1000)]
+        assert con.sql("SELECT count(*) FROM _token_coverage").fetchall()[0][0] == 1
+    finally:
+        con.close()

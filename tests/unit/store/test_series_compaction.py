@@ -3,9 +3,11 @@ back, and a clean stop copies the file without them (store/duckdb/compact.py), c
 
 from __future__ import annotations
 
-from datetime import timedelta
+import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from logwarden.logmetrics import store as series_store
@@ -87,3 +89,67 @@ def test_a_failed_compaction_leaves_the_file_as_it_was(tmp_path: Path, monkeypat
     kept = _fill(path, 400_000, 10)
     assert compact.needs_compaction(path, min_gain=series_store.COMPACT_MIN_GAIN)  # it was tried, and failed
     assert _points(path) == kept
+
+
+def _answers(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """What readers see (the views sum a key's rows), and the points in their stored order."""
+    store = SeriesStore(path, RETENTION)  # no compactor: the file is left as it is
+    try:
+        cur = store.reader()
+        return {
+            "points": cur.sql("SELECT * FROM series_points ORDER BY ALL").fetchall(),
+            "bins": cur.sql("SELECT * FROM series_bins ORDER BY ALL").fetchall(),
+            "stored": cur.sql("SELECT tier, ts // 86400, sid, ts FROM points ORDER BY rowid").fetchall(),
+        }
+    finally:
+        store.close()
+
+
+def _block_size(path: Path) -> int:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return int(con.sql("SELECT block_size FROM pragma_database_size()").fetchall()[0][0])
+    finally:
+        con.close()
+
+
+def test_compaction_orders_by_tier_day_and_series_in_small_blocks_and_keeps_every_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(series_store, "COMPACT_MIN_BYTES", 0)
+    path, plain = tmp_path / "series.duckdb", tmp_path / "plain.duckdb"
+    store = SeriesStore(path, RETENTION)
+    cur = store.reader()
+    cur.execute("INSERT INTO series SELECT i, 'm', 'default', '{\"k\":\"' || i || '\"}' FROM range(40) t(i)")
+    # Arrival order: by time, the series interleaved (a key may have several rows, as commits leave them).
+    ts = "1700000000 + (i // 4) * 10"
+    cur.execute(
+        f"INSERT INTO points SELECT 0, hash(i) % 40, {ts}, 1 + i % 3, i % 100, i % 7, 50 + i % 9 "
+        "FROM range(200000) t(i)"
+    )
+    cur.execute(f"INSERT INTO bins SELECT 0, hash(i) % 40, {ts}, i % 5, 1 FROM range(200000) t(i)")
+    cur.execute("CHECKPOINT")
+    store.close()  # no compactor: the file keeps DuckDB's default blocks and arrival order
+    shutil.copy(path, plain)
+    before = _answers(path)
+    assert before["stored"] != sorted(before["stored"])
+    assert _block_size(path) != series_store.COMPACT_BLOCK_SIZE
+    assert compact.needs_compaction(path, min_gain=1.0, block_size=series_store.COMPACT_BLOCK_SIZE)
+
+    SeriesStore(path, RETENTION, compactor=compact).close()  # default blocks: compacted, whatever its free blocks
+
+    after = _answers(path)
+    assert _block_size(path) == series_store.COMPACT_BLOCK_SIZE
+    assert after["stored"] == sorted(before["stored"])
+    assert (after["points"], after["bins"]) == (before["points"], before["bins"])
+    assert not compact.needs_compaction(path, min_gain=1.0, block_size=series_store.COMPACT_BLOCK_SIZE)
+    # Roll-ups and expiry (time-range scans) give the same tiers on the ordered file as on the arrival-order one.
+    now = datetime.fromtimestamp(1700000000 + 6 * 86400, UTC)
+    for p in (path, plain):
+        s = SeriesStore(p, [timedelta(days=d) for d in (3, 7, 30, 90)])
+        s.rollup(now)
+        s.expire(now)
+        s.close()
+    rolled, rolled_plain = _answers(path), _answers(plain)
+    assert (rolled["points"], rolled["bins"]) == (rolled_plain["points"], rolled_plain["bins"])
+    assert {row[0] for row in rolled["points"]} == {0, 1, 2, 3, 4}
