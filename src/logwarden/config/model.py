@@ -105,8 +105,10 @@ class TenantOverride(_Frozen):
 
 
 class StoreConfig(_Frozen):
-    memory_limit: ByteSize = 512 * 1024**2
-    """DuckDB memory limit for the hot store (its buffer pool; queries spill to disk beyond it)."""
+    memory_limit: ByteSize = 256 * 1024**2
+    """DuckDB memory limit for the hot store (its buffer pool; queries spill to disk beyond it). DuckDB fills it
+    during ingest (rows not yet checkpointed, cached blocks), so it bounds much of the server's memory (docs/storage.md,
+    Memory)."""
     threads: int | None = Field(None, ge=1)
     """DuckDB worker threads; unset means one per core."""
     retention_days: int = Field(7, ge=1)
@@ -131,13 +133,15 @@ class StoreConfig(_Frozen):
     maintenance_interval: Duration = timedelta(minutes=1)
     """How often retention and archiving run."""
     checkpoint_threshold: ByteSize = 64 * 1024**2
-    """WAL size at which DuckDB checkpoints (compacts the WAL into the database file). Rows not yet
-    checkpointed stay in memory, about 2.5x this size: it bounds the server's memory during ingest."""
+    """WAL size at which DuckDB checkpoints (compacts the WAL into the database file). Large writes go to the
+    database file without the WAL, so during ingest the WAL grows slowly and rows not yet
+    checkpointed are bounded by memory_limit rather than by this."""
     apply_interval: Duration = timedelta(seconds=1)
     """How long acknowledged batches gather in memory (already durable in the ingest log, and searchable)
     before they are written to DuckDB in one transaction; longer means larger, cheaper writes."""
     apply_max_rows: int = Field(500_000, ge=1)
-    """Rows that trigger a write to DuckDB before apply_interval is over."""
+    """Rows that trigger a write to DuckDB before apply_interval is over; a quarter of memory_limit in batch
+    bytes does too (DuckDB holds a write's rows in memory until it commits, so long lines make smaller writes)."""
     max_unapplied_bytes: ByteSize = 256 * 1024**2
     """Memory held by acknowledged batches not yet in DuckDB; beyond it ingest answers 429 until it catches up."""
     wal_segment_bytes: ByteSize = 64 * 1024**2
@@ -267,7 +271,8 @@ class PatternsConfig(_Frozen):
     """Most patterns kept in memory per tenant and service; beyond it the least recently seen is forgotten (its
     kind of line gets its id back when it returns in the form that made it)."""
     max_forms: int = Field(100_000, ge=100)
-    """Size of the cache from a masked line to its pattern (at most twice this many entries are held)."""
+    """Size of the cache from a masked line to its pattern, and of the one from a line with its digits made alike
+    to its pattern (each holds at most twice this many entries)."""
     max_new_forms_per_batch: int = Field(256, ge=0)
     """Masked forms never seen before that go through the similarity search per ingested batch (the most
     frequent first); the rest each start a pattern of their own at once, so a burst of new text costs little.

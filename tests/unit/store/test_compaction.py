@@ -335,7 +335,7 @@ async def test_clean_close_compacts_with_a_small_buffer_pool(tmp_path: Path, mon
         return real(path, **kwargs)
 
     monkeypatch.setattr(compact, "compact_file", recording)
-    store = DuckDBStore(make_config(tmp_path))  # memory_limit 512 MiB by default
+    store = DuckDBStore(make_config(tmp_path, **{"store.memory_limit": "512MiB"}))  # above COPY_MEMORY_LIMIT
     store.compact_min_bytes = 0
     store.compact_min_gain = 0.0
     await _fill(store, 2, 500)

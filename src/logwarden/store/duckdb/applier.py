@@ -248,8 +248,16 @@ class _Task:
 _STOP = object()
 
 
+def apply_max_bytes(memory_limit: int) -> int:
+    """Arrow bytes that trigger a write before the interval is over: a quarter of the hot store's buffer pool, so a
+    transaction's rows (which DuckDB holds there until the commit) fit beside the reads however long the lines."""
+    return memory_limit // 4
+
+
 class Applier:
-    """Applies queued batches every `interval` (or at `max_rows`), and runs maintenance tasks in between."""
+    """Applies queued batches every `interval` (or at `max_rows` rows or `max_bytes` of Arrow data, whichever comes
+    first: DuckDB holds a transaction's rows in its buffer pool until the commit, so a transaction must fit in it),
+    and runs maintenance tasks in between."""
 
     def __init__(
         self,
@@ -257,6 +265,7 @@ class Applier:
         *,
         interval: float,
         max_rows: int,
+        max_bytes: int | None = None,
         known_tables: set[str],
         on_applied: Callable[[list[tuple[int, pa.Table]]], None],
         quarantine: Quarantine,
@@ -273,6 +282,7 @@ class Applier:
         self._retention_classes = retention_classes
         self._interval = interval
         self._max_rows = max_rows
+        self._max_bytes = max_bytes if max_bytes is not None else 1 << 62
         self._known_tables = known_tables
         self._on_applied = on_applied
         self._on_apply = on_apply
@@ -312,7 +322,7 @@ class Applier:
     def _run(self) -> None:
         name_current_thread("lw-applier")
         batch: list[tuple[int, pa.Table]] = []
-        rows = 0
+        rows = size = 0
         deadline: float | None = None
         while True:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -323,9 +333,10 @@ class Applier:
             if isinstance(item, tuple):
                 batch.append(item)
                 rows += item[1].num_rows
+                size += item[1].nbytes
                 if deadline is None:
                     deadline = time.monotonic() + self._interval
-                if rows < self._max_rows:
+                if rows < self._max_rows and size < self._max_bytes:
                     continue
             if batch:
                 try:
@@ -334,7 +345,7 @@ class Applier:
                     # Nothing may end this thread; what was not applied stays in the ingest log.
                     log.exception("applying %d batches failed; holding later ones for the replay", len(batch))
                     self._held = True
-                batch, rows, deadline = [], 0, None
+                batch, rows, size, deadline = [], 0, 0, None
             if isinstance(item, _Task):
                 _run_task(item, self._con)
             elif item is _STOP:

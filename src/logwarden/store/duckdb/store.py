@@ -55,6 +55,7 @@ from logwarden.store.duckdb.applier import (
     Applier,
     apply_batches,
     apply_isolating,
+    apply_max_bytes,
     read_applied_seq,
     storage_failing,
 )
@@ -133,9 +134,13 @@ class DuckDBStore(StoreMaintenance):
         self.quarantine = Quarantine(data_dir / QUARANTINE_DIR, on_quarantine=on_quarantine)
         replay: list[tuple[int, pa.Table]] = []
         replayed = 0
+        max_bytes = apply_max_bytes(int(config.store.memory_limit))
         for seq, table in self.ingest_log.recover(applied, keep_after=self._consumers_floor()):
             replay.append((seq, with_seq(seq, table)))
-            if sum(t.num_rows for _, t in replay) >= config.store.apply_max_rows:
+            if (
+                sum(t.num_rows for _, t in replay) >= config.store.apply_max_rows
+                or sum(t.nbytes for _, t in replay) >= max_bytes
+            ):
                 self._replay(replay, known_tables, classes)
                 replayed += sum(t.num_rows for _, t in replay)
                 replay = []
@@ -160,6 +165,7 @@ class DuckDBStore(StoreMaintenance):
             self._applier_con,
             interval=config.store.apply_interval.total_seconds(),
             max_rows=config.store.apply_max_rows,
+            max_bytes=max_bytes,
             known_tables=known_tables,
             on_applied=self._applied,
             quarantine=self.quarantine,
