@@ -113,3 +113,38 @@ async def test_a_quarter_of_memory_limit_in_batch_bytes_triggers_a_write(tmp_pat
         assert store.unapplied_bytes < limit // 4  # written long before the hour is over
     finally:
         await store.close()
+
+
+class ClosingConsumer:
+    """The bus's part at a stop, reduced to what the store calls: it notes what was not yet in DuckDB at close."""
+
+    def __init__(self) -> None:
+        self.store: DuckDBStore | None = None
+        self.unapplied_at_close: int | None = None
+
+    def floor(self) -> int | None:
+        return None
+
+    def attach(self, log: object, release: object) -> None:
+        pass
+
+    def publish(self, items: list[tuple[int, pa.Table]]) -> None:
+        pass
+
+    def lagging(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        assert self.store is not None
+        self.unapplied_at_close = self.store.unapplied_bytes
+
+
+async def test_a_clean_stop_writes_everything_before_the_subscribers_close(tmp_path: Path) -> None:
+    """The last write and the subscribers' closing work (log metrics settle and compact) must not add up in memory."""
+    consumer = ClosingConsumer()
+    store = DuckDBStore(make_config(tmp_path, **{"store.apply_interval": "1h"}), consumers=consumer)
+    consumer.store = store
+    await store.append(_batch(datetime.now(UTC), 0, 5_000))
+    assert store.unapplied_bytes > 0
+    await store.close()
+    assert consumer.unapplied_at_close == 0

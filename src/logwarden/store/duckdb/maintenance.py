@@ -311,6 +311,10 @@ class StoreMaintenance:
             return
         self._closed = True
         self._log_writer.stop()
+        # Everything acknowledged goes into DuckDB before the subscribers finish: the last write and their closing
+        # work (the log metrics settle and compact their file) ran side by side, together the stop's peak memory.
+        with contextlib.suppress(StoreClosedError):
+            self._applier.flush().result()
         if self.consumers is not None:
             self.consumers.close()
         self._applier.stop()
