@@ -46,6 +46,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from logwarden.duckdb_settings import OFFLINE
 from logwarden.logmetrics.aggregate import OTHER
 from logwarden.logmetrics.pending import Merged, SeriesKey
 
@@ -218,7 +219,7 @@ class SeriesStore:
         self._compactor = compactor
         if compactor is not None:
             compactor.remove_leftovers(path)  # a copy whose compaction was killed before its swap
-        self._con = duckdb.connect(str(path), config={"threads": 1, "memory_limit": memory_limit})
+        self._con = duckdb.connect(str(path), config={"threads": 1, "memory_limit": memory_limit, **OFFLINE})
         self._con.execute("SET TimeZone = 'UTC'")
         self._write = threading.Lock()
         self._local = threading.local()

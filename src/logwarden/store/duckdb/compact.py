@@ -42,6 +42,7 @@ from pathlib import Path
 
 import duckdb
 
+from logwarden.duckdb_settings import OFFLINE
 from logwarden.store.duckdb import log_ids
 from logwarden.store.duckdb.partitions import TABLE_PREFIX, ZSTD_COLUMNS, quote_ident
 from logwarden.store.duckdb.tokens import BLOOM_TABLE, COVERAGE_TABLE
@@ -158,7 +159,7 @@ def needs_compaction(
     has blocks of another size: the copy gives it that size)."""
     if not path.exists() or wal_path(path).exists() or path.stat().st_size < min_bytes:
         return False
-    con = duckdb.connect(str(path), read_only=True)
+    con = duckdb.connect(str(path), read_only=True, config=OFFLINE)
     try:
         return (block_size is not None and _file_block_size(con) != block_size) or gain_ratio(con) >= min_gain
     finally:
@@ -193,7 +194,7 @@ def compact_file(
     remove_leftovers(path)
     tmp = compact_path(path)
     before = path.stat().st_size
-    settings: dict[str, str | bool | int | float | list[str]] = {"preserve_insertion_order": True}
+    settings: dict[str, str | bool | int | float | list[str]] = {"preserve_insertion_order": True, **OFFLINE}
     if threads:
         settings["threads"] = threads
     if block_size:
@@ -309,7 +310,7 @@ def swap_in(path: Path) -> None:
     try:
         # A connection of this process still open would keep writing to the old file once it is renamed
         # over: a read-only open of a database open read-write here fails, so this finds one.
-        duckdb.connect(str(path), read_only=True).close()
+        duckdb.connect(str(path), read_only=True, config=OFFLINE).close()
     except duckdb.ConnectionException as exc:
         remove_leftovers(path)
         raise RuntimeError(f"{path} is still open in this process: not swapping") from exc

@@ -24,6 +24,7 @@ import pyarrow as pa
 from pydantic import ByteSize
 
 from logwarden.config.model import Config
+from logwarden.duckdb_settings import OFFLINE
 from logwarden.model.schema import SEQ_ROW_BITS
 from logwarden.plan.duckdb_filter import AttrRequest
 from logwarden.plan.filter import Node as FilterNode
@@ -187,6 +188,7 @@ class DuckDBStore(StoreMaintenance):
             # Every query that cares about order says ORDER BY; without the guarantee DuckDB inserts with
             # ~35% less CPU per row (measured in bench/ingest.py), which the 2-core ingest path needs.
             "preserve_insertion_order": False,
+            **OFFLINE,
         }
         if config.store.threads:
             settings["threads"] = config.store.threads
