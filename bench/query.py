@@ -120,14 +120,14 @@ def build_cases(b: Bench) -> list[Case]:
         # `count(*) OVER ()` beside the LIMIT is about 2x slower in DuckDB 2.0: it materializes every match.)
         src, params = b.src(start), {"s": start, "e": e}
         rows = b.hand(
-            f"SELECT * FROM {src} WHERE ts >= $s AND ts < $e AND {where} "
+            f"SELECT log_id, * EXCLUDE (log_id) FROM {src} WHERE ts >= $s AND ts < $e AND {where} "
             f"ORDER BY ts DESC, log_id DESC LIMIT {HIT_LIMIT}",
             **params,
         )
         total = len(rows)
         if total >= HIT_LIMIT:
             total = b.hand(f"SELECT count(*) FROM {src} WHERE ts >= $s AND ts < $e AND {where}", **params)[0][0]
-        return int(total), [r[11] for r in rows]  # log_id is the 12th core column
+        return int(total), [r[0] for r in rows]  # log_id first: where it is among the columns depends on the layout
 
     async def needle_ours() -> Any:
         return _hits(await b.ours(NEEDLE, all_start))
