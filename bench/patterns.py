@@ -35,7 +35,6 @@ import random
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -55,25 +54,7 @@ from logwarden.ingest.ndjson import decode_json_body  # noqa: E402 - after the p
 from logwarden.ingest.sink import to_core_batch  # noqa: E402 - after the path setup
 from logwarden.model.normalize import BatchContext  # noqa: E402 - after the path setup
 from logwarden.patterns.miner import PatternMiner  # noqa: E402 - after the path setup
-from tests.patterns_corpus import FAMILIES, adversarial_lines, family_lines  # noqa: E402 - after the path setup
-
-
-def grouping_scores(predicted: list[str | None], truth: list[int]) -> tuple[float, float]:
-    """(GA, FGA) of predicted ids against true template numbers."""
-    by_predicted: dict[str | None, list[int]] = defaultdict(list)
-    for i, p in enumerate(predicted):
-        by_predicted[p].append(i)
-    true_sizes = Counter(truth)
-    right_lines = right_templates = 0
-    for members in by_predicted.values():
-        labels = {truth[i] for i in members}
-        if len(labels) == 1 and true_sizes[next(iter(labels))] == len(members):
-            right_lines += len(members)
-            right_templates += 1
-    precision = right_templates / len(by_predicted)
-    recall = right_templates / len(true_sizes)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return right_lines / len(truth), f1
+from tests.patterns_corpus import FAMILIES, adversarial_lines, family_lines, grouping_scores  # noqa: E402 - after the path setup
 
 
 def mine(miner: PatternMiner, messages: list[str], service: str, batch: int) -> list[str | None]:

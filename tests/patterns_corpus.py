@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import string
+from collections import Counter, defaultdict
 from collections.abc import Callable
 
 Gen = Callable[[random.Random], str]
@@ -347,3 +348,23 @@ def adversarial_lines(n: int, seed: int = 11) -> list[str]:
         ]
         out.append(" ".join(words) + f" {i}")
     return out
+
+
+def grouping_scores(predicted: list[str | None], truth: list[int]) -> tuple[float, float]:
+    """(GA, FGA) of predicted ids against true template numbers: a line is right when the lines sharing its id are
+    exactly those sharing its true template; FGA is the F1 of predicted templates that are exactly a true one's
+    lines."""
+    by_predicted: dict[str | None, list[int]] = defaultdict(list)
+    for i, p in enumerate(predicted):
+        by_predicted[p].append(i)
+    true_sizes = Counter(truth)
+    right_lines = right_templates = 0
+    for members in by_predicted.values():
+        labels = {truth[i] for i in members}
+        if len(labels) == 1 and true_sizes[next(iter(labels))] == len(members):
+            right_lines += len(members)
+            right_templates += 1
+    precision = right_templates / len(by_predicted)
+    recall = right_templates / len(true_sizes)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return right_lines / len(truth), f1
