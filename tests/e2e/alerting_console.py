@@ -71,7 +71,14 @@ def alerting_server(tmp: Path) -> Iterator[AlertingServer]:
 
 
 def error_burst(service: str, count: int, at: datetime, marker: str) -> list[dict[str, Any]]:
-    """`count` ERROR lines of `service` within a second before `at`, their messages tagged with `marker`."""
+    """`count` ERROR lines of `service` within a second before `at`, their messages tagged with `marker`.
+
+    The lines all fall in one calendar minute: when the burst would straddle a minute boundary (as it does for
+    `at` in the first second of a minute), it moves to end just before that boundary, so per-minute histograms
+    (sparklines, previews) see the whole burst in one bucket whatever the time of day."""
+    first = at - timedelta(milliseconds=100 * (count - 1))
+    if first.replace(second=0, microsecond=0) != at.replace(second=0, microsecond=0):
+        at = at.replace(second=0, microsecond=0) - timedelta(milliseconds=1)
     return [
         {
             "ts": iso(at - timedelta(milliseconds=100 * i)),
