@@ -356,11 +356,19 @@ class StoreMaintenance:
         try:
             size = self.path.stat().st_size
             if size <= self.compact_max_bytes and compact.needs_compaction(
-                self.path, min_gain=self.compact_min_gain, min_bytes=self.compact_min_bytes
+                self.path,
+                min_gain=self.compact_min_gain,
+                min_bytes=self.compact_min_bytes,
+                block_size=compact.BLOCK_SIZE,  # a file of the old 256 KiB blocks gets the smaller ones
             ):
                 # A smaller buffer pool than the store's: the stop's peak memory (compact.COPY_MEMORY_LIMIT).
                 limit = min(int(self._config.store.memory_limit), compact.COPY_MEMORY_LIMIT)
-                compact.compact_file(self.path, threads=self._config.store.threads, memory_limit=f"{limit}B")
+                compact.compact_file(
+                    self.path,
+                    threads=self._config.store.threads,
+                    memory_limit=f"{limit}B",
+                    block_size=compact.BLOCK_SIZE,
+                )
         except Exception:
             # The old file is intact until the rename: the store stays usable, only larger.
             log.exception("compacting %s failed; it stays as it was", self.path)

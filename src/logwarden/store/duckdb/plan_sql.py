@@ -133,6 +133,38 @@ def rows_where(
     return where, row_fields(StoreFields(attr_columns=attrs), rows)
 
 
+def message_tests(select: exp.Select) -> str:
+    """The conjuncts of the statement's row filter over `logs` that read `message` alone, as one SQL predicate
+    ("" when there are none), for each day table's branch to apply itself.
+
+    DuckDB does not push a filter holding a non-literal regexp (a term's case-insensitive or word-boundary test)
+    through the union of branches: each branch would compute every column, the virtual `log_id` included, of
+    every candidate row before the filter dropped nearly all of them. The statement keeps its own filter.
+    """
+    for inner in select.find_all(exp.Select):
+        source = inner.args.get("from_")
+        where = inner.args.get("where")
+        if source is None or where is None or not isinstance(source.this, exp.Table) or source.this.name != "logs":
+            continue
+        tests = [
+            test
+            for test in _conjuncts(where.this)
+            if test.find(exp.Column) is not None
+            and not test.find(exp.Subquery, exp.Select)
+            and all(column.name == "message" and not column.table for column in test.find_all(exp.Column))
+        ]
+        return exp.and_(*(t.copy() for t in tests)).sql(dialect="duckdb") if tests else ""
+    return ""
+
+
+def _conjuncts(expr: exp.Expr) -> list[exp.Expr]:
+    """The parts of an AND (through parentheses), or the expression itself."""
+    inner = expr.unnest()
+    if isinstance(inner, exp.And):
+        return _conjuncts(inner.left) + _conjuncts(inner.right)
+    return [inner]
+
+
 def ts_lit(value: datetime) -> exp.Expr:
     return exp.cast(lit(value.astimezone(UTC).isoformat()), exp.DataType.build("TIMESTAMPTZ"))
 

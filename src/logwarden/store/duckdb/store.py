@@ -188,6 +188,8 @@ class DuckDBStore(StoreMaintenance):
             # Every query that cares about order says ORDER BY; without the guarantee DuckDB inserts with
             # ~35% less CPU per row (measured in bench/ingest.py), which the 2-core ingest path needs.
             "preserve_insertion_order": False,
+            # A new file's blocks, and those of a live compaction's copy (ATTACHed on this connection).
+            "default_block_size": compact.BLOCK_SIZE,
             **OFFLINE,
         }
         if config.store.threads:
@@ -290,6 +292,7 @@ class DuckDBStore(StoreMaintenance):
         tokens: Sequence[str] = (),
         attrs: Sequence[AttrRequest] = (),
         ranges: Sequence[AttrRange] = (),
+        pushed: str = "",
     ) -> T:
         """Run `fn(cursor, from_sql, params)` in one snapshot of the tenant's rows that may lie in [start, end).
 
@@ -300,6 +303,7 @@ class DuckDBStore(StoreMaintenance):
         `fn` must still test the words. With `attrs`, every branch of from_sql also has those attribute
         columns (typed.py), read from a typed column where the table or file has one; `ranges` (numeric ranges
         the filter implies for attributes, attr_ranges.py) add a test of the typed column to a hot table's branch.
+        `pushed` (a predicate on stored columns that `fn`'s own filter implies) is tested in each hot table's branch.
         """
 
         def attempt(cur: duckdb.DuckDBPyConnection) -> T:
@@ -330,6 +334,10 @@ class DuckDBStore(StoreMaintenance):
                     for name, test in attr_ranges.range_filters(typed_tables, ranges).items():
                         row_filters = row_filters or {}
                         row_filters[name] = f"{row_filters[name]} AND {test}" if name in row_filters else test
+                if pushed:
+                    row_filters = row_filters or {}
+                    for name in (table_name(k) for k in hot):
+                        row_filters[name] = f"{row_filters[name]} AND {pushed}" if name in row_filters else pushed
                 extra = None
                 if unapplied:
                     cur.register("_unapplied", pa.concat_tables(unapplied))
@@ -421,6 +429,7 @@ class DuckDBStore(StoreMaintenance):
             tokens=prepared.tokens,
             attrs=prepared.attrs,
             ranges=attr_ranges.plan_ranges(plan),
+            pushed=prepared.pushed,
         )
 
     async def search(self, query: SearchQuery) -> SearchResult:

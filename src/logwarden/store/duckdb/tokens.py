@@ -3,8 +3,8 @@ percent of the data.
 
 A full scan of `message` costs ~50 ms per million lines on this machine (decompress + lower + search);
 a needle (a request id, a trace id, an error code) is in a handful of lines. The applier therefore
-keeps, per day-partition table and per block of `BLOCK_ROWS` rowids (4 DuckDB vectors; a row group is
-15 blocks), a bloom filter of the message's tokens and of the values of the id fields (`INDEXED_FIELDS`
+keeps, per day-partition table and per block of `BLOCK_ROWS` rowids (one DuckDB vector; a row group is
+60 blocks), a bloom filter of the message's tokens and of the values of the id fields (`INDEXED_FIELDS`
 and `store.indexed_fields`, as the keys `<field>=<value>`, which no message token can equal: `=` separates
 tokens), written in the same transaction as the rows. A search that requires a token or a field value
 asks the filters which blocks may hold it and reads only those rowid ranges: DuckDB skips the other
@@ -37,15 +37,15 @@ from logwarden.store.duckdb import catalog
 from logwarden.store.duckdb.catalog import ARCHIVE_FILES
 from logwarden.store.duckdb.partitions import quote_ident
 
-BLOCK_ROWS = 8192  # 4 DuckDB vectors: a needle reads ~1% of a row group per hit (bench/query.py)
+BLOCK_ROWS = 2048  # one DuckDB vector: a needle reads ~0.2% of a row group per hit (bench/query.py)
 # A split-block bloom filter (the Parquet layout): each key picks one of SEGMENTS 512-bit segments and sets one
 # bit in each of its WORDS 64-bit words, stored one row per (block, segment), so a lookup tests the eight
 # integer columns of one segment per block (a vectorized integer scan) instead of reading whole filters.
 # Eight bits per key in words of ~45 keys each: ~0.5% false positives per key and block (three bits per key
-# in the same 16 KiB gave ~1.5-3%, and every false positive block costs a few ms of DuckDB reads).
+# in the same space gave ~1.5-3%, and every false positive block costs DuckDB reads).
 WORDS = 8
 SEGMENT_BITS = 64 * WORDS
-SEGMENTS = 256  # 16 KiB per block (2 bytes per row), sized for ~12k distinct keys per block
+SEGMENTS = 64  # 4 KiB per block (2 bytes per row), sized for ~3k distinct keys per block
 BLOOM_BITS = SEGMENT_BITS * SEGMENTS
 _SEG_MASK = SEGMENTS - 1
 # Odd 32-bit multipliers (Parquet's SBBF salts): word k's bit is the top 6 bits of (hash >> 32) * salt mod 2^32.
@@ -463,7 +463,7 @@ def index_bytes(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(f"SELECT count(*) FROM {BLOOM_TABLE}").fetchall()[0][0]) * WORDS * 8
 
 
-REBUILD_BLOCKS = 64  # blocks per pass of `rebuild`: bounds its memory to ~500k messages at a time
+REBUILD_BLOCKS = 256  # blocks per pass of `rebuild`: bounds its memory to ~500k messages at a time
 
 
 def needs_rebuild(con: duckdb.DuckDBPyConnection, table: str, fields: Sequence[str] | None = None) -> bool:

@@ -1,0 +1,149 @@
+"""What makes a needle cheap to read: hot.duckdb's 64 KiB blocks (new files, and a file of DuckDB's 256 KiB blocks
+once compacted at a clean stop), and a needle's message tests applied in each day table's branch — the same
+lines either way."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pytest
+from sqlglot import exp
+
+from logwarden.ingest.ndjson import decode_json_body
+from logwarden.model.normalize import BatchContext, normalize
+from logwarden.plan.nodes import Plan
+from logwarden.query.engine import run_query
+from logwarden.query.parser import parse
+from logwarden.query.planner import plan
+from logwarden.store.base import SearchQuery
+from logwarden.store.duckdb import DuckDBStore, compact, execute, plan_sql
+from tests.conftest import make_config
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+START, END = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+DAY = date(2026, 11, 20)
+
+
+def batch(start: int, n: int):  # type: ignore[no-untyped-def]
+    records = [
+        {
+            "ts": f"{DAY.isoformat()}T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}Z",
+            "msg": f"request {i} served" if i % 997 else f"request {i} failed with code zq{i}x",
+            "service": "api",
+        }
+        for i in range(start, start + n)
+    ]
+    decoded = decode_json_body(b"\n".join(orjson.dumps(r) for r in records))
+    return normalize(decoded.records, BatchContext("default", "http", NOW))
+
+
+def block_size(path: Path) -> int:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        sql = "SELECT block_size FROM pragma_database_size() WHERE database_name = current_database()"
+        return int(con.sql(sql).fetchall()[0][0])
+    finally:
+        con.close()
+
+
+async def test_a_new_hot_file_has_small_blocks(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    store = DuckDBStore(config)
+    await store.append(batch(0, 100))
+    await store.flush()
+    await store.close()
+    assert block_size(Path(config.data_dir) / "hot.duckdb") == compact.BLOCK_SIZE == 64 * 1024
+
+
+async def test_a_file_of_large_blocks_gets_small_ones_at_a_clean_stop(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    path = Path(config.data_dir) / "hot.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    duckdb.connect(str(path), config={"default_block_size": 256 * 1024}).close()  # as earlier versions made it
+    store = DuckDBStore(config)
+    store.compact_min_bytes = 0
+    await store.append(batch(0, 3000))
+    await store.flush()
+    assert block_size_open(store) == 256 * 1024
+    await store.close()  # the file is tidy (no free blocks to speak of): only its block size calls for the copy
+    assert block_size(path) == compact.BLOCK_SIZE
+    store = DuckDBStore(config)
+    try:
+        result = await store.search(SearchQuery("default", START, END, terms=("zq997x",), limit=10))
+        assert [h["message"] for h in result.hits] == ["request 997 failed with code zq997x"]
+        assert (await store.search(SearchQuery("default", START, END, limit=1))).total == 3000
+    finally:
+        await store.close()
+
+
+def block_size_open(store: DuckDBStore) -> int:
+    sql = "SELECT block_size FROM pragma_database_size() WHERE database_name = current_database()"
+    return int(store._db.sql(sql).fetchall()[0][0])
+
+
+def test_message_tests_are_the_conjuncts_that_read_message_alone() -> None:
+    where = "tenant = 'a' AND ts > 1 AND REGEXP_MATCHES(message, 'x') AND LOWER(message) LIKE '%y%' AND level = 'e'"
+    select = exp.select("*").from_("logs").where(where)
+    assert plan_sql.message_tests(select) == "REGEXP_MATCHES(message, 'x') AND LOWER(message) LIKE '%y%'"
+    # A test that reads another column as well stays in the statement only.
+    mixed = exp.select("*").from_("logs").where("tenant = 'a' AND (REGEXP_MATCHES(message, 'x') OR level = 'e')")
+    assert plan_sql.message_tests(mixed) == ""
+    # Only the statement over `logs`: a wrapping select's filter (after an aggregation) is not a row filter.
+    inner = exp.select("message").from_("logs").where("REGEXP_MATCHES(message, 'x')").subquery("t")
+    outer = exp.select("*").from_(inner).where("message = 'z'")
+    assert plan_sql.message_tests(outer) == "REGEXP_MATCHES(message, 'x')"
+
+
+def planned(query: str) -> Plan:
+    return plan(parse(query), tenant="default", start=START, end=END, now=NOW).plan
+
+
+def test_only_a_needles_hits_push_their_message_tests() -> None:
+    assert "zq997x" in execute.prepare(planned("zq997x")).pushed  # a word with a digit: likely in few blocks
+    assert "level" not in execute.prepare(planned("level:error zq997x")).pushed  # message tests only
+    assert execute.prepare(planned("served")).pushed == ""  # a common word: its many matches tested once
+    assert execute.prepare(planned("zq997x | stats count() by service")).pushed == ""  # reads the columns it uses
+
+
+@pytest.mark.parametrize(
+    ("query", "pushes"),
+    [
+        ("zq997x", True),
+        ("zq1994x OR zq997x", False),  # no word common to both branches: no block pruning, no push
+        ('"code zq2991x"', True),
+        ("zq997x -served", True),
+        ("request zq1994x", True),
+        ("zq99*", False),  # a wildcard requires no word: every block is read, the statement tests once
+    ],
+)
+async def test_pushing_changes_no_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, query: str, pushes: bool
+) -> None:
+    store = DuckDBStore(make_config(tmp_path))
+    try:
+        await store.append(batch(0, 5000))
+        await store.flush()
+        await store.append(batch(5000, 2000))  # not yet applied: read from memory, without the branch filter
+
+        async def hits() -> tuple[int, list[Any]]:
+            result = await run_query(store, query, tenant="default", start=START, end=END, limit=50, now=NOW)
+            return result.total, [h["log_id"] for h in result.hits]
+
+        statements: list[str] = []
+        fetch = execute.fetch_arrow
+        monkeypatch.setattr(
+            execute, "fetch_arrow", lambda cur, sql, params: statements.append(sql) or fetch(cur, sql, params)
+        )
+        pushed = await hits()
+        assert pushed[0] > 0
+        branches = statements[-1].split(") SELECT", 1)[0]
+        assert 'FROM "logs$default$20261120" WHERE tenant = $tenant' in branches
+        assert ("REGEXP_MATCHES" in branches) is pushes  # the day table's branch tests the message itself
+        monkeypatch.setattr(plan_sql, "message_tests", lambda select: "")
+        assert await hits() == pushed
+    finally:
+        await store.close()
