@@ -237,9 +237,10 @@ def build_cases(b: Bench) -> list[Case]:
 
     # A line from the middle of the data, and a trace from near it.
     mid_table = b.tables[-1]
+    mid_row = min(300_000, b.hand(f'SELECT count(*) FROM "{mid_table}"')[0][0] // 2)  # small loads too
     anchor_id, trace = b.hand(
-        f'SELECT log_id, (SELECT trace_id FROM "{mid_table}" WHERE rowid >= 300000 AND trace_id IS NOT NULL '
-        f'ORDER BY rowid LIMIT 1) FROM "{mid_table}" WHERE rowid = 300000'
+        f'SELECT log_id, (SELECT trace_id FROM "{mid_table}" WHERE rowid >= {mid_row} AND trace_id IS NOT NULL '
+        f'ORDER BY rowid LIMIT 1) FROM "{mid_table}" WHERE rowid = {mid_row}'
     )[0]
     retained = b.ds.end - timedelta(days=7)
 
