@@ -1,6 +1,6 @@
 """What makes a needle cheap to read: hot.duckdb's 64 KiB blocks (new files, and a file of DuckDB's 256 KiB blocks
-once compacted at a clean stop), and a needle's message tests applied in each day table's branch — the same
-lines either way."""
+once compacted at a clean stop), a needle's message tests applied in each day table's branch, and a context's
+anchor found through the stored id columns, not the virtual log_id — the same lines either way."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from sqlglot import exp
 
 from logwarden.ingest.ndjson import decode_json_body
 from logwarden.model.normalize import BatchContext, normalize
-from logwarden.plan.nodes import Plan
+from logwarden.model.schema import DUCKDB_COLUMNS
+from logwarden.plan.nodes import META_ANCHOR, ContextPlan, Plan, meta_int
 from logwarden.query.engine import run_query
 from logwarden.query.parser import parse
 from logwarden.query.planner import plan
 from logwarden.store.base import SearchQuery
-from logwarden.store.duckdb import DuckDBStore, compact, execute, plan_sql
+from logwarden.store.duckdb import DuckDBStore, compact, execute, lines, log_ids, plan_sql
 from tests.conftest import make_config
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -145,5 +146,56 @@ async def test_pushing_changes_no_answer(
         assert ("REGEXP_MATCHES" in branches) is pushes  # the day table's branch tests the message itself
         monkeypatch.setattr(plan_sql, "message_tests", lambda select: "")
         assert await hits() == pushed
+    finally:
+        await store.close()
+
+
+CLIENT_IDS = ["0123456789abcdef012345", "0123456789ABCDEF012345", "app@17", "it's", "é" * 22]
+
+
+def with_ids(start: int, n: int) -> Any:
+    records = [
+        {"ts": f"{DAY.isoformat()}T10:{i // 60 % 60:02d}:{i % 60:02d}Z", "msg": f"line {i}", "service": "api"}
+        for i in range(start, start + n)
+    ]
+    records += [
+        {"ts": f"{DAY.isoformat()}T11:00:00Z", "msg": f"client {i}", "service": "api", "log_id": log_id}
+        for i, log_id in enumerate(CLIENT_IDS)
+    ]
+    decoded = decode_json_body(b"\n".join(orjson.dumps(r) for r in records))
+    return normalize(decoded.records, BatchContext("default", "http", NOW))
+
+
+@pytest.mark.parametrize("layout", ["split", "before"])
+async def test_context_finds_its_anchor_through_the_stored_id_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    config = make_config(tmp_path)
+    if layout == "before":  # a day table of the layout before generated ids were split (a text log_id column)
+        path = Path(config.data_dir) / "hot.duckdb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path))
+        cols = ", ".join(f"{name} {sql_type}" for name, sql_type in DUCKDB_COLUMNS)
+        con.execute(f'CREATE TABLE "logs$default${DAY:%Y%m%d}" ({cols})')
+        con.close()
+    store = DuckDBStore(config)
+    sources: list[str] = []
+    anchor_line = lines.anchor_line
+    monkeypatch.setattr(lines, "anchor_line", lambda cur, src, *a: sources.append(src) or anchor_line(cur, src, *a))
+    try:
+        batch = with_ids(0, 300)
+        await store.append(batch)
+        await store.flush()
+        generated = batch.column("log_id")[150].as_py()
+        for wanted in (generated, *CLIENT_IDS):
+            table = await store.execute(ContextPlan("default", START, END, wanted, 2, 2))
+            assert table.column("log_id").to_pylist()[meta_int(table, META_ANCHOR)] == wanted
+            assert table.num_rows == 5 or wanted in CLIENT_IDS  # the client lines share one second: fewer sides
+            test = log_ids.stored_test(wanted, layout == "split")
+            assert f"WHERE tenant = $tenant AND {test}" in sources[-1]  # the day table's branch tests its columns
+        got = await store.execute(ContextPlan("default", START, END, generated, 2, 2))
+        assert got.column("message").to_pylist() == [f"line {i}" for i in range(148, 153)]
+        assert (await store.execute(ContextPlan("default", START, END, generated.upper(), 2, 2))).num_rows == 0
+        assert (await store.execute(ContextPlan("default", START, END, "absent", 2, 2))).num_rows == 0
     finally:
         await store.close()

@@ -39,15 +39,28 @@ def context_lines(
     cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any], plan: ContextPlan
 ) -> pa.Table:
     """The anchor's neighbours and itself in stored order, META_ANCHOR its index; no rows when not found."""
+    anchor = anchor_line(cur, src, params, plan)
+    return lines_around(cur, src, params, plan, anchor) if anchor.num_rows else anchor
+
+
+def anchor_line(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any], plan: ContextPlan) -> pa.Table:
+    """The line with the plan's log_id (the first in ts order), or no rows."""
     if src is None:
         return empty_lines()
     params = {**params, "c_log_id": plan.log_id, "c_start": plan.start, "c_end": plan.end}
-    anchor = cur.sql(
+    return cur.sql(
         f"SELECT {SELECT_COLUMNS} FROM {src} WHERE log_id = $c_log_id AND {_IN_RANGE} ORDER BY ts LIMIT 1",
         params=params,
     ).to_arrow_table()
-    if anchor.num_rows == 0:
-        return anchor
+
+
+def lines_around(
+    cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any], plan: ContextPlan, anchor: pa.Table
+) -> pa.Table:
+    """`anchor` (a line found by `anchor_line`) with its neighbours in stored order, META_ANCHOR its index."""
+    if src is None:
+        return _with_meta(anchor, META_ANCHOR, 0)
+    params = {**params, "c_log_id": plan.log_id, "c_start": plan.start, "c_end": plan.end}
     line = anchor.select(["host", "service", "ts", "seq"]).to_pylist()[0]
     params.update(c_host=line["host"], c_service=line["service"], c_ts=line["ts"], c_seq=line["seq"])
     none = anchor.slice(0, 0)

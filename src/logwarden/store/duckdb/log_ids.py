@@ -17,6 +17,7 @@ Tables made before (a real `log_id` column) stay as they are; `is_split` tells t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import duckdb
@@ -25,6 +26,7 @@ TEXT = "log_id_text"
 BATCH = "log_id_batch"
 OFFSET = "log_id_offset"
 _GENERATED = "'^[0-9a-f]{22}$'"
+GENERATED_RE = re.compile("[0-9a-f]{22}")  # the same, for Python's fullmatch
 # The id of a split row, as the generated column computes it.
 VALUE_SQL = f"coalesce({TEXT}, printf('%016x%06x', {BATCH}, coalesce(seq, 0) + {OFFSET}))"
 
@@ -43,6 +45,20 @@ def parts_sql(log_id: str = "log_id", seq: str = "seq") -> str:
         f"CASE WHEN {generated} THEN CAST('0x' || substr({log_id}, 1, 16) AS UBIGINT) END, "
         f"CASE WHEN {generated} THEN CAST('0x' || substr({log_id}, 17, 6) AS BIGINT) - coalesce({seq}, 0) END"
     )
+
+
+def stored_test(log_id: str, split: bool) -> str:
+    """A test of a day table's stored columns that every row whose `log_id` is `log_id` passes (SQL, the value
+    inlined): the generated column is computed per row, so `log_id = …` alone reads and spells every row."""
+    if not split:
+        return f"log_id = {_quote(log_id)}"
+    if GENERATED_RE.fullmatch(log_id):
+        return f"{BATCH} = {int(log_id[:16], 16)} AND {TEXT} IS NULL"
+    return f"{TEXT} = {_quote(log_id)}"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def insert_lists(columns: Sequence[str], split: bool) -> tuple[str, str]:
