@@ -56,6 +56,9 @@ COMPACT_SUFFIX = ".compact"
 # needle's candidate blocks a quarter (bench/query.py 2M lines: needle 67-75 -> 29 ms, trace 19-35 -> 16 ms, the
 # file 3% smaller), for ~14% more CPU in DuckDB's share of an apply (inserts and checkpoints write 4x the blocks).
 BLOCK_SIZE = 64 * 1024
+# A copy outlasts DuckDB's 2 s wait before it draws a progress bar on stdout: into the server's output (a session
+# setting, so every connection a copy runs on sets it).
+_NO_PROGRESS_BAR = "SET enable_progress_bar = false"
 # Share of those columns' bytes zstd saves over DuckDB's dictionary/FSST (41% on messages, 51% on log ids).
 ZSTD_GAIN = 0.43
 # Compact when the copy would be at least this share smaller (free blocks plus the zstd estimate).
@@ -207,6 +210,7 @@ def compact_file(
     settings["memory_limit"] = memory_limit or f"{COPY_MEMORY_LIMIT}B"
     con = duckdb.connect(str(tmp), config=settings)
     try:
+        con.execute(_NO_PROGRESS_BAR)
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"ATTACH {_sql_str(str(path))} AS {_SRC} (READ_ONLY)")
         dst = str(con.sql("SELECT current_database()").fetchall()[0][0])
@@ -237,6 +241,7 @@ def copy_snapshot(cur: duckdb.DuckDBPyConnection, path: Path) -> SnapshotCopy:
     (`finish_live`) need only append the rows committed since and copy the small bookkeeping tables.
     """
     remove_leftovers(path)
+    cur.execute(_NO_PROGRESS_BAR)
     src = str(cur.sql("SELECT current_database()").fetchall()[0][0])
     cur.execute(f"ATTACH {_sql_str(str(compact_path(path)))} AS {_DST}")
     try:
@@ -259,6 +264,7 @@ def finish_live(con: duckdb.DuckDBPyConnection, path: Path, snapshot: SnapshotCo
     """Live phase two, on the applier thread (nothing else writes): checkpoint the database, bring the copy up
     to date and make it durable, ready for `swap_in` once the database is closed. Returns (tables, reindexed)."""
     try:
+        con.execute(_NO_PROGRESS_BAR)
         # Most of the WAL into the file now, while reads go on; closing the database checkpoints the rest.
         _try_checkpoint(con)
         src = str(con.sql("SELECT current_database()").fetchall()[0][0])
