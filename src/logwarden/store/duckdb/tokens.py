@@ -45,7 +45,9 @@ BLOCK_ROWS = 2048  # one DuckDB vector: a needle reads ~0.2% of a row group per 
 # in the same space gave ~1.5-3%, and every false positive block costs DuckDB reads).
 WORDS = 8
 SEGMENT_BITS = 64 * WORDS
-SEGMENTS = 64  # 4 KiB per block (2 bytes per row), sized for ~3k distinct keys per block
+# 8 KiB per block (4 bytes per row), for the ~3.5k distinct keys of a block of 2,048 typical lines (bench/query.py:
+# ~3.4k words and ~100 trace ids); 64 segments (2 bytes per row) made a trace read 26 rowid ranges for its 4 lines.
+SEGMENTS = 128
 BLOOM_BITS = SEGMENT_BITS * SEGMENTS
 _SEG_MASK = SEGMENTS - 1
 # Odd 32-bit multipliers (Parquet's SBBF salts): word k's bit is the top 6 bits of (hash >> 32) * salt mod 2^32.
