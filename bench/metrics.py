@@ -7,7 +7,8 @@
    the ingest decode path (`to_core_batch`: decode + normalize of 1000-line NDJSON bodies) against the log
    metrics subscriber's `handle` on the same lines, with the built-in series only and with 20 definitions
    (counters, sums, histograms, a summary, labels from attributes and from an `extract` pipe). Batches are
-   handed as the bus hands a busy subscriber (coalesced, `--coalesce` bodies per call) and one body per call.
+   handed as the bus hands a busy subscriber (coalesced, `--coalesce` bodies per call) and one body per call;
+   the attribute texts shared with the rules engine (query/batch_attrs.py) are forgotten before each run.
    The subscriber runs on its own thread, off the request path: the ratio is the share of a core it takes
    for each core ingest spends decoding (the server also writes DuckDB, so the true share is lower).
 2. **Real servers** (`--server`, `--server-only`): `logwarden serve` with `metrics.enabled: false`, with the
@@ -19,6 +20,8 @@
    for those queries, measured on the idle server after each run, is left out of its CPU per line and shown as
    `*_polls_cpu_us_per_line`): medians and per-round values. The ratios to `off` are taken per round, between
    runs next to each other, and given as median and spread (min, max).
+   The bodies are made anew before each load, so their event times stay within the minute before it (bodies
+   resent unchanged for minutes become late lines for the coarser tiers, see logmetrics/store.py).
    `--together`: in each round the three servers are loaded at the same time (`--clients` each), so that a
    machine whose load swings within seconds weighs on every case alike.
 3. **90-day query**: a series store pre-populated with 90 days of the 1 h tier (12 services × 5 statuses for a
@@ -64,6 +67,7 @@ from logwarden.logmetrics.query import RangeQuery, query_range  # noqa: E402
 from logwarden.logmetrics.store import SeriesStore  # noqa: E402
 from logwarden.logmetrics.subscriber import LogMetricsSubscriber  # noqa: E402
 from logwarden.model.normalize import BatchContext  # noqa: E402
+from logwarden.query.batch_attrs import SHARED_TEXTS  # noqa: E402
 from logwarden.store.arrival import with_seq  # noqa: E402
 
 SERVICES = ["checkout", "cart", "payments", "inventory", "search", "auth", "shipping", "notifier", "gateway",
@@ -158,6 +162,8 @@ def subscriber_cost(raw: list[bytes], rounds: int, coalesce: int) -> dict[str, A
                 group = tables[i : i + per_call]
                 stored = pa.concat_tables([with_seq(i + j + 1, t) for j, t in enumerate(group)])
                 calls.append(BusBatch(i + len(group), stored))
+            # Attribute texts parsed in an earlier run would be read from the shared cache (same Arrow buffers).
+            SHARED_TEXTS.clear()
             began = time.process_time()
             for call in calls:
                 sub.handle(call)
@@ -297,6 +303,10 @@ def servers(raw: list[bytes], seconds: float, clients: int, rounds: int, togethe
                 # Together: every case loaded at once (the machine's load falls on all alike); else in turn.
                 turns = [names] if together else [[n] for n in names[r % len(names) :] + names[: r % len(names)]]
                 for turn in turns:
+                    # Event times a minute before now again: resent as they were, the lines would grow older than
+                    # the roll-up (ROLLUP_DELAY) within a minute or two and be committed as late lines from then on
+                    # (every coarser tier written too, and settled at each roll-up), which a live stream is not.
+                    raw = bodies(len(raw))
                     began_cpu = {name: _settle(running[name].pid) for name in turn}
                     acked_now = dict.fromkeys(turn, 0)
 

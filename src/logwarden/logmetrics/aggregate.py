@@ -191,11 +191,19 @@ class BatchAggregator:
             if metric.native is not None:
                 names = self._native(metric, batch, mask)
                 value = names[d.field] if d.field is not None else None
-                groups = batch.groups(mask, [names[x] for x in d.labels], value, distribution=metric.distribution)
+                groups = batch.groups(
+                    mask,
+                    [names[x] for x in d.labels],
+                    value,
+                    distribution=metric.distribution,
+                    selection=metric.filter.text,
+                )
             elif metric.sql is not None:
                 groups = self._with_pipes(metric, batch, mask)
             else:
-                groups = batch.groups(mask, d.labels, d.field, distribution=metric.distribution)
+                groups = batch.groups(
+                    mask, d.labels, d.field, distribution=metric.distribution, selection=metric.filter.text
+                )
             if len(groups.n):
                 self._fold(metric, groups, pending)
 
@@ -295,17 +303,36 @@ class BatchAggregator:
         """Put each group in its series (the cap decides, per distinct label combination) and keep the points."""
         d = metric.definition
         admitted = self._admitted.setdefault(d.name, {})
-        series = []
-        for values in groups.series:
+        series: list[tuple[str, str]] = [("", "")] * len(groups.series)
+        new: list[int] = []
+        for i, values in enumerate(groups.series):
             text = admitted.get(values)
             if text is None:
+                new.append(i)
+            else:
+                series[i] = (values[0], text)
+        if new:
+            if groups.first is not None and self._may_reach_cap(d, [groups.series[i][0] for i in new]):
+                # The cap admits series first come, first served: in the order of their first line.
+                first = groups.first()
+                new.sort(key=lambda i: int(first[i]))
+            for i in new:
+                values = groups.series[i]
                 text = self._admit(d, values[0], values[1:])
                 if text in self._known[(d.name, values[0])]:  # not `other`: that one is counted each time
                     admitted[values] = text
-            series.append((values[0], text))
+                series[i] = (values[0], text)
         sids = pending.series_ids(d.name, series)[groups.point_series]
         bins = (groups.bin_point, groups.bin, groups.bin_n) if metric.distribution else None
         pending.add(sids, groups.ts, groups.n, groups.total, groups.lo, groups.hi, bins)
+
+    def _may_reach_cap(self, d: MetricDefinition, tenants: list[str]) -> bool:
+        """Whether admitting series of these tenants (one each, not admitted before) could reach `d`'s cap (when it
+        cannot, the order they are admitted in changes nothing)."""
+        per_tenant: dict[str, int] = {}
+        for tenant in tenants:
+            per_tenant[tenant] = per_tenant.get(tenant, 0) + 1
+        return any(len(self._known.get((d.name, t), ())) + k > d.max_series for t, k in per_tenant.items())
 
     def _admit(self, d: MetricDefinition, tenant: str, values: Sequence[str]) -> str:
         """The series (labels as JSON) a label combination counts in: itself while the cap allows, else `other`."""

@@ -13,7 +13,7 @@ each distinct series once per definition and batch (for the cap), never a line.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +40,8 @@ class Groups:
     """A definition's matching lines grouped by series and bucket: `series` holds each distinct series' field
     values (tenant first, then the labels); per point (series, bucket), `point_series` (index in `series`),
     `ts` (bucket start, epoch seconds), `n`, `total`, `lo`, `hi`; for distributions, per (point, bin) with
-    lines, `bin_point` (index of the point), `bin` and `bin_n`."""
+    lines, `bin_point` (index of the point), `bin` and `bin_n`. `first` (None: `series` are in that order
+    already) gives each series' first line in the batch, for the cap's first come, first served."""
 
     series: list[tuple[str, ...]]
     point_series: np.ndarray
@@ -52,6 +53,7 @@ class Groups:
     bin_point: np.ndarray
     bin: np.ndarray
     bin_n: np.ndarray
+    first: Callable[[], np.ndarray] | None = None
 
 
 def _dense(key: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +84,9 @@ class MetricBatch:
         self._numbers: dict[str, np.ndarray] = {}
         self._bins: dict[str, np.ndarray] = {}
         self._buckets: tuple[np.ndarray, np.ndarray] | None = None
-        self._cells: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cells: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._selections: dict[tuple[str, str | None], tuple[np.ndarray | None, np.ndarray | None]] = {}
+        self._counts: dict[tuple[tuple[str | None, str | None] | None, tuple[str, ...]], np.ndarray] = {}
         self._attrs = BatchAttributes(table)  # attribute texts, parsed once (shared with the rules engine)
 
     # --- filters and fields ---------------------------------------------------------------------
@@ -185,34 +189,54 @@ class MetricBatch:
 
     # --- the group-by ---------------------------------------------------------------------------
 
-    def cells(self, fields: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def cells(self, fields: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every line's cell — its series (the values of `fields`) and bucket — numbered densely over the batch,
         once per set of fields (shared by every definition labelled alike): (each line's cell, each cell's
-        series number, each cell's bucket index)."""
+        series number, each cell's bucket index, a line of each series)."""
         found = self._cells.get(fields)
         if found is None:
-            key = np.zeros(self.num_rows, dtype=np.int64)
+            key: np.ndarray | None = None
             space = 1
             for name in fields:
                 distinct, codes = self.codes(name)
                 size = max(len(distinct), 1)
+                if size == 1:  # one value on every line (one tenant, say): no digit of the key
+                    continue
+                if key is None:
+                    key, space = codes, size
+                    continue
                 if space * size >= _KEY_LIMIT:  # too many combinations for one integer: number those present
                     present, key = _dense(key, space)
                     space = len(present)
                 key = key * size + codes
                 space *= size
-            series, series_index = _dense(key, space)
             starts, bucket_codes = self.buckets
             nb = max(len(starts), 1)
-            cell_keys, cell_index = _dense(series_index * nb + bucket_codes, len(series) * nb)
-            found = self._cells[fields] = (cell_index, cell_keys // nb, cell_keys % nb)
+            if key is None:
+                combined = bucket_codes
+            else:
+                if space * nb >= _KEY_LIMIT:
+                    present, key = _dense(key, space)
+                    space = len(present)
+                combined = key * nb + bucket_codes
+            # Series and bucket numbered in one pass over the lines; the series numbered over the cells.
+            cell_keys, cell_index = _dense(combined, space * nb)
+            series_keys, cell_series = np.unique(cell_keys // nb, return_inverse=True)
+            line_of_cell = np.empty(len(cell_keys), dtype=np.int64)
+            line_of_cell[cell_index] = np.arange(self.num_rows, dtype=np.int64)  # any line: they share the values
+            line_of_series = np.empty(len(series_keys), dtype=np.int64)
+            line_of_series[cell_series] = line_of_cell
+            found = self._cells[fields] = (cell_index, cell_series, cell_keys % nb, line_of_series)
         return found
 
-    def groups(
-        self, mask: np.ndarray | None, labels: Sequence[str], value: str | None, *, distribution: bool = False
-    ) -> Groups:
-        """The lines `mask` selects (with a finite `value`, when one is named) grouped by tenant, `labels` and
-        bucket (and, for a distribution, by the value's sketch bin too)."""
+    def _selected(
+        self, mask: np.ndarray | None, value: str | None, key: str | None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The lines `mask` selects that have a finite `value` (None: every line) and their values; `key` (the
+        filter's text) shares them between definitions with the same filter and value."""
+        found = self._selections.get((key, value)) if key is not None else None
+        if found is not None:
+            return found
         rows: np.ndarray | None = None if mask is None else np.flatnonzero(mask)
         v: np.ndarray | None = None
         if value is not None:
@@ -222,13 +246,35 @@ class MetricBatch:
             if not finite.all():
                 rows = np.flatnonzero(finite) if rows is None else rows[finite]
                 v = v[finite]
+        if key is not None:
+            self._selections[(key, value)] = (rows, v)
+        return rows, v
+
+    def groups(
+        self,
+        mask: np.ndarray | None,
+        labels: Sequence[str],
+        value: str | None,
+        *,
+        distribution: bool = False,
+        selection: str | None = None,
+    ) -> Groups:
+        """The lines `mask` selects (with a finite `value`, when one is named) grouped by tenant, `labels` and
+        bucket (and, for a distribution, by the value's sketch bin too). `selection`: the filter's text, so that
+        definitions with the same filter (and value, and labels) share what they can."""
+        rows, v = self._selected(mask, value, selection)
         m = self.num_rows if rows is None else len(rows)
         fields = ("tenant", *labels)
-        every_cell, cell_series, cell_bucket = self.cells(fields)
+        every_cell, cell_series, cell_bucket, line_of_series = self.cells(fields)
         cell = every_cell if rows is None else every_cell[rows]
         ncells = len(cell_series)
         # Statistics over every cell of the batch, then those the lines fill (no renumbering per definition).
-        n = np.bincount(cell, minlength=ncells).astype(np.float64)
+        counted = (None if rows is None else (selection, value), fields)
+        n = self._counts.get(counted) if rows is None or selection is not None else None
+        if n is None:
+            n = np.bincount(cell, minlength=ncells).astype(np.float64)
+            if rows is None or selection is not None:
+                self._counts[counted] = n
         present = np.flatnonzero(n)
         total: np.ndarray
         if v is None:
@@ -239,20 +285,19 @@ class MetricBatch:
             hi = np.full(ncells, -np.inf)
             np.minimum.at(lo, cell, v)
             np.maximum.at(hi, cell, v)
-        # Series in the order of their first line (the cap admits them first come, first served), each one's
-        # values read from that line.
-        first_of_cell = np.full(ncells, m, dtype=np.int64)
-        np.minimum.at(first_of_cell, cell, np.arange(m, dtype=np.int64))
         series_ids, point_series = np.unique(cell_series[present], return_inverse=True)
-        first = np.full(len(series_ids), m, dtype=np.int64)
-        np.minimum.at(first, point_series, first_of_cell[present])
-        order = np.argsort(first, kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        first = first[order]
-        at = first if rows is None else rows[first]
+        at = line_of_series[series_ids]
         columns = [self.codes(name)[0].take(pa.array(self.codes(name)[1][at])).to_pylist() for name in fields]
-        series = list(zip(*columns, strict=True)) if columns else []
+        series = list(zip(*columns, strict=True))
+
+        def first() -> np.ndarray:
+            """Each series' first line among those selected (asked only when a cap may be reached)."""
+            series_of_cell = np.zeros(ncells, dtype=np.int64)
+            series_of_cell[present] = point_series
+            out = np.full(len(series_ids), m, dtype=np.int64)
+            np.minimum.at(out, series_of_cell[cell], np.arange(m, dtype=np.int64))
+            return out
+
         empty = np.zeros(0, dtype=np.int64)
         bin_point, bin_index, bin_n = empty, np.zeros(0, dtype=np.int16), empty
         if distribution and value is not None and m:
@@ -260,8 +305,15 @@ class MetricBatch:
             b = b if rows is None else b[rows]
             low = int(b.min())
             width = int(b.max()) - low + 1
-            found, cell_bin = _dense(cell * width + (b.astype(np.int64) - low), ncells * width)
-            bin_n = np.bincount(cell_bin, minlength=len(found))
+            key = cell * width - low + b
+            space = ncells * width
+            if space <= max(4 * len(key), 1 << 16):  # one count per (cell, bin): no numbering of the lines
+                counts = np.bincount(key, minlength=space)
+                found = np.flatnonzero(counts)
+                bin_n = counts[found]
+            else:
+                found, cell_bin = _dense(key, space)
+                bin_n = np.bincount(cell_bin, minlength=len(found))
             point_of_cell = np.zeros(ncells, dtype=np.int64)
             point_of_cell[present] = np.arange(len(present))
             bin_point = point_of_cell[found // width]
@@ -269,7 +321,7 @@ class MetricBatch:
         starts = self.buckets[0]
         return Groups(
             series=series,
-            point_series=rank[point_series],
+            point_series=point_series,
             ts=starts[cell_bucket[present]] if len(starts) else empty,
             n=n[present],
             total=total[present],
@@ -278,6 +330,7 @@ class MetricBatch:
             bin_point=bin_point,
             bin=bin_index,
             bin_n=bin_n,
+            first=first,
         )
 
 

@@ -197,3 +197,22 @@ def test_series_admitted_before_are_recounted_once_the_caps_forget_them() -> Non
     assert labels(["b"]) == ['{"host":"b"}']
     assert labels(["a"]) == [f'{{"host":"{OTHER}"}}']
     assert agg.over_cap == 2
+
+
+def test_the_cap_admits_series_in_the_order_of_their_first_line_whatever_their_numbering() -> None:
+    """Series are numbered by their label values' codes, not by their first line: when the cap may be reached, they
+    are admitted in the order of their first line all the same."""
+    capped = MetricDefinition(name="capped", labels=["host", "service"], max_series=2)
+    agg = aggregate.BatchAggregator([capped], {})
+    # Numbered (h2, s1) < (h2, s2) < (h1, s1) < (h1, s2); first seen (h2, s1), (h1, s2), (h1, s1), (h2, s2).
+    hosts = [("h2", "s1"), ("h1", "s2"), ("h1", "s1"), ("h2", "s2"), ("h1", "s2")]
+    pending = Pending()
+    agg.observe(stored(1, [line(i, service=s, host=h) for i, (h, s) in enumerate(hosts)]).table, pending)
+    merged = pending.merged()
+    counts = {key[2]: n for key, n, _ in merged.series}
+    assert counts == {
+        '{"host":"h2","service":"s1"}': 1,
+        '{"host":"h1","service":"s2"}': 2,
+        f'{{"host":"{OTHER}","service":"{OTHER}"}}': 2,
+    }
+    assert agg.over_cap == 2
