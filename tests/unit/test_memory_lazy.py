@@ -114,3 +114,33 @@ def test_the_server_app_does_not_import_snappy_until_a_compressed_push_or_a_remo
         "print(json.dumps({'at_start': started, 'after_use': 'cramjam' in sys.modules, 'text': text}))"
     )
     assert probe == {"at_start": [], "after_use": True, "text": "x" * 9}
+
+
+def test_the_server_app_and_the_notification_queue_do_not_import_sqlalchemys_orm(tmp_path: Path) -> None:
+    probe = _fresh(
+        "import json, sys\n"
+        "from datetime import datetime, timezone\n"
+        "from logwarden.api.app import create_app\n"
+        "from logwarden.meta.db import MetaDB\n"
+        "from logwarden.alerting.notify.queue import NotificationQueue\n"
+        f"db = MetaDB('sqlite:///{tmp_path / 'meta.sqlite'}')\n"
+        "claimed = NotificationQueue(db.engine).claim(datetime(2026, 1, 1, tzinfo=timezone.utc), 10)\n"
+        "db.close()\n"
+        "print(json.dumps({'orm': 'sqlalchemy.orm' in sys.modules, 'claimed': len(claimed)}))"
+    )
+    assert probe == {"orm": False, "claimed": 0}  # the queue's self-join is Core's alias: ~6 MB resident saved
+
+
+def test_the_stream_filters_make_their_duckdb_on_first_use() -> None:
+    probe = _fresh(
+        "import json\n"
+        "import pyarrow as pa\n"
+        "from logwarden.api.app import create_app\n"
+        "from logwarden.query import filter as stream_filter\n"
+        "started = stream_filter._database.cache_info().currsize\n"
+        "cur = stream_filter._cursor()\n"
+        "one = cur.execute('SELECT 1').fetchall()[0][0]\n"
+        "print(json.dumps({'at_start': started, 'after_use': stream_filter._database.cache_info().currsize,"
+        " 'one': one}))"
+    )
+    assert probe == {"at_start": 0, "after_use": 1, "one": 1}  # ~5 MB resident only once a filter runs

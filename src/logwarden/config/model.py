@@ -313,6 +313,10 @@ class LogMetricsConfig(_Frozen):
     """How often finished buckets are rolled up into the coarser tiers and old points deleted."""
     remote_write: RemoteWriteConfig | None = None
     """Push the series to a Prometheus remote-write receiver (docs/metrics.md)."""
+    memory_limit: ByteSize = Field(64 * 1024**2, ge=16 * 1024**2)
+    """DuckDB memory limit of the series store (`metrics/`): the blocks its commits write stay cached up to it, so
+    on a busy server it is that much of the server's memory (docs/storage.md, Memory); roll-ups and queries spill
+    to disk beyond it."""
 
     @field_validator("definitions")
     @classmethod

@@ -85,7 +85,7 @@ def open_log_metrics(
     section = config.metrics
     if not section.enabled:
         return None
-    store = SeriesStore.under(config.data_dir, section.retention, compactor)
+    store = SeriesStore.under(config.data_dir, section.retention, compactor, int(section.memory_limit))
     try:
         subscriber = LogMetricsSubscriber(
             store,

@@ -244,10 +244,16 @@ class SeriesStore:
 
     @classmethod
     def under(
-        cls, data_dir: Path, retention: Sequence[timedelta], compactor: FileCompactor | None = None
+        cls,
+        data_dir: Path,
+        retention: Sequence[timedelta],
+        compactor: FileCompactor | None = None,
+        memory_limit: int | None = None,
     ) -> SeriesStore:
-        """The store of a server's data directory."""
-        return cls(data_dir / DIR / FILE, retention, compactor=compactor)
+        """The store of a server's data directory; `memory_limit` in bytes (`metrics.memory_limit`)."""
+        if memory_limit is None:
+            return cls(data_dir / DIR / FILE, retention, compactor=compactor)
+        return cls(data_dir / DIR / FILE, retention, memory_limit=f"{memory_limit}B", compactor=compactor)
 
     def reader(self) -> duckdb.DuckDBPyConnection:
         """This thread's read cursor."""

@@ -23,7 +23,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, select, update
-from sqlalchemy.orm import aliased
 from sqlalchemy.pool import StaticPool
 
 from logwarden.alerting.model import Notification
@@ -108,7 +107,7 @@ class NotificationQueue:
         group's notifications go out in order — leaving out the rows in `busy` (being sent) and groups whose
         oldest row is busy."""
         n = notifications.c
-        older = aliased(notifications)
+        older = notifications.alias()  # Core's alias: sqlalchemy.orm (~6 MB resident) stays unimported
         earlier = exists().where(
             and_(
                 older.c.status == QUEUED,
