@@ -70,12 +70,16 @@ def stored_filters(con: duckdb.DuckDBPyConnection) -> Filters:
     return {(int(block), int(seg)): tuple(int(w) for w in words) for block, seg, *words in rows.fetchall()}
 
 
-@pytest.mark.parametrize("block_rows", [50, 2048])
+@pytest.mark.parametrize(
+    ("block_rows", "pass_rows"),
+    [(50, 1 << 20), (2048, 1 << 20), (50, 37)],  # passes of 37 rows cut blocks: the upsert ORs their halves
+)
 def test_appended_filters_equal_a_rebuild_from_the_committed_rows(
-    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, block_rows: int
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, block_rows: int, pass_rows: int
 ) -> None:
     monkeypatch.setattr(tokens, "BLOCK_ROWS", block_rows)
-    rng = random.Random(block_rows)
+    monkeypatch.setattr(tokens, "INDEX_PASS_ROWS", pass_rows)
+    rng = random.Random(block_rows + pass_rows)
     done = 0
     for size in [1, 7, 130, 2047, 2049, 5000, 3, 4096]:  # blocks filled across transactions, batches over vectors
         messages: list[str | None] = [

@@ -52,6 +52,7 @@ BLOOM_BITS = SEGMENT_BITS * SEGMENTS
 _SEG_MASK = SEGMENTS - 1
 # Odd 32-bit multipliers (Parquet's SBBF salts): word k's bit is the top 6 bits of (hash >> 32) * salt mod 2^32.
 _SALTS = (0x47B6137B, 0x44974D91, 0x8824AD5B, 0xA2B7289D, 0x705495C7, 0x2DF1424B, 0x9EFC4947, 0x5C6BFB31)
+INDEX_PASS_ROWS = 32 * BLOCK_ROWS  # rows an apply's filters are built from at a time (`index_appended`)
 # More candidate ranges than this in one table: read it whole (a long OR of ranges costs more than it saves).
 MAX_RANGES = 256
 
@@ -266,16 +267,22 @@ def index_appended(con: duckdb.DuckDBPyConnection, table: str, base: int, fields
     if not count:
         return
     values = "".join(f", {field_sql(field)} AS f{i}" for i, field in enumerate(fields))
-    rows = con.sql(
-        f"SELECT ($base + rowid - $first) // {BLOCK_ROWS} AS block, message{values} FROM {name} WHERE rowid >= $first",
-        params={"base": base, "first": first},
-    ).to_arrow_table()
-    words = rows.set_column(1, "words", word_text(rows.column("message")))
-    con.register("_token_rows", words)
-    try:
-        con.execute(_build_sql(fields), {"tbl": table})
-    finally:
-        con.unregister("_token_rows")
+    build = _build_sql(fields)
+    # In passes of INDEX_PASS_ROWS: the words of a whole transaction and their DISTINCT were the applier's highest
+    # memory (py-spy at each new high of RSS). A block cut by a pass boundary is OR-ed together by the upsert.
+    for start in range(int(first), int(first) + int(count), INDEX_PASS_ROWS):
+        rows = con.sql(
+            f"SELECT ($base + rowid - $first) // {BLOCK_ROWS} AS block, message{values} FROM {name} "
+            "WHERE rowid >= $start AND rowid < $stop",
+            params={"base": base, "first": first, "start": start, "stop": start + INDEX_PASS_ROWS},
+        ).to_arrow_table()
+        words = rows.set_column(1, "words", word_text(rows.column("message")))
+        del rows
+        con.register("_token_rows", words)
+        try:
+            con.execute(build, {"tbl": table})
+        finally:
+            con.unregister("_token_rows")
     con.execute(f"UPDATE {COVERAGE_TABLE} SET hi = ? WHERE tbl = ?", [base + int(count), table])
 
 
