@@ -111,6 +111,12 @@ class StoreConfig(_Frozen):
     Memory)."""
     threads: int | None = Field(None, ge=1)
     """DuckDB worker threads; unset means one per core."""
+    block_size: ByteSize = 256 * 1024
+    """Block size of hot.duckdb: 16 KiB to 256 KiB, a power of two (DuckDB's default 256 KiB). A text column's
+    segment fills a block and is decoded whole when a search reads any of its rows, so 64 KiB makes a needle or a
+    trace read about a quarter of the text (bench/query.py: needle 67-75 → 29 ms) for ~10 % more ingest CPU a line
+    (DuckDB writes four times the blocks). New files get it; an existing file at its next compaction (a clean stop
+    converts it whatever its free space, docs/storage.md)."""
     retention_days: int = Field(7, ge=1)
     """Days of data kept (hot and archive); whole day partitions older than this are dropped."""
     tenants: dict[str, TenantOverride] = Field(default_factory=dict)
@@ -119,6 +125,13 @@ class StoreConfig(_Frozen):
     """Retention classes: name → days. Lines a pipeline routes to a class (`route` with `retention:`, which
     sets the `retention_class` attribute) are kept that many days instead of their tenant's retention, in
     partitions of their own; an unknown class name means the tenant's retention."""
+
+    @field_validator("block_size")
+    @classmethod
+    def _block_size(cls, v: ByteSize) -> ByteSize:
+        if not 16 * 1024 <= v <= 256 * 1024 or v & (v - 1):
+            raise ValueError(f"{int(v)} bytes: a power of two from 16KiB to 256KiB")
+        return v
 
     @field_validator("retention_classes")
     @classmethod

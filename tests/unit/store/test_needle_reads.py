@@ -1,5 +1,5 @@
-"""What makes a needle cheap to read: hot.duckdb's 64 KiB blocks (new files, and a file of DuckDB's 256 KiB blocks
-once compacted at a clean stop), a needle's message tests applied in each day table's branch, and a context's
+"""What makes a needle cheap to read: `store.block_size` (new files, and a file of another block size once compacted
+at a clean stop), a needle's message tests applied in each day table's branch, and a context's
 anchor found through the stored id columns, not the virtual log_id — the same lines either way."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import orjson
 import pytest
 from sqlglot import exp
 
+from logwarden.config.loader import ConfigError
 from logwarden.ingest.ndjson import decode_json_body
 from logwarden.model.normalize import BatchContext, normalize
 from logwarden.model.schema import DUCKDB_COLUMNS
@@ -21,7 +22,7 @@ from logwarden.query.engine import run_query
 from logwarden.query.parser import parse
 from logwarden.query.planner import plan
 from logwarden.store.base import SearchQuery
-from logwarden.store.duckdb import DuckDBStore, compact, execute, lines, log_ids, plan_sql
+from logwarden.store.duckdb import DuckDBStore, execute, lines, log_ids, plan_sql
 from tests.conftest import make_config
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -51,27 +52,31 @@ def block_size(path: Path) -> int:
         con.close()
 
 
-async def test_a_new_hot_file_has_small_blocks(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
+@pytest.mark.parametrize("size", [None, 64 * 1024])
+async def test_a_new_hot_file_has_the_configured_blocks(tmp_path: Path, size: int | None) -> None:
+    config = make_config(tmp_path, **({"store.block_size": size} if size else {}))
     store = DuckDBStore(config)
     await store.append(batch(0, 100))
     await store.flush()
     await store.close()
-    assert block_size(Path(config.data_dir) / "hot.duckdb") == compact.BLOCK_SIZE == 64 * 1024
+    assert block_size(Path(config.data_dir) / "hot.duckdb") == (size or 256 * 1024)  # DuckDB's default
 
 
-async def test_a_file_of_large_blocks_gets_small_ones_at_a_clean_stop(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
+@pytest.mark.parametrize(("before", "after"), [(256 * 1024, 64 * 1024), (64 * 1024, 256 * 1024)])
+async def test_a_file_of_other_blocks_gets_the_configured_ones_at_a_clean_stop(
+    tmp_path: Path, before: int, after: int
+) -> None:
+    config = make_config(tmp_path, **{"store.block_size": after})
     path = Path(config.data_dir) / "hot.duckdb"
     path.parent.mkdir(parents=True, exist_ok=True)
-    duckdb.connect(str(path), config={"default_block_size": 256 * 1024}).close()  # as earlier versions made it
+    duckdb.connect(str(path), config={"default_block_size": before}).close()  # made with the setting before
     store = DuckDBStore(config)
     store.compact_min_bytes = 0
     await store.append(batch(0, 3000))
     await store.flush()
-    assert block_size_open(store) == 256 * 1024
+    assert block_size_open(store) == before
     await store.close()  # the file is tidy (no free blocks to speak of): only its block size calls for the copy
-    assert block_size(path) == compact.BLOCK_SIZE
+    assert block_size(path) == after
     store = DuckDBStore(config)
     try:
         result = await store.search(SearchQuery("default", START, END, terms=("zq997x",), limit=10))
@@ -79,6 +84,12 @@ async def test_a_file_of_large_blocks_gets_small_ones_at_a_clean_stop(tmp_path: 
         assert (await store.search(SearchQuery("default", START, END, limit=1))).total == 3000
     finally:
         await store.close()
+
+
+def test_a_block_size_duckdb_cannot_use_fails_at_start_naming_the_field(tmp_path: Path) -> None:
+    for bad in ("48KiB", "8KiB", "512KiB"):
+        with pytest.raises(ConfigError, match=r"store\.block_size"):
+            make_config(tmp_path, **{"store.block_size": bad})
 
 
 def block_size_open(store: DuckDBStore) -> int:

@@ -51,11 +51,6 @@ from logwarden.store.wal import fsync_dir
 log = logging.getLogger(__name__)
 
 COMPACT_SUFFIX = ".compact"
-# Blocks of hot.duckdb (new files, and every compaction's copy; DuckDB's default is 256 KiB). A dictionary-compressed
-# text segment fills a block and is decoded whole when a needle reads any row of it: quarter-size segments cost a
-# needle's candidate blocks a quarter (bench/query.py 2M lines: needle 67-75 -> 29 ms, trace 19-35 -> 16 ms, the
-# file 3% smaller), for ~14% more CPU in DuckDB's share of an apply (inserts and checkpoints write 4x the blocks).
-BLOCK_SIZE = 64 * 1024
 # A copy outlasts DuckDB's 2 s wait before it draws a progress bar on stdout: into the server's output (a session
 # setting, so every connection a copy runs on sets it).
 _NO_PROGRESS_BAR = "SET enable_progress_bar = false"

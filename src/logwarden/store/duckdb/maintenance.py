@@ -359,7 +359,7 @@ class StoreMaintenance:
                 self.path,
                 min_gain=self.compact_min_gain,
                 min_bytes=self.compact_min_bytes,
-                block_size=compact.BLOCK_SIZE,  # a file of the old 256 KiB blocks gets the smaller ones
+                block_size=int(self._config.store.block_size),  # a file of another block size gets this one
             ):
                 # A smaller buffer pool than the store's: the stop's peak memory (compact.COPY_MEMORY_LIMIT).
                 limit = min(int(self._config.store.memory_limit), compact.COPY_MEMORY_LIMIT)
@@ -367,7 +367,7 @@ class StoreMaintenance:
                     self.path,
                     threads=self._config.store.threads,
                     memory_limit=f"{limit}B",
-                    block_size=compact.BLOCK_SIZE,
+                    block_size=int(self._config.store.block_size),
                 )
         except Exception:
             # The old file is intact until the rename: the store stays usable, only larger.

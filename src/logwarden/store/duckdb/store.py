@@ -189,7 +189,7 @@ class DuckDBStore(StoreMaintenance):
             # ~35% less CPU per row (measured in bench/ingest.py), which the 2-core ingest path needs.
             "preserve_insertion_order": False,
             # A new file's blocks, and those of a live compaction's copy (ATTACHed on this connection).
-            "default_block_size": compact.BLOCK_SIZE,
+            "default_block_size": int(config.store.block_size),
             **OFFLINE,
         }
         if config.store.threads:
