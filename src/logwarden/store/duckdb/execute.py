@@ -159,8 +159,8 @@ def prepare(plan: Plan) -> Prepared:
     if isinstance(plan, FieldsPlan):
         sample = plan_sql.compile_fields_sample(plan, attrs)
         return Prepared(sample.tokens, lambda cur, src, params: _fields(cur, src, params, plan, sample), attrs.requests)
-    if isinstance(plan, ContextPlan):
-        return Prepared((), lambda cur, src, params: lines.context_lines(cur, src, params, plan))
+    if isinstance(plan, ContextPlan):  # two reads (DuckDBStore._context): its anchor's narrows the day tables
+        raise TypeError("a ContextPlan is answered by DuckDBStore.execute, not by one prepared read")
     if isinstance(plan, TracePlan):
         return Prepared(_trace_keys(plan.trace_id), lambda cur, src, params: lines.trace_lines(cur, src, params, plan))
     if isinstance(plan, TraceSummaryPlan):

@@ -35,14 +35,6 @@ def empty_lines() -> pa.Table:
     return pa.table({name: pa.array([], pa.null()) for name in SELECT_COLUMNS.split(", ")})
 
 
-def context_lines(
-    cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any], plan: ContextPlan
-) -> pa.Table:
-    """The anchor's neighbours and itself in stored order, META_ANCHOR its index; no rows when not found."""
-    anchor = anchor_line(cur, src, params, plan)
-    return lines_around(cur, src, params, plan, anchor) if anchor.num_rows else anchor
-
-
 def anchor_line(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[str, Any], plan: ContextPlan) -> pa.Table:
     """The line with the plan's log_id (the first in ts order), or no rows."""
     if src is None:

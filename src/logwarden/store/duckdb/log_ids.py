@@ -22,11 +22,14 @@ from collections.abc import Sequence
 
 import duckdb
 
+from logwarden.plan.duckdb_filter import lit
+
 TEXT = "log_id_text"
 BATCH = "log_id_batch"
 OFFSET = "log_id_offset"
-_GENERATED = "'^[0-9a-f]{22}$'"
-GENERATED_RE = re.compile("[0-9a-f]{22}")  # the same, for Python's fullmatch
+_GENERATED_ID = "[0-9a-f]{22}"
+_GENERATED = f"'^{_GENERATED_ID}$'"
+GENERATED_RE = re.compile(_GENERATED_ID)  # the same, for Python's fullmatch
 # The id of a split row, as the generated column computes it.
 VALUE_SQL = f"coalesce({TEXT}, printf('%016x%06x', {BATCH}, coalesce(seq, 0) + {OFFSET}))"
 
@@ -50,15 +53,12 @@ def parts_sql(log_id: str = "log_id", seq: str = "seq") -> str:
 def stored_test(log_id: str, split: bool) -> str:
     """A test of a day table's stored columns that every row whose `log_id` is `log_id` passes (SQL, the value
     inlined): the generated column is computed per row, so `log_id = …` alone reads and spells every row."""
+    value = lit(log_id).sql(dialect="duckdb")
     if not split:
-        return f"log_id = {_quote(log_id)}"
+        return f"log_id = {value}"
     if GENERATED_RE.fullmatch(log_id):
         return f"{BATCH} = {int(log_id[:16], 16)} AND {TEXT} IS NULL"
-    return f"{TEXT} = {_quote(log_id)}"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return f"{TEXT} = {value}"
 
 
 def insert_lists(columns: Sequence[str], split: bool) -> tuple[str, str]:

@@ -88,6 +88,13 @@ LOG_DIR = "ingest-log"
 INDEX_MIN_RANGE = timedelta(hours=3)
 
 
+def _and_test(filters: dict[str, str] | None, table: str, test: str) -> dict[str, str]:
+    """`filters` (table name → predicate of its branch) with `test` ANDed to `table`'s."""
+    out = filters if filters is not None else {}
+    out[table] = f"{out[table]} AND {test}" if table in out else test
+    return out
+
+
 class DuckDBStore(StoreMaintenance):
     """The embedded store: durable appends, consistent reads, retention and archiving (maintenance.py)."""
 
@@ -334,16 +341,14 @@ class DuckDBStore(StoreMaintenance):
                     typed_tables = typed.table_columns(cur, [table_name(k) for k in hot])
                     columns = typed.SourceColumns(attrs, typed_tables, typed.file_columns(cur, files))
                     for name, test in attr_ranges.range_filters(typed_tables, ranges).items():
-                        row_filters = row_filters or {}
-                        row_filters[name] = f"{row_filters[name]} AND {test}" if name in row_filters else test
-                branch_tests = {table_name(k): pushed for k in hot} if pushed else {}
-                if log_id is not None:
-                    for name in (table_name(k) for k in hot):
-                        test = log_ids.stored_test(log_id, log_ids.is_split(cur, name))
-                        branch_tests[name] = f"{branch_tests[name]} AND {test}" if branch_tests.get(name) else test
-                for name, test in branch_tests.items():
-                    row_filters = row_filters or {}
-                    row_filters[name] = f"{row_filters[name]} AND {test}" if name in row_filters else test
+                        row_filters = _and_test(row_filters, name, test)
+                for name in (table_name(k) for k in hot):
+                    if pushed:
+                        row_filters = _and_test(row_filters, name, pushed)
+                    if log_id is not None:
+                        row_filters = _and_test(
+                            row_filters, name, log_ids.stored_test(log_id, log_ids.is_split(cur, name))
+                        )
                 extra = None
                 if unapplied:
                     cur.register("_unapplied", pa.concat_tables(unapplied))
