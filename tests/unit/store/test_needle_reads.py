@@ -17,6 +17,7 @@ from logwarden.config.loader import ConfigError
 from logwarden.ingest.ndjson import decode_json_body
 from logwarden.model.normalize import BatchContext, normalize
 from logwarden.model.schema import DUCKDB_COLUMNS
+from logwarden.plan.duckdb_filter import UNICODE_MATCH_UDF
 from logwarden.plan.nodes import META_ANCHOR, ContextPlan, Plan, meta_int
 from logwarden.query.engine import run_query
 from logwarden.query.parser import parse
@@ -108,6 +109,16 @@ def test_message_tests_are_the_conjuncts_that_read_message_alone() -> None:
     inner = exp.select("message").from_("logs").where("REGEXP_MATCHES(message, 'x')").subquery("t")
     outer = exp.select("*").from_(inner).where("message = 'z'")
     assert plan_sql.message_tests(outer) == "REGEXP_MATCHES(message, 'x')"
+    # Tests a scan cannot take as its own filter stay out: a CASE, a Python function.
+    udf = (
+        exp.select("*")
+        .from_("logs")
+        .where(
+            f"REGEXP_MATCHES(message, 'x') AND {UNICODE_MATCH_UDF}(message, 'y') AND "
+            "CASE WHEN STRLEN(message) = 1 THEN TRUE ELSE FALSE END"
+        )
+    )
+    assert plan_sql.message_tests(udf) == "REGEXP_MATCHES(message, 'x')"
 
 
 def planned(query: str) -> Plan:
@@ -115,7 +126,11 @@ def planned(query: str) -> Plan:
 
 
 def test_only_a_needles_hits_push_their_message_tests() -> None:
-    assert "zq997x" in execute.prepare(planned("zq997x")).pushed  # a word with a digit: likely in few blocks
+    pushed = execute.prepare(planned("zq997x")).pushed
+    assert "zq997x" in pushed  # a word with a digit: likely in few blocks
+    # Only what DuckDB's scan takes as its own filter: the word-boundary test (a CASE around a Python function)
+    # stays in the statement, or the scan would read every column of every candidate row before testing.
+    assert "REGEXP_MATCHES" in pushed and "CASE" not in pushed and UNICODE_MATCH_UDF not in pushed.lower()
     assert "level" not in execute.prepare(planned("level:error zq997x")).pushed  # message tests only
     assert execute.prepare(planned("served")).pushed == ""  # a common word: its many matches tested once
     assert execute.prepare(planned("zq997x | stats count() by service")).pushed == ""  # reads the columns it uses

@@ -18,6 +18,7 @@ from sqlglot import exp
 from logwarden.model.schema import STORED_COLUMNS
 from logwarden.plan import filter as ast
 from logwarden.plan.duckdb_filter import (
+    UNICODE_MATCH_UDF,
     AttrColumns,
     StoreFields,
     comparison,
@@ -140,6 +141,10 @@ def message_tests(select: exp.Select) -> str:
     DuckDB does not push a filter holding a non-literal regexp (a term's case-insensitive or word-boundary test)
     through the union of branches: each branch would compute every column, the virtual `log_id` included, of
     every candidate row before the filter dropped nearly all of them. The statement keeps its own filter.
+    Only tests DuckDB's scan takes as its own filter are given (no CASE, no Python function: a term's
+    word-boundary test): the scan then reads the other columns for the rows that pass alone (a needle's 7 hits
+    in 9 candidate blocks: 24 → 15 ms of CPU), where a filter above the scan has every column of every candidate
+    row read first.
     """
     for inner in select.find_all(exp.Select):
         source = inner.args.get("from_")
@@ -152,9 +157,17 @@ def message_tests(select: exp.Select) -> str:
             if test.find(exp.Column) is not None
             and not test.find(exp.Subquery, exp.Select)
             and all(column.name == "message" and not column.table for column in test.find_all(exp.Column))
+            and _scan_filter(test)
         ]
         return exp.and_(*(t.copy() for t in tests)).sql(dialect="duckdb") if tests else ""
     return ""
+
+
+def _scan_filter(test: exp.Expr) -> bool:
+    """Whether DuckDB's scan can take `test` as its own filter: no CASE and no Python function in it."""
+    if test.find(exp.Case) is not None:
+        return False
+    return not any(f.name.lower() == UNICODE_MATCH_UDF for f in test.find_all(exp.Anonymous))
 
 
 def _conjuncts(expr: exp.Expr) -> list[exp.Expr]:
