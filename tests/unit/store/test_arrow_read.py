@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from logwarden.store.duckdb import execute
+from logwarden.store.duckdb import arrow_read
 
 SQL = "SELECT x, x * 2 AS y FROM range(5) t(x) WHERE x >= $lo ORDER BY x"
 
@@ -16,7 +16,7 @@ SQL = "SELECT x, x * 2 AS y FROM range(5) t(x) WHERE x >= $lo ORDER BY x"
 def test_the_answer_is_the_relations_answer() -> None:
     with duckdb.connect() as con:
         want = con.sql(SQL, params={"lo": 2}).to_arrow_table()
-        assert execute.fetch_arrow(con.cursor(), SQL, {"lo": 2}) == want
+        assert arrow_read.fetch_arrow(con.cursor(), SQL, {"lo": 2}) == want
 
 
 def test_a_changed_private_call_falls_back_to_the_relation_for_good(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,9 +26,9 @@ def test_a_changed_private_call_falls_back_to_the_relation_for_good(monkeypatch:
         calls.append(args)
         raise TypeError("submit() takes 3 positional arguments but 4 were given")
 
-    monkeypatch.setattr(execute, "_SUBMIT", [changed])
+    monkeypatch.setattr(arrow_read, "_SUBMIT", [changed])
     with duckdb.connect() as con:
         want = con.sql(SQL, params={"lo": 1}).to_arrow_table()
-        assert execute.fetch_arrow(con.cursor(), SQL, {"lo": 1}) == want
-        assert execute.fetch_arrow(con.cursor(), SQL, {"lo": 1}) == want
-    assert len(calls) == 1 and execute._SUBMIT == []
+        assert arrow_read.fetch_arrow(con.cursor(), SQL, {"lo": 1}) == want
+        assert arrow_read.fetch_arrow(con.cursor(), SQL, {"lo": 1}) == want
+    assert len(calls) == 1 and arrow_read._SUBMIT == []

@@ -6,7 +6,6 @@ the returned function runs on a store read thread with the snapshot's cursor and
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,20 +34,9 @@ from logwarden.plan.nodes import (
     TraceSummaryPlan,
 )
 from logwarden.store.duckdb import lines, plan_sql
+from logwarden.store.duckdb.arrow_read import fetch_arrow
 from logwarden.store.duckdb.plan_sql import bind_sql
 from logwarden.store.duckdb.tokens import field_key
-
-log = logging.getLogger(__name__)
-
-# DuckDB 2's Python layer runs a statement once, straight to Arrow (see `fetch_arrow`); DuckDB 1.x has none. The
-# private call is used while it works: dropped (for good) the first time it does not take our arguments.
-_SUBMIT: list[Callable[..., Any]] = []
-try:
-    from duckdb._seam import submit as _seam_submit
-
-    _SUBMIT.append(_seam_submit)
-except ImportError:  # pragma: no cover - DuckDB 1.x
-    pass
 
 # Data errors a query can hit on user data (a text compared with a number in `| where`): the user's to fix.
 _DATA_ERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException)
@@ -74,23 +62,6 @@ def run_sql(cur: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) ->
     except _DATA_ERRORS as exc:
         reason = str(exc).splitlines()[0]
         raise QuerySyntaxError(f"the query cannot be evaluated on this data: {reason}", 1) from None
-
-
-def fetch_arrow(cur: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pa.Table:
-    """One SELECT's rows as an Arrow table, the statement bound once.
-
-    A relation (`cur.sql(...)`) binds the statement to describe it and again to run it (~0.7 ms per bind on a
-    compiled aggregation, more with term regexes); `execute(...).to_arrow_table()` binds once but warns and reads
-    the rows back through a second statement. DuckDB 2's `_seam.submit` is what a relation's `to_arrow_table` runs,
-    without the describing bind; DuckDB 1.x has no such layer and takes the relation path.
-    """
-    if _SUBMIT:
-        try:
-            return _SUBMIT[0](cur, sql, params or None, "arrow").arrow_table()
-        except (TypeError, AttributeError):  # a private call: if another DuckDB changed its shape, stop using it
-            log.warning("duckdb._seam.submit has another shape in duckdb %s: binding twice", duckdb.__version__)
-            _SUBMIT.clear()
-    return cur.sql(sql, params=params).to_arrow_table()
 
 
 def run_scalar(cur: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> Any:

@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from logwarden.plan.nodes import META_ANCHOR, META_SPANS, META_TRUNCATED, ContextPlan, TracePlan, TraceSummaryPlan
+from logwarden.store.duckdb.arrow_read import fetch_arrow
 from logwarden.store.duckdb.search import SELECT_COLUMNS
 
 # Neighbours are looked for this close to the anchor first; almost always enough, and far cheaper.
@@ -40,10 +41,9 @@ def anchor_line(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[st
     if src is None:
         return empty_lines()
     params = {**params, "c_log_id": plan.log_id, "c_start": plan.start, "c_end": plan.end}
-    return cur.sql(
-        f"SELECT {SELECT_COLUMNS} FROM {src} WHERE log_id = $c_log_id AND {_IN_RANGE} ORDER BY ts LIMIT 1",
-        params=params,
-    ).to_arrow_table()
+    return fetch_arrow(
+        cur, f"SELECT {SELECT_COLUMNS} FROM {src} WHERE log_id = $c_log_id AND {_IN_RANGE} ORDER BY ts LIMIT 1", params
+    )
 
 
 def lines_around(
@@ -82,7 +82,7 @@ def _neighbours(
             f"AND (ts {op} $c_ts OR (ts = $c_ts AND ({_SEQ}, log_id) {op} (coalesce($c_seq, -1), $c_log_id))) "
             f"ORDER BY ts {order}, {_SEQ} {order}, log_id {order} LIMIT $c_count"
         )
-        return cur.sql(sql, params={**params, **extra, "c_count": count}).to_arrow_table()
+        return fetch_arrow(cur, sql, {**params, **extra, "c_count": count})
 
     if inside:
         rows = fetch(" AND ts >= $c_near" if before else " AND ts < $c_near", {"c_near": near})
@@ -96,10 +96,8 @@ def trace_lines(cur: duckdb.DuckDBPyConnection, src: str | None, params: dict[st
     if src is None:
         return _with_meta(empty_lines(), META_TRUNCATED, 0)
     bound = {**params, "t_trace_id": plan.trace_id, "t_start": plan.start, "t_end": plan.end, "t_limit": plan.limit + 1}
-    lines = cur.sql(
-        f"SELECT {SELECT_COLUMNS} FROM {src} WHERE {_MATCH} ORDER BY ts, seq NULLS FIRST, log_id LIMIT $t_limit",
-        params=bound,
-    ).to_arrow_table()
+    sql = f"SELECT {SELECT_COLUMNS} FROM {src} WHERE {_MATCH} ORDER BY ts, seq NULLS FIRST, log_id LIMIT $t_limit"
+    lines = fetch_arrow(cur, sql, bound)
     truncated = lines.num_rows > plan.limit
     return _with_meta(lines.slice(0, plan.limit), META_TRUNCATED, int(truncated))
 
@@ -114,11 +112,12 @@ def trace_summary(
         )
         return _with_meta(empty, META_SPANS, 0)
     bound = {**params, "t_trace_id": plan.trace_id, "t_start": plan.start, "t_end": plan.end}
-    per_service = cur.sql(
+    per_service = fetch_arrow(
+        cur,
         f"SELECT service, count(*) AS lines, count(*) FILTER (WHERE {_ERROR}) AS errors, "
         "count(DISTINCT span_id) AS spans, min(ts) AS first_ts, max(ts) AS last_ts "
         f"FROM {src} WHERE {_MATCH} GROUP BY service ORDER BY first_ts, service NULLS LAST",
-        params=bound,
-    ).to_arrow_table()
-    spans = cur.sql(f"SELECT count(DISTINCT span_id) FROM {src} WHERE {_MATCH}", params=bound).fetchall()[0][0]
+        bound,
+    )
+    spans = cur.execute(f"SELECT count(DISTINCT span_id) FROM {src} WHERE {_MATCH}", bound).fetchall()[0][0]
     return _with_meta(per_service, META_SPANS, int(spans))
