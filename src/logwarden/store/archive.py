@@ -17,6 +17,7 @@ import pyarrow as pa
 from logwarden.lazy import lazy_module
 from logwarden.store.archive_encryption import SIDECAR_SUFFIX, ArchiveEncryption, FileKey
 from logwarden.store.base import PartitionKey
+from logwarden.store.sql_quote import quote_literal
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -218,7 +219,7 @@ class ParquetArchive:
         dataset (decrypting) for an encrypted one; with `row_numbers`, the rows carry `file_row_number`."""
         if not self.is_encrypted(location):
             numbered = ", file_row_number = true" if row_numbers else ""
-            yield f"read_parquet({_sql_str(location)}, hive_partitioning = false{numbered})"
+            yield f"read_parquet({quote_literal(location)}, hive_partitioning = false{numbered})"
             return
         name = "_lw_file_" + hashlib.sha1(location.encode()).hexdigest()[:16]
         cur.register(name, self.numbered_rows(location) if row_numbers else self.dataset(location))
@@ -226,10 +227,6 @@ class ParquetArchive:
             yield name
         finally:
             cur.unregister(name)
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _fsync(path: str) -> None:

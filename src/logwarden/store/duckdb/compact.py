@@ -46,6 +46,7 @@ from logwarden.duckdb_settings import OFFLINE
 from logwarden.store.duckdb import log_ids
 from logwarden.store.duckdb.partitions import TABLE_PREFIX, ZSTD_COLUMNS, quote_ident
 from logwarden.store.duckdb.tokens import BLOOM_TABLE, COVERAGE_TABLE
+from logwarden.store.sql_quote import quote_literal
 from logwarden.store.wal import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def gain_ratio(con: duckdb.DuckDBPyConnection) -> float:
             listed = ", ".join(f"'{c}'" for c in ZSTD_COLUMNS)
             plain_blocks += int(
                 con.sql(
-                    f"SELECT count(DISTINCT block_id) FROM pragma_storage_info({_sql_str(name)}) "
+                    f"SELECT count(DISTINCT block_id) FROM pragma_storage_info({quote_literal(name)}) "
                     f"WHERE column_name IN ({listed}) AND block_id >= 0"
                 ).fetchall()[0][0]
             )
@@ -207,7 +208,7 @@ def compact_file(
     try:
         con.execute(_NO_PROGRESS_BAR)
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"ATTACH {_sql_str(str(path))} AS {_SRC} (READ_ONLY)")
+        con.execute(f"ATTACH {quote_literal(str(path))} AS {_SRC} (READ_ONLY)")
         dst = str(con.sql("SELECT current_database()").fetchall()[0][0])
         tables, reindexed = copy_tables(con, _SRC, dst, order_by)
         con.execute(f"DETACH {_SRC}")
@@ -238,7 +239,7 @@ def copy_snapshot(cur: duckdb.DuckDBPyConnection, path: Path) -> SnapshotCopy:
     remove_leftovers(path)
     cur.execute(_NO_PROGRESS_BAR)
     src = str(cur.sql("SELECT current_database()").fetchall()[0][0])
-    cur.execute(f"ATTACH {_sql_str(str(compact_path(path)))} AS {_DST}")
+    cur.execute(f"ATTACH {quote_literal(str(compact_path(path)))} AS {_DST}")
     try:
         parts: dict[str, tuple[str, int]] = {}
         cur.execute("BEGIN TRANSACTION")
@@ -426,7 +427,3 @@ def _same_rows(
     before = con.sql(fingerprint.format(src, quote_ident(name), int(lo), bound)).fetchall()[0]
     after = con.sql(fingerprint.format(dst, quote_ident(name), int(lo), bound)).fetchall()[0]
     return bool(before == after)
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

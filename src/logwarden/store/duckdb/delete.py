@@ -41,6 +41,7 @@ from logwarden.store.base import PartitionKey
 from logwarden.store.duckdb import archive_index, catalog, log_ids, typed
 from logwarden.store.duckdb import tokens as tokens_index
 from logwarden.store.duckdb.partitions import quote_ident, table_name
+from logwarden.store.sql_quote import quote_literal
 
 if TYPE_CHECKING:
     from logwarden.store.archive import ParquetArchive
@@ -113,7 +114,7 @@ def compile_filter(node: ast.Node, tenant: str, start: datetime, end: datetime, 
         raise QuerySyntaxError("a delete needs a filter (like user_id:42); an empty one would match every line", 1)
     start, end = max(start, EARLIEST), min(end, LATEST)
     tests = [
-        f"tenant = {_sql_str(tenant)}",
+        f"tenant = {quote_literal(tenant)}",
         f"ts >= {_ts(start)}",
         f"ts < {_ts(end)}",
         compile_node(node, StoreFields()).sql(dialect="duckdb"),
@@ -124,10 +125,6 @@ def compile_filter(node: ast.Node, tenant: str, start: datetime, end: datetime, 
 
 def _ts(value: datetime) -> str:
     return f"CAST('{value.astimezone(UTC).isoformat()}' AS TIMESTAMPTZ)"
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def create(con: duckdb.DuckDBPyConnection) -> None:
@@ -282,7 +279,7 @@ def rewrite_file(
     def swap(con: duckdb.DuckDBPyConnection) -> bool:
         con.execute("BEGIN TRANSACTION")
         try:
-            listed = _count(con, f"{catalog.ARCHIVE_FILES} WHERE path = {_sql_str(location)}")
+            listed = _count(con, f"{catalog.ARCHIVE_FILES} WHERE path = {quote_literal(location)}")
             if listed:
                 archive_index.forget(con, location)
                 con.execute(f"DELETE FROM {catalog.ARCHIVE_FILES} WHERE path = ?", [location])

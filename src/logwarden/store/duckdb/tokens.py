@@ -36,6 +36,7 @@ from logwarden.plan.words import WORD_CLASS, words
 from logwarden.store.duckdb import catalog
 from logwarden.store.duckdb.catalog import ARCHIVE_FILES
 from logwarden.store.duckdb.partitions import quote_ident
+from logwarden.store.sql_quote import quote_literal
 
 BLOCK_ROWS = 2048  # one DuckDB vector: a needle reads ~0.2% of a row group per hit (bench/query.py)
 # A split-block bloom filter (the Parquet layout): each key picks one of SEGMENTS 512-bit segments and sets one
@@ -117,7 +118,7 @@ def segments_sql(fields: Sequence[str], rows: str = "_token_rows") -> str:
     message, and f<i> = the value of the i-th of the id `fields`)."""
     keys = [f"SELECT DISTINCT block, hash(unnest(string_split(words, ' '))) AS h FROM {rows}"]
     keys += [
-        f"SELECT DISTINCT block, hash({_sql_str(field + '=')} || f{i}) FROM {rows} WHERE f{i} IS NOT NULL"
+        f"SELECT DISTINCT block, hash({quote_literal(field + '=')} || f{i}) FROM {rows} WHERE f{i} IS NOT NULL"
         for i, field in enumerate(fields)
     ]
     return f"""
@@ -134,17 +135,13 @@ def _build_sql(fields: Sequence[str]) -> str:
     )
 
 
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def field_sql(field: str) -> str:
     """The SQL value of an indexed field: its core column, or the attribute's text as a query reads it
     (`json_extract_string(attrs, '/<key>')`, which a typed attribute column equals)."""
     ref = FieldRef.parse(field)
     if ref.core:
         return quote_ident(ref.name)
-    return f"json_extract_string(attrs, {_sql_str(attr_path(ref.name))})"
+    return f"json_extract_string(attrs, {quote_literal(attr_path(ref.name))})"
 
 
 def field_key(field: str, value: str) -> str:
