@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -259,3 +260,32 @@ def test_table_filters_only_for_tables_the_index_narrows(
         params=params,
     ).fetchall() == [(0,)]
     assert tokens.table_filters(con, [TABLE], [], {}) == {}
+
+
+def test_many_candidate_blocks_are_joined_into_few_ranges_that_miss_no_row(con: duckdb.DuckDBPyConnection) -> None:
+    # A common word in every third block, a rare one late: more candidate blocks than one filter should test.
+    blocks = 3 * tokens.MAX_RANGES + 6
+    messages = [
+        "common here" if (i // tokens.BLOCK_ROWS) % 3 == 0 and i % 500 == 0 else f"filler {i}"
+        for i in range(blocks * tokens.BLOCK_ROWS)
+    ]
+    apply_batches(con, [(1, batch(messages))], set())
+    ranges = tokens.candidate_ranges(con, TABLE, ["common"])
+    assert ranges is not None and len(ranges) <= tokens.MAX_RANGES
+    assert ranges == sorted(ranges) and all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
+    for rowid, message in enumerate(messages):
+        if message == "common here":
+            assert in_ranges(rowid, ranges), rowid
+    # Joining fills gaps, it does not read everything: some block without the word stays out.
+    assert not all(in_ranges(rowid, ranges) for rowid in range(0, len(messages), tokens.BLOCK_ROWS))
+
+
+@pytest.mark.parametrize("most", [1, 2, 3, 6])
+def test_coarsen_keeps_the_largest_gaps(most: int) -> None:
+    ranges = [(0, 9), (20, 29), (31, 40), (100, 110), (112, 120), (500, 1 << 62)]
+    out = tokens._coarsen(ranges, most)
+    assert len(out) == min(most, len(ranges))
+    assert out[0][0] == 0 and out[-1][1] == 1 << 62
+    assert all(any(a <= lo and hi <= b for a, b in out) for lo, hi in ranges)  # every row still covered
+    gaps = sorted((b[0] - a[1] for a, b in itertools.pairwise(out)), reverse=True)
+    assert gaps == sorted((b[0] - a[1] for a, b in itertools.pairwise(ranges)), reverse=True)[: most - 1]
