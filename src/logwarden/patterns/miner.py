@@ -1,12 +1,12 @@
 """The pattern miner: a `pattern_id` for every line of a core batch, Python per new masked form only.
 
-Per batch: hash each line's (tenant, service, message with its digits made alike) to 64 bits (the key; numpy and
-polars, no regex), find the distinct keys (numpy) and look each up in the key cache (key → template): a key seen
-before needs no masking. Only the first line of each new key is masked (patterns/masking.py, vectorized); its
-(tenant, service, masked text) hash is resolved through the form cache (hash → template), and forms not in it go
-to their scope's template tree (patterns/tree.py). The ids of the distinct keys are then spread back over the
-lines. Thread-safe: the decode pool calls `assign` from several threads; hashing and masking run outside the
-lock, the per-key and per-form Python inside it.
+Per batch: hash each line's (tenant, service, message with its digits and most digit runs' lengths made alike) to
+64 bits (the key; numpy and polars, no regex), find the distinct keys (numpy) and look each up in the key cache
+(key → template): a key seen before needs no masking. Only the first line of each new key is masked
+(patterns/masking.py, vectorized); its (tenant, service, masked text) hash is resolved through the form cache
+(hash → template), and forms not in it go to their scope's template tree (patterns/tree.py). The ids of the
+distinct keys are then spread back over the lines. Thread-safe: the decode pool calls `assign` from several
+threads; hashing and masking run outside the lock, the per-key and per-form Python inside it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from logwarden.config.model import PatternsConfig
 from logwarden.lazy import lazy_module
-from logwarden.patterns.masking import KIND_NAMES, Masker, digits_alike
+from logwarden.patterns.masking import KIND_NAMES, Masker, digit_runs_alike
 from logwarden.patterns.tree import Template, TemplateTree
 
 if TYPE_CHECKING:
@@ -134,7 +134,8 @@ class PatternMiner:
         self.settings = settings or MinerSettings()
         self.masker = Masker(self.settings.masks)
         self.forms = FormCache(self.settings.max_forms)
-        # Lines with their digits made alike (masking.digits_alike) → template: a key seen before skips masking.
+        # Lines with their digits made alike (masking.digit_runs_alike) → template: a key seen before skips
+        # masking.
         self.keys = FormCache(self.settings.max_forms)
         self.digits_key = "number" in (self.settings.masks if self.settings.masks is not None else KIND_NAMES)
         self.trees: dict[tuple[str, str], TemplateTree] = {}
@@ -170,12 +171,14 @@ class PatternMiner:
             rows = np.flatnonzero(valid)
         else:  # the usual batch: no null to find (a boolean column to numpy costs ~40 µs a batch)
             valid, rows = None, np.arange(n)
-        # Lines alike but for their digits (a health check repeats verbatim; many lines differ only in numbers)
-        # are one key: a key seen before gives its template without masking (`digits_alike`). Without the
-        # `number` kind, digits survive masking, so the raw line is the key. The lines' own text is converted
-        # only when some key is new.
+        # Lines alike but for their digits (a health check repeats verbatim; many lines differ only in numbers,
+        # and the lengths of most digit runs) are one key: a key seen before gives its template without masking
+        # (`digit_runs_alike`). Without the `number` kind, digits survive masking, so the raw line is the key.
+        # The lines' own text is converted only when some key is new.
         raw = None if self.digits_key else pl.Series("m", message).cast(pl.String)
-        keyed = pl.DataFrame([t_col, s_col, pl.Series("m", digits_alike(message)) if raw is None else raw])
+        keyed = pl.DataFrame(
+            [t_col, s_col, pl.Series("m", digit_runs_alike(message, self.masker.max_chars)) if raw is None else raw]
+        )
         hashes = keyed.hash_rows().to_numpy()
         keys, key_first, key_inverse = np.unique(
             hashes if valid is None else hashes[rows], return_index=True, return_inverse=True
