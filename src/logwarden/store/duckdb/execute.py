@@ -153,6 +153,13 @@ def _search(plan: SearchPlan, attrs: AttrColumns) -> Prepared:
         if src is None or plan.start >= plan.end:
             return with_meta(lines.empty_lines(), META_TOTAL, 0)
         select = compiled.select
+        if compiled.counted is not None and compiled.fetch is not None:
+            total, page = plan_sql.counted_page(run_sql(cur, bind_sql(src, compiled.counted), params))
+            if total == 0:
+                select = select.limit(0)
+            elif page is not None:
+                select = plan_sql.page_by_keys(compiled.fetch, page)
+            return with_meta(run_sql(cur, bind_sql(src, select), params), META_TOTAL, total)
         if compiled.keys is not None and compiled.fetch is not None:
             keys = newest_first(cur, src, params, compiled.keys, (plan.start, plan.end), plan.limit)
             if keys.num_rows == 0:
