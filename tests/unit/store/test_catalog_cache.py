@@ -73,6 +73,31 @@ def test_a_ticket_taken_during_a_change_reads_the_snapshot_and_caches_nothing(co
     assert _read(cache, con, cache.ticket()) == [DAY1, DAY2]
 
 
+def test_a_change_committed_right_after_the_cache_answered_is_not_in_the_snapshot(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """DuckDB starts a snapshot at the transaction's first statement, not at BEGIN: a day table committed after
+    the cache answered must not reach the reader's snapshot, whose rows would then disagree with its table list
+    (the applier's batch leaves memory at that commit, and its rows were in no table the reader named)."""
+    cache = catalog.CatalogCache()
+    con.execute(create_table_sql(PartitionKey("default", DAY1)))
+    assert _read(cache, con, cache.ticket()) == [DAY1]  # cached
+    reader, writer = con.cursor(), con.cursor()
+    try:
+        ticket = cache.ticket()
+        reader.execute("BEGIN TRANSACTION")
+        hot, _ = cache.sources_for(reader, ticket, "default", START, END)
+        with cache.changing():
+            writer.execute(create_table_sql(PartitionKey("default", DAY2)))
+        seen, _ = catalog.sources_for(reader, "default", START, END)  # the reader's snapshot itself
+        reader.execute("ROLLBACK")
+        assert [k.day for k in hot] == [DAY1]
+        assert [k.day for k in seen] == [DAY1]
+    finally:
+        reader.close()
+        writer.close()
+
+
 def test_archive_files_come_from_the_cache_by_day(con: duckdb.DuckDBPyConnection) -> None:
     cache = catalog.CatalogCache()
     con.executemany(

@@ -114,8 +114,10 @@ class CatalogCache:
     the change commits (a seqlock). A reader takes a `ticket()` before BEGIN and calls `sources_for` after it: the
     cache answers only when no change was running at the ticket and the generation has not moved since, i.e. when
     the reader's snapshot holds exactly the changes finished before the ticket; otherwise the catalog is read in the
-    snapshot, as without a cache. A change made outside `changing()` would go unseen until the next one: every
-    writer of day tables or `_archive_files` on a running store must use it.
+    snapshot, as without a cache. DuckDB takes a transaction's snapshot at its first statement, not at BEGIN, so
+    `sources_for` pins it (`pin_snapshot`) before it looks at the generation. A change made outside `changing()`
+    would go unseen until the next one: every writer of day tables or `_archive_files` on a running store must
+    use it.
     """
 
     def __init__(self) -> None:
@@ -148,6 +150,8 @@ class CatalogCache:
         self, con: duckdb.DuckDBPyConnection, ticket: Ticket, tenant: str, start: datetime, end: datetime
     ) -> tuple[list[PartitionKey], list[str]]:
         """`sources_for` of this module, from the cache when the reader's snapshot (begun after `ticket`) allows."""
+        # Pinned before the check: a change committed after it must not reach a snapshot the cache answers for.
+        pin_snapshot(con)
         with self._lock:
             usable = ticket.quiet and ticket.generation == self._generation
             entry = self._entries.get(tenant) if usable else None
@@ -161,6 +165,12 @@ class CatalogCache:
                     self._entries[tenant] = entry
         first, last = _days(start, end)
         return overlapping(entry.hot, tenant, start, end), sorted(p for day, p in entry.files if first <= day <= last)
+
+
+def pin_snapshot(con: duckdb.DuckDBPyConnection) -> None:
+    """Start the snapshot of `con`'s open transaction now (DuckDB starts it at the first statement that reads the
+    database, not at BEGIN): a statement that binds a table of the store's database and reads no row."""
+    con.execute(f"SELECT 1 FROM {ARCHIVE_FILES} LIMIT 0").fetchall()
 
 
 def _days(start: datetime, end: datetime) -> tuple[date, date]:
