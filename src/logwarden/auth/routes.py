@@ -172,7 +172,8 @@ async def audit_entries(request: Request) -> Response:
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
         return error_response(400, f"invalid 'limit' {limit_text[:20]!r}: use an integer from 1 to {MAX_LIMIT}")
     before_text = params.get("before") or None
-    if before_text is not None and not before_text.isdigit():
+    # An id is a 64-bit signed integer in the metadata database (SQLite, PostgreSQL): a larger one names no entry.
+    if before_text is not None and not (before_text.isdigit() and int(before_text) < 1 << 63):
         return error_response(400, f"invalid 'before' {before_text[:20]!r}: the id of an entry (the answer's 'next')")
     log = AuditLog(meta.engine)
     entries = await meta.run(
