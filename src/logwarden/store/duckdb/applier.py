@@ -33,7 +33,7 @@ from logwarden.model.schema import SEQ_COLUMN, SEQ_ROW_BITS, STORED_COLUMNS
 from logwarden.store.arrival import MAX_BATCH_ROWS
 from logwarden.store.base import PartitionKey, StoreClosedError
 from logwarden.store.dedup import HWM_DDL, upsert_sql
-from logwarden.store.duckdb import log_ids, tokens, typed
+from logwarden.store.duckdb import attrs_split, log_ids, tokens, typed
 from logwarden.store.duckdb.partitions import create_table_sql, split_by_partition, table_name
 from logwarden.store.duckdb.quarantine import Quarantine, is_storage_failure
 from logwarden.threads import name_current_thread
@@ -119,9 +119,13 @@ def _insert(
         try:
             base = tokens.table_rows(con, name)  # token index hook: the rowid the first inserted row gets
             # Typed attribute columns (typed.py): widened or added first, then filled by the same INSERT.
-            shredded = typed.prepare_columns(con, name, "_apply_batch", base, ints)
-            targets, values = log_ids.insert_lists(STORED_COLUMNS, log_ids.is_split(con, name))
-            con.execute(typed.insert_sql(name, targets, "_apply_batch", shredded, values))
+            shredded, attrs = typed.prepare_columns(con, name, "_apply_batch", base, ints)
+            if base == 0 and attrs_split.make(con, name, shredded):  # a new table keeps its columns' keys only there
+                attrs = attrs_split.attrs_expr(con, name)
+            only_typed = attrs_split.shredded_columns(attrs_split.ensure_current(con, name, shredded, attrs), shredded)
+            stored = [c for c in STORED_COLUMNS if not (only_typed and c == "attrs")]
+            targets, values = log_ids.insert_lists(stored, log_ids.is_split(con, name))
+            con.execute(typed.insert_sql(name, targets, "_apply_batch", shredded, values, only_typed))
             tokens.index_appended(con, name, base)  # token index hook: bloom filters of the new rows
             con.execute(upsert_sql("_apply_batch"))
         finally:

@@ -78,15 +78,15 @@ def is_split(con: duckdb.DuckDBPyConnection, table: str, database: str | None = 
 
 
 def stored_columns(con: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> tuple[list[str], bool]:
-    """(the columns of `table` an INSERT writes — all but the generated `log_id` —, whether it is split)."""
+    """(the columns of `table` an INSERT writes — all but the generated ones, `log_id` and a split table's
+    `attrs` (attrs_split.py) —, whether its log ids are split)."""
     rows = con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE database_name = coalesce(?, current_database()) "
+        "SELECT column_name, is_generated FROM duckdb_columns() WHERE database_name = coalesce(?, current_database()) "
         "AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
         [database, table],
     ).fetchall()
-    names = [str(name) for (name,) in rows]
-    split = BATCH in names
-    return [n for n in names if not (split and n == "log_id")], split
+    names = [str(name) for name, _generated in rows]
+    return [str(name) for name, generated in rows if not generated], BATCH in names
 
 
 def copy_list(con: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> str:

@@ -338,8 +338,11 @@ class DuckDBStore(StoreMaintenance):
                     )
                 columns = None
                 if attrs:
-                    typed_tables = typed.table_columns(cur, [table_name(k) for k in hot])
-                    columns = typed.SourceColumns(attrs, typed_tables, typed.file_columns(cur, files))
+                    layouts = typed.table_layouts(cur, [table_name(k) for k in hot])
+                    typed_tables = {name: layout.columns for name, layout in layouts.items()}
+                    # Of a table storing attrs split, a key without a column is read from its shape (attrs_split.py).
+                    split = frozenset(name for name, layout in layouts.items() if layout.split)
+                    columns = typed.SourceColumns(attrs, typed_tables, typed.file_columns(cur, files), split)
                     for name, test in attr_ranges.range_filters(typed_tables, ranges).items():
                         row_filters = _and_test(row_filters, name, test)
                 for name in (table_name(k) for k in hot):

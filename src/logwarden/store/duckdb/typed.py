@@ -3,8 +3,9 @@
 Attributes live in the JSON text column `attrs`; a filter, stat or top on one parses that text on every row.
 The applier therefore gives each day table (and each archive file written from one) a column
 `a$<key>` for the keys most of its lines carry: BIGINT when every value is an integer, DOUBLE when every value
-is a number, else VARCHAR (dictionary-compressed by DuckDB). `attrs` keeps every key too (display, `fields`,
-user SQL and the archive read it unchanged), so a typed column is only ever a faster copy.
+is a number, else VARCHAR (dictionary-compressed by DuckDB). `attrs` reads back with every key (display,
+`fields`, user SQL and the archive read it unchanged); a table made since keeps the keys of the columns it was
+made with only in those columns and gives `attrs` back from them (attrs_split.py).
 
 Invariant, for every row of a table with a column for `key`: the column's text (`CAST(col AS VARCHAR)`) is
 exactly `json_extract_string(attrs, '/<key>')` and its number is exactly `TRY_CAST(<that text> AS DOUBLE)` —
@@ -31,6 +32,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from logwarden.plan.duckdb_filter import AttrRequest, attr_path
+from logwarden.store.duckdb import attrs_split
 from logwarden.store.duckdb.catalog import ARCHIVE_FILES
 from logwarden.store.duckdb.partitions import quote_ident
 
@@ -94,19 +96,46 @@ def _columns_of(pairs: Iterable[tuple[str, str]]) -> dict[str, TypedColumn]:
     return out
 
 
-def table_columns(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> dict[str, dict[str, TypedColumn]]:
-    """Typed columns of hot `tables` (key → column), as this transaction sees their schemas."""
+@dataclass(frozen=True, slots=True)
+class TableLayout:
+    """A hot table's typed columns (key → column) and the SQL over its stored columns that gives its `attrs`
+    (attrs_split.attrs_expr: `"attrs"` unless the table stores attrs split)."""
+
+    columns: dict[str, TypedColumn]
+    attrs: str = attrs_split.PLAIN
+
+    @property
+    def split(self) -> bool:
+        return self.attrs != attrs_split.PLAIN
+
+
+def table_layouts(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> dict[str, TableLayout]:
+    """Typed columns and attrs layout of hot `tables` (those with either), as this transaction sees their schemas:
+    one catalog read for both (it costs about a millisecond, for every read and every batch applied)."""
     if not tables:
         return {}
     rows = con.execute(
-        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
-        "AND starts_with(column_name, 'a$') AND list_contains(?, table_name)",
+        "SELECT table_name, column_name, data_type, generation_expression FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND (starts_with(column_name, 'a$') OR (column_name = 'attrs' AND is_generated)) "
+        "AND list_contains(?, table_name)",
         [list(tables)],
     ).fetchall()
     grouped: dict[str, list[tuple[str, str]]] = {}
-    for table, column, sql_type in rows:
-        grouped.setdefault(table, []).append((column, sql_type))
-    return {table: _columns_of(pairs) for table, pairs in grouped.items()}
+    exprs: dict[str, str] = {}
+    for table, column, sql_type, expr in rows:
+        if column == "attrs":
+            exprs[table] = f"({expr})"
+        else:
+            grouped.setdefault(table, []).append((column, sql_type))
+    return {
+        t: TableLayout(_columns_of(grouped.get(t, ())), exprs.get(t, attrs_split.PLAIN)) for t in {*grouped, *exprs}
+    }
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> dict[str, dict[str, TypedColumn]]:
+    """Typed columns of hot `tables` (key → column), as this transaction sees their schemas."""
+    return {t: layout.columns for t, layout in table_layouts(con, tables).items() if layout.columns}
 
 
 def file_columns(con: duckdb.DuckDBPyConnection, paths: Sequence[str]) -> dict[str, dict[str, TypedColumn]]:
@@ -225,15 +254,16 @@ def _choose_type(profile: _Profile) -> str | None:
 
 def prepare_columns(
     con: duckdb.DuckDBPyConnection, table: str, view: str, rows: int, int_keys: frozenset[str] = frozenset()
-) -> list[TypedColumn]:
+) -> tuple[list[TypedColumn], str]:
     """Make `table`'s typed columns ready for the rows of `view` (inside the caller's transaction, before the
     insert): widen a column a value does not fit, add columns for frequent new keys (filled for the `rows`
-    rows already in the table). Returns the columns the insert fills.
+    rows already in the table). Returns the columns the insert fills and the table's attrs_expr after.
 
     `int_keys`: keys whose every value in `view` is known to be an integer literal (the packer saw integer
     columns: model.normalize.int_attr_keys); their BIGINT columns are not checked row by row.
     """
-    current = table_columns(con, [table]).get(table, {})
+    layout = table_layouts(con, [table]).get(table, TableLayout({}))
+    current, attrs = layout.columns, layout.attrs
     new_keys: list[str] = []
     if len(current) < MAX_COLUMNS and rows <= LATE_MAX_ROWS:
         new_keys = _frequent_keys(con, view, current, MAX_COLUMNS - len(current))
@@ -246,6 +276,10 @@ def prepare_columns(
     for key, col in current.items():
         p = profiles.get(key)
         if p is not None and not (p.bigint if col.type == "BIGINT" else p.double):
+            if attrs_split.shredded_columns(attrs, [col]):
+                # The generated attrs reads this column: the table keeps attrs whole from now on.
+                attrs_split.join(con, table)
+                attrs = attrs_split.PLAIN
             # A value this type cannot spell back: the column becomes text (every earlier value's text unchanged).
             con.execute(f"ALTER TABLE {name} ALTER {quote_ident(col.column)} TYPE VARCHAR")
             columns[key] = TypedColumn(key, col.column, "VARCHAR")
@@ -255,19 +289,20 @@ def prepare_columns(
             continue
         col = TypedColumn(key, column_name(key), sql_type)
         if rows:
-            sql_type = _add_late(con, name, col, profiles[key])
+            sql_type = _add_late(con, name, col, profiles[key], attrs)
             col = TypedColumn(key, col.column, sql_type)
         else:
             con.execute(f"ALTER TABLE {name} ADD COLUMN {quote_ident(col.column)} {sql_type}")
         columns[key] = col
-    return list(columns.values())
+    return list(columns.values()), attrs
 
 
-def _add_late(con: duckdb.DuckDBPyConnection, name: str, col: TypedColumn, batch: _Profile) -> str:
-    """Add a column for a key the table already has rows of: filled from their attrs, typed to fit them all."""
+def _add_late(con: duckdb.DuckDBPyConnection, name: str, col: TypedColumn, batch: _Profile, attrs: str) -> str:
+    """Add a column for a key the table already has rows of: filled from their attrs (`attrs`: SQL over the
+    stored columns), typed to fit them all."""
     ident = quote_ident(col.column)
     con.execute(f"ALTER TABLE {name} ADD COLUMN {ident} VARCHAR")
-    con.execute(f"ALTER TABLE {name} ALTER {ident} TYPE VARCHAR USING try({_extract(col.key)})")
+    con.execute(f"ALTER TABLE {name} ALTER {ident} TYPE VARCHAR USING try({_extract(col.key, attrs)})")
     if col.type == "VARCHAR":
         return "VARCHAR"
     row = con.execute(
@@ -280,18 +315,34 @@ def _add_late(con: duckdb.DuckDBPyConnection, name: str, col: TypedColumn, batch
     return sql_type
 
 
-def insert_sql(table: str, columns: str, view: str, typed: Sequence[TypedColumn], values: str | None = None) -> str:
+def insert_sql(
+    table: str,
+    columns: str,
+    view: str,
+    typed: Sequence[TypedColumn],
+    values: str | None = None,
+    shredded: Sequence[TypedColumn] = (),
+) -> str:
     """INSERT of `view`'s rows into `table` (`columns` = the stored columns; `values` = what fills them, read
-    from `view`, by default the same names), typed columns computed alongside (one JSON parse per row for all)."""
+    from `view`, by default the same names), typed columns computed alongside (one JSON parse per row for all).
+
+    `shredded`: the typed columns a split table (attrs_split.py) keeps only there; `columns` then leaves out
+    `attrs`, and its shape and whole-text columns are filled from it."""
     values = values or columns
     if not typed:
         return f"INSERT INTO {quote_ident(table)} ({columns}) SELECT {values} FROM {view}"
     names = ", ".join(quote_ident(c.column) for c in typed)
     paths = "[" + ", ".join(_literal(attr_path(c.key)) for c in typed) + "]"
-    typed_values = ", ".join(_typed_value(f"_v[{i + 1}]", c.type) for i, c in enumerate(typed))
+    typed_values = [_typed_value(f"_v[{i + 1}]", c.type) for i, c in enumerate(typed)]
+    source = f"(SELECT *, try(json_extract_string(attrs, {paths})) AS _v FROM {view})"
+    if not shredded:
+        into = f"INSERT INTO {quote_ident(table)} ({columns}, {names})"
+        return f"{into} SELECT {values}, {', '.join(typed_values)} FROM {source}"
+    at = {c.key: i for i, c in enumerate(typed)}
+    shape = attrs_split.shape_sql(shredded, [typed_values[at[c.key]] for c in shredded])
     return (
-        f"INSERT INTO {quote_ident(table)} ({columns}, {names}) SELECT {values}, {typed_values} "
-        f"FROM (SELECT *, try(json_extract_string(attrs, {paths})) AS _v FROM {view})"
+        f"INSERT INTO {quote_ident(table)} ({columns}, {attrs_split.SHAPE}, {attrs_split.TEXT}, {names}) "
+        f"SELECT {values}, {attrs_split.insert_values(shape)}, {', '.join(typed_values)} FROM {source}"
     )
 
 
@@ -303,10 +354,11 @@ def select_list(columns: Iterable[TypedColumn]) -> str:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _branch_expr(request: AttrRequest, col: TypedColumn | None) -> str:
-    """The requested value in one branch: from the typed column when there is one, else from attrs."""
+def _branch_expr(request: AttrRequest, col: TypedColumn | None, split: bool = False) -> str:
+    """The requested value in one branch: from the typed column when there is one, else from attrs (of a split
+    table: from its shape, attrs_split.key_sql)."""
     if col is None:
-        text = _extract(request.key)
+        text = attrs_split.key_sql(_literal(attr_path(request.key))) if split else _extract(request.key)
         return text if request.kind == "text" else f"TRY_CAST({text} AS DOUBLE)"
     ident = quote_ident(col.column)
     if request.kind == "text":
@@ -324,16 +376,20 @@ class SourceColumns:
         requests: Sequence[AttrRequest],
         tables: dict[str, dict[str, TypedColumn]],
         files: dict[str, dict[str, TypedColumn]],
+        split: frozenset[str] = frozenset(),
     ) -> None:
         self._requests = tuple(requests)
         self._tables = tables
         self._files = files
+        self._split = split
 
-    def _sql(self, typed: dict[str, TypedColumn]) -> str:
-        return "".join(f", {_branch_expr(r, typed.get(r.key))} AS {quote_ident(r.column)}" for r in self._requests)
+    def _sql(self, typed: dict[str, TypedColumn], split: bool = False) -> str:
+        return "".join(
+            f", {_branch_expr(r, typed.get(r.key), split)} AS {quote_ident(r.column)}" for r in self._requests
+        )
 
     def hot(self, table: str) -> str:
-        return self._sql(self._tables.get(table, {}))
+        return self._sql(self._tables.get(table, {}), table in self._split)
 
     def archive(self, path: str) -> str:
         return self._sql(self._files.get(path, {}))
@@ -347,4 +403,10 @@ def source_columns(
     con: duckdb.DuckDBPyConnection, requests: Sequence[AttrRequest], tables: Sequence[str], files: Sequence[str]
 ) -> SourceColumns:
     """The requested attribute columns for a read of these hot tables and archive files (in its transaction)."""
-    return SourceColumns(requests, table_columns(con, tables), file_columns(con, files))
+    layouts = table_layouts(con, tables)
+    return SourceColumns(
+        requests,
+        {t: layout.columns for t, layout in layouts.items()},
+        file_columns(con, files),
+        frozenset(t for t, layout in layouts.items() if layout.split),
+    )
