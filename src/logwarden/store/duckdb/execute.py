@@ -153,13 +153,11 @@ def _search(plan: SearchPlan, attrs: AttrColumns) -> Prepared:
         if src is None or plan.start >= plan.end:
             return with_meta(lines.empty_lines(), META_TOTAL, 0)
         select = compiled.select
-        if compiled.counted is not None and compiled.fetch is not None:
+        if compiled.counted is not None:
             total, page = plan_sql.counted_page(run_sql(cur, bind_sql(src, compiled.counted), params))
-            if total == 0:
-                select = select.limit(0)
-            elif page is not None:
-                select = plan_sql.page_by_keys(compiled.fetch, page)
-            return with_meta(run_sql(cur, bind_sql(src, select), params), META_TOTAL, total)
+            if page is None:  # no match (the page's columns, typed), or lines without a seq: the page statement
+                page = run_sql(cur, bind_sql(src, select if total else select.limit(0)), params)
+            return with_meta(page, META_TOTAL, total)
         if compiled.keys is not None and compiled.fetch is not None:
             keys = newest_first(cur, src, params, compiled.keys, (plan.start, plan.end), plan.limit)
             if keys.num_rows == 0:
