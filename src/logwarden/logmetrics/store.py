@@ -558,10 +558,17 @@ class SeriesStore:
                 cur.close()
         return deleted
 
-    def checkpoint(self) -> None:
-        """Fold DuckDB's WAL into the file (after a roll-up or an expiry moved many rows)."""
+    def checkpoint(self) -> bool:
+        """Fold DuckDB's WAL into the file (after a roll-up or an expiry moved many rows); False, and nothing done,
+        while another write transaction is open (a query's or a commit's): DuckDB refuses then, and a later
+        roll-up or its own WAL threshold folds it."""
         with self._write:
-            self._con.execute("CHECKPOINT")
+            try:
+                self._con.execute("CHECKPOINT")
+            except duckdb.TransactionException as exc:
+                log.debug("series store checkpoint put off: %s", str(exc).splitlines()[0])
+                return False
+        return True
 
 
 def _settle(cur: duckdb.DuckDBPyConnection, start: int, end: int, tier: int = 0) -> None:
