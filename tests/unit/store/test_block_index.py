@@ -146,10 +146,12 @@ def test_indexed_field_change_resets_coverage(monkeypatch: pytest.MonkeyPatch) -
 def test_old_layout_filters_are_replaced() -> None:
     con = duckdb.connect()
     try:
-        con.execute(f"CREATE TABLE {tokens.BLOOM_TABLE} (tbl VARCHAR, block BIGINT, bloom BIT)")
+        con.execute(f"CREATE TABLE {tokens.OLD_BLOOM_TABLE} (tbl VARCHAR, block BIGINT, seg USMALLINT, w0 UBIGINT)")
         tokens.create(con)
+        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        assert tokens.OLD_BLOOM_TABLE not in tables
         names = [r[0] for r in con.execute(f"DESCRIBE {tokens.BLOOM_TABLE}").fetchall()]
-        assert "bloom" not in names and "w0" in names
+        assert names == ["tbl", "seg", "first_block", "words"]
     finally:
         con.close()
 

@@ -44,8 +44,14 @@ def test_lookup_sql_tests_the_bits_the_build_sets() -> None:
         tokens.create(con)
         filters = build_block(con, ["alpha", "beta"])
         con.execute(f"INSERT INTO {tokens.COVERAGE_TABLE} VALUES ('t', 0, 10, hash(?), '')", [tokens.PROBE])
-        for seg, words in filters.items():
-            con.execute(f"INSERT INTO {tokens.BLOOM_TABLE} VALUES ('t', 0, ?, {', '.join(map(str, words))})", [seg])
+        segments = pa.table(
+            {
+                "block": pa.array([0] * len(filters), pa.int64()),
+                "seg": pa.array(list(filters), pa.uint16()),
+                **{f"w{k}": pa.array([w[k] for w in filters.values()], pa.uint64()) for k in range(tokens.WORDS)},
+            }
+        )
+        tokens.store_segments(con, "t", segments)
         # The block (rows 0-9) and the rows past the covered range (none yet), merged into one range.
         assert tokens.candidate_ranges(con, "t", ["alpha"]) == [(0, 1 << 62)]
         assert tokens.candidate_ranges(con, "t", ["alpha", "beta"]) == [(0, 1 << 62)]

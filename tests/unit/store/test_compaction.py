@@ -77,9 +77,9 @@ def fragmented_db(path: Path, rows: int = 300_000) -> None:
             {"n": rows},
         )
         con.execute("CREATE TABLE _token_coverage (tbl VARCHAR PRIMARY KEY, lo BIGINT, hi BIGINT)")
-        con.execute("CREATE TABLE _token_blooms (tbl VARCHAR, block BIGINT)")
+        con.execute("CREATE TABLE _token_runs (tbl VARCHAR, first_block BIGINT)")
         con.execute("INSERT INTO _token_coverage VALUES ('logs$default$20261120', 0, $n)", {"n": rows})
-        con.execute("INSERT INTO _token_blooms VALUES ('logs$default$20261120', 0)")
+        con.execute("INSERT INTO _token_runs VALUES ('logs$default$20261120', 0)")
         con.execute("CREATE TABLE scratch AS SELECT repeat(i::VARCHAR, 50) AS s FROM range($n) r(i)", {"n": rows})
         con.execute("CHECKPOINT")
         con.execute("DROP TABLE scratch")
@@ -125,7 +125,7 @@ def test_rows_that_moved_lose_their_token_filters(tmp_path: Path, monkeypatch: p
     con = duckdb.connect(str(path), read_only=True)
     try:
         assert con.sql("SELECT count(*) FROM _token_coverage").fetchall()[0][0] == 0
-        assert con.sql("SELECT count(*) FROM _token_blooms").fetchall()[0][0] == 0
+        assert con.sql("SELECT count(*) FROM _token_runs").fetchall()[0][0] == 0
     finally:
         con.close()
 
@@ -217,7 +217,7 @@ def test_live_copy_catches_up_with_appends_drops_new_and_altered_tables(tmp_path
         db.execute('DROP TABLE "logs$default$20261121"')
         db.execute('ALTER TABLE "logs$default$20261122" ADD COLUMN "a$status" BIGINT')
         db.execute('CREATE TABLE "logs$default$20261123" AS SELECT * FROM "logs$default$20261120" LIMIT 5')
-        db.execute("INSERT INTO _token_blooms VALUES ('logs$default$20261123', 0)")
+        db.execute("INSERT INTO _token_runs VALUES ('logs$default$20261123', 0)")
         tables, reindexed = compact.finish_live(db, path, snapshot)
         assert (tables, reindexed) == (5, ())
     finally:

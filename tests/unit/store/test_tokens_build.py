@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from logwarden.store.duckdb import tokens
+from logwarden.store.duckdb import token_runs, tokens
 from logwarden.store.duckdb.applier import apply_batches, read_applied_seq
 from tests.unit.store.test_tokens import TABLE, WORDS, batch
 
@@ -64,15 +64,12 @@ def test_build_sets_exactly_the_bits_of_every_key_repeats_included(con: duckdb.D
 
 
 def stored_filters(con: duckdb.DuckDBPyConnection) -> Filters:
-    rows = con.execute(
-        f"SELECT block, seg, * EXCLUDE (tbl, block, seg) FROM {tokens.BLOOM_TABLE} WHERE tbl = ?", [TABLE]
-    )
-    return {(int(block), int(seg)): tuple(int(w) for w in words) for block, seg, *words in rows.fetchall()}
+    return token_runs.filters(con, TABLE, tokens.WORDS)
 
 
 @pytest.mark.parametrize(
     ("block_rows", "pass_rows"),
-    [(50, 1 << 20), (2048, 1 << 20), (50, 37)],  # passes of 37 rows cut blocks: the upsert ORs their halves
+    [(50, 1 << 20), (2048, 1 << 20), (50, 37)],  # passes of 37 rows cut blocks: `merge` ORs their halves
 )
 def test_appended_filters_equal_a_rebuild_from_the_committed_rows(
     con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, block_rows: int, pass_rows: int

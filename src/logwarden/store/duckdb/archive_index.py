@@ -63,14 +63,7 @@ def store(
     """Record the filters of a file holding `rows` rows (call in the transaction that registers it)."""
     fields = tokens.configured_fields(con) if fields is None else fields
     forget(con, location)
-    con.register("_archive_segments", segments)
-    try:
-        con.execute(
-            f"INSERT INTO {tokens.BLOOM_TABLE} SELECT $tbl, * FROM _archive_segments",
-            {"tbl": location},
-        )
-    finally:
-        con.unregister("_archive_segments")
+    tokens.store_segments(con, location, segments)
     con.execute(
         f"INSERT INTO {tokens.COVERAGE_TABLE} (tbl, lo, hi, probe, fields) VALUES (?, 0, ?, hash(?), ?)",
         [location, rows, tokens.PROBE, ",".join(fields)],

@@ -33,15 +33,15 @@ import pyarrow.compute as pc
 from logwarden.plan.duckdb_filter import attr_path
 from logwarden.plan.filter import FieldRef
 from logwarden.plan.words import WORD_CLASS, words
-from logwarden.store.duckdb import catalog
+from logwarden.store.duckdb import catalog, token_runs
 from logwarden.store.duckdb.catalog import ARCHIVE_FILES
 from logwarden.store.duckdb.partitions import quote_ident
 from logwarden.store.sql_quote import quote_literal
 
 BLOCK_ROWS = 2048  # one DuckDB vector: a needle reads ~0.2% of a row group per hit (bench/query.py)
 # A split-block bloom filter (the Parquet layout): each key picks one of SEGMENTS 512-bit segments and sets one
-# bit in each of its WORDS 64-bit words, stored one row per (block, segment), so a lookup tests the eight
-# integer columns of one segment per block (a vectorized integer scan) instead of reading whole filters.
+# bit in each of its WORDS 64-bit words, stored segment-major in runs of blocks (token_runs.py), so a lookup reads
+# one segment's words per block instead of whole filters.
 # Eight bits per key in words of ~45 keys each: ~0.5% false positives per key and block (three bits per key
 # in the same space gave ~1.5-3%, and every false positive block costs DuckDB reads).
 WORDS = 8
@@ -67,20 +67,19 @@ INDEXED_FIELDS: tuple[str, ...] = ("trace_id",)
 INDEXABLE_CORE = frozenset({"trace_id", "span_id", "log_id", "host", "service", "source", "pattern_id"})
 FIELDS_TABLE = "_token_fields"
 
-BLOOM_TABLE = "_token_blooms"
+BLOOM_TABLE = token_runs.RUNS_TABLE
+# Where filters of a row per (block, segment) were kept before token_runs.py: dropped at start, the tables rebuilt.
+OLD_BLOOM_TABLE = "_token_blooms"
 COVERAGE_TABLE = "_token_coverage"
 # A fixed string hashed at build time; if DuckDB's hash function ever changes, the stored filters are
 # ignored rather than trusted (a mismatch would silently hide rows).
 # The layout (block size, filter size) is part of it: filters of an older layout are dropped and rebuilt.
 # So is the word rule: filters built when every non-ASCII character was a word character (`alpha—beta` one
 # token) would hide `alpha`, so they are ignored and rebuilt.
-PROBE = f"logwarden-token-probe/{BLOCK_ROWS}/{SEGMENTS}x{WORDS}/sbbf/unicode-words"
+PROBE = f"logwarden-token-probe/{BLOCK_ROWS}/{SEGMENTS}x{WORDS}/sbbf-runs{token_runs.RUN_BLOCKS}/unicode-words"
 
 DDL = (
-    f"CREATE TABLE IF NOT EXISTS {BLOOM_TABLE} (tbl VARCHAR NOT NULL, block BIGINT NOT NULL, "
-    "seg USMALLINT NOT NULL, "
-    + "".join(f"w{k} UBIGINT NOT NULL, " for k in range(WORDS))
-    + "PRIMARY KEY (tbl, block, seg))",
+    token_runs.DDL,
     f"CREATE TABLE IF NOT EXISTS {COVERAGE_TABLE} "
     "(tbl VARCHAR PRIMARY KEY, lo BIGINT NOT NULL, hi BIGINT NOT NULL, probe UBIGINT NOT NULL)",
     # The id fields a table's filters hold (comma-separated); added after the first release.
@@ -130,11 +129,15 @@ GROUP BY ALL
 """
 
 
-def _build_sql(fields: Sequence[str]) -> str:
-    return (
-        f"INSERT INTO {BLOOM_TABLE} SELECT $tbl, * FROM ({segments_sql(fields)}) "
-        "ON CONFLICT (tbl, block, seg) DO UPDATE SET " + ", ".join(f"w{k} = w{k} | excluded.w{k}" for k in range(WORDS))
-    )
+def store_segments(con: duckdb.DuckDBPyConnection, table: str, segments: pa.Table) -> None:
+    """Add filters (block, seg, w0…w7 rows of `segments_sql`) to `table`'s, OR-ed with those it has for the same
+    blocks (token_runs.py)."""
+    token_runs.merge(con, table, segments, SEGMENTS, WORDS)
+
+
+def _build(con: duckdb.DuckDBPyConnection, table: str, fields: Sequence[str]) -> None:
+    """The filters of the rows registered as `_token_rows`, added to `table`'s."""
+    store_segments(con, table, con.sql(segments_sql(fields)).to_arrow_table())
 
 
 def field_sql(field: str) -> str:
@@ -196,17 +199,9 @@ def configured_fields(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
 
 
 def create(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the index tables (replacing the filters of an older layout, which are rebuilt on append)."""
-    old = con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? AND column_name = 'bloom'",
-        [BLOOM_TABLE],
-    ).fetchall()[0][0]
-    layout_changed = con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? AND column_name = 'bits'",
-        [BLOOM_TABLE],
-    ).fetchall()[0][0]
-    if old or layout_changed:
-        con.execute(f"DROP TABLE {BLOOM_TABLE}")
+    """Create the index tables (dropping the filters of an older layout: their coverage rows name another PROBE, so
+    the tables are rebuilt at start and archive files by `reindex`, read whole until then)."""
+    con.execute(f"DROP TABLE IF EXISTS {OLD_BLOOM_TABLE}")
     for statement in DDL:
         con.execute(statement)
     catalog.create(con)  # forgetting filters of dropped archive files reads the archive catalog
@@ -266,9 +261,8 @@ def index_appended(con: duckdb.DuckDBPyConnection, table: str, base: int, fields
     if not count:
         return
     values = "".join(f", {field_sql(field)} AS f{i}" for i, field in enumerate(fields))
-    build = _build_sql(fields)
     # In passes of INDEX_PASS_ROWS: the words of a whole transaction and their DISTINCT were the applier's highest
-    # memory (py-spy at each new high of RSS). A block cut by a pass boundary is OR-ed together by the upsert.
+    # memory (py-spy at each new high of RSS). A block cut by a pass boundary is OR-ed together by `merge`.
     for start in range(int(first), int(first) + int(count), INDEX_PASS_ROWS):
         rows = con.sql(
             f"SELECT ($base + rowid - $first) // {BLOCK_ROWS} AS block, message{values} FROM {name} "
@@ -279,7 +273,7 @@ def index_appended(con: duckdb.DuckDBPyConnection, table: str, base: int, fields
         del rows
         con.register("_token_rows", words)
         try:
-            con.execute(build, {"tbl": table})
+            _build(con, table, fields)
         finally:
             con.unregister("_token_rows")
     con.execute(f"UPDATE {COVERAGE_TABLE} SET hi = ? WHERE tbl = ?", [base + int(count), table])
@@ -336,36 +330,35 @@ def candidate_ranges_of(
 ) -> dict[str, list[tuple[int, int]]]:
     """`candidate_ranges` of each of `tables` the index can narrow, in one statement whatever their number.
 
-    The statement returns each table's coverage row and, per key, the blocks whose filter may hold it; the blocks
-    holding every key a table's filters can answer are intersected here (a few rows per key for a needle).
+    The statement returns each table's coverage row and the runs of the keys' segments (token_runs.py); the blocks
+    whose filter may hold every key a table's filters can answer are found and intersected here, in numpy.
     """
     if not tokens or not tables:
         return {}
     keys = list(dict.fromkeys(tokens))
     hashed = _hashes(cur, [PROBE, *keys])
     probe, hashes = hashed[0], hashed[1:]
-    listed = ", ".join("?" for _ in tables)
-    # A plain IN list of bound values: DuckDB pushes it into the scan (a subquery would be a join).
-    selects = [
-        f"SELECT tbl, lo, hi, fields, NULL AS block, -1 AS k FROM {COVERAGE_TABLE} "
-        f"WHERE tbl IN ({listed}) AND probe = ?"
-    ]
-    params: list[Any] = [*tables, probe]
+    by_segment: dict[int, list[int]] = {}
     for i, h in enumerate(hashes):
-        tests = [f"seg = {h & _SEG_MASK}"]
-        tests += [f"w{k} & CAST({1 << _bit(h, k)} AS UBIGINT) <> 0" for k in range(WORDS)]
-        selects.append(
-            f"SELECT tbl, NULL, NULL, NULL, block, {i} FROM {BLOOM_TABLE} "
-            f"WHERE tbl IN ({listed}) AND {' AND '.join(tests)}"
-        )
-        params.extend(tables)
+        by_segment.setdefault(h & _SEG_MASK, []).append(i)
+    masks = token_runs.masks(hashes, _bit, WORDS)
+    listed = ", ".join("?" for _ in tables)
+    # Plain IN lists of bound values: DuckDB pushes them into the scan (a subquery would be a join).
+    sql = (
+        f"SELECT tbl, lo, hi, fields, NULL::USMALLINT AS seg, NULL::BIGINT AS first_block, NULL::BLOB AS words "
+        f"FROM {COVERAGE_TABLE} WHERE tbl IN ({listed}) AND probe = ? UNION ALL "
+        f"SELECT tbl, NULL, NULL, NULL, seg, first_block, words FROM {BLOOM_TABLE} "
+        f"WHERE tbl IN ({listed}) AND seg IN ({', '.join(str(seg) for seg in by_segment)})"
+    )
     # execute + fetchall: a relation (`cur.sql`) would bind the statement twice.
-    rows = cur.execute(" UNION ALL ".join(selects), params).fetchall()
-    covered = {str(r[0]): (int(r[1]), int(r[2]), str(r[3] or "")) for r in rows if r[5] == -1}
+    rows = cur.execute(sql, [*tables, probe, *tables]).fetchall()
+    covered = {str(r[0]): (int(r[1]), int(r[2]), str(r[3] or "")) for r in rows if r[6] is None}
     found: dict[tuple[str, int], set[int]] = {}
-    for table, _lo, _hi, _fields, block, k in rows:
-        if k >= 0:
-            found.setdefault((str(table), int(k)), set()).add(int(block))
+    for table, _lo, _hi, _fields, seg, first, blob in rows:
+        if blob is None:
+            continue
+        for i in by_segment[int(seg)]:
+            found.setdefault((str(table), i), set()).update(token_runs.blocks_holding(int(first), blob, masks[i]))
     out: dict[str, list[tuple[int, int]]] = {}
     for table, (lo, hi, fields) in covered.items():
         held = set(filter(None, fields.split(",")))
@@ -478,8 +471,8 @@ def _probe(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def index_bytes(con: duckdb.DuckDBPyConnection) -> int:
-    """The filters' payload in bytes (WORDS 64-bit words per stored segment), for reports and benchmarks."""
-    return int(con.execute(f"SELECT count(*) FROM {BLOOM_TABLE}").fetchall()[0][0]) * WORDS * 8
+    """The filters' payload in bytes (WORDS 64-bit words per block and segment), for reports and benchmarks."""
+    return token_runs.stored_bytes(con)
 
 
 REBUILD_BLOCKS = 256  # blocks per pass of `rebuild`: bounds its memory to ~500k messages at a time
@@ -512,7 +505,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, table: str, fields: Sequence[str] | 
         ).to_arrow_table()
         con.register("_token_rows", part.set_column(1, "words", word_text(part.column("message"))))
         try:
-            con.execute(_build_sql(fields), {"tbl": table})
+            _build(con, table, fields)
         finally:
             con.unregister("_token_rows")
     con.execute(
