@@ -361,7 +361,6 @@ def report(b: Bench, cases: list[Case], runs: int) -> dict[str, Any]:
             entry["target_met"] = ours <= case.target_ms
         queries[case.name] = entry
     apparent, _allocated, _files = dir_bytes(b.ds.data_dir)
-    index_bytes = tokens.index_bytes(b.cur)
     threads = b.cur.sql("SELECT current_setting('threads')").fetchall()[0][0]
     return {
         "lines": b.ds.lines,
@@ -372,7 +371,6 @@ def report(b: Bench, cases: list[Case], runs: int) -> dict[str, Any]:
         "duckdb_threads": int(threads),
         "duckdb_memory_limit_bytes": int(b.config.store.memory_limit),
         "runs": runs,
-        "token_index_bytes": int(index_bytes),
         "token_index_bytes": tokens.index_bytes(b.cur),
         "queries": queries,
         "all_targets_met": all(q.get("target_met", True) and q["ratio_met"] for q in queries.values()),
