@@ -8,7 +8,10 @@
    metrics subscriber's `handle` on the same lines, with the built-in series only and with 20 definitions
    (counters, sums, histograms, a summary, labels from attributes and from an `extract` pipe). Batches are
    handed as the bus hands a busy subscriber (coalesced, `--coalesce` bodies per call) and one body per call;
-   the attribute texts shared with the rules engine (query/batch_attrs.py) are forgotten before each run.
+   the attribute texts shared with the rules engine (query/batch_attrs.py) are forgotten before each run. The
+   attributes ingest decoded (query/batch_attrs.py `ATTR_COLUMNS`) are read as the server reads them; the case
+   `twenty_parsed` forgets them first (the JSON parsed, as for batches replayed after a restart), and
+   `ingest_decode_not_recording` decodes without keeping them (a server whose subscribers read no attribute).
    The subscriber runs on its own thread, off the request path: the ratio is the share of a core it takes
    for each core ingest spends decoding (the server also writes DuckDB, so the true share is lower).
 2. **Real servers** (`--server`, `--server-only`): `logwarden serve` with `metrics.enabled: false`, with the
@@ -18,7 +21,8 @@
    start of the load until the server is idle again: every line stored and counted), and how long after the load
    the subscriber's `logs_total` held every acknowledged line (polled by a query every 0.2 s; the server's CPU
    for those queries, measured on the idle server after each run, is left out of its CPU per line and shown as
-   `*_polls_cpu_us_per_line`): medians and per-round values. The ratios to `off` are taken per round, between
+   `*_polls_cpu_us_per_line`), and the server's resident memory once idle after it (`*_rss_mib`): medians and
+   per-round values. The ratios to `off` are taken per round, between
    runs next to each other, and given as median and spread (min, max).
    The bodies are made anew before each load, so their event times stay within the minute before it (bodies
    resent unchanged for minutes become late lines for the coarser tiers, see logmetrics/store.py).
@@ -67,7 +71,7 @@ from logwarden.logmetrics.query import RangeQuery, query_range  # noqa: E402
 from logwarden.logmetrics.store import SeriesStore  # noqa: E402
 from logwarden.logmetrics.subscriber import LogMetricsSubscriber  # noqa: E402
 from logwarden.model.normalize import BatchContext  # noqa: E402
-from logwarden.query.batch_attrs import SHARED_TEXTS  # noqa: E402
+from logwarden.query.batch_attrs import ATTR_COLUMNS, SHARED_TEXTS  # noqa: E402
 from logwarden.store.arrival import with_seq  # noqa: E402
 
 SERVICES = ["checkout", "cart", "payments", "inventory", "search", "auth", "shipping", "notifier", "gateway",
@@ -145,14 +149,19 @@ def bodies(n: int, lines: int = 1000, seed: int = 11) -> list[bytes]:
 
 def subscriber_cost(raw: list[bytes], rounds: int, coalesce: int) -> dict[str, Any]:
     ctx = BatchContext("default", "http", datetime.now(UTC))
+    # As a server with an attribute-reading subscriber: ingest keeps its decoded columns (its subscribers come later).
+    reader = _Reader()
+    ATTR_COLUMNS.want(reader)
     tables = [to_core_batch(decode_json_body(b), ctx).table for b in raw]
     lines = sum(t.num_rows for t in tables)
     builtin = builtin_definitions()
     full = builtin + [MetricDefinition.model_validate(d) for d in twenty_definitions()]
 
-    def metrics(definitions: list[MetricDefinition], per_call: int) -> float:
+    def metrics(definitions: list[MetricDefinition], per_call: int, decoded: bool = True) -> float:
         """CPU seconds of handing every table to a subscriber (opened and closed outside the timing) and
-        committing what it holds."""
+        committing what it holds; `decoded` False: without ingest's decoded attribute columns."""
+        if not decoded:
+            ATTR_COLUMNS.clear()
         with tempfile.TemporaryDirectory() as tmp:
             sub = LogMetricsSubscriber(
                 SeriesStore(Path(tmp) / "s.duckdb", RETENTION), definitions, compact_interval=None
@@ -170,19 +179,32 @@ def subscriber_cost(raw: list[bytes], rounds: int, coalesce: int) -> dict[str, A
             sub.flush()
             spent = time.process_time() - began
             sub.close()
+        if not decoded:  # decoded again (the same texts): the other cases find the columns
+            for b in raw:
+                to_core_batch(decode_json_body(b), ctx)
         return spent
 
-    def ingest() -> float:
+    def ingest(recording: bool = True) -> float:
+        """CPU seconds of decoding every body; `recording` False: as a server whose subscribers read no attribute."""
+        if not recording:
+            ATTR_COLUMNS.want(reader, False)
         began = time.process_time()
         for b in raw:
             to_core_batch(decode_json_body(b), ctx)
-        return time.process_time() - began
+        spent = time.process_time() - began
+        if not recording:
+            ATTR_COLUMNS.want(reader)
+            for b in raw:  # the other cases find the columns
+                to_core_batch(decode_json_body(b), ctx)
+        return spent
 
     cases = {
         "ingest_decode": ingest,
+        "ingest_decode_not_recording": lambda: ingest(recording=False),
         "builtin_coalesced": lambda: metrics(builtin, coalesce),
         "twenty_coalesced": lambda: metrics(full, coalesce),
         "twenty_per_body": lambda: metrics(full, 1),
+        "twenty_parsed": lambda: metrics(full, coalesce, decoded=False),
     }
     best = {name: float("inf") for name in cases}
     for r in range(rounds):
@@ -196,7 +218,13 @@ def subscriber_cost(raw: list[bytes], rounds: int, coalesce: int) -> dict[str, A
         "twenty_vs_decode_ratio": round(best["twenty_coalesced"] / best["ingest_decode"], 3),
         "twenty_per_body_vs_decode_ratio": round(best["twenty_per_body"] / best["ingest_decode"], 3),
         "builtin_vs_decode_ratio": round(best["builtin_coalesced"] / best["ingest_decode"], 3),
+        "twenty_parsed_vs_decode_ratio": round(best["twenty_parsed"] / best["ingest_decode"], 3),
+        "decode_recording_vs_not_ratio": round(best["ingest_decode"] / best["ingest_decode_not_recording"], 3),
     }
+
+
+class _Reader:
+    """Stands for an attribute-reading subscriber (`ATTR_COLUMNS.want` holds readers weakly)."""
 
 
 def _load(port: int, raw: list[bytes], seconds: float, clients: int) -> int:
@@ -336,6 +364,7 @@ def servers(raw: list[bytes], seconds: float, clients: int, rounds: int, togethe
                             found["polls_cpu_us_per_line"] = queries * 1e6 / acked
                             spent -= queries
                         found["cpu_us_per_line"] = spent * 1e6 / acked
+                        found["rss_mib"] = psutil.Process(server.pid).memory_info().rss / 2**20  # idle, after the load
                         per_round[name].append(found)
                         log(f"round {r + 1} server {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in found.items()))
             for name in names:

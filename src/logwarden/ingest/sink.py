@@ -21,10 +21,22 @@ import pyarrow as pa
 from logwarden.ingest.attr_limits import AttrLimits
 from logwarden.ingest.ndjson import DecodedBody
 from logwarden.ingest.time_window import FUTURE, TOO_OLD, TimeWindow, apply_window
-from logwarden.model.normalize import BatchContext, dead_letter, normalize, pack, widen, without_int_claims
+from logwarden.model.normalize import (
+    PREBUILT_ATTRS,
+    WIDE_CORE,
+    BatchContext,
+    attr_key,
+    dead_letter,
+    normalize,
+    one_array,
+    pack,
+    widen,
+    without_int_claims,
+)
 from logwarden.patterns.miner import PatternMiner
 from logwarden.pipeline.copy import MARK_COLUMN
 from logwarden.pipeline.runner import PipelineSet, StepStats, concat_wide
+from logwarden.query.batch_attrs import ATTR_COLUMNS
 from logwarden.store.base import DecodeError, Store
 
 if TYPE_CHECKING:  # the facade over every package's metrics; ingest only uses it
@@ -108,6 +120,8 @@ def to_core_batch(
                 limit_reason, refused_keys = limited.reason, limited.refused_keys
                 accepted -= limited.dead_count
         core = pack(wide) if miner is None else miner.assign(pack(wide))
+        if ATTR_COLUMNS.recording:  # a bus subscriber reads attributes: leave it the decoded columns
+            _remember_attr_columns(core, wide)
         tables.append(_with_marks(core, wide))
     if decoded.rejected:
         tables.append(dead_letter(decoded.rejected, ctx))
@@ -127,6 +141,25 @@ INVALID = "invalid"  # the reason label of lines that could not be decoded
 
 def _text(line: bytes) -> str:
     return line.decode("utf-8", errors="replace")
+
+
+def _remember_attr_columns(core: pa.Table, wide: pa.Table) -> None:
+    """Leave the typed attribute columns `pack` encoded beside the batch's `attrs` (query/batch_attrs.py), so bus
+    subscribers read them instead of parsing the JSON (only while one wants them: `ATTR_COLUMNS.recording`). The
+    same selection as `pack`; none when a decoder built JSON itself (its keys are not columns)."""
+    names = wide.schema.names  # once: `Table.column_names` costs ~20 µs a call
+    attrs = core.column("attrs")
+    if PREBUILT_ATTRS in names or attrs.num_chunks != 1:
+        return
+    n = wide.num_rows
+    columns: dict[str, pa.Array] = {}
+    for i, name in enumerate(names):
+        if name in WIDE_CORE or name.startswith("__"):
+            continue
+        col = one_array(wide.column(i))
+        if not pa.types.is_null(col.type) and col.null_count < n:
+            columns[attr_key(name)] = col
+    ATTR_COLUMNS.put(attrs.chunk(0), columns)
 
 
 def _with_marks(core: pa.Table, wide: pa.Table) -> pa.Table:

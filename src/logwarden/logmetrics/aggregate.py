@@ -34,6 +34,7 @@ from logwarden.plan.filter import FieldRef
 from logwarden.plan.rows import row_conditions, row_fields
 from logwarden.plan.table import Extract
 from logwarden.query import ast
+from logwarden.query.batch_attrs import ATTR_COLUMNS, reads_attributes
 from logwarden.query.filter import RowFilter
 from logwarden.query.parser import parse
 
@@ -139,12 +140,18 @@ class CompiledMetric:
 
     @property
     def fields(self) -> list[str]:
-        """The stored fields a definition without line pipes reads (for `MetricBatch.prepare`)."""
+        """The stored fields a definition without line pipes reads as text (for `MetricBatch.prepare`)."""
         if self.sql is not None:
             return []
+        return ["tenant", *self.definition.labels]
+
+    @property
+    def values(self) -> list[str]:
+        """The stored field a definition without line pipes reads as numbers (for `MetricBatch.prepare`)."""
         d = self.definition
-        value = [d.field] if d.field is not None and d.field != BYTES_FIELD else []
-        return ["tenant", *d.labels, *value]
+        if self.sql is not None or d.field is None or d.field == BYTES_FIELD:
+            return []
+        return [d.field]
 
 
 class BatchAggregator:
@@ -159,11 +166,25 @@ class BatchAggregator:
         self._admitted: dict[str, dict[tuple[str, ...], str]] = {}
         self.over_cap = 0  # label combinations (per batch) counted in the `other` series
         fields: dict[str, None] = {}
+        values: dict[str, None] = {}
         for m in self.metrics:
             fields.update(dict.fromkeys(m.fields))
+            values.update(dict.fromkeys(m.values))
         self._fields = list(fields)
+        self._values = [v for v in values if v not in fields]  # a label's text is read anyway
         self._filters = list({m.filter.text: m.filter for m in self.metrics}.values())
         self._extracted: dict[tuple[str, str, str], list[pa.Array]] = {}
+        # Ingest keeps its decoded attribute columns only while someone reads attributes (query/batch_attrs.py):
+        # labels, values and filters; an `extract`-only definition's field falls back to the attribute of its
+        # name. Definitions with other line pipes read `attrs` in their own SELECT and gain nothing from them.
+        read = [*self._fields, *self._values]
+        read += [n for m in self.metrics if m.native is not None for n, sources in m.native.items() if sources]
+        self.reads_attributes = reads_attributes(self._filters, [n for n in read if n != BYTES_FIELD])
+        ATTR_COLUMNS.want(self, self.reads_attributes)
+
+    def close(self) -> None:
+        """No longer read batches: ingest stops keeping decoded attribute columns for this aggregator."""
+        ATTR_COLUMNS.want(self, False)
 
     @property
     def known(self) -> dict[tuple[str, str], set[str]]:
@@ -182,7 +203,7 @@ class BatchAggregator:
         pending.lines += table.num_rows
         self._extracted = {}  # this batch's regex extractions
         batch = MetricBatch(table)
-        batch.prepare(self._filters, self._fields)
+        batch.prepare(self._filters, self._fields, self._values)
         for metric in self.metrics:
             mask = batch.mask(metric.filter)
             if mask is not None and not mask.any():

@@ -91,9 +91,19 @@ class MetricBatch:
 
     # --- filters and fields ---------------------------------------------------------------------
 
-    def prepare(self, filters: Iterable[RowFilter], fields: Iterable[str]) -> None:
+    def prepare(self, filters: Iterable[RowFilter], fields: Iterable[str], values: Iterable[str] = ()) -> None:
         """Evaluate `filters` and read `fields` for every line: pyarrow for the filters it can evaluate, then one
-        DuckDB pass for the other filters and every attribute (one JSON parse per line)."""
+        DuckDB pass for the other filters and every attribute (one JSON parse per line). `values`: fields read
+        as numbers only — an attribute ingest decoded as numbers is taken as such, without its text."""
+        fields = list(fields)
+        for name in dict.fromkeys(values):
+            if name in self._numbers or name in self._texts or name == BYTES_FIELD or name in CORE_COLUMNS:
+                continue
+            found = self._attrs.numbers(attr_key(name))
+            if found is None:
+                fields.append(name)
+            else:
+                self._numbers[name] = found
         pending: list[RowFilter] = []
         for f in filters:
             if f.text in self._masks:

@@ -176,6 +176,7 @@ class LogMetricsSubscriber:
                 try:
                     self._flush()
                 finally:
+                    self._aggregator.close()
                     try:
                         if self.remote is not None:
                             self.remote.close()
@@ -193,6 +194,7 @@ class LogMetricsSubscriber:
             self._flush()
             aggregator.known = self.store.known_series()
             aggregator.over_cap = self._aggregator.over_cap
+            self._aggregator.close()
             self._aggregator = aggregator
             # In place: the remote writer and the routes hold this mapping.
             self.definitions.clear()

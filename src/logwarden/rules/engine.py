@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 
 from logwarden.bus.base import BusBatch, RewindError
+from logwarden.query.batch_attrs import ATTR_COLUMNS, reads_attributes
 from logwarden.query.filter import RowFilter, compile_filter
 from logwarden.rules.base import BatchCache, Evaluator, HistoryReader, settings_hash
 from logwarden.rules.links import judged_by, search_link
@@ -214,6 +215,7 @@ class RulesEngine:
             if self._uncommitted is not None or self._pending or self._deferred:
                 self._commit(self._uncommitted if self._uncommitted is not None else self._seq, refresh=True)
             self._closed = True
+            ATTR_COLUMNS.want(self, False)
             self._store.close()
 
     # --- rules -----------------------------------------------------------------------------------
@@ -236,6 +238,8 @@ class RulesEngine:
             self._needs = None
             self._split()
             self._saved = {}
+            # Ingest keeps its decoded attribute columns while some subscriber reads attributes (query/batch_attrs.py).
+            ATTR_COLUMNS.want(self, bool(self._streaming) and reads_attributes(*self._batch_needs()))
 
     def _split(self) -> None:
         """Sort the rules in force into the streaming ones and the scheduled ones (a new tuple: read lock-free)."""
