@@ -54,3 +54,32 @@ def test_random_lines(pattern: str) -> None:
         if trial % 3 == 0 and len(text) > 2:
             text = text.slice(1, len(text) - 2)
         assert digits_between(text, *literals, pattern).equals(regex(text, pattern)), (pattern, text)
+
+
+def test_long_runs_long_literals_and_bytes_that_look_like_digits() -> None:
+    # Runs of 1 to 30 digits, literals longer than 8 bytes (checked 8 at a time), UTF-8 continuation bytes
+    # whose low bits read as digits (`°` is C2 B0, `¹` is C2 B9) and Arabic-Indic digits, which `\d` is not.
+    lines = [
+        "duration_total_ms=" + "1" * k + ("ms" if k % 2 else "x") + " duration_total_ms=7ms" for k in range(31)
+    ] + ["duration_total_ms=°", "duration_total_ms=¹1ms", "duration_total_ms=٣ms", "duration_total_ms=12°ms", ""]
+    text = pa.array(lines, pa.string())
+    for pattern in [r"duration_total_ms=(?P<v>\d+)ms", r"duration_total_ms=(?P<v>\d+)", r"=(?P<v>\d+)m"]:
+        literals = digits_literals(pattern)
+        assert literals is not None
+        for part in (text, text.slice(3, 30)):
+            assert digits_between(part, *literals, pattern).equals(regex(part, pattern)), pattern
+
+
+def test_a_large_batch_agrees_with_the_regex() -> None:
+    # Thousands of lines: the literal found many times per line, in some lines only across a line boundary.
+    rng = random.Random(8)
+    pieces = ["took ", "ms", "12", "3", " ", "took", "é", "status=", "500", "x", "tooK 4ms"]
+    lines = [
+        None if rng.random() < 0.01 else "".join(rng.choice(pieces) for _ in range(rng.randrange(10)))
+        for _ in range(5000)
+    ]
+    text = pa.array(lines, pa.string())
+    for pattern in PATTERNS:
+        literals = digits_literals(pattern)
+        assert literals is not None
+        assert digits_between(text, *literals, pattern).equals(regex(text, pattern)), pattern
