@@ -111,14 +111,21 @@ def _rows_key(table: pa.Table) -> _RowsKey | None:
     return tuple(key)
 
 
-def chunk_key(chunk: pa.Array) -> _ChunkKey | None:
-    """What finds an `attrs` chunk's decoded columns: its length and its text's length in bytes (None: a chunk
-    with no text buffers). Equal keys are told apart by comparing the texts."""
+def _text_offsets(chunk: pa.Array) -> np.ndarray | None:
+    """A string chunk's row offsets into its text, from its first row (None: a chunk with no text buffers)."""
     buffers = chunk.buffers()
     if len(buffers) < 3 or buffers[1] is None or buffers[2] is None or not pa.types.is_string(chunk.type):
         return None
-    offsets = np.frombuffer(buffers[1], dtype=np.int32, count=chunk.offset + len(chunk) + 1)
-    return (len(chunk), int(offsets[-1]) - int(offsets[chunk.offset]))
+    return np.frombuffer(buffers[1], dtype=np.int32, count=chunk.offset + len(chunk) + 1)[chunk.offset :]
+
+
+def chunk_key(chunk: pa.Array) -> _ChunkKey | None:
+    """What finds an `attrs` chunk's decoded columns: its length and its text's length in bytes (None: a chunk
+    with no text buffers). Equal keys are told apart by comparing the texts."""
+    offsets = _text_offsets(chunk)
+    if offsets is None:
+        return None
+    return (len(chunk), int(offsets[-1]) - int(offsets[0]))
 
 
 class AttrColumns:
@@ -201,10 +208,9 @@ class AttrColumns:
         """`chunk` as kept chunks one after the other (a subscriber combined the bus's chunks into one): from the
         start, the next stretch of each row count kept whose text bytes and text match a kept chunk. None when some
         stretch matches none (any cover found is right: each piece's text is one its columns were packed into)."""
-        buffers = chunk.buffers()
-        if len(buffers) < 3 or buffers[1] is None or buffers[2] is None or not pa.types.is_string(chunk.type):
+        offsets = _text_offsets(chunk)
+        if offsets is None:
             return None
-        offsets = np.frombuffer(buffers[1], dtype=np.int32, count=chunk.offset + len(chunk) + 1)[chunk.offset :]
         with self._lock:  # a snapshot: the texts are compared outside the lock
             entries = {k: [self._entries[n] for n in numbers] for k, numbers in self._by_key.items()}
         rows = sorted({k[0] for k in entries}, reverse=True)
