@@ -111,7 +111,7 @@ class MetricBatch:
             if f.matches_all:
                 self._masks[f.text] = None
                 continue
-            bits = f.arrow_mask(self.table, self._shared)
+            bits = f.arrow_mask(self.table, self._shared, self._attrs)
             if bits is None:
                 pending.append(f)
             else:

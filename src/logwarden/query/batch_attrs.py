@@ -395,6 +395,21 @@ class BatchAttributes:
             out = np.where(finite, out, np.nan)
         return out
 
+    def decoded_text(self, key: str) -> pa.Array | None:
+        """A key's text per line when it is found without a JSON parse: read before (by this batch or, for the
+        same rows, another subscriber) or given by ingest's decoded columns; None otherwise."""
+        found = self._texts.get(key)
+        if found is not None or self._rows is None:
+            return found
+        self._texts.update(SHARED_TEXTS.get(self._rows, [key]))
+        if key not in self._texts:
+            decoded = decoded_texts([key], self._decoded())
+            if not decoded:
+                return None
+            self._texts.update(decoded)
+            SHARED_TEXTS.put(self._rows, self.table.column("attrs"), decoded)
+        return self._texts[key]
+
     def texts(self, keys: Iterable[str]) -> dict[str, pa.Array]:
         """Each attribute key's text per line (null where a line lacks it)."""
         wanted = list(dict.fromkeys(keys))

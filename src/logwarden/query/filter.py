@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
+from typing import Protocol
 
 import duckdb
 import numpy as np
@@ -49,6 +50,19 @@ def _cursor() -> duckdb.DuckDBPyConnection:
         with _db_lock:  # the first call makes the database: once
             cur = _local.cursor = _database().cursor()
     return cur
+
+
+class AttributeValues(Protocol):
+    """A core-schema batch's attribute values found without parsing its `attrs` JSON (query/batch_attrs.py
+    `BatchAttributes`, from the columns ingest decoded): None where they cannot be told that way."""
+
+    def numbers(self, key: str) -> np.ndarray | None:
+        """The attribute as doubles, NaN where a line lacks it or it is no finite number (TRY_CAST of its text)."""
+        ...
+
+    def decoded_text(self, key: str) -> pa.Array | None:
+        """The attribute's text per line, as `json_extract_string` reads it (null where a line lacks it)."""
+        ...
 
 
 class WideFields:
@@ -206,12 +220,15 @@ class RowFilter:
         assert isinstance(combined, pa.BooleanArray)
         return combined
 
-    def arrow_mask(self, table: pa.Table, shared: dict[str, object] | None = None) -> pa.BooleanArray | None:
+    def arrow_mask(
+        self, table: pa.Table, shared: dict[str, object] | None = None, attributes: AttributeValues | None = None
+    ) -> pa.BooleanArray | None:
         """The mask by pyarrow.compute alone, or None when the filter needs DuckDB (attrs JSON, regex, CIDR,
-        wildcards, text comparisons: `condition_sql`)."""
+        wildcards, text comparisons: `condition_sql`). `attributes`: on a table with `attrs`, where attribute
+        numbers (comparisons, existence) and texts (equality) are found without the JSON."""
         if self.matches_all or table.num_rows == 0:
             return pa.nulls(table.num_rows, pa.bool_()).fill_null(True)
-        return _arrow_mask(self.query.filter, table, {} if shared is None else shared)
+        return _arrow_mask(self.query.filter, table, {} if shared is None else shared, attributes)
 
     def filter(self, table: pa.Table) -> pa.Table:
         """The rows of `table` the filter selects."""
@@ -222,10 +239,12 @@ class _NoFastPathError(Exception):
     """The filter needs DuckDB (attrs JSON, regex, CIDR, wildcards, text comparisons)."""
 
 
-def _arrow_mask(node: ast.Node, table: pa.Table, shared: dict[str, object]) -> pa.BooleanArray | None:
+def _arrow_mask(
+    node: ast.Node, table: pa.Table, shared: dict[str, object], attributes: AttributeValues | None = None
+) -> pa.BooleanArray | None:
     """pyarrow.compute for the common simple filters on typed columns (no query planning per batch)."""
     try:
-        found = _arrow(node, table, shared)
+        found = _arrow(node, table, shared, attributes)
     except _NoFastPathError:
         return None
     if isinstance(found, np.ndarray):
@@ -246,10 +265,13 @@ def _column(field: ast.FieldRef, table: pa.Table) -> pa.ChunkedArray:
     return table.column(name)
 
 
-def _arrow(node: ast.Node, table: pa.Table, shared: dict[str, object]) -> pa.ChunkedArray | pa.Array | np.ndarray:
-    """The node's mask: Arrow booleans (null: no match), or numpy booleans where message terms gave it."""
+def _arrow(
+    node: ast.Node, table: pa.Table, shared: dict[str, object], attributes: AttributeValues | None = None
+) -> pa.ChunkedArray | pa.Array | np.ndarray:
+    """The node's mask: Arrow booleans (null: no match), or numpy booleans where message terms or attribute
+    numbers gave it."""
     if isinstance(node, ast.And | ast.Or):
-        found = [_arrow(item, table, shared) for item in node.items]
+        found = [_arrow(item, table, shared, attributes) for item in node.items]
         if all(isinstance(part, np.ndarray) for part in found):  # terms (`GET OR POST`): no round trip to Arrow
             combine = np.logical_and if isinstance(node, ast.And) else np.logical_or
             return functools.reduce(combine, found)
@@ -259,7 +281,7 @@ def _arrow(node: ast.Node, table: pa.Table, shared: dict[str, object]) -> pa.Chu
             out = pc.and_(out, part) if isinstance(node, ast.And) else pc.or_(out, part)
         return out
     if isinstance(node, ast.Not):
-        inner = _arrow(node.item, table, shared)
+        inner = _arrow(node.item, table, shared, attributes)
         if isinstance(inner, np.ndarray):
             return ~inner
         return pc.invert(pc.fill_null(inner, False))
@@ -270,6 +292,8 @@ def _arrow(node: ast.Node, table: pa.Table, shared: dict[str, object]) -> pa.Chu
         if not node.text.isascii():
             return pc.match_substring_regex(pc.utf8_lower(message), bounded_regex(node.text))
         return _term_bits(message, node.text, shared)
+    if attributes is not None and isinstance(node, ast.Exists | ast.Equals | ast.Compare) and _in_attrs(node, table):
+        return _attribute_mask(node, attributes)
     if isinstance(node, ast.Exists):
         return pc.is_valid(_column(node.field, table))
     if isinstance(node, ast.Equals):
@@ -293,6 +317,39 @@ def _arrow(node: ast.Node, table: pa.Table, shared: dict[str, object]) -> pa.Chu
         # NaN and ±Infinity are not numbers (docs/query.md): they never match, as in plan/duckdb_filter.py.
         return pc.and_(ops[node.op](values, number), pc.is_finite(values))
     raise _NoFastPathError
+
+
+def _in_attrs(node: ast.Exists | ast.Equals | ast.Compare, table: pa.Table) -> bool:
+    """Whether the node's field is an attribute found in the table's `attrs` JSON (no column of its own)."""
+    field = node.field
+    return not field.core and "attrs" in table.column_names and attr_column(field.name) not in table.column_names
+
+
+_NUMBER_TESTS = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
+
+
+def _attribute_mask(node: ast.Exists | ast.Equals | ast.Compare, attributes: AttributeValues) -> np.ndarray | pa.Array:
+    """An attribute's existence, number comparison or text equality from `attributes` (the same answer as the
+    SQL of plan/duckdb_filter.py over its JSON text); _NoFastPathError when they cannot tell."""
+    key = node.field.name
+    if isinstance(node, ast.Compare):
+        bound = as_number(node.value)
+        values = None if bound is None else attributes.numbers(key)
+        if values is None or bound is None:  # a text comparison, or no numbers on every line
+            raise _NoFastPathError
+        with np.errstate(invalid="ignore"):
+            found: np.ndarray = _NUMBER_TESTS[node.op](values, bound)  # NaN: missing or not finite, never matches
+        return found
+    if isinstance(node, ast.Exists):
+        values = attributes.numbers(key)
+        if values is not None:  # a non-finite number is written as no value (model/attrs_json.py)
+            return ~np.isnan(values)
+    text = attributes.decoded_text(key)
+    if text is None:
+        raise _NoFastPathError
+    if isinstance(node, ast.Exists):
+        return pc.is_valid(text)
+    return pc.equal(text, pa.scalar(node.value, pa.string()))
 
 
 def _term_mask(message: pa.ChunkedArray, text: str, shared: dict[str, object]) -> pa.Array:

@@ -107,7 +107,7 @@ class BatchCache:
         for f in filters:
             if f.text in self._masks:
                 continue
-            bits = f.arrow_mask(self.table, self._shared)
+            bits = f.arrow_mask(self.table, self._shared, self._attrs)
             if bits is None:
                 pending.append(f)
             else:

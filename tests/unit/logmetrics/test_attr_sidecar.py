@@ -139,6 +139,64 @@ def test_filters_match_over_the_decoded_columns_as_over_the_json() -> None:
     assert any(any(m.to_pylist()) for m in got)  # the filters do match something
 
 
+MIXED: list[dict[str, Any]] = [
+    {"msg": "m", "level": "error", "i": "600", "s": 7},  # a number as text, and a text key holding a number
+    {"msg": "n", "level": "info", "i": 501, "s": "plain", "f": float("nan")},
+    {"msg": "o", "level": "error", "f": float("inf"), "g": -3},
+]
+
+
+@pytest.mark.parametrize("lines", [LINES, MIXED, LINES + MIXED])
+def test_attribute_filters_without_the_json_match_as_duckdb_does(lines: list[dict[str, Any]]) -> None:
+    """`RowFilter.arrow_mask` given a batch's `BatchAttributes` answers comparisons, existence and equality of
+    attributes from the decoded columns, alone or with core fields and message words: the same lines as the SQL
+    over the JSON; where the columns cannot tell (a number held as text, wildcards) it leaves the filter to
+    DuckDB (None)."""
+    table = ingested(1, lines)
+    queries = (
+        "i:>=500",
+        "i:<0",
+        "f:>50",
+        "f:<=17.5",
+        "f:>17.5",
+        "i:<503",
+        "g:>=-3",
+        "g:>0",
+        "_exists_:g",
+        "_exists_:f",
+        "_exists_:s",
+        "-_exists_:i",
+        "i:0",
+        "i:503",
+        's:"plain"',
+        "b:true",
+        "level:error AND i:>=500",
+        "-i:>=500",
+        "i:>=500 OR a",
+        "NOT (f:>50 OR g:<0)",
+        "-s:*",
+        "s:pla*",
+        "big:>1e19",
+    )
+    filters = [compile_filter(q) for q in queries]
+    expected = [m.to_pylist() for m in parsed(table).evaluate(filters, [])]
+    fast: list[str] = []
+    for f, want in zip(filters, expected, strict=True):
+        SHARED_TEXTS.clear()
+        ingested(1, lines)  # the decoded columns again (`parsed` forgot them)
+        table = ingested(1, lines)
+        got = f.arrow_mask(table, {}, BatchAttributes(table))
+        if got is not None:
+            fast.append(f.text)
+            assert got.to_pylist() == want, f.text
+    assert any(any(m) for m in expected)  # the filters do match something
+    assert "s:pla*" not in fast  # a wildcard: DuckDB decides
+    if lines is LINES:  # every kind of value of one type per key: comparisons and existence need no JSON
+        assert {"i:>=500", "f:>50", "_exists_:g", "-i:>=500", "level:error AND i:>=500", "i:>=500 OR a"} <= set(fast)
+    if lines is MIXED:  # `i` holds text on one line: its comparison is DuckDB's TRY_CAST of the text
+        assert "i:>=500" not in fast
+
+
 def test_the_same_lines_read_back_from_the_log_find_the_columns() -> None:
     table = ingested(1, LINES)
     again = read_back(table)
