@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from logwarden.config.logmetrics import DefinitionError, MetricDefinition
-from logwarden.logmetrics.batch import BUCKET_SECONDS, BYTES_FIELD, Groups, MetricBatch, sketch_bins
+from logwarden.logmetrics.batch import BUCKET_SECONDS, BYTES_FIELD, Groups, MetricBatch, plain_text, sketch_bins
 from logwarden.logmetrics.digits import digits_between, digits_literals
 from logwarden.logmetrics.pending import Pending
 from logwarden.logmetrics.sketch import bin_sql
@@ -267,7 +267,7 @@ class BatchAggregator:
         if found is None:
             text = batch.table.column(extraction.column)
             if not scope:
-                found = extraction.run(text)
+                found = extraction.run(text, batch)
             else:
                 assert mask is not None
                 rows = np.flatnonzero(mask)
@@ -306,7 +306,9 @@ class BatchAggregator:
             found = self._extracted.get(key)
             if found is None:
                 text = table.column(extraction.column)
-                found = self._extracted[key] = extraction.run(text.take(taken) if subset else text)
+                found = self._extracted[key] = (
+                    extraction.run(text.take(taken), None) if subset else extraction.run(text, batch)
+                )
             for name, values in zip(extraction.names, found, strict=True):
                 lines = lines.append_column(name, values)
         if metric.fallbacks and _ATTRS in needed and _complete(lines, metric.fallbacks):
@@ -459,12 +461,14 @@ class Extraction:
         """The columns it adds, one per group."""
         return [f"{self.alias}_g{i}" for i in range(1, self.groups + 1)]
 
-    def run(self, text: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
-        """Each group's text per line."""
-        if isinstance(text, pa.ChunkedArray):
-            text = text.combine_chunks()
-        if pa.types.is_dictionary(text.type):
-            text = text.dictionary_decode()
+    def run(self, text: pa.Array | pa.ChunkedArray, batch: MetricBatch | None = None) -> list[pa.Array]:
+        """Each group's text per line; `batch`: `text` is that batch's column `self.column` (whose bytes the
+        batch's extractions then search once)."""
+        if batch is not None and self.digits is not None:
+            found = batch.byte_text(self.column)
+            if found is not None:
+                return [digits_between(batch.plain_text(self.column), *self.digits, self.pattern, found)]
+        text = plain_text(text)
         if self.digits is not None and pa.types.is_string(text.type):
             return [digits_between(text, *self.digits, self.pattern)]
         found = pc.extract_regex(text, self.pattern)

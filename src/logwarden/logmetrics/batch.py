@@ -24,6 +24,7 @@ from logwarden.logmetrics.sketch import LOG_GAMMA, MAX_BIN, MIN_VALUE, ZERO_BIN
 from logwarden.model.schema import CORE_COLUMNS
 from logwarden.model.scratch_db import thread_scratch_connection
 from logwarden.query.batch_attrs import BatchAttributes, attr_key
+from logwarden.query.byte_text import ByteText
 from logwarden.query.filter import RowFilter
 
 BUCKET_SECONDS = 10  # the finest tier's width: points are kept per 10 s of event time
@@ -88,6 +89,8 @@ class MetricBatch:
         self._selections: dict[tuple[str, str | None], tuple[np.ndarray | None, np.ndarray | None]] = {}
         self._counts: dict[tuple[tuple[str | None, str | None] | None, tuple[str, ...]], np.ndarray] = {}
         self._attrs = BatchAttributes(table)  # attribute texts, parsed once (shared with the rules engine)
+        self._plain: dict[str, pa.Array] = {}
+        self._byte_texts: dict[str, ByteText | None] = {}
 
     # --- filters and fields ---------------------------------------------------------------------
 
@@ -149,6 +152,21 @@ class MetricBatch:
         if name not in self._texts:
             self.prepare([], [name])
         return self._texts[name]
+
+    def plain_text(self, column: str) -> pa.Array:
+        """A stored column as one plain string array (`plain_text`), once per batch."""
+        found = self._plain.get(column)
+        if found is None:
+            found = self._plain[column] = plain_text(self.table.column(column))
+        return found
+
+    def byte_text(self, column: str) -> ByteText | None:
+        """A stored text column's bytes (`ByteText`), made once per batch for every byte search of its extractions
+        (None: not a plain string column)."""
+        if column not in self._byte_texts:
+            text = self.plain_text(column)
+            self._byte_texts[column] = ByteText(text) if pa.types.is_string(text.type) else None
+        return self._byte_texts[column]
 
     def has(self, name: str) -> bool:
         """Whether the field `name` is read already (or was `put`)."""
@@ -342,6 +360,15 @@ class MetricBatch:
             bin_n=bin_n,
             first=first,
         )
+
+
+def plain_text(text: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A column as one array, dictionary-decoded (what the regex kernels take)."""
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    if pa.types.is_dictionary(text.type):
+        text = text.dictionary_decode()
+    return text
 
 
 def _numpy_mask(bits: pa.Array | pa.ChunkedArray) -> np.ndarray | None:

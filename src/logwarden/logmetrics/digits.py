@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from logwarden.query.byte_text import ByteText
+
 # A regex of one named group of digits between two literals (ASCII, no metacharacters; the first not empty).
 _LITERAL = r"[^\\.^$*+?()\[\]{}|\s]|[ ]"
 _DIGITS_REGEX = re.compile(rf"((?:{_LITERAL})+)\(\?P<[A-Za-z_][A-Za-z0-9_]*>(?:\\d|\[0-9\])\+\)((?:{_LITERAL})*)")
@@ -25,59 +27,59 @@ def digits_literals(pattern: str) -> tuple[bytes, bytes] | None:
     return m.group(1).encode(), m.group(2).encode()
 
 
-def _first_occurrences(data: np.ndarray, offsets: np.ndarray, needle: bytes) -> tuple[np.ndarray, np.ndarray]:
+def _first_occurrences(text: ByteText, needle: bytes) -> tuple[np.ndarray, np.ndarray]:
     """(the rows holding `needle` — bytes — within them, the position of its first occurrence in each)."""
-    size = len(needle)
-    if len(data) < size:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    if size == 1:
-        starts = np.flatnonzero(data == needle[0])
-    else:  # by the first two bytes at once (pairs from even and from odd positions), then byte by byte
-        pair = needle[0] | needle[1] << 8
-        even = np.flatnonzero(data[: len(data) - len(data) % 2].view("<u2") == pair) * 2
-        odd = np.flatnonzero(data[1 : len(data) - (len(data) - 1) % 2].view("<u2") == pair) * 2 + 1
-        starts = np.concatenate([even, odd])
-        starts.sort()
-    starts = starts[starts <= len(data) - size]
-    for k in range(2, size):
-        starts = starts[data[starts + k] == needle[k]]
-    rows = np.searchsorted(offsets, starts, side="right") - 1
-    inside = starts + size <= offsets[rows + 1]
+    starts = np.sort(text.starts(needle))
+    rows = text.row_of(starts)
+    inside = starts + len(needle) <= text.offsets[rows + 1]
     rows, starts = rows[inside], starts[inside]
     first = np.ones(len(rows), dtype=bool)
     first[1:] = rows[1:] != rows[:-1]
     return rows[first], starts[first]
 
 
-def digits_between(text: pa.StringArray, prefix: bytes, suffix: bytes, pattern: str) -> pa.Array:
+_RUN = 8  # digits read at once from each candidate (one 8-byte load): longer runs go on byte by byte
+
+
+def _digit_runs(text: ByteText, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """The length of the run of ASCII digits at each `start`, ending at `end` at the latest."""
+    last = max(text.size - 1, 0)
+    # 8 bytes from each start (the text's padding keeps every load inside it), a row of flags each.
+    ahead = text.words[np.minimum(start, last)].view(np.uint8).reshape(-1, _RUN)
+    digit = (ahead >= 0x30) & (ahead <= 0x39)
+    run: np.ndarray = np.where(digit.all(axis=1), _RUN, np.argmin(digit, axis=1)).astype(np.int64)
+    run = np.minimum(run, np.maximum(end - start, 0))
+    longer = np.flatnonzero(run == _RUN)
+    while len(longer):  # runs of 8 digits and more (rare): byte by byte
+        here = start[longer] + run[longer]
+        found = text.bytes[np.minimum(here, last + 1)]
+        going = (here < end[longer]) & (found >= 0x30) & (found <= 0x39)
+        longer = longer[going]
+        run[longer] += 1
+    return run
+
+
+def digits_between(
+    text: pa.StringArray, prefix: bytes, suffix: bytes, pattern: str, found: ByteText | None = None
+) -> pa.Array:
     """What `extract_regex(text, pattern)` gives for `pattern` = prefix(?P<g>\\d+)suffix, vectorized over the
     text's bytes (ASCII literals: a byte search finds them in UTF-8 text exactly): at the first occurrence of
     `prefix` in a line the run of ASCII digits after it, where `suffix` follows the run (the greedy run is the
     only candidate: a shorter one is followed by a digit). A line whose first occurrence does not match may match
-    at a later one: those lines go through the regex."""
+    at a later one: those lines go through the regex. `found`: the text's `ByteText`, when made before (shared
+    by the extractions of one batch)."""
     n = len(text)
-    buffers = text.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int32)[text.offset : text.offset + n + 1].astype(np.int64)
-    whole = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, dtype=np.uint8)
-    # The rows' bytes only, and one byte past them (every index below stays valid).
-    data = np.concatenate([whole[offsets[0] : offsets[-1]], np.zeros(1, dtype=np.uint8)])
-    offsets = offsets - offsets[0]
-    last = len(data) - 1
-    rows, pos = _first_occurrences(data[:last], offsets, prefix)
+    bt = ByteText(text) if found is None else found
+    rows, pos = _first_occurrences(bt, prefix)
     if text.null_count:  # a null line's bytes (if any) are no text
         valid = pc.is_valid(text).to_numpy(zero_copy_only=False)[rows]
         rows, pos = rows[valid], pos[valid]
-    end = offsets[rows + 1]
+    end = bt.offsets[rows + 1]
     start = pos + len(prefix)
-    run = np.zeros(len(rows), dtype=np.int64)
-    going = np.ones(len(rows), dtype=bool)
-    while going.any():
-        here = start + run
-        found = data[np.minimum(here, last)]
-        going &= (here < end) & (found >= 0x30) & (found <= 0x39)
-        run += going
+    run = _digit_runs(bt, start, end)
     matched = run > 0
     after = start + run
+    data, last = bt.bytes, bt.size  # data[last:] is zero padding
     for k, byte in enumerate(suffix):
         matched &= (after + k < end) & (data[np.minimum(after + k, last)] == byte)
     hit_rows, hit_start, hit_len = rows[matched], start[matched], run[matched]

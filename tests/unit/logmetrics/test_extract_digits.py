@@ -12,6 +12,7 @@ import pytest
 from logwarden.config.logmetrics import MetricDefinition
 from logwarden.logmetrics.aggregate import CompiledMetric
 from logwarden.logmetrics.digits import digits_between, digits_literals
+from logwarden.query.byte_text import ByteText
 
 PATTERNS = [r"took (?P<t>\d+)ms", r"status=(?P<s>\d+)", r"s(?P<s>[0-9]+)", r"=(?P<s>\d+)s"]
 
@@ -34,12 +35,17 @@ def test_edge_lines(pattern: str) -> None:
     lines = [
         "took 12ms", "took 12m took 7ms", "took ms", "took 5", "x took 3msx", "é took 44ms ü", "took 1ms took 2ms",
         "status=", "status=x status=9", "s=5s", "ss12", "", None, "took 12ms\n", "tooK 3ms", "🙂took 8ms",
+        "took 12", "345ms", "status=1", "23456789012s",  # digits going on in the next line's bytes
     ]  # fmt: skip
     text = pa.array(lines, pa.string())
     literals = digits_literals(pattern)
     assert literals is not None
     for part in (text, text.slice(1, len(lines) - 3), text.slice(5)):
         assert digits_between(part, *literals, pattern).equals(regex(part, pattern))
+        # The batch's text searched before (shared by its extractions): the same.
+        shared = ByteText(part)
+        shared.starts(b"xy")
+        assert digits_between(part, *literals, pattern, shared).equals(regex(part, pattern))
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
