@@ -11,6 +11,7 @@ import pyarrow as pa
 _BYTE_RANK = np.uint64(0x0102030405060708)  # times 8 flags of 0/1: top byte = the sum of (index + 1) of those set
 _BYTE_ONES = np.uint64(0x0101010101010101)  # times 8 flags of 0/1: top byte = how many are set
 _TOP = np.uint64(56)
+_BLOCK_BITS = 6  # `ByteText.row_of` starts from the row of each 64-byte block
 
 
 def true_positions(mask: np.ndarray) -> np.ndarray:
@@ -70,6 +71,7 @@ class ByteText:
         self._odd = -(-len(self.pairs[0]) // 8) * 8
         self._hits: np.ndarray | None = None
         self._hits_lock = threading.Lock()
+        self._block_rows: np.ndarray | None = None  # `row_of`'s table (made at its first call)
 
     def starts(self, needle: bytes) -> np.ndarray:
         """Every position where the needle is (overlapping occurrences too; across rows too), in no order."""
@@ -100,7 +102,21 @@ class ByteText:
         return starts
 
     def row_of(self, positions: np.ndarray) -> np.ndarray:
-        """The row of each position of the text, by a binary search in the offsets (a row number per byte, made
-        once per text, measured slower inside a batch's aggregation: 4 bytes of fresh memory per byte of text)."""
-        rows: np.ndarray = np.searchsorted(self.offsets, positions, side="right") - 1
+        """The row of each position of the text (positions inside it). A table of the row holding each 64-byte
+        block's first byte, made at the first call, starts each position at most a block's rows before its own;
+        a few vector steps walk on from there (a binary search in the offsets per position costs ~7x more; a row
+        number per byte, 4 bytes of fresh memory per byte of text, measured slower inside an aggregation)."""
+        if self._block_rows is None:
+            # Per block, the last row starting before it (row 0 for the first): how many rows start in the blocks
+            # before, less one.
+            blocks = (self.size >> _BLOCK_BITS) + 1
+            starts = np.bincount(self.offsets[:-1] >> _BLOCK_BITS, minlength=blocks)[:blocks]
+            before = np.zeros(blocks, dtype=np.int64)
+            np.cumsum(starts[:-1], out=before[1:])
+            self._block_rows = np.maximum(before - 1, 0).astype(np.int32)
+        rows: np.ndarray = self._block_rows[positions >> _BLOCK_BITS].astype(np.int64)
+        going = np.flatnonzero(self.offsets[rows + 1] <= positions)
+        while len(going):  # on to the next row while the position is past this one's end
+            rows[going] += 1
+            going = going[self.offsets[rows[going] + 1] <= positions[going]]
         return rows
