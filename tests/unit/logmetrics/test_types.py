@@ -7,7 +7,9 @@ import random
 from datetime import timedelta
 
 import numpy as np
+import pyarrow as pa
 
+from logwarden.bus.base import BusBatch
 from logwarden.config.logmetrics import MetricDefinition
 from logwarden.logmetrics.aggregate import builtin_definitions
 from logwarden.logmetrics.exposition import render
@@ -51,6 +53,27 @@ def test_a_counter_counts_matching_lines_per_10s_bucket_and_label(open_subscribe
     sub.flush()
     tenants = sub.store.reader().execute("SELECT DISTINCT tenant FROM series_points ORDER BY 1").fetchall()
     assert tenants == [("acme",), ("default",)]
+
+
+def test_one_batch_of_several_tenants_counts_each_in_its_own_series(open_subscriber: Opener) -> None:
+    sub = open_subscriber([MetricDefinition(name="errors", query="level:error", labels=["service"])])
+    mixed = [
+        stored(1, [line(1, "api", "error"), line(2, "web", "error")]),
+        stored(1, [line(3, "api", "error")], tenant="acme"),
+        stored(1, [line(4, "api", "error")]),
+    ]
+    sub.handle(BusBatch(1, pa.concat_tables([b.table for b in mixed])))  # one call, the tenants interleaved
+    sub.flush()
+    rows = (
+        sub.store.reader()
+        .execute("SELECT tenant, labels, n FROM series_points WHERE metric = 'errors' AND tier = 0 ORDER BY ALL")
+        .fetchall()
+    )
+    assert rows == [
+        ("acme", '{"service":"api"}', 1),
+        ("default", '{"service":"api"}', 2),
+        ("default", '{"service":"web"}', 1),
+    ]
 
 
 def test_a_sum_adds_a_field_extracted_by_a_line_pipe_and_skips_what_is_no_number(open_subscriber: Opener) -> None:
