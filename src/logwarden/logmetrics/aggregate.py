@@ -468,7 +468,7 @@ class Extraction:
             found = batch.byte_text(self.column)
             if found is not None:
                 return [digits_between(batch.plain_text(self.column), *self.digits, self.pattern, found)]
-        text = plain_text(text)
+        text = batch.plain_text(self.column) if batch is not None else plain_text(text)
         if self.digits is not None and pa.types.is_string(text.type):
             return [digits_between(text, *self.digits, self.pattern)]
         found = pc.extract_regex(text, self.pattern)

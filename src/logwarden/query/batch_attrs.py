@@ -398,17 +398,22 @@ class BatchAttributes:
     def decoded_text(self, key: str) -> pa.Array | None:
         """A key's text per line when it is found without a JSON parse: read before (by this batch or, for the
         same rows, another subscriber) or given by ingest's decoded columns; None otherwise."""
-        found = self._texts.get(key)
-        if found is not None or self._rows is None:
-            return found
-        self._texts.update(SHARED_TEXTS.get(self._rows, [key]))
-        if key not in self._texts:
-            decoded = decoded_texts([key], self._decoded())
-            if not decoded:
-                return None
-            self._texts.update(decoded)
-            SHARED_TEXTS.put(self._rows, self.table.column("attrs"), decoded)
-        return self._texts[key]
+        self._read_without_json([key])
+        return self._texts.get(key)
+
+    def _read_without_json(self, keys: Sequence[str]) -> None:
+        """Keep the texts of `keys` not read yet that are found without a JSON parse: read before for the same
+        rows (`SHARED_TEXTS`), else from ingest's decoded columns (then shared)."""
+        missing = [k for k in keys if k not in self._texts]
+        if not missing or self._rows is None:
+            return
+        self._texts.update(SHARED_TEXTS.get(self._rows, missing))
+        missing = [k for k in missing if k not in self._texts]
+        if missing:
+            decoded = decoded_texts(missing, self._decoded())
+            if decoded:
+                self._texts.update(decoded)
+                SHARED_TEXTS.put(self._rows, self.table.column("attrs"), decoded)
 
     def texts(self, keys: Iterable[str]) -> dict[str, pa.Array]:
         """Each attribute key's text per line (null where a line lacks it)."""
@@ -424,16 +429,8 @@ class BatchAttributes:
         wanted: dict[str, None] = dict.fromkeys(keys)
         for _, used in conditions:
             wanted.update(dict.fromkeys(used))
+        self._read_without_json(list(wanted))
         missing = [k for k in wanted if k not in self._texts]
-        if missing and self._rows is not None:
-            self._texts.update(SHARED_TEXTS.get(self._rows, missing))
-            missing = [k for k in wanted if k not in self._texts]
-        if missing and self._rows is not None:
-            decoded = decoded_texts(missing, self._decoded())
-            if decoded:
-                self._texts.update(decoded)
-                SHARED_TEXTS.put(self._rows, self.table.column("attrs"), decoded)
-                missing = [k for k in wanted if k not in self._texts]
         if not conditions and not missing:
             return []
         if self.table.num_rows == 0 or "attrs" not in self.table.column_names:
