@@ -22,7 +22,7 @@ import orjson
 import pyarrow as pa
 
 from logwarden.config.logmetrics import MetricDefinition
-from logwarden.logmetrics.sketch import GAMMA, ZERO_BIN
+from logwarden.logmetrics.sketch import GAMMA, MAX_BIN, ZERO_BIN
 from logwarden.logmetrics.store import TIERS, SeriesStore, per_tier
 
 FUNCTIONS = ("rate", "sum", "avg", "max", "p50", "p95", "p99")
@@ -102,8 +102,9 @@ def query_range(
         "SELECT sid, labels FROM series WHERE metric = ? AND tenant = ?", [definition.name, tenant]
     ).fetchall()
     groups, group_of = _group_codes(names, q.by)
-    where = f"WHERE ({sources}) AND sid IN (SELECT sid FROM series WHERE metric = ? AND tenant = ?)"
-    args = [*params, definition.name, tenant]
+    # The series as a list: a hash semi-join on the series table costs more than the scan it filters.
+    where = f"WHERE ({sources}) AND list_contains(?, sid)"
+    args = [*params, [sid for sid, _ in names]]
     nsteps = max(1, -(-(q.end - start) // step))
     if q.fn in QUANTILES:
         keys, times, values = _quantiles(
@@ -189,6 +190,7 @@ def _sums(
 
 
 DENSE_CELLS = 4_000_000  # groups × steps × bins counted in one numpy array at most (32 MB); beyond: sorted runs
+LOOPED_BINS = 2048  # up to this many bins, the running counts are summed one bin at a time over every cell
 
 
 def _quantiles(
@@ -206,35 +208,67 @@ def _quantiles(
     """Per (group, step): the bin where the cumulative count passes q × (count − 1), as its value.
 
     DuckDB sums the bins per series, step and bin (integers only; nothing to sum when the tier's buckets are the
-    steps); numpy then counts them into one dense (group, step, bin) array and finds each quantile with a
-    cumulative sum — no sort — unless that array would be too large (a wide spread of bins over many steps),
-    when the runs are sorted instead."""
-    k = f"(ts - {start}) // {step}"
-    sql = f"SELECT sid, {k} AS k, bin, sum(n) AS n FROM bins {where} GROUP BY ALL"
-    if not grouped:
-        sql = f"SELECT sid, {k} AS k, bin, n FROM bins {where}"
+    steps); numpy then counts them into one dense (bin, cell) array — a cell is a group's step — and finds each
+    quantile from running counts, no sort, unless that array would be too large (a wide spread of bins over many
+    steps), when the runs are sorted instead."""
+    # Seconds from `start` (every row read is in [start, start + nsteps × step)): 32-bit integers when they fit.
+    narrow = max(nsteps * step, ngroups * nsteps) < 2**31
+    dt = f"(ts - {start})::{'INTEGER' if narrow else 'BIGINT'}"
+    if grouped:
+        sql = f"SELECT sid, {dt} // {step} * {step} AS dt, bin, sum(n)::DOUBLE AS n FROM bins {where} GROUP BY ALL"
+    else:
+        sql = f"SELECT sid, {dt} AS dt, bin, n::DOUBLE AS n FROM bins {where}"
     table = cur.sql(sql, params=args).to_arrow_table()
     empty = np.zeros(0)
     if table.num_rows == 0:
         return empty.astype(np.int64), empty.astype(np.int64), empty
-    codes = group_of[table.column("sid").to_numpy()]
-    steps = table.column("k").to_numpy()
-    bins = table.column("bin").to_numpy().astype(np.int64)
-    n = table.column("n").to_numpy().astype(np.float64)
-    real = bins != ZERO_BIN
-    low = int(bins[real].min()) if real.any() else 0
-    width = (int(bins.max()) - low + 2) if real.any() else 1  # slot 0: the zero bin
+    low = MAX_BIN  # the least bin but the zero bin's (MAX_BIN and width 2 when every value is in the zero bin)
+    high = ZERO_BIN
+    for chunk in table.column("bin").chunks:
+        some = chunk.to_numpy()
+        if len(some) == 0:
+            continue
+        low = min(low, int(np.min(some, where=some != ZERO_BIN, initial=MAX_BIN)))
+        high = max(high, int(some.max()))
+    width = max(high - low, 0) + 2  # slot 0: the zero bin
+    lookup = group_of.astype(np.int32) if narrow else group_of
     q = QUANTILES[fn]
-    if ngroups * nsteps * width <= DENSE_CELLS:
-        slot = np.where(real, bins - low + 1, 0)
-        cells = ngroups * nsteps
-        counts = np.bincount((codes * nsteps + steps) * width + slot, weights=n, minlength=cells * width)
-        cum = np.cumsum(counts.reshape(cells, width), axis=1)
-        totals = cum[:, -1]
+    ncells = ngroups * nsteps
+    if ncells * width <= DENSE_CELLS:
+        counted = np.zeros(width * ncells)
+        # Batch by batch (DuckDB's row groups): arrays of a batch's size are reused by the allocator, where arrays
+        # of all rows would be new pages, each a page fault, on every query.
+        for batch in table.to_batches():
+            sid, dt, bins, n = (column.to_numpy() for column in batch.columns)
+            at = bins.astype(np.int64)  # becomes each row's place in the (bin, cell) array
+            at -= low - 1
+            at[bins == ZERO_BIN] = 0
+            at *= ncells
+            cells = np.take(lookup, sid)
+            cells *= nsteps
+            cells += dt // step  # numpy divides by a constant faster than DuckDB
+            at += cells
+            np.add.at(counted, at, n)  # unbuffered: rows of one place add up
+        # Bin-major: the running count of a bin is one vector add over every cell (a cumulative sum along
+        # each cell's few bins would run element by element).
+        running = counted.reshape(width, ncells)
+        if width <= LOOPED_BINS:
+            for row in range(1, width):
+                np.add(running[row], running[row - 1], out=running[row])
+        else:
+            running = np.cumsum(running, axis=0)
+        totals = running[-1]
         seen = np.flatnonzero(totals > 0)
-        first = np.argmax(cum[seen] > q * (totals[seen] - 1)[:, None], axis=1)
+        # Counts are integers: one passes q × (count − 1) when it passes its floor; the bins of a cell that do not
+        # pass are the ones before the first that does (running counts only grow). Empty cells: rank −1, dropped.
+        rank = np.floor(q * (totals - 1))
+        first = np.add.reduce(running <= rank, axis=0, dtype=np.int64)[seen]
         chosen = np.where(first == 0, ZERO_BIN, first + low - 1)
         return seen // nsteps, start + (seen % nsteps) * step, _bin_values(chosen)
+    codes = np.take(group_of, table.column("sid").to_numpy())
+    steps = table.column("dt").to_numpy().astype(np.int64) // step
+    bins = table.column("bin").to_numpy().astype(np.int64)
+    n = table.column("n").to_numpy()
     order, starts = _by_group_and_time(codes, steps, bins)
     counts = n[order]
     cum = np.cumsum(counts)

@@ -38,11 +38,25 @@ def test_dense_and_sorted_counting_agree(
     sub.flush()
     q = RangeQuery("latency", fn, START, START + 1200, step, ("service",))
     dense = query_range(sub.store, LATENCY, "default", q, clock.now)
+    monkeypatch.setattr(query, "LOOPED_BINS", 0)  # running counts by numpy's cumulative sum
+    summed = query_range(sub.store, LATENCY, "default", q, clock.now)
     monkeypatch.setattr(query, "DENSE_CELLS", 0)
     runs = query_range(sub.store, LATENCY, "default", q, clock.now)
     assert [s["labels"] for s in dense["series"]] == [{"service": "api"}, {"service": "web"}]
-    for a, b in zip(dense["series"], runs["series"], strict=True):
-        assert a["values"].tolist() == b["values"].tolist()
+    for a, b, c in zip(dense["series"], summed["series"], runs["series"], strict=True):
+        assert a["values"].tolist() == b["values"].tolist() == c["values"].tolist()
+    # Each step of each service: the sketch's own quantile of that service's bins in the step.
+    rows = (
+        sub.store.reader()
+        .execute("SELECT json_extract_string(labels, '$.service'), ts, bin, n FROM series_bins WHERE tier = 0")
+        .fetchall()
+    )
+    for found in dense["series"]:
+        for at, value in found["values"].tolist():
+            mine = [
+                (b, n) for service, ts, b, n in rows if service == found["labels"]["service"] and at <= ts < at + step
+            ]
+            assert value == pytest.approx(quantile(mine, query.QUANTILES[fn]))
     # One step over everything: the sketch's own quantile of the bins of that service.
     whole = query_range(sub.store, LATENCY, "default", RangeQuery("latency", fn, START, START + 1200, 1200), clock.now)
     bins = sub.store.reader().execute("SELECT bin, sum(n) FROM series_bins WHERE tier = 0 GROUP BY 1").fetchall()
