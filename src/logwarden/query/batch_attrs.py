@@ -6,7 +6,8 @@ evaluate the filters pyarrow cannot and read the attributes they group or aggreg
 batch: this module is that pass. Each key's text per line is kept, for the batch, in a small process-wide cache
 keyed by the memory of the batch's `attrs` text, so a second subscriber handed the same rows (the same bus
 batch, or the same coalesced run of them) reads the columns instead of parsing the JSON again, and runs its
-filters over them.
+filters over them. The cache keeps texts only while two or more subscribers read attributes (`AttrColumns.want`),
+and at most `SHARED_MAX_BYTES` of them.
 
 Before any parse: ingest decodes every attribute into a typed column before it packs them into the `attrs` text
 (model/normalize.py `pack`), and leaves those columns in `ATTR_COLUMNS` with the `attrs` chunk they were packed
@@ -24,7 +25,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -38,6 +39,9 @@ from logwarden.query.filter import RowFilter, extracted_column
 
 _TABLE = "__lw_batch_attrs"
 _SHARED_BATCHES = 8  # batches whose attribute texts stay shared: subscribers run close behind one another
+# ... and at most this many bytes of them (texts and the `attrs` they were read from): a lagging subscriber's
+# coalesced batches are large (8 of them held 133 MiB on a loaded server).
+SHARED_MAX_BYTES = 32 * 1024**2
 _RowsKey = tuple[tuple[int, int, int], ...]  # per chunk of `attrs`: its data's address, offset and length
 _ChunkKey = tuple[int, int]  # an `attrs` chunk's length and its text's length in bytes
 Piece = tuple[int, Mapping[str, pa.Array]]  # lines of `attrs` one after the other: how many, their columns by key
@@ -62,13 +66,18 @@ def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 class _SharedTexts:
-    """Attribute texts of the last few batches, by their rows' sequence numbers (thread-safe)."""
+    """Attribute texts of the last few batches, by their rows' sequence numbers (thread-safe), kept only while
+    `sharing()` says a second subscriber may read the same rows (one alone never asks for them again)."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_bytes: int, sharing: Callable[[], bool]) -> None:
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._sharing = sharing
         self._lock = threading.Lock()
-        # Per batch: its `attrs` column (held so its memory is not reused while the entry lives) and the texts.
-        self._batches: OrderedDict[_RowsKey, tuple[pa.ChunkedArray, dict[str, pa.Array]]] = OrderedDict()
+        # Per batch: its `attrs` column (held so its memory is not reused while the entry lives), the texts and
+        # the bytes of their buffers.
+        self._batches: OrderedDict[_RowsKey, tuple[pa.ChunkedArray, dict[str, pa.Array], list[int]]] = OrderedDict()
+        self._bytes = 0
 
     def get(self, rows: _RowsKey, keys: Iterable[str]) -> dict[str, pa.Array]:
         """The texts of `keys` already read for these rows."""
@@ -80,20 +89,44 @@ class _SharedTexts:
             return {k: found[1][k] for k in keys if k in found[1]}
 
     def put(self, rows: _RowsKey, attrs: pa.ChunkedArray, texts: dict[str, pa.Array]) -> None:
-        """Keep `texts` for these rows (the oldest batch goes beyond the capacity)."""
+        """Keep `texts` for these rows while sharing (the oldest batches go beyond the capacity or the bytes)."""
+        if not self._sharing():
+            return
         with self._lock:
-            self._batches.setdefault(rows, (attrs, {}))[1].update(texts)
+            entry = self._batches.setdefault(rows, (attrs, {}, [0]))
+            entry[1].update(texts)
             self._batches.move_to_end(rows)
-            while len(self._batches) > self.capacity:
-                self._batches.popitem(last=False)
+            size = _buffer_bytes([*attrs.chunks, *entry[1].values()])
+            self._bytes += size - entry[2][0]
+            entry[2][0] = size
+            while self._batches and (len(self._batches) > self.capacity or self._bytes > self.max_bytes):
+                self._bytes -= self._batches.popitem(last=False)[1][2][0]
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the buffers the entries hold (the `attrs` ones too, though the bus may hold them as well)."""
+        with self._lock:
+            return self._bytes
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._batches)
 
     def clear(self) -> None:
         """Forget every batch (tests)."""
         with self._lock:
             self._batches.clear()
+            self._bytes = 0
 
 
-SHARED_TEXTS = _SharedTexts(_SHARED_BATCHES)
+def _buffer_bytes(arrays: Iterable[pa.Array]) -> int:
+    """The bytes of the distinct buffers of `arrays` (a slice's whole buffers: what holding it keeps alive)."""
+    seen: dict[int, int] = {}
+    for array in arrays:
+        for buffer in array.buffers():
+            if buffer is not None:
+                seen[buffer.address] = max(seen.get(buffer.address, 0), buffer.size)
+    return sum(seen.values())
 
 
 def _rows_key(table: pa.Table) -> _RowsKey | None:
@@ -154,6 +187,11 @@ class AttrColumns:
                 self._readers.discard(reader)
                 if not self._readers:
                     self._forget()
+
+    @property
+    def readers(self) -> int:
+        """How many readers want attributes (subscribers that may share a batch's texts: `SHARED_TEXTS`)."""
+        return len(self._readers)
 
     @property
     def recording(self) -> bool:
@@ -270,6 +308,8 @@ class AttrColumns:
 
 
 ATTR_COLUMNS = AttrColumns()
+# Shared while more than one subscriber reads attributes (the rules engine and the log metrics, say).
+SHARED_TEXTS = _SharedTexts(_SHARED_BATCHES, SHARED_MAX_BYTES, lambda: ATTR_COLUMNS.readers > 1)
 
 
 def reads_attributes(filters: Iterable[RowFilter], fields: Iterable[str]) -> bool:

@@ -16,7 +16,8 @@ from logwarden.ingest.ndjson import decode_json_body
 from logwarden.ingest.sink import to_core_batch
 from logwarden.logmetrics.batch import MetricBatch
 from logwarden.model.normalize import BatchContext
-from logwarden.query.batch_attrs import SHARED_TEXTS, BatchAttributes
+from logwarden.query.batch_attrs import ATTR_COLUMNS, SHARED_TEXTS, BatchAttributes
+from logwarden.query.batch_attrs import _rows_key as rows_key
 from logwarden.query.filter import compile_filter
 from logwarden.rules.base import BatchCache
 from logwarden.store.arrival import with_seq
@@ -36,11 +37,21 @@ def stored(seq: int, lines: list[dict[str, object]]) -> pa.Table:
     return with_seq(seq, table)
 
 
+class Reader:
+    """Stands for a subscriber that reads attributes (`ATTR_COLUMNS.want` holds readers weakly)."""
+
+
 @pytest.fixture(autouse=True)
 def fresh() -> Iterator[None]:
+    """Two subscribers read attributes (the rules engine and the log metrics): texts are shared."""
+    readers = [Reader(), Reader()]
+    for reader in readers:
+        ATTR_COLUMNS.want(reader)
     SHARED_TEXTS.clear()
     yield
     SHARED_TEXTS.clear()
+    for reader in readers:
+        ATTR_COLUMNS.want(reader, False)
 
 
 def test_a_second_reader_of_the_same_rows_reuses_the_texts() -> None:
@@ -50,6 +61,32 @@ def test_a_second_reader_of_the_same_rows_reuses_the_texts() -> None:
     second = BatchAttributes(table).texts(["status", "route", "a/b"])
     assert second["status"] is first["status"] and second["route"] is first["route"]
     assert second["a/b"].to_pylist() == ["x", None, None, "1"]
+
+
+def test_one_reader_alone_keeps_no_texts() -> None:
+    alone = Reader()
+    ATTR_COLUMNS.want(alone)
+    for reader in list(ATTR_COLUMNS._readers):
+        if reader is not alone:
+            ATTR_COLUMNS.want(reader, False)
+    table = stored(1, LINES)
+    first = BatchAttributes(table).texts(["status"])
+    assert len(SHARED_TEXTS) == 0 and SHARED_TEXTS.nbytes == 0
+    assert BatchAttributes(table).texts(["status"])["status"] is not first["status"]
+    ATTR_COLUMNS.want(alone, False)
+
+
+def test_shared_texts_keep_the_newest_batches_within_their_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    tables = [stored(i, [{"msg": "m", "route": f"/{i}" * 50}] * 100) for i in range(1, 5)]
+    BatchAttributes(tables[0]).texts(["route"])
+    one = SHARED_TEXTS.nbytes
+    assert len(SHARED_TEXTS) == 1 and one > 100 * 50
+    monkeypatch.setattr(SHARED_TEXTS, "max_bytes", int(one * 2.5))  # room for two such batches
+    texts = [BatchAttributes(t).texts(["route"])["route"] for t in tables[1:]]
+    assert len(SHARED_TEXTS) == 2 and SHARED_TEXTS.nbytes <= SHARED_TEXTS.max_bytes
+    # The newest two are shared; the older ones are gone.
+    kept = [SHARED_TEXTS.get(rows_key(t), ["route"]).get("route") for t in tables]
+    assert kept[:2] == [None, None] and kept[2] is texts[1] and kept[3] is texts[2]
 
 
 def test_the_rules_engine_and_the_metrics_share_one_parse() -> None:
