@@ -17,9 +17,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def oidc_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, Provider]]:
-    port = free_port()
-    callback = f"http://127.0.0.1:{port}/api/v1/auth/oidc/callback"
-    with serving(Provider(user={"sub": "dora"}, callback=callback)) as provider:
+    # The provider listens first: a port picked before it started could be the ephemeral one it then took.
+    with serving(Provider(user={"sub": "dora"})) as provider:
+        port = free_port()
+        callback = f"http://127.0.0.1:{port}/api/v1/auth/oidc/callback"
+        provider.callback = callback
         env = {
             "LOGWARDEN_AUTH__ENABLED": "true",
             "LOGWARDEN_AUTH__OIDC__ISSUER": provider.issuer,
