@@ -74,9 +74,10 @@ class _SharedTexts:
         self.max_bytes = max_bytes
         self._sharing = sharing
         self._lock = threading.Lock()
-        # Per batch: its `attrs` column (held so its memory is not reused while the entry lives), the texts and
-        # the bytes of their buffers.
-        self._batches: OrderedDict[_RowsKey, tuple[pa.ChunkedArray, dict[str, pa.Array], list[int]]] = OrderedDict()
+        # Per batch: its `attrs` column (held so its memory is not reused while the entry lives) and the texts;
+        # apart, the bytes of their buffers.
+        self._batches: OrderedDict[_RowsKey, tuple[pa.ChunkedArray, dict[str, pa.Array]]] = OrderedDict()
+        self._sizes: dict[_RowsKey, int] = {}
         self._bytes = 0
 
     def get(self, rows: _RowsKey, keys: Iterable[str]) -> dict[str, pa.Array]:
@@ -93,14 +94,14 @@ class _SharedTexts:
         if not self._sharing():
             return
         with self._lock:
-            entry = self._batches.setdefault(rows, (attrs, {}, [0]))
-            entry[1].update(texts)
+            kept = self._batches.setdefault(rows, (attrs, {}))[1]
+            kept.update(texts)
             self._batches.move_to_end(rows)
-            size = _buffer_bytes([*attrs.chunks, *entry[1].values()])
-            self._bytes += size - entry[2][0]
-            entry[2][0] = size
+            size = _buffer_bytes([*attrs.chunks, *kept.values()])
+            self._bytes += size - self._sizes.get(rows, 0)
+            self._sizes[rows] = size
             while self._batches and (len(self._batches) > self.capacity or self._bytes > self.max_bytes):
-                self._bytes -= self._batches.popitem(last=False)[1][2][0]
+                self._bytes -= self._sizes.pop(self._batches.popitem(last=False)[0])
 
     @property
     def nbytes(self) -> int:
@@ -116,6 +117,7 @@ class _SharedTexts:
         """Forget every batch (tests)."""
         with self._lock:
             self._batches.clear()
+            self._sizes.clear()
             self._bytes = 0
 
 
